@@ -1,0 +1,3 @@
+from session_import.cli import main
+
+main()

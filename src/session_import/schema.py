@@ -1,0 +1,151 @@
+"""What each supported action accepts: its fields, their mandatory defaults, its options.
+
+The configuration parser validates against these tables and the mapping reads
+rows with them, so a field's name and default are written in one place only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SESSION_ACTION = "createOrUpdateSessionAction"
+TRAINING_ACTION = "createOrUpdateTrainingCourseAction"
+LEARNER_ACTION = "createOrUpdateLearnerAction"
+ENTITY_ACTION = "createOrUpdateEntityAction"
+
+IGNORED_COLUMN = "ignoredColumn"
+
+# Meanings of code-list fields; the codes themselves are configurable.
+CREATE_UPDATE = "createUpdate"
+CANCEL = "cancel"
+OPEN = "open"
+CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """A field whose cell is a code: meaning -> default code."""
+
+    defaults: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ActionSchema:
+    name: str
+    # field name -> mandatory by default
+    fields: dict[str, bool]
+    code_lists: dict[str, CodeList] = field(default_factory=dict)
+    # option name holding the search fields, and the fields it may name
+    search_option: str | None = None
+    search_fields: tuple[str, ...] = ()
+    search_option_mandatory: bool = False
+    # fields of which at least one must be configured (and, per row, filled)
+    at_least_one: tuple[str, ...] = ()
+    # fields that may be listed more than once in <fields>
+    repeatable: tuple[str, ...] = ()
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        names = ["fullAccess"]
+        if self.search_option:
+            names.insert(0, self.search_option)
+        return tuple(names)
+
+
+ACTION_CODES = CodeList({CREATE_UPDATE: "M", CANCEL: "A"})
+
+SESSION = ActionSchema(
+    name=SESSION_ACTION,
+    fields={
+        "sessionAction": True,
+        "sessionStatus": False,
+        "sessionGuid": False,
+        "sessionStartDate": False,
+        "sessionEndDate": False,
+        "sessionTitle": True,
+        "sessionId": False,
+        "teacherLogin": True,
+        "trainingPathCode": False,
+        "trainingId": False,
+        "trainingTitle": False,
+        "groupName": False,
+        "groupGuid": False,
+    },
+    code_lists={
+        "sessionAction": ACTION_CODES,
+        "sessionStatus": CodeList({OPEN: "open", CLOSED: "closed"}),
+    },
+    search_option="sessionSearchField",
+    search_fields=(
+        "sessionGuid",
+        "sessionTitle",
+        "sessionId",
+        "sessionStartDate",
+        "sessionEndDate",
+    ),
+    search_option_mandatory=True,
+    at_least_one=("trainingPathCode", "trainingId", "trainingTitle"),
+)
+
+TRAINING = ActionSchema(
+    name=TRAINING_ACTION,
+    fields={
+        "trainingAction": True,
+        "trainingPathCode": True,
+        "trainingTitle": True,
+        "trainingLocale": False,
+        "trainingModality": True,
+        "trainingDescription": False,
+    },
+    code_lists={"trainingAction": ACTION_CODES},
+)
+
+LEARNER = ActionSchema(
+    name=LEARNER_ACTION,
+    fields={
+        "candidateLogin": False,
+        "candidateRefNumber": False,
+        "candidateEmail": False,
+        "candidateName": False,
+        "candidateFirstname": False,
+    },
+    search_option="traineeSearchField",
+    search_fields=("candidateLogin", "candidateRefNumber", "candidateEmail"),
+    at_least_one=("candidateLogin", "candidateRefNumber", "candidateEmail"),
+)
+
+ENTITY = ActionSchema(
+    name=ENTITY_ACTION,
+    fields={"hierarchyEntityName": True},
+    repeatable=("hierarchyEntityName",),
+)
+
+ACTIONS: dict[str, ActionSchema] = {s.name: s for s in (SESSION, TRAINING, LEARNER, ENTITY)}
+
+MODALITIES = ("distancelearning", "knowledgecommunity", "learning_channel", "blended")
+
+# CrossKnowledge actions and consolidators we know of but do not implement:
+# refused by name rather than as unknown elements.
+UNSUPPORTED_CK_ACTIONS = (
+    "registerLearnerAction",
+    "createOrUpdateInterventionAction",
+    "createOrUpdateConsolidatedTrackingAction",
+)
+UNSUPPORTED_CK_CONSOLIDATORS = (
+    "massDisableLearners",
+    "deleteOldRegistrations",
+    "deleteOldSessions",
+    "deleteEmptySessions",
+    "timeLogger",
+    "removeFromSFTP",
+    "removeFromSftp",
+    "cleanFolder",
+)
+
+# Supported consolidators in CrossKnowledge's running order, with their options.
+CONSOLIDATORS: dict[str, tuple[str, ...]] = {
+    "timeStampedFileErrorLogger": ("location",),
+    "moveToBackupConsolidator": ("backupFolder", "timestamp"),
+    "emailReport": ("targetEmail",),
+    "deleteProcessedFilesConsolidator": (),
+}
