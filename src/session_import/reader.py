@@ -1,0 +1,419 @@
+"""One delimited-text data file -> a stream of records with exact physical line numbers.
+
+The file is read in binary chunks, decoded incrementally, cut into physical lines
+(``\\n``, ``\\r\\n`` or a lone ``\\r``; nothing else) and fed to the stdlib ``csv``
+reader one line at a time. Memory stays bounded by the chunk size (and the longest
+line, see LONG_LINE), whatever the size of the file.
+
+Line numbers are physical: the header is line 1, and a record whose quoted field
+spans lines 3-5 is line 3 (the next one starts at line 6). ``csv.reader.line_num``
+counts the lines it was fed, which are exactly the physical lines, so a record
+starts one line after the previous record (or blank line) ended.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import sys
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from itertools import chain
+from types import TracebackType
+from typing import Self
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Delimiters that detection chooses among, in the order that breaks ties.
+DETECTED_DELIMITERS = (";", ",", "|", "\t")
+DEFAULT_DELIMITER = ";"
+
+CHUNK_SIZE = 256 * 1024  # bytes per read; small enough to keep the peak memory low
+LONG_LINE = 1024 * 1024  # characters without a line break before a line is fed in pieces
+
+_UTF8_BOM = codecs.BOM_UTF8
+# str.splitlines() also breaks on these, csv does not: a chunk holding one of
+# them is cut by io.StringIO(newline=""), which breaks on \r, \n and \r\n only.
+_OTHER_LINE_BOUNDARIES = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_EVERYTHING = sys.maxsize
+
+
+class ReadMsg(str, Enum):
+    """Every message of a file that cannot be read as a whole (messages are data)."""
+
+    CANNOT_OPEN = "cannot be opened: {reason}."
+    CANNOT_READ = "cannot be read: {reason}."
+    UNKNOWN_ENCODING = (
+        "cannot be decoded as {encoding}: Python knows no such text encoding;"
+        " set <fileEncoding> to the file's encoding."
+    )
+    UNDECODABLE = (
+        "cannot be decoded as {encoding} at byte {offset} ({bytes});"
+        " set <fileEncoding> to the file's encoding."
+    )
+    UNCLOSED_QUOTE = "a quoted field opened on this line is never closed; close the quote."
+    FIELD_TOO_LONG = "a field is longer than {limit} characters; check for an unclosed quote."
+    LINE_TOO_LONG = (
+        "a line is longer than {limit} characters; check that the file is delimited text"
+        " with line breaks."
+    )
+    NUL_BYTE = "the file contains a NUL byte; it is not a text file or it is damaged."
+    NOT_DELIMITED_TEXT = "cannot be read as delimited text: {reason}."
+
+    def format(self, **values: object) -> str:  # type: ignore[override]
+        return self.value.format(**values)
+
+
+def neutralise_formula(value: str) -> str:
+    """For every CSV we write: a cell starting with one of FORMULA_PREFIXES gets a leading "'"."""
+    if value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def restore_formula(value: str) -> str:
+    """For every cell we read: "'" followed by one of FORMULA_PREFIXES loses the "'" (so a
+    rejects file round-trips); anything else unchanged."""
+    if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:  # ("" is not in the tuple)
+        return value[1:]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    line: int  # physical line (1-based) where the record starts; the header is line 1
+    cells: list[str]  # raw cells as read (NOT trimmed), after restore_formula
+
+
+# A frozen dataclass's __init__ goes through object.__setattr__ once per field; at a
+# million rows that is a fifth of the reading time, so the hot loop sets the slots
+# directly (same object, same invariants: nothing else ever writes them).
+_new_record = object.__new__
+_set_record_line = Record.line.__set__  # type: ignore[attr-defined]
+_set_record_cells = Record.cells.__set__  # type: ignore[attr-defined]
+
+
+class DataFileError(Exception):
+    """The file cannot be read as a whole."""
+
+    def __init__(self, path: str, line: int, message: str):
+        super().__init__(path, line, message)
+        self.path = path
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def _line_breaks(text: str) -> int:
+    """The physical line breaks in ``text``: \\n, \\r\\n and a lone \\r count one each."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _split_lines(text: str) -> tuple[Iterable[str], int]:
+    """``text`` cut after each \\n, \\r\\n or lone \\r (endings kept), and its line breaks."""
+    if text.isascii():
+        unusual = any(c in text for c in _OTHER_LINE_BOUNDARIES[:5])
+    else:
+        unusual = any(c in text for c in _OTHER_LINE_BOUNDARIES)
+    if unusual:
+        return io.StringIO(text, newline=""), _line_breaks(text)
+    lines = text.splitlines(True)  # fastest, and exact when no other boundary is present
+    return lines, len(lines) - (not text.endswith(("\n", "\r")))
+
+
+def _starts_with_apostrophe(cells: list[str]) -> bool:
+    """Whether a cell starts with "'", tested in C (cells never hold a NUL)."""
+    return "\x00'" in "\x00" + "\x00".join(cells)
+
+
+def _choose_delimiter(record_text: str) -> str:
+    """The candidate seen most often outside quotes; ties go to the earlier candidate."""
+    outside = "".join(record_text.split('"')[0::2])
+    best, best_count = DEFAULT_DELIMITER, 0
+    for candidate in DETECTED_DELIMITERS:
+        count = outside.count(candidate)
+        if count > best_count:
+            best, best_count = candidate, count
+    return best
+
+
+class DataFile:
+    """Context manager; iterate it for Records of data rows (the header, if any, is not yielded).
+
+    One pass: iterating again continues where the previous iteration stopped. An empty
+    file (or one of blank lines only) has the header [] when ``has_header``, and no records.
+    ``chunk_size`` and ``long_line`` exist for the tests (chunk boundaries everywhere).
+    """
+
+    path: str
+    encoding: str
+    delimiter: str
+    header: list[str] | None
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        encoding: str = "utf-8",
+        delimiter: str | None = DEFAULT_DELIMITER,
+        has_header: bool = True,
+        chunk_size: int = CHUNK_SIZE,
+        long_line: int = LONG_LINE,
+    ):
+        if delimiter is not None and (
+            not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n'
+        ):
+            raise ValueError(f"not a usable delimiter: {delimiter!r}")
+        self.path = os.fspath(path)
+        self.encoding = encoding
+        self.delimiter = delimiter if delimiter is not None else DEFAULT_DELIMITER
+        self.header = None
+        self._chunk_size = chunk_size
+        self._long_line = long_line
+        try:
+            codec = codecs.lookup(encoding)
+        except LookupError:
+            codec = None
+        if codec is None or not getattr(codec, "_is_text_encoding", True):  # e.g. "base64"
+            raise DataFileError(self.path, 0, ReadMsg.UNKNOWN_ENCODING.format(encoding=encoding))
+        # utf-8-sig semantics for every UTF-8 spelling: the BOM bytes are skipped before
+        # decoding (so byte offsets stay simple). The same in every encoding but UTF-16/32:
+        # a UTF-8 BOM is always accepted, and its bytes are no sensible text in any of them.
+        self._skip_utf8_bom = not codec.name.startswith(("utf-16", "utf-32"))
+        decoder_name = "utf-8" if codec.name in ("utf-8", "utf-8-sig") else codec.name
+        self._decoder = codecs.getincrementaldecoder(decoder_name)(errors="strict")
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as error:
+            raise DataFileError(
+                self.path, 0, ReadMsg.CANNOT_OPEN.format(reason=error.strerror or error)
+            ) from None
+        try:
+            self._records = self._start(delimiter, has_header)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- public ---------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Record]:
+        if self._file.closed:
+            raise ValueError(f"{self.path} is closed")
+        return self._records
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<DataFile {self.path!r} {self.encoding} {self.delimiter!r}>"
+
+    # -- reading --------------------------------------------------------------
+
+    def _start(self, delimiter: str | None, has_header: bool) -> Iterator[Record]:
+        """Wire lines -> csv -> records; detect the delimiter and read the header now."""
+        path = self.path
+        encoding = self.encoding
+        chunk_size = self._chunk_size
+        long_line = self._long_line
+        read = self._file.read
+        decoder = self._decoder
+        skip_bom = self._skip_utf8_bom
+
+        # Shared between the line feeder and the record loop (closure cells are the
+        # cheapest shared state to read once per record).
+        irregular = False  # a piece was fed, or the input is exhausted: check each record
+        eof = False  # csv asked for more after the last line: a record completed now
+        # was completed by the end of the file, inside a quote that was never closed
+        piece_items: list[int] = []  # csv item numbers (reader.line_num) of line pieces
+        apostrophes_through = 0  # records starting at or before this line may need restore
+
+        def feed_lines() -> Iterator[Iterable[str]]:
+            """Physical lines, in batches (one per chunk), for csv; raises DataFileError."""
+            nonlocal irregular, apostrophes_through
+            lines_done = 0  # physical line breaks fed so far
+            offset = 0  # absolute byte offset in the file of the next chunk
+            carry = ""  # the last, incomplete line of the text decoded so far
+
+            def note_apostrophes(text: str) -> None:
+                nonlocal apostrophes_through
+                if "'" in text:
+                    apostrophes_through = _EVERYTHING
+                elif apostrophes_through == _EVERYTHING:
+                    # conservative by one line: the slow path is merely slower
+                    apostrophes_through = lines_done + 1
+
+            def fail(message: str) -> DataFileError:
+                return DataFileError(path, lines_done + 1 + _line_breaks(carry), message)
+
+            chunk = self._read(read, 3, 1)
+            if skip_bom and chunk == _UTF8_BOM:
+                offset, chunk = 3, b""
+            first = True
+            while True:
+                more = self._read(read, chunk_size, lines_done + 1 + _line_breaks(carry))
+                chunk += more
+                final = not more
+                problem: str | None = None
+                state = decoder.getstate()
+                try:
+                    text = decoder.decode(chunk, final)
+                except UnicodeDecodeError as error:
+                    # error.object is the tail of (bytes kept from the last chunk + chunk)
+                    bad_offset = offset + len(chunk) - len(error.object) + error.start
+                    bad = error.object[error.start : error.end] or error.object[error.start :]
+                    problem = ReadMsg.UNDECODABLE.format(
+                        encoding=encoding,
+                        offset=bad_offset,
+                        bytes=" ".join(f"0x{byte:02X}" for byte in bad[:4]),
+                    )
+                    decoder.setstate(state)
+                    try:  # the text before the bad byte, to feed it and count its lines
+                        text = decoder.decode(chunk[: max(bad_offset - offset, 0)], False)
+                    except UnicodeDecodeError:
+                        text = ""
+                offset += len(chunk)
+                chunk = b""
+                if first:
+                    first = False
+                    text = text.removeprefix("\ufeff")  # e.g. utf-16-le with a BOM
+                nul = text.find("\x00")
+                if nul >= 0:
+                    text = text[:nul]
+                    problem = ReadMsg.NUL_BYTE.value
+                if carry:
+                    text = carry + text
+                if final and problem is None:
+                    lines, carry = text, ""
+                else:
+                    # a \r at the very end may be the first half of a \r\n
+                    end = len(text) - 1 if text.endswith("\r") else len(text)
+                    cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+                    lines, carry = text[:cut], text[cut:]
+                if lines:
+                    note_apostrophes(lines)
+                    batch, breaks = _split_lines(lines)
+                    lines_done += breaks
+                    yield batch
+                if problem is not None:
+                    raise fail(problem)
+                if final:
+                    return
+                if len(carry) > long_line:
+                    # A line this long is fed in pieces so that an unclosed quote fails
+                    # at csv's field limit instead of holding the file in memory; a piece
+                    # that ends a record outside quotes is reported by the record loop.
+                    piece = carry.removesuffix("\r")
+                    carry = carry[len(piece) :]
+                    note_apostrophes(piece)
+                    piece_items.append(lines_done + len(piece_items) + 1)
+                    irregular = True
+                    yield (piece,)
+
+        def mark_eof() -> Iterator[str]:
+            nonlocal irregular, eof
+            irregular = eof = True
+            yield from ()
+
+        lines: Iterator[str] = chain.from_iterable(feed_lines())
+        if delimiter is None:
+            peeked, lines = self._first_record(lines)
+            self.delimiter = _choose_delimiter("".join(peeked).lstrip("\r\n"))
+            lines = chain(peeked, lines)
+        reader = csv.reader(
+            chain(lines, mark_eof()), delimiter=self.delimiter, quotechar='"', strict=False
+        )
+
+        def records() -> Iterator[Record]:
+            previous = 0  # physical line where the previous record (or blank line) ended
+            new_record, set_line, set_cells = _new_record, _set_record_line, _set_record_cells
+            try:
+                for cells in reader:
+                    end = reader.line_num
+                    if irregular:
+                        if eof:
+                            raise DataFileError(path, previous + 1, ReadMsg.UNCLOSED_QUOTE.value)
+                        if end in piece_items:  # csv ended the record where we cut the line
+                            raise DataFileError(
+                                path, previous + 1, ReadMsg.LINE_TOO_LONG.format(limit=long_line)
+                            )
+                        end -= bisect_right(piece_items, end)
+                    if cells:
+                        if previous < apostrophes_through and _starts_with_apostrophe(cells):
+                            cells = [restore_formula(cell) for cell in cells]
+                        record = new_record(Record)
+                        set_line(record, previous + 1)
+                        set_cells(record, cells)
+                        yield record
+                    previous = end
+            except csv.Error as error:
+                if "field larger than field limit" in str(error):
+                    message = ReadMsg.FIELD_TOO_LONG.format(limit=csv.field_size_limit())
+                else:
+                    message = ReadMsg.NOT_DELIMITED_TEXT.format(reason=error)
+                raise DataFileError(path, previous + 1, message) from None
+
+        iterator = records()
+        if has_header:
+            first = next(iterator, None)
+            self.header = first.cells if first is not None else []
+        return iterator
+
+    def _first_record(self, lines: Iterator[str]) -> tuple[list[str], Iterator[str]]:
+        """The lines of the first non-blank record, read ahead for delimiter detection.
+
+        A record ends at a line break outside quotes (an even number of quotes so far);
+        an unclosed quote stops the look-ahead after a bounded amount of text.
+        """
+        peeked: list[str] = []
+        quotes = size = 0
+        limit = max(csv.field_size_limit(), self._long_line)
+        for line in lines:
+            peeked.append(line)
+            if size == 0 and line in ("\n", "\r\n", "\r"):
+                continue
+            quotes += line.count('"')
+            size += len(line)
+            if quotes % 2 == 0 or size > limit:
+                break
+        return peeked, lines
+
+    def _read(self, read: Callable[[int], bytes], size: int, line: int) -> bytes:
+        try:
+            return read(size)
+        except OSError as error:
+            raise DataFileError(
+                self.path, line, ReadMsg.CANNOT_READ.format(reason=error.strerror or error)
+            ) from None
+
+
+def open_data_file(
+    path: str | os.PathLike[str],
+    *,
+    encoding: str = "utf-8",
+    delimiter: str | None = DEFAULT_DELIMITER,
+    has_header: bool = True,
+) -> DataFile:
+    """Open a delimited-text data file; read its header now when ``has_header``.
+
+    ``delimiter`` None detects it among ; , | TAB from the first record (outside
+    quotes): the most frequent wins, ties in that order, none found -> ';'.
+    Raises DataFileError when the file cannot be opened, or its header cannot be read.
+    """
+    return DataFile(path, encoding=encoding, delimiter=delimiter, has_header=has_header)
