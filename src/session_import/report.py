@@ -1,0 +1,252 @@
+"""The report of a run: counts, rejected rows, warnings, the exit code, and its views.
+
+Views compute nothing: the terminal summary, the JSON report and the rejects CSV
+are renderings of one ``Report``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from session_import.reader import neutralise_formula
+
+
+class ExitCode(IntEnum):
+    OK = 0  # every row applied (warnings allowed), or an empty file
+    PARTIAL = 1  # some rows rejected, the others applied
+    USAGE = 2  # command-line usage error
+    FILE_FAILED = 3  # a file failed as a whole, or every one of its rows was rejected
+    CONFIG_INVALID = 4  # the configuration is invalid; nothing was run
+    STORE_UNAVAILABLE = 5  # the store cannot be opened, or another import holds the lock
+    PUBLISH_PENDING = 6  # applied to the store, some changes not yet delivered to a remote LMS
+    SIGINT = 130
+    SIGTERM = 143
+
+
+# how bad each code is, for the worst of several files
+_SEVERITY = [ExitCode.OK, ExitCode.PUBLISH_PENDING, ExitCode.PARTIAL, ExitCode.FILE_FAILED,
+             ExitCode.CONFIG_INVALID, ExitCode.STORE_UNAVAILABLE, ExitCode.SIGINT, ExitCode.SIGTERM]
+
+
+def worst(codes) -> ExitCode:
+    return max((ExitCode(c) for c in codes), key=_SEVERITY.index, default=ExitCode.OK)
+
+
+COUNT_NAMES = ("rows", "created", "updated", "unchanged", "cancelled", "rejected", "warnings")
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    values: dict[str, str]
+    messages: list[str]
+    cells: list[str]
+
+
+@dataclass
+class FileReport:
+    file: str
+    import_id: str
+    action: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_NAMES, 0))
+    rejected: list[RejectedRow] = field(default_factory=list)
+    warnings: list[tuple[int, list[str]]] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)  # --diff: {"line", "guid", "fields"}
+    error: str | None = None  # the file failed as a whole
+    # how the input was written, for a rejects file that re-imports as it is
+    header: list[str] | None = None
+    delimiter: str = ";"
+    encoding: str = "utf-8"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return ExitCode.FILE_FAILED
+        rows, rejected = self.counts["rows"], self.counts["rejected"]
+        if rejected and rejected == rows:
+            return ExitCode.FILE_FAILED
+        if rejected:
+            return ExitCode.PARTIAL
+        return ExitCode.OK
+
+    def add_warning(self, line: int, messages: list[str]) -> None:
+        self.warnings.append((line, messages))
+        self.counts["warnings"] += len(messages)
+
+    def fail(self, message: str) -> None:
+        """The file failed as a whole: nothing of it was applied."""
+        self.error = message
+        self.counts = dict.fromkeys(COUNT_NAMES, 0)
+        self.rejected.clear()
+        self.changes.clear()
+
+    def to_json(self, diff: bool) -> dict:
+        out = {
+            "file": self.file,
+            "import": self.import_id,
+            "action": self.action,
+            "counts": dict(self.counts),
+            "rejected": [
+                {"line": r.line, "values": r.values, "messages": r.messages} for r in self.rejected
+            ],
+            "warnings": [{"line": line, "messages": msgs} for line, msgs in self.warnings],
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        if diff:
+            out["changes"] = self.changes
+        return out
+
+
+@dataclass
+class Report:
+    dry_run: bool = False
+    diff: bool = False
+    files: list[FileReport] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # run-level lines, e.g. no file matched
+    exit_override: ExitCode | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.exit_override is not None:
+            return self.exit_override
+        return worst(f.exit_code for f in self.files)
+
+    def to_json(self) -> dict:
+        return {
+            "dry_run": self.dry_run,
+            "files": [f.to_json(self.diff) for f in self.files],
+            "exit_code": int(self.exit_code),
+        }
+
+
+class OutputError(Exception):
+    """A report or rejects file could not be written."""
+
+
+def _atomic_write(path: Path, write, encoding: str = "utf-8") -> None:
+    """Write through a temporary file in the same folder, so a failure never leaves half a file."""
+    path = Path(path)
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except (OSError, UnicodeError) as exc:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+        reason = getattr(exc, "strerror", None) or exc
+        raise OutputError(f"Could not write {path}: {reason}.") from exc
+
+
+def write_json_report(report: Report, path: Path) -> None:
+    _atomic_write(path, lambda h: json.dump(report.to_json(), h, indent=2, ensure_ascii=False))
+
+
+def rejects_paths(report: Report, path: Path) -> dict[str, Path]:
+    """Data file -> its rejects file: ``path`` itself, or one per data file when several have rejects."""
+    files = list(dict.fromkeys(f.file for f in report.files if f.rejected))
+    path = Path(path)
+    if len(files) <= 1:
+        return {name: path for name in files}
+    return {name: path.with_name(f"{path.stem}-{Path(name).stem}{path.suffix}") for name in files}
+
+
+def write_rejects(report: Report, path: Path) -> list[Path]:
+    """The rejected rows in the input's own delimiter, encoding and header, plus ``errors``.
+
+    A row rejected by several actions of one import is written once, with all
+    its messages. Formula-like cells are neutralised so a spreadsheet never runs them.
+    """
+    written = []
+    for name, target in rejects_paths(report, path).items():
+        parts = [f for f in report.files if f.file == name and f.rejected]
+        first = parts[0]
+        rows: dict[int, RejectedRow] = {}
+        for part in parts:
+            for row in part.rejected:
+                if row.line in rows:
+                    rows[row.line].messages.extend(row.messages)
+                else:
+                    rows[row.line] = RejectedRow(row.line, row.values, list(row.messages), row.cells)
+
+        def write(handle, first=first, rows=rows) -> None:
+            writer = csv.writer(handle, delimiter=first.delimiter, lineterminator="\r\n")
+            if first.header is not None:
+                writer.writerow([neutralise_formula(c) for c in first.header] + ["errors"])
+            for line in sorted(rows):
+                row = rows[line]
+                writer.writerow(
+                    [neutralise_formula(c) for c in row.cells]
+                    + [neutralise_formula(" ".join(row.messages))]
+                )
+
+        _atomic_write(target, write, first.encoding)
+        written.append(target)
+    return written
+
+
+# ---- terminal ----
+
+
+def _summary_line(f: FileReport) -> str:
+    c = f.counts
+    return (
+        f"{f.file} [{f.import_id}, {f.action}]: {c['rows']} rows: {c['created']} created, "
+        f"{c['updated']} updated, {c['unchanged']} unchanged, {c['cancelled']} cancelled, "
+        f"{c['rejected']} rejected, {c['warnings']} warnings"
+    )
+
+
+def render(report: Report, out: Console, err: Console, *, quiet: bool = False, verbose: bool = False) -> None:
+    """Write the report: a table on a terminal, plain lines when piped, only errors when quiet."""
+    for notice in report.notices:
+        if not quiet:
+            out.print(notice, highlight=False, markup=False)
+    prefix = "[dry run] " if report.dry_run else ""
+    if not quiet and report.files:
+        if out.is_terminal:
+            table = Table(title=f"{prefix}session-import", show_lines=False)
+            table.add_column("file")
+            table.add_column("import / action")
+            for name in COUNT_NAMES:
+                table.add_column(name, justify="right")
+            for f in report.files:
+                counts = [str(f.counts[n]) for n in COUNT_NAMES]
+                table.add_row(f.file, f"{f.import_id} / {f.action}", *counts)
+            out.print(table)
+        else:
+            for f in report.files:
+                out.print(prefix + _summary_line(f), highlight=False, markup=False, soft_wrap=True)
+    for f in report.files:
+        if f.error is not None:
+            err.print(f"{f.file}: {f.error}" if not f.error.startswith(f.file) else f.error,
+                      highlight=False, markup=False, soft_wrap=True)
+        for row in f.rejected:
+            err.print(f"{f.file}:{row.line}: " + " ".join(row.messages),
+                      highlight=False, markup=False, soft_wrap=True)
+        if not quiet:
+            for line, messages in f.warnings:
+                out.print(f"{f.file}:{line}: warning: " + " ".join(messages),
+                          highlight=False, markup=False, soft_wrap=True)
+        if report.diff and not quiet:
+            for change in f.changes:
+                fields = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in change["fields"].items())
+                out.print(f"{f.file}:{change['line']}: {change['guid']} {fields}",
+                          highlight=False, markup=False, soft_wrap=True)

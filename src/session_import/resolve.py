@@ -1,0 +1,560 @@
+"""Row + what the store holds -> a decision: create, update, unchanged, cancel or reject.
+
+Each resolver works on one chunk of rows at a time: ``prepare`` loads, with a few
+set-based queries, every record the chunk's rows can reach; ``resolve`` then
+decides row by row, in file order, against that in-memory view, which it keeps up
+to date with its own decisions (a later row sees what an earlier row of the same
+chunk created, changed or cancelled); ``flush`` hands the chunk's changes to the
+store. A record that a row of the chunk can match is either untouched since the
+chunk was loaded (so it was loaded) or touched by an earlier row of the chunk (so
+it is in the view): the outcome is exactly that of one-by-one processing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from session_import.config import ActionConfig
+from session_import.messages import Issue, Msg, issue
+from session_import.schema import CANCEL
+from session_import.store import (
+    Change,
+    GroupRecord,
+    SessionRecord,
+    Store,
+    TrainingRecord,
+    UserRecord,
+)
+from session_import.validate import (
+    KEEP,
+    TRAINING_LABELS,
+    LearnerInput,
+    SessionInput,
+    TrainingInput,
+    is_before,
+)
+
+CREATED, UPDATED, UNCHANGED, CANCELLED, REJECTED = (
+    "created",
+    "updated",
+    "unchanged",
+    "cancelled",
+    "rejected",
+)
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+@dataclass
+class Outcome:
+    line: int
+    kind: str
+    issues: list[Issue] = field(default_factory=list)  # errors when rejected, plus warnings
+    changes: list[Change] = field(default_factory=list)
+    diff: dict[str, list] | None = None  # updated fields: name -> [old, new]
+    guid: str | None = None
+
+
+def _reject(line: int, issues: list[Issue]) -> Outcome:
+    return Outcome(line, REJECTED, issues)
+
+
+class _Index:
+    """Records of one table by id, with value -> ids indexes on chosen attributes."""
+
+    def __init__(self, attrs: tuple[str, ...]):
+        self.attrs = attrs
+        self.by_id: dict[int, object] = {}
+        self.values: dict[str, dict[object, set[int]]] = {a: {} for a in attrs}
+
+    def add(self, record) -> None:
+        if record.id in self.by_id:
+            return
+        self.by_id[record.id] = record
+        for attr in self.attrs:
+            self.values[attr].setdefault(getattr(record, attr), set()).add(record.id)
+
+    def remove(self, record) -> None:
+        del self.by_id[record.id]
+        for attr in self.attrs:
+            ids = self.values[attr].get(getattr(record, attr))
+            if ids is not None:
+                ids.discard(record.id)
+
+    def replace(self, old, new) -> None:
+        self.remove(old)
+        self.add(new)
+
+    def find(self, criteria: dict[str, object]) -> list:
+        """Records whose attributes equal every criterion (an empty criteria matches nothing)."""
+        if not criteria:
+            return []
+        first = next(iter(criteria))
+        if first == "id":
+            record = self.by_id.get(criteria["id"])
+            candidates = [record] if record is not None else []
+        else:
+            candidates = [self.by_id[i] for i in self.values[first].get(criteria[first], ())]
+        return sorted(
+            (r for r in candidates if all(getattr(r, a) == v for a, v in criteria.items())),
+            key=lambda r: r.id,
+        )
+
+
+SEARCH_ATTRS = {
+    "sessionGuid": "guid",
+    "sessionId": "id",
+    "sessionTitle": "title",
+    "sessionStartDate": "start_date",
+    "sessionEndDate": "end_date",
+}
+# the most selective attribute first: it picks the candidates the others filter
+_SEARCH_PRIORITY = ("guid", "id", "title", "start_date", "end_date")
+
+
+class SessionResolver:
+    def __init__(
+        self,
+        action: ActionConfig,
+        import_id: str,
+        store: Store,
+        make_guid: Callable[[], str] = new_guid,
+    ):
+        self.action = action
+        self.import_id = import_id
+        self.store = store
+        self.make_guid = make_guid
+        self.training_fields = [f for f in action.field_names if f in TRAINING_LABELS]
+        self.next_id = store.next_id("sessions")
+        self.changes: list[Change] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sessions = _Index(("guid", "title", "start_date", "end_date"))
+        self.trainings = _Index(("path_code", "title"))
+        self.users = _Index(("login",))
+        self.groups = _Index(("guid", "name"))
+
+    @staticmethod
+    def criteria(data: SessionInput) -> dict[str, object]:
+        given = {SEARCH_ATTRS[f]: v for f, v in data.search.items()}
+        return {a: given[a] for a in _SEARCH_PRIORITY if a in given}
+
+    def prepare(self, inputs: list[SessionInput]) -> None:
+        self._reset()
+        store = self.store
+        wanted: dict[str, set] = {a: set() for a in _SEARCH_PRIORITY}
+        for data in inputs:
+            crit = self.criteria(data)
+            if crit and data.search_ok:
+                first = next(iter(crit))
+                wanted[first].add(crit[first])
+        for attr, values in wanted.items():
+            for record in store.sessions_by(attr, values):
+                self.sessions.add(record)
+        ids = {
+            "path_code": {d.training.get("trainingPathCode") for d in inputs},
+            "id": {_int(d.training.get("trainingId")) for d in inputs},
+            "title": {d.training.get("trainingTitle") for d in inputs},
+        }
+        ids["id"] |= {r.training_id for r in self.sessions.by_id.values()}
+        for attr, values in ids.items():
+            for record in store.trainings_by(attr, values):
+                self.trainings.add(record)
+        logins = {d.teacher_login for d in inputs if isinstance(d.teacher_login, str)}
+        for record in store.users_by("login", logins):
+            self.users.add(record)
+        teacher_ids = {r.teacher_id for r in self.sessions.by_id.values()}
+        for record in store.users_by("id", teacher_ids):
+            self.users.add(record)
+        for attr, values in (
+            ("name", {d.group_name for d in inputs if isinstance(d.group_name, str)}),
+            ("guid", {d.group_guid for d in inputs if isinstance(d.group_guid, str)}),
+            ("id", {r.group_id for r in self.sessions.by_id.values()}),
+        ):
+            for record in store.groups_by(attr, values):
+                self.groups.add(record)
+
+    def flush(self) -> list[Change]:
+        changes, self.changes = self.changes, []
+        self.store.apply(changes)
+        return changes
+
+    # ---- one row ----
+
+    def resolve(self, data: SessionInput, issues: list[Issue]) -> Outcome:
+        line = data.line
+        issues = list(issues)
+        training = self._find_training(data, issues)
+        cancel = data.action == CANCEL
+        teacher_id = group_id = KEEP
+        if not cancel:
+            teacher_id = self._find_teacher(data, issues)
+            group_id = self._find_group(data, issues)
+        if data.action is None or training is False or not data.search_ok:
+            return _reject(line, issues)
+        crit = self.criteria(data)
+        if isinstance(training, TrainingRecord):
+            crit["training_id"] = training.id
+        matches = self.sessions.find(crit) if data.search else []
+        if len(matches) > 1:
+            described = ", ".join(f"{f} {v}" for f, v in data.search_raw.items())
+            issues.append(issue(line, None, Msg.SESSION_DUPLICATED, criteria=described))
+            return _reject(line, issues)
+        found = matches[0] if matches else None
+        if found is not None:
+            mismatch = False
+            if data.guid is not None and found.guid != data.guid:
+                issues.append(issue(line, "sessionGuid", Msg.SESSION_GUID_NOT_FOUND, value=data.guid))
+                mismatch = True
+            if data.id_raw is not None and found.id != _int(data.id_raw):
+                issues.append(issue(line, "sessionId", Msg.SESSION_ID_NOT_FOUND, value=data.id_raw))
+                mismatch = True
+            if mismatch:
+                return _reject(line, issues)
+        if found is None:
+            if cancel:
+                issues.append(issue(line, None, Msg.SESSION_TO_CANCEL_NOT_FOUND))
+                return _reject(line, issues)
+            lost = False
+            if data.guid is not None:
+                issues.append(issue(line, "sessionGuid", Msg.SESSION_GUID_NOT_FOUND, value=data.guid))
+                lost = True
+            if data.id_raw is not None:
+                issues.append(issue(line, "sessionId", Msg.SESSION_ID_NOT_FOUND, value=data.id_raw))
+                lost = True
+            if not lost and training is None:
+                issues.append(issue(line, None, Msg.CANNOT_CREATE_WITHOUT_TRAINING))
+            if issues:
+                return _reject(line, issues)
+            return self._create(data, training, teacher_id, group_id)
+        if not self.action.full_access and found.created_by_import != self.import_id:
+            issues.append(issue(line, None, Msg.NOT_OWNER, guid=found.guid))
+        if issues:
+            return _reject(line, issues)
+        if cancel:
+            self.sessions.remove(found)
+            self.changes.append(Change(line, "sessions", "delete", found, None))
+            return Outcome(line, CANCELLED, guid=found.guid)
+        return self._update(data, found, teacher_id, group_id)
+
+    def _create(self, data: SessionInput, training, teacher_id, group_id) -> Outcome:
+        if data.title is KEEP:
+            return _reject(data.line, [issue(data.line, "sessionTitle", Msg.FIELD_EMPTY, field="sessionTitle")])
+        record = SessionRecord(
+            id=self.next_id,
+            guid=self.make_guid(),
+            title=data.title,
+            status=data.status if data.status is not KEEP else "open",
+            start_date=None if data.start is KEEP else data.start,
+            end_date=None if data.end is KEEP else data.end,
+            training_id=training.id,
+            teacher_id=None if teacher_id is KEEP else teacher_id,
+            group_id=None if group_id is KEEP else group_id,
+            created_by_import=self.import_id,
+            updated_by_import=self.import_id,
+        )
+        self.next_id += 1
+        self.sessions.add(record)
+        self.changes.append(Change(data.line, "sessions", "create", None, record))
+        return Outcome(data.line, CREATED, guid=record.guid)
+
+    def _update(self, data: SessionInput, found: SessionRecord, teacher_id, group_id) -> Outcome:
+        new = replace(found)
+        for attr, value in (
+            ("title", data.title),
+            ("status", data.status),
+            ("start_date", data.start),
+            ("end_date", data.end),
+            ("teacher_id", teacher_id),
+            ("group_id", group_id),
+        ):
+            if value is not KEEP:
+                setattr(new, attr, value)
+        if (data.start is KEEP) != (data.end is KEEP) and new.start_date and new.end_date:
+            if is_before(new.end_date, new.start_date):
+                end = self._raw_or_iso(data, "sessionEndDate", new.end_date)
+                start = self._raw_or_iso(data, "sessionStartDate", new.start_date)
+                return _reject(
+                    data.line,
+                    [issue(data.line, "sessionEndDate", Msg.END_BEFORE_START, end=end, start=start)],
+                )
+        diff = self._diff(found, new)
+        if not diff:
+            return Outcome(data.line, UNCHANGED, guid=found.guid)
+        new.updated_by_import = self.import_id
+        self.sessions.replace(found, new)
+        self.changes.append(Change(data.line, "sessions", "update", found, new))
+        return Outcome(data.line, UPDATED, diff=diff, guid=found.guid)
+
+    @staticmethod
+    def _raw_or_iso(data: SessionInput, name: str, iso: str) -> str:
+        return data.raw.get(name) or iso
+
+    def _diff(self, old: SessionRecord, new: SessionRecord) -> dict[str, list]:
+        diff: dict[str, list] = {}
+        for attr in ("title", "status", "start_date", "end_date"):
+            if getattr(old, attr) != getattr(new, attr):
+                diff[attr] = [getattr(old, attr), getattr(new, attr)]
+        if old.teacher_id != new.teacher_id:
+            diff["teacher_login"] = [self._login(old.teacher_id), self._login(new.teacher_id)]
+        if old.group_id != new.group_id:
+            diff["group_name"] = [self._group_name(old.group_id), self._group_name(new.group_id)]
+        return diff
+
+    def _login(self, user_id: int | None) -> str | None:
+        user = self.users.by_id.get(user_id)
+        return user.login if user else None
+
+    def _group_name(self, group_id: int | None) -> str | None:
+        group = self.groups.by_id.get(group_id)
+        return group.name if group else None
+
+    # ---- look-ups ----
+
+    def _find_training(self, data: SessionInput, issues: list[Issue]):
+        """The training, None when no training field is configured, False when the look-up failed."""
+        if not self.training_fields:
+            return None
+        if not data.training:
+            return False
+        crit: dict[str, object] = {}
+        for name, value in data.training.items():
+            attr = {"trainingPathCode": "path_code", "trainingId": "id", "trainingTitle": "title"}[name]
+            crit[attr] = _int(value) if attr == "id" else value
+        order = [a for a in ("id", "path_code", "title") if a in crit]
+        found = self.trainings.find({a: crit[a] for a in order})
+        described = ", ".join(f"{TRAINING_LABELS[n]} {v}" for n, v in data.training.items())
+        if not found:
+            issues.append(issue(data.line, self.training_fields[0], Msg.TRAINING_NOT_FOUND, criteria=described))
+            return False
+        if len(found) > 1:
+            issues.append(issue(data.line, self.training_fields[0], Msg.TRAINING_DUPLICATED, criteria=described))
+            return False
+        return found[0]
+
+    def _find_teacher(self, data: SessionInput, issues: list[Issue]):
+        login = data.teacher_login
+        if not isinstance(login, str):
+            return login  # KEEP or None (reset)
+        found = self.users.find({"login": login})
+        if not found:
+            issues.append(issue(data.line, "teacherLogin", Msg.TEACHER_NOT_FOUND, value=login))
+            return KEEP
+        return found[0].id
+
+    def _find_group(self, data: SessionInput, issues: list[Issue]):
+        if isinstance(data.group_guid, str):
+            found = self.groups.find({"guid": data.group_guid})
+            if not found:
+                issues.append(issue(data.line, "groupGuid", Msg.GROUP_GUID_NOT_FOUND, value=data.group_guid))
+                return KEEP
+            return found[0].id
+        if isinstance(data.group_name, str):
+            found = self.groups.find({"name": data.group_name})
+            if not found:
+                issues.append(issue(data.line, "groupName", Msg.GROUP_NAME_NOT_FOUND, value=data.group_name))
+                return KEEP
+            if len(found) > 1:
+                issues.append(
+                    issue(data.line, "groupName", Msg.GROUP_NAME_DUPLICATED, value=data.group_name)
+                )
+                return KEEP
+            return found[0].id
+        if data.group_guid is None or data.group_name is None:
+            return None
+        return KEEP
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else -1
+
+
+# ---- reference data ----
+
+
+class TrainingResolver:
+    def __init__(self, action: ActionConfig, import_id: str, store: Store):
+        self.action = action
+        self.import_id = import_id
+        self.store = store
+        self.next_id = store.next_id("trainings")
+        self.changes: list[Change] = []
+
+    def prepare(self, inputs: list[TrainingInput]) -> None:
+        self.index = _Index(("path_code",))
+        for record in self.store.trainings_by("path_code", {d.path_code for d in inputs}):
+            self.index.add(record)
+        self.session_counts = self.store.session_counts_by_training(self.index.by_id)
+
+    def flush(self) -> list[Change]:
+        changes, self.changes = self.changes, []
+        self.store.apply(changes)
+        return changes
+
+    def resolve(self, data: TrainingInput, issues: list[Issue]) -> Outcome:
+        line = data.line
+        issues = list(issues)
+        if data.action is None or not data.path_code:
+            return _reject(line, issues)
+        found = self.index.find({"path_code": data.path_code})
+        current = found[0] if found else None
+        if current is not None and not self.action.full_access:
+            if current.created_by_import != self.import_id:
+                issues.append(issue(line, None, Msg.TRAINING_NOT_OWNER, value=data.path_code))
+        if data.action == CANCEL:
+            if current is None:
+                issues.append(issue(line, None, Msg.TRAINING_TO_CANCEL_NOT_FOUND))
+            elif self.session_counts.get(current.id):
+                count = self.session_counts[current.id]
+                issues.append(issue(line, None, Msg.TRAINING_HAS_SESSIONS, value=data.path_code, count=count))
+            if issues:
+                return _reject(line, issues)
+            self.index.remove(current)
+            self.changes.append(Change(line, "trainings", "delete", current, None))
+            return Outcome(line, CANCELLED, guid=current.guid)
+        if current is None:
+            for name, value in (("trainingTitle", data.title), ("trainingModality", data.modality)):
+                if not isinstance(value, str) and not any(i.field == name for i in issues):
+                    issues.append(issue(line, name, Msg.FIELD_EMPTY, field=name))
+            if issues:
+                return _reject(line, issues)
+            record = TrainingRecord(
+                self.next_id, new_guid(), data.path_code, data.title,
+                _value(data.locale), data.modality, _value(data.description),
+                self.import_id, self.import_id,
+            )
+            self.next_id += 1
+            self.index.add(record)
+            self.changes.append(Change(line, "trainings", "create", None, record))
+            return Outcome(line, CREATED, guid=record.guid)
+        if isinstance(data.modality, str) and data.modality != current.modality:
+            issues.append(issue(line, "trainingModality", Msg.MODALITY_CHANGE))
+        if issues:
+            return _reject(line, issues)
+        new = replace(current)
+        for attr, value in (("title", data.title), ("locale", data.locale), ("description", data.description)):
+            if value is not KEEP:
+                setattr(new, attr, value)
+        if new.title is None:
+            new.title = current.title
+        diff = {a: [getattr(current, a), getattr(new, a)] for a in ("title", "locale", "description")
+                if getattr(current, a) != getattr(new, a)}
+        if not diff:
+            return Outcome(line, UNCHANGED, guid=current.guid)
+        new.updated_by_import = self.import_id
+        self.index.replace(current, new)
+        self.changes.append(Change(line, "trainings", "update", current, new))
+        return Outcome(line, UPDATED, diff=diff, guid=current.guid)
+
+
+def _value(value):
+    return None if value is KEEP else value
+
+
+class LearnerResolver:
+    def __init__(self, action: ActionConfig, import_id: str, store: Store):
+        self.action = action
+        self.import_id = import_id
+        self.store = store
+        self.next_id = store.next_id("users")
+        self.changes: list[Change] = []
+
+    def prepare(self, inputs: list[LearnerInput]) -> None:
+        self.index = _Index(("login", "ref_number", "email"))
+        for column in ("login", "ref_number", "email"):
+            values = {d.search.get(column) for d in inputs}
+            if column == "login":
+                values |= {d.values.get("login") for d in inputs if isinstance(d.values.get("login"), str)}
+            for record in self.store.users_by(column, values):
+                self.index.add(record)
+
+    def flush(self) -> list[Change]:
+        changes, self.changes = self.changes, []
+        self.store.apply(changes)
+        return changes
+
+    def resolve(self, data: LearnerInput, issues: list[Issue]) -> Outcome:
+        line = data.line
+        issues = list(issues)
+        if not data.search:
+            return _reject(line, issues)
+        found = self.index.find(data.search)
+        current = found[0] if found else None  # the oldest, as CrossKnowledge does
+        login = data.values.get("login")
+        if isinstance(login, str):
+            holders = [u for u in self.index.find({"login": login}) if current is None or u.id != current.id]
+            if holders:
+                issues.append(issue(line, "candidateLogin", Msg.LOGIN_TAKEN, value=login))
+        label = next(iter(data.search.values()))
+        if current is not None and not self.action.full_access:
+            if current.created_by_import != self.import_id:
+                issues.append(issue(line, None, Msg.USER_NOT_OWNER, value=label))
+        if issues:
+            return _reject(line, issues)
+        if current is None:
+            values = {k: _value(v) for k, v in data.values.items()}
+            record = UserRecord(
+                self.next_id, values.get("login"), values.get("ref_number"), values.get("email"),
+                values.get("name"), values.get("firstname"), self.import_id, self.import_id,
+            )
+            self.next_id += 1
+            self.index.add(record)
+            self.changes.append(Change(line, "users", "create", None, record))
+            return Outcome(line, CREATED)
+        new = replace(current)
+        for attr, value in data.values.items():
+            if value is not KEEP:
+                setattr(new, attr, value)
+        diff = {a: [getattr(current, a), getattr(new, a)] for a in data.values
+                if getattr(current, a) != getattr(new, a)}
+        if not diff:
+            return Outcome(line, UNCHANGED)
+        new.updated_by_import = self.import_id
+        self.index.replace(current, new)
+        self.changes.append(Change(line, "users", "update", current, new))
+        return Outcome(line, UPDATED, diff=diff)
+
+
+class EntityResolver:
+    def __init__(self, action: ActionConfig, import_id: str, store: Store):
+        self.action = action
+        self.import_id = import_id
+        self.store = store
+        self.next_id = store.next_id("groups")
+        self.changes: list[Change] = []
+
+    def prepare(self, inputs: list[list[str]]) -> None:
+        self.index = _Index(("parent_id", "name"))
+        names = {name for levels in inputs for name in levels}
+        for record in self.store.groups_by("name", names):
+            self.index.add(record)
+
+    def flush(self) -> list[Change]:
+        changes, self.changes = self.changes, []
+        self.store.apply(changes)
+        return changes
+
+    def resolve(self, line: int, levels: list[str], issues: list[Issue]) -> Outcome:
+        if issues or not levels:
+            return _reject(line, list(issues))
+        parent_id = None
+        created = False
+        for name in levels:
+            found = self.index.find({"parent_id": parent_id, "name": name})
+            if found:
+                parent_id = found[0].id
+                continue
+            record = GroupRecord(self.next_id, new_guid(), name, parent_id, self.import_id, self.import_id)
+            self.next_id += 1
+            self.index.add(record)
+            self.changes.append(Change(line, "groups", "create", None, record))
+            parent_id = record.id
+            created = True
+        return Outcome(line, CREATED if created else UNCHANGED)

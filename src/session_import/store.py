@@ -1,0 +1,332 @@
+"""The embedded SQLite store: schema, bulk look-ups, changes applied in one transaction per file.
+
+This is the only module that writes SQL. Look-ups take sets of keys (one query per
+chunk of rows, never one per row); changes are written with ``executemany``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+_IN_BATCH = 500  # keys per IN (...) list, well under SQLite's variable limit
+
+_SCHEMA_V1 = """
+CREATE TABLE trainings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    guid TEXT NOT NULL UNIQUE,
+    path_code TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    locale TEXT,
+    modality TEXT NOT NULL,
+    description TEXT,
+    created_by_import TEXT,
+    updated_by_import TEXT
+);
+CREATE INDEX trainings_title ON trainings(title);
+
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    login TEXT UNIQUE,
+    ref_number TEXT,
+    email TEXT,
+    name TEXT,
+    firstname TEXT,
+    created_by_import TEXT,
+    updated_by_import TEXT
+);
+CREATE INDEX users_ref_number ON users(ref_number);
+CREATE INDEX users_email ON users(email);
+
+CREATE TABLE groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    guid TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    parent_id INTEGER REFERENCES groups(id),
+    created_by_import TEXT,
+    updated_by_import TEXT
+);
+CREATE INDEX groups_name ON groups(name);
+CREATE UNIQUE INDEX groups_parent_name ON groups(ifnull(parent_id, 0), name);
+
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    guid TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+    start_date TEXT,
+    end_date TEXT,
+    training_id INTEGER NOT NULL REFERENCES trainings(id),
+    teacher_id INTEGER REFERENCES users(id),
+    group_id INTEGER REFERENCES groups(id),
+    created_by_import TEXT,
+    updated_by_import TEXT
+);
+CREATE INDEX sessions_title ON sessions(title, training_id);
+CREATE INDEX sessions_start ON sessions(start_date);
+CREATE INDEX sessions_end ON sessions(end_date);
+CREATE INDEX sessions_training ON sessions(training_id);
+CREATE INDEX sessions_teacher ON sessions(teacher_id, start_date);
+"""
+
+# version reached -> script that reaches it from the one before
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened, is not ours, or is busy (exit 5)."""
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    id: int
+    guid: str
+    title: str
+    status: str
+    start_date: str | None
+    end_date: str | None
+    training_id: int
+    teacher_id: int | None
+    group_id: int | None
+    created_by_import: str | None
+    updated_by_import: str | None
+
+
+@dataclass(slots=True)
+class TrainingRecord:
+    id: int
+    guid: str
+    path_code: str
+    title: str
+    locale: str | None
+    modality: str
+    description: str | None
+    created_by_import: str | None
+    updated_by_import: str | None
+
+
+@dataclass(slots=True)
+class UserRecord:
+    id: int
+    login: str | None
+    ref_number: str | None
+    email: str | None
+    name: str | None
+    firstname: str | None
+    created_by_import: str | None
+    updated_by_import: str | None
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    id: int
+    guid: str
+    name: str
+    parent_id: int | None
+    created_by_import: str | None
+    updated_by_import: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one record, as the row that made it left it."""
+
+    line: int
+    table: str  # "sessions", "trainings", "users", "groups"
+    op: str  # "create", "update", "delete"
+    before: object | None  # a *Record, or None for a create
+    after: object | None  # a *Record, or None for a delete
+
+
+_RECORDS = {
+    "sessions": SessionRecord,
+    "trainings": TrainingRecord,
+    "users": UserRecord,
+    "groups": GroupRecord,
+}
+_COLUMNS = {table: [f.name for f in fields(cls)] for table, cls in _RECORDS.items()}
+
+
+def _chunks(values: list, size: int = _IN_BATCH) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=0, check_same_thread=False
+            )
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA cache_size = -65536")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"The store {self.path} cannot be opened: {exc}.") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"The store {self.path} has schema version {version}, newer than this "
+                f"session-import knows ({SCHEMA_VERSION}); upgrade session-import."
+            )
+        if version == 0:
+            tables = self.conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).fetchone()[0]
+            if tables:
+                raise StoreUnavailable(
+                    f"The store {self.path} is an SQLite file that session-import did not "
+                    "create; give another --db path."
+                )
+        if version == SCHEMA_VERSION:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def transaction(self, *, rollback: bool = False) -> Iterator[None]:
+        """One data file's work: committed at the end, or rolled back on error or ``rollback``."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"The store {self.path} is busy: {exc}.") from exc
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        if rollback:
+            self.conn.execute("ROLLBACK")
+        else:
+            self.conn.execute("COMMIT")
+
+    # ---- look-ups in bulk ----
+
+    def _select(self, table: str, where: str, values: Iterable) -> list:
+        cls = _RECORDS[table]
+        cols = ", ".join(_COLUMNS[table])
+        keys = list(dict.fromkeys(v for v in values if v is not None))
+        out = []
+        for part in _chunks(keys):
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT {cols} FROM {table} WHERE {where} IN ({marks})"
+            out.extend(cls(*row) for row in self.conn.execute(sql, part))
+        return out
+
+    def sessions_by(self, column: str, values: Iterable) -> list[SessionRecord]:
+        assert column in ("id", "guid", "title", "start_date", "end_date")
+        return self._select("sessions", column, values)
+
+    def trainings_by(self, column: str, values: Iterable) -> list[TrainingRecord]:
+        assert column in ("id", "path_code", "title")
+        return self._select("trainings", column, values)
+
+    def users_by(self, column: str, values: Iterable) -> list[UserRecord]:
+        assert column in ("id", "login", "ref_number", "email")
+        return self._select("users", column, values)
+
+    def groups_by(self, column: str, values: Iterable) -> list[GroupRecord]:
+        assert column in ("id", "guid", "name")
+        return self._select("groups", column, values)
+
+    def session_counts_by_training(self, training_ids: Iterable[int]) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for part in _chunks(list(set(training_ids))):
+            marks = ", ".join("?" * len(part))
+            sql = (
+                f"SELECT training_id, count(*) FROM sessions WHERE training_id IN ({marks}) "
+                "GROUP BY training_id"
+            )
+            counts.update(self.conn.execute(sql, part))
+        return counts
+
+    def next_id(self, table: str) -> int:
+        """The next id to assign: ids are never reused, even after a delete."""
+        seq = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+        ).fetchone()
+        top = self.conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+        return max(seq[0] if seq else 0, top or 0) + 1
+
+    # ---- writes ----
+
+    def apply(self, changes: list[Change]) -> None:
+        """Write a chunk's changes: creates, then updates, then deletes, each table in turn.
+
+        Within a chunk a record is created before it is updated and updated before
+        it is deleted, so grouping by operation keeps the one-by-one outcome.
+        """
+        for table in ("groups", "users", "trainings", "sessions"):
+            cols = _COLUMNS[table]
+            mine = [c for c in changes if c.table == table]
+            creates = [c.after for c in mine if c.op == "create"]
+            updates = [c.after for c in mine if c.op == "update"]
+            if creates:
+                marks = ", ".join("?" * len(cols))
+                self.conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})",
+                    ([getattr(r, c) for c in cols] for r in creates),
+                )
+            if updates:
+                sets = ", ".join(f"{c} = ?" for c in cols[1:])
+                self.conn.executemany(
+                    f"UPDATE {table} SET {sets} WHERE id = ?",
+                    ([getattr(r, c) for c in cols[1:]] + [r.id] for r in updates),
+                )
+        # deletes in reverse dependency order: sessions before trainings
+        for table in ("sessions", "trainings", "users", "groups"):
+            ids = [(c.before.id,) for c in changes if c.table == table and c.op == "delete"]
+            if ids:
+                self.conn.executemany(f"DELETE FROM {table} WHERE id = ?", ids)
+
+    # ---- export ----
+
+    def export(self, kind: str) -> tuple[list[str], Iterator[dict]]:
+        """The column names of ``kind``, and its records as dicts in id order."""
+        queries = {
+            "sessions": """
+                SELECT s.id, s.guid, s.title, s.status, s.start_date, s.end_date,
+                       t.path_code AS training_path_code, s.training_id,
+                       u.login AS teacher_login, g.guid AS group_guid, g.name AS group_name,
+                       s.created_by_import, s.updated_by_import
+                FROM sessions s
+                JOIN trainings t ON t.id = s.training_id
+                LEFT JOIN users u ON u.id = s.teacher_id
+                LEFT JOIN groups g ON g.id = s.group_id
+                ORDER BY s.id""",
+            "trainings": """
+                SELECT id, guid, path_code, title, locale, modality FROM trainings ORDER BY id""",
+            "users": """
+                SELECT id, login, ref_number, email, name, firstname FROM users ORDER BY id""",
+            "groups": """
+                SELECT g.id, g.guid, g.name, p.guid AS parent_guid
+                FROM groups g LEFT JOIN groups p ON p.id = g.parent_id ORDER BY g.id""",
+        }
+        cursor = self.conn.execute(queries[kind])
+        names = [d[0] for d in cursor.description]
+        return names, (dict(zip(names, row)) for row in cursor)
