@@ -6,13 +6,15 @@ chunk of rows, never one per row); changes are written with ``executemany``.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _IN_BATCH = 500  # keys per IN (...) list, well under SQLite's variable limit
 
 _SCHEMA_V1 = """
@@ -73,8 +75,40 @@ CREATE INDEX sessions_training ON sessions(training_id);
 CREATE INDEX sessions_teacher ON sessions(teacher_id, start_date);
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    import_id TEXT NOT NULL,
+    action TEXT,
+    file TEXT,
+    sha256 TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    dry_run INTEGER NOT NULL,
+    counts TEXT,
+    exit_code INTEGER,
+    reverts_run INTEGER REFERENCES runs(id),
+    pid INTEGER
+);
+CREATE INDEX runs_import_sha ON runs(import_id, sha256);
+
+CREATE TABLE journal (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    line INTEGER,
+    table_name TEXT NOT NULL,
+    op TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    guid TEXT,
+    before TEXT,
+    after TEXT,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX journal_record ON journal(table_name, record_id, run_id);
+"""
+
 # version reached -> script that reaches it from the one before
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class StoreUnavailable(Exception):
@@ -151,17 +185,32 @@ _RECORDS = {
 _COLUMNS = {table: [f.name for f in fields(cls)] for table, cls in _RECORDS.items()}
 
 
+def _record_json(record) -> str | None:
+    return None if record is None else json.dumps(asdict(record), ensure_ascii=False)
+
+
+def record_from(table: str, values: dict):
+    return _RECORDS[table](**values)
+
+
+def _group(keys: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
+    grouped: dict[str, set[int]] = {}
+    for table, record_id in keys:
+        grouped.setdefault(table, set()).add(record_id)
+    return grouped
+
+
 def _chunks(values: list, size: int = _IN_BATCH) -> Iterator[list]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout: float = 0.0):
         self.path = Path(path)
         try:
             self.conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=0, check_same_thread=False
+                self.path, isolation_level=None, timeout=busy_timeout, check_same_thread=False
             )
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute("PRAGMA cache_size = -65536")
@@ -214,7 +263,10 @@ class Store:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"The store {self.path} is busy: {exc}.") from exc
+            raise StoreUnavailable(
+                f"The store {self.path} is busy ({exc}): another program holds it; "
+                "nothing was written."
+            ) from exc
         try:
             yield
         except BaseException:
@@ -242,6 +294,19 @@ class Store:
         assert column in ("id", "guid", "title", "start_date", "end_date")
         return self._select("sessions", column, values)
 
+    def sessions_of_teachers(self, teacher_ids: Iterable[int], start: str, end: str) -> list[SessionRecord]:
+        """Sessions of these teachers that may overlap [start, end] (ISO values with a time)."""
+        cols = ", ".join(_COLUMNS["sessions"])
+        out = []
+        for part in _chunks(sorted(set(teacher_ids))):
+            marks = ", ".join("?" * len(part))
+            sql = (
+                f"SELECT {cols} FROM sessions WHERE teacher_id IN ({marks})"
+                " AND start_date <= ? AND end_date >= ?"
+            )
+            out.extend(SessionRecord(*row) for row in self.conn.execute(sql, [*part, end, start]))
+        return out
+
     def trainings_by(self, column: str, values: Iterable) -> list[TrainingRecord]:
         assert column in ("id", "path_code", "title")
         return self._select("trainings", column, values)
@@ -264,6 +329,14 @@ class Store:
             )
             counts.update(self.conn.execute(sql, part))
         return counts
+
+    def modifiable_sessions(self, import_id: str, full_access: bool) -> int:
+        """How many sessions an import may update or cancel (the base of --max-cancel N%)."""
+        if full_access:
+            return self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        return self.conn.execute(
+            "SELECT count(*) FROM sessions WHERE created_by_import = ?", (import_id,)
+        ).fetchone()[0]
 
     def next_id(self, table: str) -> int:
         """The next id to assign: ids are never reused, even after a delete."""
@@ -303,6 +376,88 @@ class Store:
             ids = [(c.before.id,) for c in changes if c.table == table and c.op == "delete"]
             if ids:
                 self.conn.executemany(f"DELETE FROM {table} WHERE id = ?", ids)
+
+    # ---- runs and their journal ----
+
+    def begin_run(self, import_id: str, action: str, file: str, sha256: str | None,
+                  started_at: str, dry_run: bool, reverts_run: int | None = None) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO runs (import_id, action, file, sha256, started_at, dry_run, reverts_run,"
+            " pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (import_id, action, file, sha256, started_at, int(dry_run), reverts_run, os.getpid()),
+        )
+        return cur.lastrowid
+
+    def end_run(self, run_id: int, ended_at: str, counts: dict, exit_code: int) -> None:
+        self.conn.execute(
+            "UPDATE runs SET ended_at = ?, counts = ?, exit_code = ? WHERE id = ?",
+            (ended_at, json.dumps(counts), exit_code, run_id),
+        )
+
+    def journal(self, run_id: int, changes: list[Change]) -> None:
+        start = self.conn.execute(
+            "SELECT ifnull(max(seq), 0) FROM journal WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        self.conn.executemany(
+            "INSERT INTO journal (run_id, seq, line, table_name, op, record_id, guid, before, after)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (run_id, start + i, c.line, c.table, c.op, (c.after or c.before).id,
+                 getattr(c.after or c.before, "guid", None),
+                 _record_json(c.before), _record_json(c.after))
+                for i, c in enumerate(changes, start=1)
+            ),
+        )
+
+    def applied_run(self, import_id: str, sha256: str) -> tuple[int, str] | None:
+        """The run that applied a file with this SHA-256 for this import (not a dry run)."""
+        return self.conn.execute(
+            "SELECT id, ended_at FROM runs WHERE import_id = ? AND sha256 = ? AND dry_run = 0"
+            " AND exit_code IN (0, 1, 6) ORDER BY id LIMIT 1",
+            (import_id, sha256),
+        ).fetchone()
+
+    def runs(self) -> list[dict]:
+        cursor = self.conn.execute(
+            "SELECT r.id, r.import_id, r.action, r.file, r.sha256, r.started_at, r.ended_at,"
+            " r.dry_run, r.counts, r.exit_code, r.reverts_run FROM runs r ORDER BY r.id DESC"
+        )
+        names = [d[0] for d in cursor.description]
+        out = []
+        for row in cursor:
+            run = dict(zip(names, row))
+            run["dry_run"] = bool(run["dry_run"])
+            run["counts"] = json.loads(run["counts"]) if run["counts"] else None
+            out.append(run)
+        return out
+
+    def run_journal(self, run_id: int) -> list[dict]:
+        cursor = self.conn.execute(
+            "SELECT seq, line, table_name, op, record_id, guid, before, after FROM journal"
+            " WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        return [
+            {"seq": seq, "line": line, "table": table, "op": op, "id": record_id, "guid": guid,
+             "before": json.loads(before) if before else None,
+             "after": json.loads(after) if after else None}
+            for seq, line, table, op, record_id, guid, before, after in cursor
+        ]
+
+    def later_changes(self, run_id: int, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """(table, record id) -> the first later run that changed that record."""
+        found: dict[tuple[str, int], int] = {}
+        for table, ids in _group(keys).items():
+            for part in _chunks(sorted(ids)):
+                marks = ", ".join("?" * len(part))
+                sql = (
+                    "SELECT j.record_id, min(j.run_id) FROM journal j JOIN runs r ON r.id = j.run_id"
+                    f" WHERE j.table_name = ? AND j.record_id IN ({marks}) AND j.run_id > ?"
+                    " AND r.dry_run = 0 GROUP BY j.record_id"
+                )
+                for record_id, later in self.conn.execute(sql, [table, *part, run_id]):
+                    found[(table, record_id)] = later
+        return found
 
     # ---- export ----
 
