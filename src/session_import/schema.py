@@ -142,6 +142,17 @@ UNSUPPORTED_CK_CONSOLIDATORS = (
     "cleanFolder",
 )
 
+# CrossKnowledge fields of the supported actions that this tool does not implement.
+UNSUPPORTED_CK_FIELDS = (
+    "candidateValidity", "candidateTimeZone", "enabledFrom", "enabledUntil", "entityGuid",
+    "entityId", "entityName", "candidateLanguages", "presentation", "managerLogin",
+    "managerRefNumber", "custom", "lovCodes", "trainingCost", "trainingDuration",
+    "trainingWhatYouWillLearn", "trainingOverview", "trainingOutcomes", "trainingAudience",
+    "trainingFurtherInformation", "trainingWelcomeText", "trainingScoreSuccessThreshold",
+    "trainingScoresVisibleByLearners", "trainingSteps", "registerFlag", "registrationGuid",
+    "registrationDate", "trainingGuid",
+)
+
 # Supported consolidators in CrossKnowledge's running order, with their options.
 CONSOLIDATORS: dict[str, tuple[str, ...]] = {
     "timeStampedFileErrorLogger": ("location",),
