@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -15,11 +18,17 @@ from session_import.pipeline import RunOptions, UsageError, run_import
 from session_import.report import (
     ExitCode,
     OutputError,
+    journal_view,
     render,
+    render_journal,
+    render_runs,
     worst,
     write_json_report,
     write_rejects,
 )
+from session_import.lock import ImportLock, LockBusy
+from session_import.revert import RevertRefused, revert_run
+from session_import.safety import parse_limit
 from session_import.store import Store, StoreUnavailable
 
 DEFAULT_DB = "session-import.db"
@@ -76,6 +85,27 @@ def main() -> None:
     import configuration (CrossKnowledge generic-import format) describes."""
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT: unwinds like KeyboardInterrupt, so the open transaction rolls back."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def _limit(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_limit(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", nargs=-1, type=click.Path(dir_okay=False))
@@ -84,21 +114,43 @@ def main() -> None:
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
               help="Write the rejected rows, in the input's format, with an errors column.")
 @click.option("--diff", is_flag=True, help="Show the fields each update changes.")
+@click.option("--force", is_flag=True, help="Import a file again even if this import applied it.")
+@click.option("--max-rejects", callback=_limit, metavar="N|P%",
+              help="Apply nothing of a file with more rejected rows than this.")
+@click.option("--max-cancel", callback=_limit, metavar="N|P%",
+              help="Apply nothing of a file that would cancel more sessions than this.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for another import to finish.")
 @common
-def run(config, data, dry_run, report_path, rejects_path, diff, db, quiet, verbose):
+def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
+        lock_timeout, db, quiet, verbose):
     """Run every import of CONFIG (DATA files replace the provider's files)."""
     cfg = _load(config, quiet=quiet)
     if cfg.form == "fragment":
         _fail(f"{config}: a fragment cannot be run.", ExitCode.CONFIG_INVALID)
-    store = _open_store(db)
+    options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
+                         max_cancel=max_cancel)
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    lock = ImportLock(db)
+    store = None
     try:
-        report = run_import(cfg, store, [Path(p) for p in data], RunOptions(dry_run=dry_run, diff=diff))
+        lock.acquire(lock_timeout, what=f"session-import run {config}")
+        store = Store(db, busy_timeout=lock_timeout)
+        report = run_import(cfg, store, [Path(p) for p in data], options)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
-    except StoreUnavailable as exc:
+    except (LockBusy, StoreUnavailable) as exc:
         _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
+        _fail(f"Interrupted by {name}: the file being applied was rolled back.", code)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+        lock.release()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     out, err = _consoles(quiet)
     render(report, out, err, quiet=quiet, verbose=verbose)
     code = report.exit_code
@@ -146,3 +198,72 @@ def export(kind, fmt, output, db, quiet, verbose):
             write_export(store, kind, fmt, sys.stdout)
     finally:
         store.close()
+
+
+def _existing_store(db: str) -> Store:
+    if not Path(db).exists():
+        _fail(f"The store {db} does not exist; run an import first or give --db.",
+              ExitCode.STORE_UNAVAILABLE)
+    return _open_store(db)
+
+
+@main.command()
+@click.argument("run_id", metavar="[RUN]", type=int, required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@common
+def history(run_id, fmt, db, quiet, verbose):
+    """The recorded runs, newest first; with RUN, that run's journal of changes."""
+    store = _existing_store(db)
+    try:
+        runs = store.runs()
+        if run_id is None:
+            payload = runs
+        else:
+            if not any(r["id"] == run_id for r in runs):
+                _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
+                      ExitCode.USAGE)
+            payload = [journal_view(e) for e in store.run_journal(run_id)]
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    out = Console(file=sys.stdout)
+    if run_id is None:
+        render_runs(payload, out)
+    else:
+        render_journal(run_id, payload, out)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--dry-run", is_flag=True, help="Say what would be undone, change nothing.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@common
+def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
+    """Undo what run RUN changed, as a new recorded run."""
+    lock = ImportLock(db)
+    try:
+        lock.acquire(lock_timeout, what=f"session-import revert {run_id}")
+        store = _existing_store(db)
+        try:
+            result = revert_run(store, run_id, dry_run=dry_run,
+                                now=datetime.now(timezone.utc).astimezone())
+        finally:
+            store.close()
+    except LockBusy as exc:
+        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    except RevertRefused as exc:
+        for reason in exc.reasons:
+            click.echo(reason, err=True)
+        sys.exit(int(ExitCode.PARTIAL))
+    finally:
+        lock.release()
+    if not quiet:
+        c = result.counts
+        prefix = "[dry run] " if dry_run else ""
+        click.echo(
+            f"{prefix}Run {run_id} reverted by run {result.run_id}: {c['deleted']} deleted, "
+            f"{c['restored']} restored, {c['recreated']} recreated."
+        )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
 
 from session_import.config import ActionConfig, Config, ImportConfig, ProviderConfig
+from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.mapping import ColumnMap, MissingColumn, build_column_map
 from session_import.messages import Issue
 from session_import.reader import DataFileError, open_data_file
-from session_import.report import FileReport, RejectedRow, Report
+from session_import.report import FileReport, RejectedRow, Report, worst
 from session_import.resolve import (
     REJECTED,
     UPDATED,
@@ -23,7 +27,8 @@ from session_import.resolve import (
     TrainingResolver,
 )
 from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
-from session_import.store import Store
+from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.store import Change, Store
 from session_import.validate import (
     validate_entity,
     validate_learner,
@@ -42,10 +47,15 @@ class UsageError(Exception):
 class RunOptions:
     dry_run: bool = False
     diff: bool = False
+    force: bool = False
+    max_rejects: Limit | None = None  # from the command line; else the import's <safety>
+    max_cancel: Limit | None = None
     chunk_rows: int = CHUNK_ROWS
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc).astimezone())
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
 
 
-def data_files(imp: ImportConfig, given: list[Path], config: Config) -> tuple[list[Path], str | None]:
+def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | None]:
     """The files an import reads, and a notice when its glob matched nothing."""
     if given:
         return list(given), None
@@ -71,31 +81,101 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
         )
     report = Report(dry_run=options.dry_run, diff=options.diff)
     for imp in config.imports:
-        files, notice = data_files(imp, given, config)
+        files, notice = data_files(imp, given)
         if notice:
             report.notices.append(notice)
         provider = imp.provider or ProviderConfig.command_line(config.path.parent)
-        if given and imp.provider is not None:
-            provider = imp.provider
         for path in files:
-            report.files.extend(import_file(imp, provider, path, store, options))
+            file_reports = import_file(imp, provider, path, store, options, report)
+            report.files.extend(file_reports)
+            if file_reports and not options.dry_run:
+                report.consolidators.extend(
+                    run_consolidators(imp, path, file_reports, options.clock(), options.environ)
+                )
     return report
 
 
+def file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None  # the reader reports why the file cannot be read
+    return digest.hexdigest()
+
+
+def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit | None]:
+    rejects = options.max_rejects or (
+        parse_limit(imp.safety.max_rejects) if imp.safety.max_rejects else None
+    )
+    cancel = options.max_cancel or (
+        parse_limit(imp.safety.max_cancel) if imp.safety.max_cancel else None
+    )
+    return rejects, cancel
+
+
 def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: Store,
-                options: RunOptions) -> list[FileReport]:
-    """One data file, in one transaction: every action of the import runs over it in turn."""
+                options: RunOptions, report: Report) -> list[FileReport]:
+    """One data file, in one transaction: every action of the import runs over it in turn.
+
+    The run is recorded with its journal in the same transaction; a dry run or a
+    file that failed as a whole is rolled back and then recorded without journal.
+    """
+    sha256 = file_sha256(path)
+    if sha256 and not options.force:
+        applied = store.applied_run(imp.id, sha256)
+        if applied:
+            run_id, when = applied
+            report.notices.append(
+                f"File {path} was already imported by run {run_id} on {when}; skipped "
+                "(use --force to import it again)."
+            )
+            return []
     reports = [FileReport(str(path), imp.id, a.name) for a in imp.actions]
+    action_names = ",".join(a.name for a in imp.actions)
+    started = options.clock().isoformat(timespec="seconds")
+    max_rejects, max_cancel = _limits(imp, options)
+    failure: str | None = None
     try:
         with store.transaction(rollback=options.dry_run):
+            run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
             for action, file_report in zip(imp.actions, reports):
-                _run_action(action, imp, provider, path, store, file_report, options)
-                if file_report.error is not None:
-                    raise _FileFailed(file_report.error)
-    except _FileFailed as failed:
+                modifiable = store.modifiable_sessions(imp.id, action.full_access)
+                _run_action(action, imp, provider, path, store, file_report, options, run_id)
+                failure = file_report.error or _limit_failure(
+                    path, file_report, max_rejects, max_cancel, modifiable
+                )
+                if failure is not None:
+                    raise _FileFailed(failure)
+            store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
+                          _total(reports), int(worst(r.exit_code for r in reports)))
+    except _FileFailed:
         for r in reports:
-            r.fail(str(failed))
+            r.fail(failure)
+    if options.dry_run or failure is not None:
+        with store.transaction():
+            run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
+            store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
+                          _total(reports), int(worst(r.exit_code for r in reports)))
     return reports
+
+
+def _limit_failure(path: Path, report: FileReport, max_rejects: Limit | None,
+                   max_cancel: Limit | None, modifiable: int) -> str | None:
+    problem = rejects_exceeded(max_rejects, report.counts["rejected"], report.counts["rows"])
+    if problem is None and report.action == SESSION_ACTION:
+        problem = cancels_exceeded(max_cancel, report.counts["cancelled"], modifiable)
+    return f"{path}: {problem}" if problem else None
+
+
+def _total(reports: list[FileReport]) -> dict[str, int]:
+    total = dict.fromkeys(reports[0].counts, 0)
+    for r in reports:
+        for name, value in r.counts.items():
+            total[name] += value
+    return total
 
 
 class _FileFailed(Exception):
@@ -117,7 +197,7 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
 
 
 def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, path: Path,
-                store: Store, report: FileReport, options: RunOptions) -> None:
+                store: Store, report: FileReport, options: RunOptions, run_id: int) -> None:
     try:
         with _records(path, provider) as data:
             report.header = data.header
@@ -132,12 +212,13 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                 report.add_warning(1, [message])
             stage = _STAGES[action.name](action, imp, provider, store)
             for chunk in _chunks(iter(data), options.chunk_rows):
-                _run_chunk(stage, columns, chunk, report)
+                changes = _run_chunk(stage, columns, chunk, report)
+                store.journal(run_id, changes)
     except DataFileError as exc:
         report.error = str(exc)
 
 
-def _run_chunk(stage, columns: ColumnMap, records, report: FileReport) -> None:
+def _run_chunk(stage, columns: ColumnMap, records, report: FileReport) -> list[Change]:
     prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
     for record in records:
         mapped = columns.map(record.line, record.cells)
@@ -155,7 +236,7 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport) -> None:
             outcome = stage.resolve(typed, issues)
             values = dict(row.values)
         _count(report, outcome, row.cells, values)
-    stage.flush()
+    return stage.flush()
 
 
 def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[str, str]) -> None:

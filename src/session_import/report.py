@@ -62,6 +62,7 @@ class FileReport:
     warnings: list[tuple[int, list[str]]] = field(default_factory=list)
     changes: list[dict] = field(default_factory=list)  # --diff: {"line", "guid", "fields"}
     error: str | None = None  # the file failed as a whole
+    email: dict | None = None  # {"sent": bool, "error": str | None} when an emailReport ran
     # how the input was written, for a rejects file that re-imports as it is
     header: list[str] | None = None
     delimiter: str = ";"
@@ -102,9 +103,20 @@ class FileReport:
         }
         if self.error is not None:
             out["error"] = self.error
+        if self.email is not None:
+            out["email"] = self.email
         if diff:
             out["changes"] = self.changes
         return out
+
+
+@dataclass
+class ConsolidatorFailure:
+    """A consolidator that failed while running: reported, the exit code unchanged."""
+
+    name: str
+    file: str
+    error: str
 
 
 @dataclass
@@ -113,6 +125,7 @@ class Report:
     diff: bool = False
     files: list[FileReport] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # run-level lines, e.g. no file matched
+    consolidators: list[ConsolidatorFailure] = field(default_factory=list)
     exit_override: ExitCode | None = None
 
     @property
@@ -125,6 +138,9 @@ class Report:
         return {
             "dry_run": self.dry_run,
             "files": [f.to_json(self.diff) for f in self.files],
+            "consolidators": [
+                {"name": c.name, "file": c.file, "error": c.error} for c in self.consolidators
+            ],
             "exit_code": int(self.exit_code),
         }
 
@@ -138,6 +154,11 @@ def _atomic_write(path: Path, write, encoding: str = "utf-8") -> None:
     path = Path(path)
     tmp_name = None
     try:
+        if path.exists() and not path.is_file():
+            # a device or a pipe (/dev/stdout, /dev/full): write to it, never replace it
+            with open(path, "w", encoding=encoding, newline="") as handle:
+                write(handle)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
@@ -218,7 +239,7 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
     """Write the report: a table on a terminal, plain lines when piped, only errors when quiet."""
     for notice in report.notices:
         if not quiet:
-            out.print(notice, highlight=False, markup=False)
+            out.print(notice, highlight=False, markup=False, soft_wrap=True)
     prefix = "[dry run] " if report.dry_run else ""
     if not quiet and report.files:
         if out.is_terminal:
@@ -234,6 +255,9 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
         else:
             for f in report.files:
                 out.print(prefix + _summary_line(f), highlight=False, markup=False, soft_wrap=True)
+    for failure in report.consolidators:
+        err.print(f"{failure.file}: {failure.name}: {failure.error}",
+                  highlight=False, markup=False, soft_wrap=True)
     for f in report.files:
         if f.error is not None:
             err.print(f"{f.file}: {f.error}" if not f.error.startswith(f.file) else f.error,
@@ -245,8 +269,65 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
             for line, messages in f.warnings:
                 out.print(f"{f.file}:{line}: warning: " + " ".join(messages),
                           highlight=False, markup=False, soft_wrap=True)
+        if f.email is not None and not f.email["sent"]:
+            err.print(f"{f.file}: the e-mail report was not sent: {f.email['error']}",
+                      highlight=False, markup=False, soft_wrap=True)
         if report.diff and not quiet:
             for change in f.changes:
                 fields = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in change["fields"].items())
                 out.print(f"{f.file}:{change['line']}: {change['guid']} {fields}",
                           highlight=False, markup=False, soft_wrap=True)
+
+
+# ---- history ----
+
+_DONE = {"create": "created", "update": "updated", "delete": "cancelled"}
+
+
+def journal_view(entry: dict) -> dict:
+    """One journal entry as a user reads it: the fields that changed, before and after."""
+    before, after = entry["before"] or {}, entry["after"] or {}
+    names = [k for k in (after or before) if k != "id"]
+    fields = {k: [before.get(k), after.get(k)] for k in names if before.get(k) != after.get(k)}
+    return {
+        "line": entry["line"],
+        "table": entry["table"],
+        "guid": entry["guid"],
+        "id": entry["id"],
+        "done": _DONE[entry["op"]] if entry["table"] == "sessions" else entry["op"] + "d",
+        "fields": fields,
+    }
+
+
+def render_runs(runs: list[dict], out: Console) -> None:
+    columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit")
+    rows = []
+    for r in runs:
+        counts = r["counts"] or {}
+        summary = ", ".join(f"{counts[k]} {k}" for k in COUNT_NAMES if counts.get(k))
+        what = r["file"] or ""
+        if r["reverts_run"]:
+            what = f"revert of run {r['reverts_run']}"
+        rows.append((str(r["id"]), r["import_id"], what, (r["sha256"] or "")[:12], r["started_at"],
+                     r["ended_at"] or "", "yes" if r["dry_run"] else "no", summary,
+                     "" if r["exit_code"] is None else str(r["exit_code"])))
+    if out.is_terminal:
+        table = Table(title="session-import runs, newest first")
+        for name in columns:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+        return
+    for row in rows:
+        out.print("\t".join(row), highlight=False, markup=False, soft_wrap=True)
+
+
+def render_journal(run_id: int, entries: list[dict], out: Console) -> None:
+    if not entries:
+        out.print(f"Run {run_id} changed nothing.", highlight=False)
+    for e in entries:
+        fields = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in e["fields"].items())
+        who = e["guid"] or f"{e['table']} {e['id']}"
+        out.print(f"line {e['line']}: {who} {e['done']}: {fields}",
+                  highlight=False, markup=False, soft_wrap=True)

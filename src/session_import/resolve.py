@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from session_import.config import ActionConfig
-from session_import.messages import Issue, Msg, issue
+from session_import.messages import Issue, Msg, issue, warning
 from session_import.schema import CANCEL
 from session_import.store import (
     Change,
@@ -134,7 +134,7 @@ class SessionResolver:
         self._reset()
 
     def _reset(self) -> None:
-        self.sessions = _Index(("guid", "title", "start_date", "end_date"))
+        self.sessions = _Index(("guid", "title", "start_date", "end_date", "teacher_id"))
         self.trainings = _Index(("path_code", "title"))
         self.users = _Index(("login",))
         self.groups = _Index(("guid", "name"))
@@ -171,6 +171,7 @@ class SessionResolver:
         teacher_ids = {r.teacher_id for r in self.sessions.by_id.values()}
         for record in store.users_by("id", teacher_ids):
             self.users.add(record)
+        self._load_teacher_bookings(inputs)
         for attr, values in (
             ("name", {d.group_name for d in inputs if isinstance(d.group_name, str)}),
             ("guid", {d.group_guid for d in inputs if isinstance(d.group_guid, str)}),
@@ -178,6 +179,33 @@ class SessionResolver:
         ):
             for record in store.groups_by(attr, values):
                 self.groups.add(record)
+
+    def _load_teacher_bookings(self, inputs: list[SessionInput]) -> None:
+        """The sessions, with times, of the chunk's teachers that fall in the chunk's time span."""
+        teacher_ids = {u.id for u in self.users.by_id.values()}
+        times = [t for d in inputs for t in (d.start, d.end) if _timed(t)]
+        times += [t for r in self.sessions.by_id.values() for t in (r.start_date, r.end_date) if _timed(t)]
+        if teacher_ids and times:
+            for record in self.store.sessions_of_teachers(teacher_ids, min(times), max(times)):
+                self.sessions.add(record)
+
+    def _booking_warning(self, line: int, session: SessionRecord) -> Issue | None:
+        if session.teacher_id is None or not (_timed(session.start_date) and _timed(session.end_date)):
+            return None
+        for other_id in sorted(self.sessions.values["teacher_id"].get(session.teacher_id, ())):
+            other = self.sessions.by_id[other_id]
+            if (
+                other.id != session.id
+                and _timed(other.start_date)
+                and _timed(other.end_date)
+                and other.start_date < session.end_date
+                and session.start_date < other.end_date
+            ):
+                return warning(
+                    line, "teacherLogin", Msg.TEACHER_BOOKED,
+                    login=self._login(session.teacher_id), title=other.title, guid=other.guid,
+                )
+        return None
 
     def flush(self) -> list[Change]:
         changes, self.changes = self.changes, []
@@ -188,7 +216,8 @@ class SessionResolver:
 
     def resolve(self, data: SessionInput, issues: list[Issue]) -> Outcome:
         line = data.line
-        issues = list(issues)
+        data.warnings = [i for i in issues if i.warning]
+        issues = [i for i in issues if not i.warning]
         training = self._find_training(data, issues)
         cancel = data.action == CANCEL
         teacher_id = group_id = KEEP
@@ -196,7 +225,7 @@ class SessionResolver:
             teacher_id = self._find_teacher(data, issues)
             group_id = self._find_group(data, issues)
         if data.action is None or training is False or not data.search_ok:
-            return _reject(line, issues)
+            return _reject(line, issues + data.warnings)
         crit = self.criteria(data)
         if isinstance(training, TrainingRecord):
             crit["training_id"] = training.id
@@ -204,7 +233,7 @@ class SessionResolver:
         if len(matches) > 1:
             described = ", ".join(f"{f} {v}" for f, v in data.search_raw.items())
             issues.append(issue(line, None, Msg.SESSION_DUPLICATED, criteria=described))
-            return _reject(line, issues)
+            return _reject(line, issues + data.warnings)
         found = matches[0] if matches else None
         if found is not None:
             mismatch = False
@@ -215,11 +244,11 @@ class SessionResolver:
                 issues.append(issue(line, "sessionId", Msg.SESSION_ID_NOT_FOUND, value=data.id_raw))
                 mismatch = True
             if mismatch:
-                return _reject(line, issues)
+                return _reject(line, issues + data.warnings)
         if found is None:
             if cancel:
                 issues.append(issue(line, None, Msg.SESSION_TO_CANCEL_NOT_FOUND))
-                return _reject(line, issues)
+                return _reject(line, issues + data.warnings)
             lost = False
             if data.guid is not None:
                 issues.append(issue(line, "sessionGuid", Msg.SESSION_GUID_NOT_FOUND, value=data.guid))
@@ -230,21 +259,22 @@ class SessionResolver:
             if not lost and training is None:
                 issues.append(issue(line, None, Msg.CANNOT_CREATE_WITHOUT_TRAINING))
             if issues:
-                return _reject(line, issues)
+                return _reject(line, issues + data.warnings)
             return self._create(data, training, teacher_id, group_id)
         if not self.action.full_access and found.created_by_import != self.import_id:
             issues.append(issue(line, None, Msg.NOT_OWNER, guid=found.guid))
         if issues:
-            return _reject(line, issues)
+            return _reject(line, issues + data.warnings)
         if cancel:
             self.sessions.remove(found)
             self.changes.append(Change(line, "sessions", "delete", found, None))
-            return Outcome(line, CANCELLED, guid=found.guid)
+            return Outcome(line, CANCELLED, list(data.warnings), guid=found.guid)
         return self._update(data, found, teacher_id, group_id)
 
     def _create(self, data: SessionInput, training, teacher_id, group_id) -> Outcome:
         if data.title is KEEP:
-            return _reject(data.line, [issue(data.line, "sessionTitle", Msg.FIELD_EMPTY, field="sessionTitle")])
+            empty = issue(data.line, "sessionTitle", Msg.FIELD_EMPTY, field="sessionTitle")
+            return _reject(data.line, [empty, *data.warnings])
         record = SessionRecord(
             id=self.next_id,
             guid=self.make_guid(),
@@ -261,7 +291,11 @@ class SessionResolver:
         self.next_id += 1
         self.sessions.add(record)
         self.changes.append(Change(data.line, "sessions", "create", None, record))
-        return Outcome(data.line, CREATED, guid=record.guid)
+        return Outcome(data.line, CREATED, self._warnings(data, record), guid=record.guid)
+
+    def _warnings(self, data: SessionInput, record: SessionRecord) -> list[Issue]:
+        booked = self._booking_warning(data.line, record)
+        return data.warnings + ([booked] if booked else [])
 
     def _update(self, data: SessionInput, found: SessionRecord, teacher_id, group_id) -> Outcome:
         new = replace(found)
@@ -279,17 +313,15 @@ class SessionResolver:
             if is_before(new.end_date, new.start_date):
                 end = self._raw_or_iso(data, "sessionEndDate", new.end_date)
                 start = self._raw_or_iso(data, "sessionStartDate", new.start_date)
-                return _reject(
-                    data.line,
-                    [issue(data.line, "sessionEndDate", Msg.END_BEFORE_START, end=end, start=start)],
-                )
+                before = issue(data.line, "sessionEndDate", Msg.END_BEFORE_START, end=end, start=start)
+                return _reject(data.line, [before, *data.warnings])
         diff = self._diff(found, new)
         if not diff:
-            return Outcome(data.line, UNCHANGED, guid=found.guid)
+            return Outcome(data.line, UNCHANGED, list(data.warnings), guid=found.guid)
         new.updated_by_import = self.import_id
         self.sessions.replace(found, new)
         self.changes.append(Change(data.line, "sessions", "update", found, new))
-        return Outcome(data.line, UPDATED, diff=diff, guid=found.guid)
+        return Outcome(data.line, UPDATED, self._warnings(data, new), diff=diff, guid=found.guid)
 
     @staticmethod
     def _raw_or_iso(data: SessionInput, name: str, iso: str) -> str:
@@ -368,6 +400,10 @@ class SessionResolver:
         if data.group_guid is None or data.group_name is None:
             return None
         return KEEP
+
+
+def _timed(value) -> bool:
+    return isinstance(value, str) and len(value) == 19
 
 
 def _int(value: str | None) -> int | None:

@@ -72,6 +72,7 @@ class SessionInput:
     guid: str | None = None
     id_raw: str | None = None
     raw: dict[str, str] = field(default_factory=dict)  # the row's trimmed cells, for messages
+    warnings: list[Issue] = field(default_factory=list)  # set by the resolver
 
 
 _DATE_MESSAGES = {
