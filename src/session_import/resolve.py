@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from dataclasses import dataclass, field, replace
 
 from session_import.config import ActionConfig
@@ -130,6 +131,7 @@ class SessionResolver:
         self.make_guid = make_guid
         self.training_fields = [f for f in action.field_names if f in TRAINING_LABELS]
         self.next_id = store.next_id("sessions")
+        self.longest = store.longest_session_days()
         self.changes: list[Change] = []
         self._reset()
 
@@ -181,12 +183,31 @@ class SessionResolver:
                 self.groups.add(record)
 
     def _load_teacher_bookings(self, inputs: list[SessionInput]) -> None:
-        """The sessions, with times, of the chunk's teachers that fall in the chunk's time span."""
-        teacher_ids = {u.id for u in self.users.by_id.values()}
-        times = [t for d in inputs for t in (d.start, d.end) if _timed(t)]
-        times += [t for r in self.sessions.by_id.values() for t in (r.start_date, r.end_date) if _timed(t)]
-        if teacher_ids and times:
-            for record in self.store.sessions_of_teachers(teacher_ids, min(times), max(times)):
+        """Every stored session that a row of the chunk could overlap, in one query.
+
+        A row's final teacher and times are its own cells, or else those of the
+        session it updates (one of its candidates, all loaded by now).
+        """
+        by_login = {u.login: u.id for u in self.users.by_id.values()}
+        windows = set()
+        for data in inputs:
+            crit = self.criteria(data)
+            first = next(iter(crit), None)
+            if first == "id":
+                candidates = [self.sessions.by_id[crit["id"]]] if crit["id"] in self.sessions.by_id else []
+            elif first is not None:
+                candidates = [self.sessions.by_id[i] for i in self.sessions.values[first].get(crit[first], ())]
+            else:
+                candidates = []
+            for base in candidates or [None]:
+                teacher = by_login.get(data.teacher_login) if isinstance(data.teacher_login, str) else (
+                    base.teacher_id if base is not None and data.teacher_login is KEEP else None)
+                start = data.start if data.start is not KEEP else (base.start_date if base else None)
+                end = data.end if data.end is not KEEP else (base.end_date if base else None)
+                if teacher is not None and _timed(start) and _timed(end):
+                    windows.add((teacher, _days_before(start, self.longest), start, end))
+        if windows:
+            for record in self.store.sessions_overlapping(windows):
                 self.sessions.add(record)
 
     def _booking_warning(self, line: int, session: SessionRecord) -> Issue | None:
@@ -294,6 +315,9 @@ class SessionResolver:
         return Outcome(data.line, CREATED, self._warnings(data, record), guid=record.guid)
 
     def _warnings(self, data: SessionInput, record: SessionRecord) -> list[Issue]:
+        if _timed(record.start_date) and _timed(record.end_date):
+            span = datetime.fromisoformat(record.end_date) - datetime.fromisoformat(record.start_date)
+            self.longest = max(self.longest, span / timedelta(days=1))
         booked = self._booking_warning(data.line, record)
         return data.warnings + ([booked] if booked else [])
 
@@ -400,6 +424,10 @@ class SessionResolver:
         if data.group_guid is None or data.group_name is None:
             return None
         return KEEP
+
+
+def _days_before(iso: str, days: float) -> str:
+    return (datetime.fromisoformat(iso) - timedelta(days=days)).isoformat(timespec="seconds")
 
 
 def _timed(value) -> bool:

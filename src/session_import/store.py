@@ -294,18 +294,33 @@ class Store:
         assert column in ("id", "guid", "title", "start_date", "end_date")
         return self._select("sessions", column, values)
 
-    def sessions_of_teachers(self, teacher_ids: Iterable[int], start: str, end: str) -> list[SessionRecord]:
-        """Sessions of these teachers that may overlap [start, end] (ISO values with a time)."""
-        cols = ", ".join(_COLUMNS["sessions"])
-        out = []
-        for part in _chunks(sorted(set(teacher_ids))):
-            marks = ", ".join("?" * len(part))
-            sql = (
-                f"SELECT {cols} FROM sessions WHERE teacher_id IN ({marks})"
-                " AND start_date <= ? AND end_date >= ?"
-            )
-            out.extend(SessionRecord(*row) for row in self.conn.execute(sql, [*part, end, start]))
-        return out
+    def longest_session_days(self) -> float:
+        """The longest duration of a timed session, in days (bounds the overlap search)."""
+        value = self.conn.execute(
+            "SELECT max(julianday(end_date) - julianday(start_date)) FROM sessions"
+            " WHERE length(start_date) = 19 AND length(end_date) = 19"
+        ).fetchone()[0]
+        return max(value or 0.0, 0.0)
+
+    def sessions_overlapping(self, windows: Iterable[tuple[int, str, str, str]]) -> list[SessionRecord]:
+        """Sessions of a teacher that overlap a window: (teacher id, earliest start, start, end).
+
+        ``earliest start`` is the window's start less the longest session, so the
+        (teacher_id, start_date) index is scanned over a short range only.
+        """
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS overlap_window"
+            " (teacher_id INTEGER, earliest TEXT, start TEXT, end TEXT)"
+        )
+        self.conn.execute("DELETE FROM overlap_window")
+        self.conn.executemany("INSERT INTO overlap_window VALUES (?, ?, ?, ?)", windows)
+        cols = ", ".join(f"s.{c}" for c in _COLUMNS["sessions"])
+        sql = (
+            f"SELECT DISTINCT {cols} FROM overlap_window w JOIN sessions s"
+            " ON s.teacher_id = w.teacher_id AND s.start_date >= w.earliest"
+            " AND s.start_date < w.end AND s.end_date > w.start"
+        )
+        return [SessionRecord(*row) for row in self.conn.execute(sql)]
 
     def trainings_by(self, column: str, values: Iterable) -> list[TrainingRecord]:
         assert column in ("id", "path_code", "title")
