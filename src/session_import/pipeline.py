@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -136,6 +137,7 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
     reports = [FileReport(str(path), imp.id, a.name) for a in imp.actions]
     action_names = ",".join(a.name for a in imp.actions)
     started = options.clock().isoformat(timespec="seconds")
+    timer = time.perf_counter()
     max_rejects, max_cancel = _limits(imp, options)
     failure: str | None = None
     try:
@@ -159,6 +161,9 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
                           _total(reports), int(worst(r.exit_code for r in reports)))
+    for r in reports:
+        r.run_id = run_id
+        r.seconds = time.perf_counter() - timer
     return reports
 
 

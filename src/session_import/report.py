@@ -63,6 +63,8 @@ class FileReport:
     changes: list[dict] = field(default_factory=list)  # --diff: {"line", "guid", "fields"}
     error: str | None = None  # the file failed as a whole
     email: dict | None = None  # {"sent": bool, "error": str | None} when an emailReport ran
+    run_id: int | None = None  # the run recorded in the store for this file
+    seconds: float = 0.0
     # how the input was written, for a rejects file that re-imports as it is
     header: list[str] | None = None
     delimiter: str = ";"
@@ -255,6 +257,11 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
         else:
             for f in report.files:
                 out.print(prefix + _summary_line(f), highlight=False, markup=False, soft_wrap=True)
+    if verbose and not quiet:
+        for f in report.files:
+            rate = f.counts["rows"] / f.seconds if f.seconds else 0.0
+            out.print(f"{f.file}: run {f.run_id}, {f.seconds:.2f} s, {rate:.0f} rows/s",
+                      highlight=False, markup=False, soft_wrap=True)
     for failure in report.consolidators:
         err.print(f"{failure.file}: {failure.name}: {failure.error}",
                   highlight=False, markup=False, soft_wrap=True)

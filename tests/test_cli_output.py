@@ -1,0 +1,65 @@
+"""What the terminal shows: a table on a TTY, plain lines when piped, only errors with --quiet."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+
+from conftest import rows
+
+
+def test_piped_output_is_plain_lines(ws, sessions_config):
+    ws.seed()
+    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;"))
+    result = ws.run("run", sessions_config, data)
+    assert result.stdout == (
+        f"{data} [sessions, createOrUpdateSessionAction]: 2 rows: 1 created, 0 updated, "
+        "0 unchanged, 0 cancelled, 1 rejected, 0 warnings\n"
+    )
+    assert result.stderr == f"{data}:3: Teacher with login nobody is not found.\n"
+    assert "\x1b[" not in result.stdout + result.stderr
+
+
+def test_quiet_prints_only_errors(ws, sessions_config):
+    ws.seed()
+    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;"))
+    result = ws.run("run", "--quiet", sessions_config, data)
+    assert result.stdout == ""
+    assert result.stderr == f"{data}:3: Teacher with login nobody is not found.\n"
+    assert result.exit_code == 1
+
+
+def test_verbose_adds_the_run_and_its_speed(ws, sessions_config):
+    ws.seed()
+    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
+    result = ws.run("run", "--verbose", sessions_config, data)
+    assert f"{data}: run 4, " in result.stdout and " rows/s" in result.stdout
+
+
+def test_a_terminal_gets_a_table(ws, sessions_config):
+    ws.seed()
+    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, COLUMNS="200", TERM="xterm")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), str(sessions_config), str(data)],
+        stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, env=env,
+    )
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0
+    text = output.decode()
+    assert "created" in text and "rejected" in text
+    assert "│" in text or "┃" in text  # a rich table, not the plain line
+    assert "1 rows: 1 created" not in text
