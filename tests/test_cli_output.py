@@ -38,13 +38,12 @@ def test_verbose_adds_the_run_and_its_speed(ws, sessions_config):
     assert f"{data}: run 4, " in result.stdout and " rows/s" in result.stdout
 
 
-def test_a_terminal_gets_a_table(ws, sessions_config):
-    ws.seed()
-    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
+def run_on_a_terminal(ws, *args) -> tuple[int, str]:
+    """Run the real command with a pseudo-terminal as its stdout and stderr."""
     primary, secondary = pty.openpty()
     env = dict(os.environ, COLUMNS="200", TERM="xterm")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), str(sessions_config), str(data)],
+        [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), *map(str, args)],
         stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, env=env,
     )
     os.close(secondary)
@@ -58,8 +57,27 @@ def test_a_terminal_gets_a_table(ws, sessions_config):
             break
         output += chunk
     os.close(primary)
-    assert proc.wait(timeout=60) == 0
-    text = output.decode()
+    return proc.wait(timeout=120), output.decode(errors="replace")
+
+
+def test_a_terminal_gets_a_table(ws, sessions_config):
+    ws.seed()
+    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
+    code, text = run_on_a_terminal(ws, sessions_config, data)
+    assert code == 0
     assert "created" in text and "rejected" in text
     assert "│" in text or "┃" in text  # a rich table, not the plain line
     assert "1 rows: 1 created" not in text
+
+
+def test_progress_on_a_terminal_unless_asked_not_to(ws, sessions_config):
+    ws.seed()
+    data = ws.write("s.csv", rows(*(f"M;TP-001;S{i};;;open;;;jdupont;;" for i in range(12_000))))
+    code, text = run_on_a_terminal(ws, "--dry-run", sessions_config, data)
+    assert code == 0
+    assert "s.csv (createOrUpdateSessionAction)" in text and "rows/s" in text
+    code, text = run_on_a_terminal(ws, "--dry-run", "--no-progress", sessions_config, data)
+    assert code == 0
+    assert "rows/s" not in text
+    piped = ws.run("run", "--dry-run", sessions_config, data)
+    assert "rows/s" not in piped.stdout

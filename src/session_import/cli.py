@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
@@ -97,6 +99,24 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+def _progress_callback(progress: Progress | None):
+    """Rows done per file on a rich progress line; None when there is no terminal to draw on."""
+    if progress is None:
+        return None
+    tasks: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def update(file: str, action: str, rows: int) -> None:
+        key = (file, action)
+        if key not in tasks:
+            tasks[key] = (progress.add_task(f"{Path(file).name} ({action})", rate=""), time.monotonic())
+        task, started = tasks[key]
+        elapsed = time.monotonic() - started
+        rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+        progress.update(task, completed=rows, rate=rate)
+
+    return update
+
+
 def _limit(ctx, param, value):
     if value is None:
         return None
@@ -121,21 +141,32 @@ def _limit(ctx, param, value):
               help="Apply nothing of a file that would cancel more sessions than this.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for another import to finish.")
+@click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
 @common
 def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
-        lock_timeout, db, quiet, verbose):
+        lock_timeout, no_progress, db, quiet, verbose):
     """Run every import of CONFIG (DATA files replace the provider's files)."""
     cfg = _load(config, quiet=quiet)
     if cfg.form == "fragment":
         _fail(f"{config}: a fragment cannot be run.", ExitCode.CONFIG_INVALID)
+    out, err = _consoles(quiet)
+    progress = None
+    if out.is_terminal and not (quiet or no_progress):
+        progress = Progress(
+            TextColumn("{task.description}"), SpinnerColumn(),
+            TextColumn("{task.completed:,.0f} rows"), TextColumn("{task.fields[rate]}"),
+            console=out, transient=True,
+        )
     options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
-                         max_cancel=max_cancel)
+                         max_cancel=max_cancel, on_progress=_progress_callback(progress))
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
     lock = ImportLock(db)
     store = None
     try:
         lock.acquire(lock_timeout, what=f"session-import run {config}")
         store = Store(db, busy_timeout=lock_timeout)
+        if progress is not None:
+            progress.start()
         report = run_import(cfg, store, [Path(p) for p in data], options)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -146,12 +177,13 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
         _fail(f"Interrupted by {name}: the file being applied was rolled back.", code)
     finally:
+        if progress is not None:
+            progress.stop()
         if store is not None:
             store.close()
         lock.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    out, err = _consoles(quiet)
     render(report, out, err, quiet=quiet, verbose=verbose)
     code = report.exit_code
     for target, writer in ((report_path, write_json_report), (rejects_path, write_rejects)):

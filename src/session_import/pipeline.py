@@ -54,6 +54,8 @@ class RunOptions:
     chunk_rows: int = CHUNK_ROWS
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc).astimezone())
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
+    # called after each chunk with (file, action, rows done so far); the CLI draws a progress bar
+    on_progress: Callable[[str, str, int], None] | None = None
 
 
 def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | None]:
@@ -219,6 +221,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report)
                 store.journal(run_id, changes)
+                if options.on_progress is not None:
+                    options.on_progress(str(path), action.name, report.counts["rows"])
     except DataFileError as exc:
         report.error = str(exc)
 
