@@ -259,6 +259,7 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
         report.counts[outcome.kind] += 1
     if warnings:
         report.add_warning(outcome.line, warnings)
+        report.warning_cells[outcome.line] = list(cells)
     if outcome.kind == UPDATED and outcome.diff:
         report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
 

@@ -7,6 +7,7 @@ are renderings of one ``Report``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -63,6 +64,7 @@ class FileReport:
     changes: list[dict] = field(default_factory=list)  # --diff: {"line", "guid", "fields"}
     error: str | None = None  # the file failed as a whole
     email: dict | None = None  # {"sent": bool, "error": str | None} when an emailReport ran
+    warning_cells: dict[int, list[str]] = field(default_factory=dict)  # raw cells of warned rows
     run_id: int | None = None  # the run recorded in the store for this file
     seconds: float = 0.0
     # how the input was written, for a rejects file that re-imports as it is
@@ -191,36 +193,40 @@ def rejects_paths(report: Report, path: Path) -> dict[str, Path]:
     return {name: path.with_name(f"{path.stem}-{Path(name).stem}{path.suffix}") for name in files}
 
 
-def write_rejects(report: Report, path: Path) -> list[Path]:
-    """The rejected rows in the input's own delimiter, encoding and header, plus ``errors``.
+def rejects_csv(report: Report, file: str) -> str:
+    """The rejected rows of one data file in its own delimiter and header, plus ``errors``.
 
     A row rejected by several actions of one import is written once, with all
     its messages. Formula-like cells are neutralised so a spreadsheet never runs them.
     """
+    parts = [f for f in report.files if f.file == file and f.rejected]
+    first = parts[0]
+    rows: dict[int, RejectedRow] = {}
+    for part in parts:
+        for row in part.rejected:
+            if row.line in rows:
+                rows[row.line].messages.extend(row.messages)
+            else:
+                rows[row.line] = RejectedRow(row.line, row.values, list(row.messages), row.cells)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=first.delimiter, lineterminator="\r\n")
+    if first.header is not None:
+        writer.writerow([neutralise_formula(c) for c in first.header] + ["errors"])
+    for line in sorted(rows):
+        row = rows[line]
+        writer.writerow(
+            [neutralise_formula(c) for c in row.cells] + [neutralise_formula(" ".join(row.messages))]
+        )
+    return buffer.getvalue()
+
+
+def write_rejects(report: Report, path: Path) -> list[Path]:
+    """One rejects file per data file that has rejected rows (see ``rejects_paths``)."""
     written = []
     for name, target in rejects_paths(report, path).items():
-        parts = [f for f in report.files if f.file == name and f.rejected]
-        first = parts[0]
-        rows: dict[int, RejectedRow] = {}
-        for part in parts:
-            for row in part.rejected:
-                if row.line in rows:
-                    rows[row.line].messages.extend(row.messages)
-                else:
-                    rows[row.line] = RejectedRow(row.line, row.values, list(row.messages), row.cells)
-
-        def write(handle, first=first, rows=rows) -> None:
-            writer = csv.writer(handle, delimiter=first.delimiter, lineterminator="\r\n")
-            if first.header is not None:
-                writer.writerow([neutralise_formula(c) for c in first.header] + ["errors"])
-            for line in sorted(rows):
-                row = rows[line]
-                writer.writerow(
-                    [neutralise_formula(c) for c in row.cells]
-                    + [neutralise_formula(" ".join(row.messages))]
-                )
-
-        _atomic_write(target, write, first.encoding)
+        encoding = next(f.encoding for f in report.files if f.file == name)
+        text = rejects_csv(report, name)
+        _atomic_write(target, lambda handle, text=text: handle.write(text), encoding)
         written.append(target)
     return written
 
