@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -227,7 +227,7 @@ def main() -> None:
               f"{r['rows_per_second']:>{widths[3]},}{r['peak_rss_mb']:>{widths[4]}.0f}"
               f"{r['ratio_to_python_load']:>{widths[5]}.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"bench-{stamp}.json"
     out.write_text(json.dumps({"when": stamp, "machine": platform.platform(), "cpus": os.cpu_count(),
                                "python": platform.python_version(), "runs": args.runs, "results": table},

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-
 from conftest import rows
 
 SENTINEL = "S3ntinel-pa55"

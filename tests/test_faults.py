@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SESSION_CONFIG, Workspace, rows
 
 pytestmark = pytest.mark.slow

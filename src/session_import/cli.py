@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
 from session_import.export import KINDS, write_export
+from session_import.lock import ImportLock, LockBusy
 from session_import.pipeline import RunOptions, UsageError, run_import
 from session_import.report import (
     ExitCode,
@@ -28,7 +29,6 @@ from session_import.report import (
     write_json_report,
     write_rejects,
 )
-from session_import.lock import ImportLock, LockBusy
 from session_import.revert import RevertRefused, revert_run
 from session_import.safety import parse_limit
 from session_import.store import Store, StoreUnavailable
@@ -281,7 +281,7 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
         store = _existing_store(db)
         try:
             result = revert_run(store, run_id, dry_run=dry_run,
-                                now=datetime.now(timezone.utc).astimezone())
+                                now=datetime.now(UTC).astimezone())
         finally:
             store.close()
     except LockBusy as exc:

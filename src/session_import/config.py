@@ -360,9 +360,7 @@ def _import(el, import_id: str, base: Path, errors: _Errors) -> ImportConfig:
         if [c.tag for c in parts].count(child.tag) > 1 and child is not next(c for c in parts if c.tag == child.tag):
             errors.add(child, f"<{child.tag}> appears twice in <import>; merge them.")
             continue
-        if child.tag == "providers":
-            pass
-        elif child.tag == "actions":
+        if child.tag == "providers" or child.tag == "actions":
             pass
         elif child.tag == "consolidators":
             consolidators = _consolidators(child, base, errors)

@@ -92,8 +92,7 @@ def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[
     target = folder / f"{stamp}_{path.name}.log"
     try:
         with open(target, "w", encoding="utf-8", newline="\n") as handle:
-            for line in error_log_lines(reports):
-                handle.write(line + "\n")
+            handle.writelines(line + "\n" for line in error_log_lines(reports))
     except OSError as exc:
         raise _Failed(f"Could not open the file {target} for writing.") from exc
     return target

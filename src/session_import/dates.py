@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -121,5 +121,5 @@ def zone_problem(iso: str, zone_name: str) -> str | None:
     first, second = local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1)
     if first.utcoffset() == second.utcoffset():
         return None
-    back = first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None)
+    back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     return GAP if back != local else AMBIGUOUS

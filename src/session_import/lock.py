@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -42,7 +42,7 @@ class ImportLock:
                     raise LockBusy(f"Another import is running ({holder}).") from None
                 time.sleep(0.05)
         self._fd = fd
-        self._since = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        self._since = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
         self._describe(what)
 
     def describe(self, what: str) -> None:

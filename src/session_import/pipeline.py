@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -27,8 +27,8 @@ from session_import.resolve import (
     SessionResolver,
     TrainingResolver,
 )
-from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.store import Change, Store
 from session_import.validate import (
     validate_entity,
@@ -52,7 +52,7 @@ class RunOptions:
     max_rejects: Limit | None = None  # from the command line; else the import's <safety>
     max_cancel: Limit | None = None
     chunk_rows: int = CHUNK_ROWS
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc).astimezone())
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC).astimezone())
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
     # called after each chunk with (file, action, rows done so far); the CLI draws a progress bar
     on_progress: Callable[[str, str, int], None] | None = None
@@ -217,7 +217,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                 return
             for message in columns.warnings:
                 report.add_warning(1, [message])
-            stage = _STAGES[action.name](action, imp, provider, store)
+            stage = _stage(action, imp, provider, store)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report)
                 store.journal(run_id, changes)
@@ -264,67 +264,32 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
         report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
 
 
-# ---- one adapter per action: validate a mapped row, prepare a chunk, resolve a row ----
+# ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----
 
 
-class _SessionStage:
-    def __init__(self, action, imp, provider, store):
-        self.action = action
-        self.fmt = compile_date_format(provider.date_format)
-        self.zone = provider.timezone
-        self.resolver = SessionResolver(action, imp.id, store)
+@dataclass
+class _Stage:
+    resolver: object
+    validate: Callable
 
-    def validate(self, row):
-        return validate_session(row, self.action, self.fmt, self.zone)
-
-    def prepare(self, inputs):
+    def prepare(self, inputs) -> None:
         self.resolver.prepare(inputs)
 
-    def resolve(self, typed, issues):
+    def resolve(self, typed, issues) -> Outcome:
         return self.resolver.resolve(typed, issues)
 
-    def flush(self):
+    def flush(self) -> list[Change]:
         return self.resolver.flush()
 
 
-class _TrainingStage(_SessionStage):
-    def __init__(self, action, imp, provider, store):
-        self.action = action
-        self.resolver = TrainingResolver(action, imp.id, store)
-
-    def validate(self, row):
-        return validate_training(row, self.action)
-
-
-class _LearnerStage(_SessionStage):
-    def __init__(self, action, imp, provider, store):
-        self.action = action
-        self.resolver = LearnerResolver(action, imp.id, store)
-
-    def validate(self, row):
-        return validate_learner(row, self.action)
-
-
-class _EntityStage(_SessionStage):
-    def __init__(self, action, imp, provider, store):
-        self.action = action
-        self.resolver = EntityResolver(action, imp.id, store)
-
-    def validate(self, row):
-        levels, issues = validate_entity(row, self.action)
-        return (row.line, levels), issues
-
-    def prepare(self, inputs):
-        self.resolver.prepare([levels for _, levels in inputs])
-
-    def resolve(self, typed, issues):
-        line, levels = typed
-        return self.resolver.resolve(line, levels, issues)
-
-
-_STAGES = {
-    SESSION_ACTION: _SessionStage,
-    TRAINING_ACTION: _TrainingStage,
-    LEARNER_ACTION: _LearnerStage,
-    ENTITY_ACTION: _EntityStage,
-}
+def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, store: Store) -> _Stage:
+    if action.name == SESSION_ACTION:
+        fmt = compile_date_format(provider.date_format)
+        return _Stage(SessionResolver(action, imp.id, store),
+                      lambda row: validate_session(row, action, fmt, provider.timezone))
+    if action.name == TRAINING_ACTION:
+        return _Stage(TrainingResolver(action, imp.id, store), lambda row: validate_training(row, action))
+    if action.name == LEARNER_ACTION:
+        return _Stage(LearnerResolver(action, imp.id, store), lambda row: validate_learner(row, action))
+    assert action.name == ENTITY_ACTION
+    return _Stage(EntityResolver(action, imp.id, store), lambda row: validate_entity(row, action))

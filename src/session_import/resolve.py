@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from session_import.config import ActionConfig
 from session_import.messages import Issue, Msg, issue, warning
@@ -117,7 +117,28 @@ SEARCH_ATTRS = {
 _SEARCH_PRIORITY = ("guid", "id", "title", "start_date", "end_date")
 
 
-class SessionResolver:
+class _Resolver:
+    """What every action's resolver shares: its import, ids to hand out, the chunk's changes."""
+
+    table = ""
+
+    def __init__(self, action: ActionConfig, import_id: str, store: Store):
+        self.action = action
+        self.import_id = import_id
+        self.store = store
+        self.next_id = store.next_id(self.table)
+        self.changes: list[Change] = []
+
+    def flush(self) -> list[Change]:
+        """Write the chunk's changes; returned for the journal."""
+        changes, self.changes = self.changes, []
+        self.store.apply(changes)
+        return changes
+
+
+class SessionResolver(_Resolver):
+    table = "sessions"
+
     def __init__(
         self,
         action: ActionConfig,
@@ -125,14 +146,10 @@ class SessionResolver:
         store: Store,
         make_guid: Callable[[], str] = new_guid,
     ):
-        self.action = action
-        self.import_id = import_id
-        self.store = store
+        super().__init__(action, import_id, store)
         self.make_guid = make_guid
         self.training_fields = [f for f in action.field_names if f in TRAINING_LABELS]
-        self.next_id = store.next_id("sessions")
         self.longest = store.longest_session_days()
-        self.changes: list[Change] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -227,11 +244,6 @@ class SessionResolver:
                     login=self._login(session.teacher_id), title=other.title, guid=other.guid,
                 )
         return None
-
-    def flush(self) -> list[Change]:
-        changes, self.changes = self.changes, []
-        self.store.apply(changes)
-        return changes
 
     # ---- one row ----
 
@@ -443,24 +455,14 @@ def _int(value: str | None) -> int | None:
 # ---- reference data ----
 
 
-class TrainingResolver:
-    def __init__(self, action: ActionConfig, import_id: str, store: Store):
-        self.action = action
-        self.import_id = import_id
-        self.store = store
-        self.next_id = store.next_id("trainings")
-        self.changes: list[Change] = []
+class TrainingResolver(_Resolver):
+    table = "trainings"
 
     def prepare(self, inputs: list[TrainingInput]) -> None:
         self.index = _Index(("path_code",))
         for record in self.store.trainings_by("path_code", {d.path_code for d in inputs}):
             self.index.add(record)
         self.session_counts = self.store.session_counts_by_training(self.index.by_id)
-
-    def flush(self) -> list[Change]:
-        changes, self.changes = self.changes, []
-        self.store.apply(changes)
-        return changes
 
     def resolve(self, data: TrainingInput, issues: list[Issue]) -> Outcome:
         line = data.line
@@ -522,13 +524,8 @@ def _value(value):
     return None if value is KEEP else value
 
 
-class LearnerResolver:
-    def __init__(self, action: ActionConfig, import_id: str, store: Store):
-        self.action = action
-        self.import_id = import_id
-        self.store = store
-        self.next_id = store.next_id("users")
-        self.changes: list[Change] = []
+class LearnerResolver(_Resolver):
+    table = "users"
 
     def prepare(self, inputs: list[LearnerInput]) -> None:
         self.index = _Index(("login", "ref_number", "email"))
@@ -538,11 +535,6 @@ class LearnerResolver:
                 values |= {d.values.get("login") for d in inputs if isinstance(d.values.get("login"), str)}
             for record in self.store.users_by(column, values):
                 self.index.add(record)
-
-    def flush(self) -> list[Change]:
-        changes, self.changes = self.changes, []
-        self.store.apply(changes)
-        return changes
 
     def resolve(self, data: LearnerInput, issues: list[Issue]) -> Outcome:
         line = data.line
@@ -586,26 +578,17 @@ class LearnerResolver:
         return Outcome(line, UPDATED, diff=diff)
 
 
-class EntityResolver:
-    def __init__(self, action: ActionConfig, import_id: str, store: Store):
-        self.action = action
-        self.import_id = import_id
-        self.store = store
-        self.next_id = store.next_id("groups")
-        self.changes: list[Change] = []
+class EntityResolver(_Resolver):
+    table = "groups"
 
-    def prepare(self, inputs: list[list[str]]) -> None:
+    def prepare(self, inputs: list[tuple[int, list[str]]]) -> None:
         self.index = _Index(("parent_id", "name"))
-        names = {name for levels in inputs for name in levels}
+        names = {name for _, levels in inputs for name in levels}
         for record in self.store.groups_by("name", names):
             self.index.add(record)
 
-    def flush(self) -> list[Change]:
-        changes, self.changes = self.changes, []
-        self.store.apply(changes)
-        return changes
-
-    def resolve(self, line: int, levels: list[str], issues: list[Issue]) -> Outcome:
+    def resolve(self, typed: tuple[int, list[str]], issues: list[Issue]) -> Outcome:
+        line, levels = typed
         if issues or not levels:
             return _reject(line, list(issues))
         parent_id = None

@@ -237,8 +237,8 @@ def validate_learner(row: MappedRow, action: ActionConfig) -> tuple[LearnerInput
     return LearnerInput(row.line, search, values), issues
 
 
-def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[list[str], list[Issue]]:
-    """The path of group names from the root; trailing empty levels are ignored."""
+def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[tuple[int, list[str]], list[Issue]]:
+    """(line, the path of group names from the root); trailing empty levels are ignored."""
     issues: list[Issue] = []
     levels = list(row.repeated) or [row.values.get("hierarchyEntityName", "")]
     while levels and levels[-1] == "":
@@ -248,7 +248,7 @@ def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[list[str], li
         spec = action.field(name)
         if spec is not None and spec.mandatory:
             issues.append(issue(row.line, name, Msg.FIELD_EMPTY, field=name))
-        return [], issues
+        return (row.line, []), issues
     for depth, level in enumerate(levels, start=1):
         if level == "":
             if depth == 1:
@@ -256,5 +256,5 @@ def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[list[str], li
             else:
                 issues.append(issue(row.line, name, Msg.ENTITY_LEVEL_EMPTY, level=depth))
             break
-    return levels, issues
+    return (row.line, levels), issues
 
