@@ -135,3 +135,25 @@ def test_a_store_held_busy_by_another_program_exits_5_and_writes_nothing(fresh):
     assert sessions(fresh) == 0
     assert finish(fresh).returncode == 0
     assert sessions(fresh) == ROWS
+
+
+def test_a_store_that_fills_up_mid_run_exits_5_and_keeps_what_it_had(fresh, monkeypatch):
+    """SQLite itself raises SQLITE_FULL: the store's page limit is lowered to just above its size."""
+    from session_import import store as store_module
+
+    real_init = store_module.Store.__init__
+
+    def small_store(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        self.conn.execute(f"PRAGMA max_page_count = {pages + 20}")
+
+    monkeypatch.setattr(store_module.Store, "__init__", small_store)
+    before = fresh.query("SELECT count(*) FROM runs")
+    result = fresh.run("run", fresh.root / "sessions.xml", fresh.root / "big.csv")
+    assert result.exit_code == 5
+    assert "database or disk is full" in result.stderr
+    assert "rolled back" in result.stderr
+    assert sessions(fresh) == 0
+    assert fresh.query("SELECT count(*) FROM runs") == before
+    assert integrity(fresh) == "ok"

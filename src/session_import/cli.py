@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -80,7 +81,18 @@ def common(func):
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command: a store that fails (disk full, I/O error, locked) is exit 5, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as exc:
+            click.echo(f"The store failed: {exc}; nothing of the work in progress was written.", err=True)
+            ctx.exit(int(ExitCode.STORE_UNAVAILABLE))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="session-import")
 def main() -> None:
     """Import training sessions from CSV files into the session store, as an XML
@@ -172,6 +184,9 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         raise click.UsageError(str(exc)) from exc
     except (LockBusy, StoreUnavailable) as exc:
         _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    except sqlite3.Error as exc:
+        _fail(f"The store {db} failed: {exc}; the file being applied was rolled back.",
+              ExitCode.STORE_UNAVAILABLE)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT

@@ -215,7 +215,7 @@ def _chunks(values: list, size: int = _IN_BATCH) -> Iterator[list]:
 
 
 class Store:
-    def __init__(self, path: str | Path, busy_timeout: float = 0.0):
+    def __init__(self, path: str | Path, busy_timeout: float = 5.0):
         self.path = Path(path)
         try:
             self.conn = sqlite3.connect(
@@ -235,6 +235,13 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _rollback(self) -> None:
+        """Roll back; a connection that already lost its transaction (I/O error) has nothing to undo."""
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -279,7 +286,7 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         if rollback:
             self.conn.execute("ROLLBACK")
