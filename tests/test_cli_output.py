@@ -38,14 +38,12 @@ def test_verbose_adds_the_run_and_its_speed(ws, sessions_config):
     assert f"{data}: run 4, " in result.stdout and " rows/s" in result.stdout
 
 
-def run_on_a_terminal(ws, *args) -> tuple[int, str]:
+def on_a_terminal(*argv: str) -> tuple[int, str]:
     """Run the real command with a pseudo-terminal as its stdout and stderr."""
     primary, secondary = pty.openpty()
     env = dict(os.environ, COLUMNS="200", TERM="xterm")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), *map(str, args)],
-        stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, env=env,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "session_import", *argv],
+                            stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, env=env)
     os.close(secondary)
     output = b""
     while True:
@@ -58,6 +56,10 @@ def run_on_a_terminal(ws, *args) -> tuple[int, str]:
         output += chunk
     os.close(primary)
     return proc.wait(timeout=120), output.decode(errors="replace")
+
+
+def run_on_a_terminal(ws, *args) -> tuple[int, str]:
+    return on_a_terminal("run", "--db", str(ws.db), *map(str, args))
 
 
 def test_a_terminal_gets_a_table(ws, sessions_config):
@@ -81,3 +83,12 @@ def test_progress_on_a_terminal_unless_asked_not_to(ws, sessions_config):
     assert "rows/s" not in text
     piped = ws.run("run", "--dry-run", sessions_config, data)
     assert "rows/s" not in piped.stdout
+
+
+def test_history_is_a_table_on_a_terminal(ws, sessions_config):
+    ws.seed()
+    ws.run("run", sessions_config, ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;")))
+    code, runs = on_a_terminal("history", "--db", str(ws.db))
+    assert code == 0 and ("│" in runs or "┃" in runs) and "sessions" in runs
+    code, journal = on_a_terminal("history", "4", "--db", str(ws.db))
+    assert code == 0 and ("│" in journal or "┃" in journal) and "created" in journal

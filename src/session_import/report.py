@@ -339,8 +339,18 @@ def render_runs(runs: list[dict], out: Console) -> None:
 def render_journal(run_id: int, entries: list[dict], out: Console) -> None:
     if not entries:
         out.print(f"Run {run_id} changed nothing.", highlight=False)
+        return
+    rows = []
     for e in entries:
         fields = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in e["fields"].items())
-        who = e["guid"] or f"{e['table']} {e['id']}"
-        out.print(f"line {e['line']}: {who} {e['done']}: {fields}",
-                  highlight=False, markup=False, soft_wrap=True)
+        rows.append((str(e["line"]), e["guid"] or f"{e['table']} {e['id']}", e["done"], fields))
+    if out.is_terminal:
+        table = Table(title=f"run {run_id}: one line per change")
+        for name in ("line", "record", "done", "before -> after"):
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+        return
+    for line, who, done, fields in rows:
+        out.print(f"line {line}: {who} {done}: {fields}", highlight=False, markup=False, soft_wrap=True)
