@@ -136,7 +136,7 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
                 "(use --force to import it again)."
             )
             return []
-    reports = [FileReport(str(path), imp.id, a.name) for a in imp.actions]
+    reports = [FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions]
     action_names = ",".join(a.name for a in imp.actions)
     started = options.clock().isoformat(timespec="seconds")
     timer = time.perf_counter()
@@ -260,7 +260,7 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
     if warnings:
         report.add_warning(outcome.line, warnings)
         report.warning_cells[outcome.line] = list(cells)
-    if outcome.kind == UPDATED and outcome.diff:
+    if outcome.kind == UPDATED and outcome.diff and report.keep_changes:
         report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
 
 

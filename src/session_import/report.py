@@ -62,6 +62,7 @@ class FileReport:
     rejected: list[RejectedRow] = field(default_factory=list)
     warnings: list[tuple[int, list[str]]] = field(default_factory=list)
     changes: list[dict] = field(default_factory=list)  # --diff: {"line", "guid", "fields"}
+    keep_changes: bool = False  # only --diff keeps them: memory must not grow with the file
     error: str | None = None  # the file failed as a whole
     email: dict | None = None  # {"sent": bool, "error": str | None} when an emailReport ran
     warning_cells: dict[int, list[str]] = field(default_factory=dict)  # raw cells of warned rows
