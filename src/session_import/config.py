@@ -9,6 +9,7 @@ import codecs
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -83,7 +84,7 @@ class ActionConfig:
                 return spec
         return None
 
-    @property
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.fields)
 

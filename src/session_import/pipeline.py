@@ -250,6 +250,11 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport) -> list[C
 
 def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[str, str]) -> None:
     report.counts["rows"] += 1
+    if not outcome.issues:
+        report.counts[outcome.kind] += 1
+        if outcome.diff and report.keep_changes:
+            report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
+        return
     errors = [i.text for i in outcome.issues if not i.warning]
     warnings = [i.text for i in outcome.issues if i.warning]
     if outcome.kind == REJECTED:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from datetime import datetime, timedelta
 
 from session_import.config import ActionConfig
@@ -155,6 +156,7 @@ class SessionResolver(_Resolver):
     def _reset(self) -> None:
         self.sessions = _Index(("guid", "title", "start_date", "end_date", "teacher_id"))
         self.trainings = _Index(("path_code", "title"))
+        self._training_cache: dict[tuple, list] = {}  # the chunk's training look-ups
         self.users = _Index(("login",))
         self.groups = _Index(("guid", "name"))
 
@@ -221,6 +223,8 @@ class SessionResolver(_Resolver):
                     base.teacher_id if base is not None and data.teacher_login is KEEP else None)
                 start = data.start if data.start is not KEEP else (base.start_date if base else None)
                 end = data.end if data.end is not KEEP else (base.end_date if base else None)
+                if base is not None and (teacher, start, end) == (base.teacher_id, base.start_date, base.end_date):
+                    continue  # the row leaves the booking as it is: no warning to give
                 if teacher is not None and _timed(start) and _timed(end):
                     windows.add((teacher, _days_before(start, self.longest), start, end))
         if windows:
@@ -228,8 +232,24 @@ class SessionResolver(_Resolver):
                 self.sessions.add(record)
 
     def _booking_warning(self, line: int, session: SessionRecord) -> Issue | None:
-        if session.teacher_id is None or not (_timed(session.start_date) and _timed(session.end_date)):
+        """The first (lowest id) other session of the same teacher that overlaps this one."""
+        start, end = session.start_date, session.end_date
+        if session.teacher_id is None or not (_timed(start) and _timed(end)):
             return None
+        by_id = self.sessions.by_id
+        first = None
+        for other_id in self.sessions.values["teacher_id"].get(session.teacher_id, ()):
+            if other_id == session.id or (first is not None and other_id > first):
+                continue
+            other = by_id[other_id]
+            o_start, o_end = other.start_date, other.end_date
+            if _timed(o_start) and _timed(o_end) and o_start < end and start < o_end:
+                first = other_id
+        if first is None:
+            return None
+        other = by_id[first]
+        return warning(line, "teacherLogin", Msg.TEACHER_BOOKED,
+                       login=self._login(session.teacher_id), title=other.title, guid=other.guid)
         for other_id in sorted(self.sessions.values["teacher_id"].get(session.teacher_id, ())):
             other = self.sessions.by_id[other_id]
             if (
@@ -327,14 +347,17 @@ class SessionResolver(_Resolver):
         return Outcome(data.line, CREATED, self._warnings(data, record), guid=record.guid)
 
     def _warnings(self, data: SessionInput, record: SessionRecord) -> list[Issue]:
-        if _timed(record.start_date) and _timed(record.end_date):
+        if _timed(record.start_date) and _timed(record.end_date) and (
+            record.end_date[:10] != record.start_date[:10]  # a same-day session is short
+            or self.longest < 1
+        ):
             span = datetime.fromisoformat(record.end_date) - datetime.fromisoformat(record.start_date)
             self.longest = max(self.longest, span / timedelta(days=1))
         booked = self._booking_warning(data.line, record)
         return data.warnings + ([booked] if booked else [])
 
     def _update(self, data: SessionInput, found: SessionRecord, teacher_id, group_id) -> Outcome:
-        new = replace(found)
+        new = SessionRecord(*_SESSION_VALUES(found))
         for attr, value in (
             ("title", data.title),
             ("status", data.status),
@@ -357,7 +380,10 @@ class SessionResolver(_Resolver):
         new.updated_by_import = self.import_id
         self.sessions.replace(found, new)
         self.changes.append(Change(data.line, "sessions", "update", found, new))
-        return Outcome(data.line, UPDATED, self._warnings(data, new), diff=diff, guid=found.guid)
+        rebooked = (new.teacher_id, new.start_date, new.end_date) != (
+            found.teacher_id, found.start_date, found.end_date)
+        warnings = self._warnings(data, new) if rebooked else list(data.warnings)
+        return Outcome(data.line, UPDATED, warnings, diff=diff, guid=found.guid)
 
     @staticmethod
     def _raw_or_iso(data: SessionInput, name: str, iso: str) -> str:
@@ -390,20 +416,20 @@ class SessionResolver(_Resolver):
             return None
         if not data.training:
             return False
-        crit: dict[str, object] = {}
-        for name, value in data.training.items():
-            attr = {"trainingPathCode": "path_code", "trainingId": "id", "trainingTitle": "title"}[name]
-            crit[attr] = _int(value) if attr == "id" else value
-        order = [a for a in ("id", "path_code", "title") if a in crit]
-        found = self.trainings.find({a: crit[a] for a in order})
-        described = ", ".join(f"{TRAINING_LABELS[n]} {v}" for n, v in data.training.items())
-        if not found:
-            issues.append(issue(data.line, self.training_fields[0], Msg.TRAINING_NOT_FOUND, criteria=described))
-            return False
-        if len(found) > 1:
-            issues.append(issue(data.line, self.training_fields[0], Msg.TRAINING_DUPLICATED, criteria=described))
-            return False
-        return found[0]
+        key = tuple(data.training.items())
+        found = self._training_cache.get(key)
+        if found is None:
+            crit = {_TRAINING_ATTRS[name]: value for name, value in key}
+            if "id" in crit:
+                crit["id"] = _int(crit["id"])
+            order = [a for a in ("id", "path_code", "title") if a in crit]
+            found = self._training_cache[key] = self.trainings.find({a: crit[a] for a in order})
+        if len(found) == 1:
+            return found[0]
+        described = ", ".join(f"{TRAINING_LABELS[n]} {v}" for n, v in key)
+        code = Msg.TRAINING_NOT_FOUND if not found else Msg.TRAINING_DUPLICATED
+        issues.append(issue(data.line, self.training_fields[0], code, criteria=described))
+        return False
 
     def _find_teacher(self, data: SessionInput, issues: list[Issue]):
         login = data.teacher_login
@@ -440,6 +466,10 @@ class SessionResolver(_Resolver):
 
 def _days_before(iso: str, days: float) -> str:
     return (datetime.fromisoformat(iso) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
+_SESSION_VALUES = attrgetter(*(f.name for f in fields(SessionRecord)))
+_TRAINING_ATTRS = {"trainingPathCode": "path_code", "trainingId": "id", "trainingTitle": "title"}
 
 
 def _timed(value) -> bool:
