@@ -92,3 +92,17 @@ def test_history_is_a_table_on_a_terminal(ws, sessions_config):
     assert code == 0 and ("│" in runs or "┃" in runs) and "sessions" in runs
     code, journal = on_a_terminal("history", "4", "--db", str(ws.db))
     assert code == 0 and ("│" in journal or "┃" in journal) and "created" in journal
+
+
+def test_version_and_help(ws):
+    from session_import import __version__
+
+    assert ws.run("--version").stdout.strip() == f"session-import, version {__version__}"
+    helped = ws.run("--help")
+    assert helped.exit_code == 0
+    for command in ("run", "check", "export", "history", "revert"):
+        assert command in helped.stdout
+    run_help = ws.run("run", "--help").stdout
+    for option in ("--dry-run", "--report", "--rejects", "--diff", "--no-progress", "--lock-timeout",
+                   "--max-rejects", "--max-cancel", "--force", "--db", "--quiet", "--verbose"):
+        assert option in run_help
