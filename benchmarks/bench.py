@@ -63,12 +63,12 @@ conn.execute("COMMIT")
 """
 
 
-def session_row(i: int, variant: int = 0) -> str:
+def session_row(i: int, variant: int = 0, first_year: int = 2027) -> str:
     """Row i: one session per teacher per half-day, so teachers are never double-booked."""
     teacher = i % TEACHERS
     slot = i // TEACHERS  # the teacher's slot number
     day, half = divmod(slot, 2)
-    year, rest = 2027 + day // 336, day % 336
+    year, rest = first_year + day // 336, day % 336
     month, dom = 1 + rest // 28, 1 + rest % 28
     start_h = 8 if half == 0 else 13
     end_h = start_h + 3 + (1 if variant else 0)
@@ -114,6 +114,7 @@ def seeded_store(cli: list[str]) -> Path:
         subprocess.run(cli + ["run", "--quiet", "--db", str(tmp), str(ROOT / "sample_configs" / f"{config}.xml"),
                               str(data)], check=True)
     tmp.rename(store)
+    Path(f"{tmp}.lock").unlink(missing_ok=True)
     return store
 
 
@@ -126,12 +127,15 @@ def big_store(cli: list[str], sessions: int) -> Path:
     rows_file = DATA / f"existing_{sessions}.csv"
     with open(rows_file, "w") as f:
         f.write(HEADER)
-        f.writelines(session_row(i).replace("Session ", "Existing ") for i in range(sessions))
+        # other years than the files' sessions: the existing ones never collide with them
+        f.writelines(session_row(i, first_year=2037).replace("Session ", "Existing ")
+                     for i in range(sessions))
     tmp = DATA / "big.tmp.db"
     shutil.copy(seed, tmp)
     subprocess.run(cli + ["run", "--quiet", "--no-progress", "--db", str(tmp), str(DATA / "bench.xml"),
                           str(rows_file)], check=True)
     tmp.rename(store)
+    Path(f"{tmp}.lock").unlink(missing_ok=True)
     return store
 
 
