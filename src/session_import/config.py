@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from lxml import etree
 
 from session_import import schema
-from session_import.dates import compile_date_format, has_valid_characters
+from session_import.dates import compile_date_format
+from session_import.safety import parse_limit
 
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 
@@ -125,73 +126,231 @@ class Config:
 
 # ---- parsing (below this line) ----
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
-    remove_pis=True,
-)
 _ROOTS = ("import-config", "actions")
-_FRAGMENTS = ("providers", "consolidators", "options", "fields", "columnsMapping", "fileSystemSourceProvider")
-_CK_PROCESSES = ("preProcess", "postProcess")
-_DELIMITERS = {"semicolon": ";", "comma": ",", "pipe": "|", "tab": "\t", "tabulation": "\t"}
+# Roots of CrossKnowledge's published snippets; `check` validates the supported ones in place.
+_FRAGMENT_ROOTS = (
+    "providers", "fileSystemSourceProvider", "consolidators", "options", "fields", "columnsMapping",
+    "preProcess", "postProcess", "parameters",
+)
+_FRAGMENT_HOMES = {
+    "providers": "inside an <import>, before its <actions>",
+    "fileSystemSourceProvider": "inside the <providers> of an <import>",
+    "consolidators": "inside an <import>, after its <actions>",
+    "options": "inside an action such as <createOrUpdateSessionAction>",
+    "fields": "inside an action such as <createOrUpdateSessionAction>",
+    "columnsMapping": "inside a <fileSystemSourceProvider>",
+}
+_IMPORT_PARTS = ("providers", "actions", "consolidators", "safety")
 _PROVIDER_OPTIONS = (
     "fileName", "path", "skipFirstLine", "columnsMapping", "fileEncoding", "delimiter",
     "autoDetectLineEndings", "sheetName", "timezone", "dateFormat",
 )
+_DELIMITERS = {"semicolon": ";", "comma": ",", "pipe": "|", "tab": "\t", "tabulation": "\t"}
+# Options of CrossKnowledge's generic import that this tool does not implement. Their values
+# (an sFTP password among them) are never read, so no message can echo them.
 _CK_OPTIONS = (
-    "sftpHost", "sftpLogin", "sftpPassword", "sftpFolder", "defaultEntityId", "defaultLangCode",
-    "trainingSearchField", "includeDownloadLink", "parameters",
+    "sftpHost", "sftpLogin", "sftpPassword", "sftpFolder", "sftpFile", "sftpFileName",
+    "defaultEntityId", "defaultLangCode", "trainingSearchField", "includeDownloadLink",
 )
-_EMAIL = re.compile(r"[^@\s<>(),;:]+@[^@\s<>(),;:]+\.[^@\s<>(),;:]+")
-_LIMIT = re.compile(r"\d+|(100|\d{1,2})(\.\d+)?%")
+_CK_PROCESSES = ("preProcess", "postProcess")
+_REQUIRED_OPTION = {
+    "timeStampedFileErrorLogger": "location",
+    "moveToBackupConsolidator": "backupFolder",
+    "emailReport": "targetEmail",
+}
+_FOLDER_OPTIONS = ("location", "backupFolder")
+# dateFormat's characters, in either case (ASCII only: "ı".upper() is "I")
+_DATE_CHARACTERS = frozenset("YMDHISymdhis /_.:;,-")
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+_EMAIL = re.compile(rf"[^@\s<>()\[\],;:\"]+@{_LABEL}(?:\.{_LABEL})+")
+_PARSER_POSITION = re.compile(r",? line \d+, column \d+$")
 
 
-class _Errors:
-    """Collects every ``FILE:LINE: ...`` message of one configuration file."""
+class _Msg:
+    """Every configuration message; CrossKnowledge's own are word for word."""
 
-    def __init__(self, path: Path, shown: str):
-        self.path = path
+    CANNOT_READ = "cannot be read: {reason}; check the path."
+    DOCTYPE = "a <!DOCTYPE> is not allowed in an import configuration; remove it."
+    NOT_WELL_FORMED = "the XML is not well-formed: {reason}; fix the markup."
+    FRAGMENT_ROOT = (
+        "<{tag}> is a fragment of an import configuration; "
+        "a configuration's root is <import-config> or <actions>."
+    )
+    UNKNOWN_ROOT = "unknown root element <{tag}>; a configuration's root is <import-config> or <actions>."
+    UNKNOWN_ROOT_CLOSE = (
+        "unknown root element <{tag}>; did you mean <{close}>? "
+        "A configuration's root is <import-config> or <actions>."
+    )
+    IMPORT_ROOT = "<import> must stand inside <import-config>; wrap it in <import-config>...</import-config>."
+    ACTION_ROOT = "<{tag}> must stand inside <actions>; wrap it in <actions>...</actions>."
+    UNKNOWN = "unknown {what} <{tag}> in <{where}>; did you mean <{close}>?"
+    UNKNOWN_EXPECTED = "unknown {what} <{tag}> in <{where}>; expected {expected}."
+    CK_ACTION = "<{tag}> is a CrossKnowledge action that session-import does not support."
+    CK_CONSOLIDATOR = "<{tag}> is a CrossKnowledge consolidator that session-import does not support."
+    CK_OPTION = "<{tag}> is a CrossKnowledge option that session-import does not support; remove it."
+    CK_FIELD = "<{tag}> is a CrossKnowledge field that session-import does not support; remove it{hint}."
+    CK_FIELD_HINT = " (an <ignoredColumn/> keeps a column's place)"
+    CK_PRE_PROCESS = (
+        "<preProcess> is a CrossKnowledge pre-process that session-import does not support; "
+        "decrypt, download or unpack the files before the import runs, and remove it."
+    )
+    CK_POST_PROCESS = (
+        "<postProcess> is a CrossKnowledge post-process that session-import does not support; "
+        "do that work after the import runs, and remove it."
+    )
+    CK_PARAMETERS = (
+        "<parameters> holds CrossKnowledge parameters that session-import does not support; remove it."
+    )
+    OTHER_ACTIONS_OPTION = "<{tag}> is an option of <{owner}>, not of <{action}>; remove it."
+    PUBLISHERS = "<publishers> is not supported by this version of session-import yet; remove it."
+    UNEXPECTED_TEXT = "unexpected text {text!r} in <{tag}>; remove it."
+    UNKNOWN_ATTRIBUTE = "unknown attribute {name}= on <{tag}>; remove it."
+    IMPORT_ATTRIBUTE = 'unknown attribute {name}= on <import>; an <import> takes only id="...".'
+    HOLDS_A_VALUE = "<{tag}> holds a value, not elements; remove <{child}>."
+    TAKES_NO_VALUE = "<{tag}> takes no value; write it empty: <{tag}/>."
+    YES_NO = '<{tag}> is "{value}"; write yes or no.'
+    TWICE = "<{tag}> appears twice in <{parent}> (first on line {first}); keep one."
+    EMPTY = "<{tag}> is empty; {what}."
+    NO_IMPORT = "<import-config> holds no <import>; add one."
+    DUPLICATE_ID = (
+        "two imports are named {id} (the other on line {first}); "
+        'give each <import> its own id="...".'
+    )
+    NO_ACTIONS = "<import> has no <actions>; add the action that each row runs."
+    NO_ACTION = "<actions> holds no action; add <createOrUpdateSessionAction> or another."
+    NO_FIELDS = "<{action}> has no <fields>; list the columns the action reads."
+    EMPTY_FIELDS = "<fields> is empty; list the columns the action reads."
+    BELONGS_IN_OPTIONS = "<{tag}> belongs inside <options>; move it there."
+    CASE = "field <{tag}> read as <{name}>."
+    FIELD_TWICE = "field <{name}> is listed twice in <{parent}> (first on line {first}); keep one."
+    NOT_A_SEARCH_FIELD = "field <{tag}> cannot be used in <{option}>; name one or more of {expected}."
+    SEARCH_FIELD_NOT_IN_FIELDS = "search field <{name}> is not in <fields>; add it to <fields>."
+    NO_SEARCH_OPTION = (
+        "<{action}> has no <{option}> in <options>; add one naming the fields that find an "
+        "existing session ({expected})."
+    )
+    EMPTY_SEARCH = "<{option}> is empty; name the fields that find an existing record ({expected})."
+    LEARNER_KEY = (
+        "the learner action needs at least one of <candidateLogin>, <candidateRefNumber>, "
+        "<candidateEmail> in <fields>; add one."
+    )
+    ENTITY_LEVEL = "<fields> needs at least one <{field}/>; add one per level of the hierarchy."
+    EMPTY_CODE = "<{tag}> is empty; write the code the file uses for it."
+    SAME_CODE = "the code {code!r} of <{field}> means both {first} and {second}; give each its own code."
+    NO_FIELD_ELEMENTS = "<{field}> takes no elements; remove <{tag}>."
+    ONE_PROVIDER = "only one <fileSystemSourceProvider> per import; use one <import> per kind of file."
+    NO_FILE_NAME = (
+        "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as sessions_*.csv."
+    )
+    DOT_DOT = "String '..' is forbidden in file path; {what}."
+    ABSOLUTE_FILE_NAME = (
+        "<fileName> {text} is an absolute path; put the folder in <path> and the name in <fileName>."
+    )
+    UNKNOWN_ENCODING = (
+        "unknown encoding {text!r} in <fileEncoding>; write one such as UTF-8, ISO-8859-1 or windows-1252."
+    )
+    UNKNOWN_DELIMITER = "unknown delimiter {text!r}; did you mean {close}?"
+    UNKNOWN_DELIMITER_EXPECTED = "unknown delimiter {text!r}; write semicolon, comma, pipe or tab."
+    UNKNOWN_ZONE = "unknown time zone {text!r} in <timezone>; did you mean {close}?"
+    UNKNOWN_ZONE_EXPECTED = "unknown time zone {text!r} in <timezone>; write an IANA zone such as Europe/Paris."
+    DATE_CHARACTERS = (
+        "the given date format {text} is not valid. It should only contain the following "
+        "characters (case insensitive): 'YMDHIS /_.:;,-'"
+    )
+    DATE_FORMAT = "{reason}; write it with YYYY, MM, DD and optionally HH, II, SS."
+    EMPTY_MAPPING = "<columnsMapping> is empty; list the file's columns in order."
+    MAPPED_TWICE = "field <{name}> is mapped twice in <columnsMapping> (first on line {first}); keep one."
+    MANDATORY_NOT_MAPPED = (
+        "mandatory field <{name}> is not in <columnsMapping>; add a column for it or make it "
+        "<mandatory>no</mandatory>."
+    )
+    CONSOLIDATOR_TWICE = (
+        "<{tag}> appears twice in <consolidators> (first on line {first}); keep one: each "
+        "consolidator runs at most once per import."
+    )
+    PARAMETER_MISSING = "The {option} parameter is missing."
+    INVALID_EMAIL = "The targetEmail parameter is an invalid email: {address}"
+    LIMIT = "<{tag}> {reason}; write a count such as 10 or a percentage from 0 to 100 such as 5%."
+
+
+class _Problems:
+    """Every error and warning of one configuration file, reported in line order."""
+
+    def __init__(self, shown: str):
         self.shown = shown
-        self.errors: list[str] = []
-        self.warnings: list[str] = []
+        self._errors: list[tuple[int, int, str]] = []
+        self._warnings: list[tuple[int, int, str]] = []
 
-    def add(self, el_or_line, message: str) -> None:
-        line = el_or_line if isinstance(el_or_line, int) else (el_or_line.sourceline or 1)
-        self.errors.append(f"{self.shown}:{line}: {message}")
+    @staticmethod
+    def _line(where) -> int:
+        return where if isinstance(where, int) else (where.sourceline or 1)
 
-    def warn(self, el, message: str) -> None:
-        self.warnings.append(f"{self.shown}:{el.sourceline or 1}: {message}")
+    def add(self, where, message: str) -> None:
+        line = self._line(where)
+        self._errors.append((line, len(self._errors), f"{self.shown}:{line}: {message}"))
+
+    def warn(self, where, message: str) -> None:
+        line = self._line(where)
+        self._warnings.append((line, len(self._warnings), f"{self.shown}:{line}: {message}"))
+
+    def absorb(self, other: _Problems) -> None:
+        for line, _, text in other._errors:
+            self._errors.append((line, len(self._errors), text))
+        for line, _, text in other._warnings:
+            self._warnings.append((line, len(self._warnings), text))
+
+    @property
+    def errors(self) -> list[str]:
+        return [text for _, _, text in sorted(self._errors)]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(text for _, _, text in sorted(self._warnings))
+
+    def raise_if_any(self) -> None:
+        if self._errors:
+            raise ConfigError(self.errors)
 
     def unknown(self, el, where: str, valid, what: str = "element") -> None:
-        name = el.tag
-        if what in ("field", "column") and name in schema.UNSUPPORTED_CK_FIELDS:
-            self.add(el, f"<{name}> is a CrossKnowledge field that session-import does not support; "
-                         "remove it (an <ignoredColumn/> keeps a column's place).")
-            return
-        if name in _CK_OPTIONS:
-            self.add(el, f"<{name}> is a CrossKnowledge option that session-import does not support; remove it.")
-            return
-        if name in schema.UNSUPPORTED_CK_ACTIONS:
-            self.add(el, f"<{name}> is a CrossKnowledge action that session-import does not support.")
-            return
-        if name in schema.UNSUPPORTED_CK_CONSOLIDATORS:
-            self.add(el, f"<{name}> is a CrossKnowledge consolidator that session-import does not support.")
-            return
-        if name in _CK_PROCESSES:
-            kind = "pre-process" if name == "preProcess" else "post-process"
-            self.add(el, f"<{name}> is a CrossKnowledge {kind} that session-import does not support; "
-                         "prepare the files before the import runs.")
-            return
-        message = f"unknown {what} <{name}> in <{where}>"
-        close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-        if close:
-            message += f"; did you mean <{close[0]}>?"
+        """An element that has no place here; CrossKnowledge names are refused by name."""
+        tag = el.tag
+        if what == "field" and tag in schema.UNSUPPORTED_CK_FIELDS:
+            hint = _Msg.CK_FIELD_HINT if where in ("fields", "columnsMapping") else ""
+            self.add(el, _Msg.CK_FIELD.format(tag=tag, hint=hint))
+        elif tag in _CK_OPTIONS:
+            self.add(el, _Msg.CK_OPTION.format(tag=tag))
+        elif tag in schema.UNSUPPORTED_CK_ACTIONS:
+            self.add(el, _Msg.CK_ACTION.format(tag=tag))
+        elif tag in schema.UNSUPPORTED_CK_CONSOLIDATORS:
+            self.add(el, _Msg.CK_CONSOLIDATOR.format(tag=tag))
+        elif tag == "preProcess":
+            self.add(el, _Msg.CK_PRE_PROCESS)
+        elif tag == "postProcess":
+            self.add(el, _Msg.CK_POST_PROCESS)
+        elif tag == "parameters":
+            self.add(el, _Msg.CK_PARAMETERS)
         else:
-            message += f"; expected one of {', '.join('<' + v + '>' for v in valid)}."
-        self.add(el, message)
+            close = _close(tag, valid)
+            if close:
+                self.add(el, _Msg.UNKNOWN.format(what=what, tag=tag, where=where, close=close))
+            else:
+                expected = _one_of(valid)
+                self.add(el, _Msg.UNKNOWN_EXPECTED.format(what=what, tag=tag, where=where, expected=expected))
+
+
+def _close(name: str, valid) -> str | None:
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _one_of(names) -> str:
+    names = [f"<{n}>" for n in names]
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
 
 
 def _children(el) -> list:
-    """Element children (comments and processing instructions are skipped)."""
+    """Element children; comments and processing instructions are not elements."""
     return [c for c in el if isinstance(c.tag, str)]
 
 
@@ -199,597 +358,727 @@ def _text(el) -> str:
     return (el.text or "").strip()
 
 
-def _check_text(el, errors: _Errors) -> None:
-    """An element that holds children must hold nothing else (e.g. CrossKnowledge's '...')."""
-    pieces = [el.text or ""] + [c.tail or "" for c in el]
-    stray = "".join(pieces).strip()
+def _check_container(el, problems: _Problems, attributes: tuple[str, ...] = ()) -> None:
+    """An element that holds elements holds nothing else: no text (CrossKnowledge's '...'), no attribute."""
+    stray = "".join([el.text or ""] + [c.tail or "" for c in el]).strip()
     if stray:
-        errors.add(el, f"unexpected text {stray[:40]!r} in <{el.tag}>; remove it.")
+        problems.add(el, _Msg.UNEXPECTED_TEXT.format(text=_shorten(stray), tag=el.tag))
+    _check_attributes(el, problems, attributes)
 
 
-def _check_attributes(el, errors: _Errors, allowed: tuple[str, ...] = ()) -> None:
+def _check_attributes(el, problems: _Problems, allowed: tuple[str, ...] = ()) -> None:
+    is_root = el.getparent() is None
     for name in el.attrib:
-        if name not in allowed:
-            errors.add(el, f"unknown attribute {name}= on <{el.tag}>; remove it.")
+        if name in allowed or (is_root and name.startswith(_XSI)):
+            continue
+        shown = etree.QName(name).localname if name.startswith("{") else name
+        template = _Msg.IMPORT_ATTRIBUTE if el.tag == "import" else _Msg.UNKNOWN_ATTRIBUTE
+        problems.add(el, template.format(name=shown, tag=el.tag))
 
 
-def _leaf(el, errors: _Errors) -> str:
-    """The text of an element that must not hold elements."""
+def _check_empty(el, problems: _Problems) -> None:
+    """An element written for its name alone (<ignoredColumn/>, a search field)."""
+    _check_attributes(el, problems)
+    if _children(el) or _text(el):
+        problems.add(el, _Msg.TAKES_NO_VALUE.format(tag=el.tag))
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _leaf(el, problems: _Problems) -> str:
+    """The trimmed text of an element that holds a value."""
     for child in _children(el):
-        errors.add(child, f"<{el.tag}> holds a value, not elements; remove <{child.tag}>.")
-    _check_attributes(el, errors)
+        problems.add(child, _Msg.HOLDS_A_VALUE.format(tag=el.tag, child=child.tag))
+    _check_attributes(el, problems)
     return _text(el)
 
 
-def _yes_no(el, errors: _Errors) -> bool:
-    value = _leaf(el, errors)
-    if value.lower() in ("yes", "no"):
-        return value.lower() == "yes"
-    errors.add(el, f'<{el.tag}> must be yes or no, not "{value}".')
-    return False
+def _yes_no(el, problems: _Problems) -> bool:
+    value = _leaf(el, problems)
+    if value.lower() not in ("yes", "no"):
+        problems.add(el, _Msg.YES_NO.format(tag=el.tag, value=value))
+        return False
+    return value.lower() == "yes"
 
 
-def _canonical(el, valid, errors: _Errors, where: str, what: str = "field") -> str | None:
-    """The valid name ``el`` stands for; another case is read with a warning."""
+def _first_time(el, seen: dict, problems: _Problems, parent: str) -> bool:
+    """False (and an error) when an element that may appear once appears again."""
+    if el.tag in seen:
+        problems.add(el, _Msg.TWICE.format(tag=el.tag, parent=parent, first=seen[el.tag]))
+        return False
+    seen[el.tag] = el.sourceline or 1
+    return True
+
+
+def _canonical(el, valid, problems: _Problems, where: str) -> str | None:
+    """The field name that ``el`` stands for; a name in another case is read with a warning."""
     if el.tag in valid:
         return el.tag
-    by_case = {v.lower(): v for v in valid}
-    if el.tag.lower() in by_case:
-        name = by_case[el.tag.lower()]
-        errors.warn(el, f"{what} <{el.tag}> read as <{name}>.")
+    by_case = {v.casefold(): v for v in valid}
+    name = by_case.get(el.tag.casefold())
+    if name is not None:
+        problems.warn(el, _Msg.CASE.format(tag=el.tag, name=name))
         return name
-    errors.unknown(el, where, valid, what)
+    problems.unknown(el, where, valid, "field")
     return None
 
 
-def _safe_path(el, text: str, base: Path, errors: _Errors) -> Path | None:
-    if ".." in Path(text).parts or ".." in text.replace("\\", "/").split("/"):
-        errors.add(el, "String '..' is forbidden in file path; write a path inside the "
-                       "configuration's folder, or an absolute one.")
+def _has_dot_dot(text: str) -> bool:
+    # CrossKnowledge refuses the string itself, wherever it stands in the path.
+    return ".." in text
+
+
+def _folder(el, text: str, base: Path, problems: _Problems) -> Path | None:
+    """A folder of the configuration: relative to the configuration file's folder, never the cwd."""
+    if _has_dot_dot(text):
+        problems.add(el, _Msg.DOT_DOT.format(
+            what="write a folder inside the configuration's folder, or an absolute path"))
         return None
-    if not text:
-        errors.add(el, f"<{el.tag}> is empty; write a folder path.")
-        return None
-    return (base / text).resolve() if not Path(text).is_absolute() else Path(text)
+    return (base / text).resolve()
+
+
+# ---- reading the document ----
 
 
 def load_config(path: str | Path, *, fragments: bool = False) -> Config:
+    """Read and validate an import configuration; ConfigError lists every problem found.
+
+    ``fragments`` (the ``check`` command) also accepts one of CrossKnowledge's published
+    snippets, such as a lone ``<consolidators>``, validated where it would stand.
+    """
     shown = str(path)
     path = Path(path)
-    errors = _Errors(path, shown)
+    root = _parse(path, shown)
+    problems = _Problems(shown)
+    base = path.resolve().parent
+    stem = path.stem
+    tag = root.tag
+    if tag == "actions":
+        actions = _actions(root, problems, {})
+        problems.raise_if_any()
+        imports = (ImportConfig(stem, None, actions, line=root.sourceline or 1),)
+        return Config(path, "bare", imports, problems.warnings)
+    if tag == "import-config":
+        imports = _imports(root, base, stem, problems)
+        problems.raise_if_any()
+        return Config(path, "full", imports, problems.warnings)
+    if tag in _FRAGMENT_ROOTS:
+        if not fragments:
+            problems.add(root, _Msg.FRAGMENT_ROOT.format(tag=tag))
+            problems.raise_if_any()
+        _fragment(root, base, problems)
+        problems.raise_if_any()
+        return Config(path, "fragment", (), problems.warnings, fragment=tag)
+    if tag == "import":
+        problems.add(root, _Msg.IMPORT_ROOT)
+    elif tag in schema.ACTIONS:
+        problems.add(root, _Msg.ACTION_ROOT.format(tag=tag))
+    elif tag in schema.UNSUPPORTED_CK_ACTIONS or tag in schema.UNSUPPORTED_CK_CONSOLIDATORS:
+        problems.unknown(root, "the document", _ROOTS)
+    elif close := _close(tag, _ROOTS):
+        problems.add(root, _Msg.UNKNOWN_ROOT_CLOSE.format(tag=tag, close=close))
+    else:
+        problems.add(root, _Msg.UNKNOWN_ROOT.format(tag=tag))
+    raise ConfigError(problems.errors)
+
+
+def _parse(path: Path, shown: str):
+    """The root element, parsed without network, DTD or entity expansion.
+
+    A document with a DOCTYPE is refused before the parser sees it, so that no entity
+    (billion laughs, a SYSTEM entity naming a local file) can ever be expanded.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([f"{shown}:1: cannot be read: {exc.strerror}; check the path."]) from exc
-    if b"<!DOCTYPE" in data.upper().replace(b"<!doctype".upper(), b"<!DOCTYPE"):
-        line = data[: data.upper().index(b"<!DOCTYPE")].count(b"\n") + 1
-        raise ConfigError([f"{shown}:{line}: a <!DOCTYPE> is not allowed in an import configuration; remove it."])
+        raise ConfigError([f"{shown}:1: " + _Msg.CANNOT_READ.format(reason=exc.strerror or exc)]) from exc
+    line = _doctype_line(data)
+    if line is not None:
+        raise ConfigError([f"{shown}:{line}: {_Msg.DOCTYPE}"])
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True, remove_pis=True,
+    )
     try:
-        root = etree.fromstring(data, _PARSER, base_url=None)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        line = exc.lineno or 1
-        message = exc.msg or str(exc)
-        message = re.sub(r",? line \d+, column \d+$", "", message)
-        raise ConfigError([f"{shown}:{line}: the XML is not well-formed: {message}; fix the markup."]) from exc
-    base = path.resolve().parent
-    stem = path.stem
-    if root.tag == "actions":
-        actions = _actions(root, errors, {})
-        imports = (ImportConfig(stem, None, actions, line=root.sourceline or 1),)
-        form = "bare"
-    elif root.tag == "import-config":
-        _check_attributes(root, errors)
-        _check_text(root, errors)
-        imports = _imports(root, base, stem, errors)
-        form = "full"
-    elif root.tag in _FRAGMENTS + _CK_PROCESSES + ("parameters",) and fragments:
-        _fragment(root, base, errors)
-        if errors.errors:
-            raise ConfigError(errors.errors)
-        return Config(path, "fragment", (), tuple(errors.warnings), fragment=root.tag)
-    elif root.tag in _FRAGMENTS + _CK_PROCESSES + ("parameters",):
-        raise ConfigError([
-            f"{shown}:{root.sourceline or 1}: <{root.tag}> is a fragment of an import configuration; "
-            "a configuration's root is <import-config> or <actions>."
-        ])
-    else:
-        errors.unknown(root, "the document", _ROOTS, "root element")
-        raise ConfigError(errors.errors)
-    if errors.errors:
-        raise ConfigError(errors.errors)
-    return Config(path, form, imports, tuple(errors.warnings))
+        reason = _PARSER_POSITION.sub("", exc.msg or str(exc))
+        raise ConfigError([f"{shown}:{exc.lineno or 1}: " + _Msg.NOT_WELL_FORMED.format(reason=reason)]) from exc
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise ConfigError([f"{shown}:1: {_Msg.DOCTYPE}"])  # in an encoding the byte scan cannot read
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.startswith("{"):
+            el.tag = etree.QName(el).localname  # a default namespace on the root changes nothing
+    return root
 
 
-def _fragment(root, base: Path, errors: _Errors) -> None:
+def _doctype_line(data: bytes) -> int | None:
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            data = data.decode(encoding, errors="replace").encode("utf-8")
+            break
+    at = data.lower().find(b"<!doctype")
+    return None if at < 0 else data.count(b"\n", 0, at) + 1
+
+
+def _fragment(root, base: Path, problems: _Problems) -> None:
     tag = root.tag
     if tag in _CK_PROCESSES or tag == "parameters":
-        errors.unknown(root, "the document", _ROOTS, "root element")
+        problems.unknown(root, "the document", _ROOTS)
     elif tag == "providers":
-        _providers(root, base, errors, ())
+        _providers(root, base, problems, ())
     elif tag == "fileSystemSourceProvider":
-        _provider(root, base, errors, ())
+        _provider(root, base, problems, ())
     elif tag == "consolidators":
-        _consolidators(root, base, errors)
+        _consolidators(root, base, problems)
     elif tag == "columnsMapping":
-        _columns(root, errors, ())
-    elif tag in ("options", "fields"):
-        # valid when it is valid for one of the supported actions
-        attempts = []
+        _columns(root, problems, ())
+    else:  # options or fields: valid when valid for one of the supported actions
+        trials = []
         for action in schema.ACTIONS.values():
-            trial = _Errors(errors.path, errors.shown)
+            trial = _Problems(problems.shown)
             if tag == "options":
-                _options(root, action, trial, fields=None)
+                _options(root, action, trial, fields=None, action_el=None)
             else:
                 _fields(root, action, trial, {})
             if not trial.errors:
-                errors.warnings.extend(trial.warnings)
+                problems.absorb(trial)
                 return
-            attempts.append(trial)
-        named = {c.tag for c in root.iter() if isinstance(c.tag, str)}
-        pairs = list(zip(schema.ACTIONS.values(), attempts))
-        best = min(pairs, key=lambda p: (len(p[1].errors), p[0].search_option not in named))[1]
-        errors.errors.extend(best.errors)
+            trials.append((action, trial))
+        # Report against the action the fragment looks written for: the one that knows most of its names.
+        named = [child.tag.casefold() for child in _children(root)]
+
+        def known(action: schema.ActionSchema) -> int:
+            names = {n.casefold() for n in (action.options if tag == "options" else action.fields)}
+            return sum(n in names for n in named)
+
+        _, best = min(trials, key=lambda t: (-known(t[0]), len(t[1].errors)))
+        problems.absorb(best)
 
 
-def _imports(root, base: Path, stem: str, errors: _Errors) -> tuple[ImportConfig, ...]:
+def _imports(root, base: Path, stem: str, problems: _Problems) -> tuple[ImportConfig, ...]:
+    _check_container(root, problems)
     imports = []
-    seen: dict[str, int] = {}
+    ids: dict[str, int] = {}
     for el in _children(root):
         if el.tag != "import":
-            errors.unknown(el, "import-config", ("import",))
+            problems.unknown(el, "import-config", ("import",))
             continue
-        _check_attributes(el, errors, ("id",))
-        _check_text(el, errors)
+        _check_container(el, problems, ("id",))
         import_id = el.get("id", "").strip() or stem
-        if import_id in seen:
-            errors.add(el, f"two imports are named {import_id} (the other on line {seen[import_id]}); "
-                           'give each <import> its own id="...".')
-        seen[import_id] = el.sourceline or 1
-        imports.append(_import(el, import_id, base, errors))
-    if not imports and not errors.errors:
-        errors.add(root, "<import-config> holds no <import>; add one.")
+        if import_id in ids:
+            problems.add(el, _Msg.DUPLICATE_ID.format(id=import_id, first=ids[import_id]))
+        else:
+            ids[import_id] = el.sourceline or 1
+        imports.append(_import(el, import_id, base, problems))
+    if not _children(root):
+        problems.add(root, _Msg.NO_IMPORT)
     return tuple(imports)
 
 
-def _import(el, import_id: str, base: Path, errors: _Errors) -> ImportConfig:
-    provider = None
-    actions: tuple[ActionConfig, ...] = ()
-    consolidators: tuple[ConsolidatorConfig, ...] = ()
-    safety = SafetyConfig()
-    parts = [c for c in _children(el)]
-    for child in parts:
-        if [c.tag for c in parts].count(child.tag) > 1 and child is not next(c for c in parts if c.tag == child.tag):
-            errors.add(child, f"<{child.tag}> appears twice in <import>; merge them.")
-            continue
-        if child.tag == "providers" or child.tag == "actions":
-            pass
-        elif child.tag == "consolidators":
-            consolidators = _consolidators(child, base, errors)
-        elif child.tag == "safety":
-            safety = _safety(child, errors)
+def _import(el, import_id: str, base: Path, problems: _Problems) -> ImportConfig:
+    parts: dict[str, object] = {}
+    seen: dict[str, int] = {}
+    for child in _children(el):
+        if child.tag in _IMPORT_PARTS:
+            if _first_time(child, seen, problems, "import"):
+                parts[child.tag] = child
         elif child.tag == "publishers":
-            errors.add(child, "<publishers> is not supported by this version of session-import yet; remove it.")
+            problems.add(child, _Msg.PUBLISHERS)
         else:
-            errors.unknown(child, "import", ("providers", "actions", "consolidators", "safety"))
-    providers_el = next((c for c in parts if c.tag == "providers"), None)
-    actions_el = next((c for c in parts if c.tag == "actions"), None)
-    if actions_el is None:
-        errors.add(el, "<import> has no <actions>; add the action that each row runs.")
+            problems.unknown(child, "import", _IMPORT_PARTS)
+    actions: tuple[ActionConfig, ...] = ()
+    if "actions" in parts:
+        actions = _actions(parts["actions"], problems, _mapping_codes(parts.get("providers")))
     else:
-        actions = _actions(actions_el, errors, _mapping_codes(providers_el))
-    if providers_el is not None:
-        provider = _providers(providers_el, base, errors, actions)
+        problems.add(el, _Msg.NO_ACTIONS)
+    provider = _providers(parts["providers"], base, problems, actions) if "providers" in parts else None
+    consolidators = _consolidators(parts["consolidators"], base, problems) if "consolidators" in parts else ()
+    safety = _safety(parts["safety"], problems) if "safety" in parts else SafetyConfig()
     return ImportConfig(import_id, provider, actions, consolidators, safety, el.sourceline or 1)
 
 
-def _mapping_codes(providers_el) -> dict[str, dict[str, str]]:
-    """Code lists written in <columnsMapping> (validated with the provider, read first)."""
-    codes: dict[str, dict[str, str]] = {}
-    if providers_el is None:
-        return codes
-    for mapping in providers_el.iter("columnsMapping"):
-        for column in _children(mapping):
-            meanings = _code_meanings(column.tag)
-            for child in _children(column):
-                if child.tag in meanings and _text(child):
-                    codes.setdefault(column.tag, {})[child.tag] = _text(child)
-    return codes
+# ---- actions ----
 
 
-def _providers(el, base: Path, errors: _Errors, actions) -> ProviderConfig | None:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    provider = None
-    for child in _children(el):
-        if child.tag != "fileSystemSourceProvider":
-            errors.unknown(child, "providers", ("fileSystemSourceProvider",))
-        elif provider is not None:
-            errors.add(child, "only one <fileSystemSourceProvider> per import; use one <import> per kind of file.")
-        else:
-            provider = _provider(child, base, errors, actions)
-    return provider
-
-
-def _provider(el, base: Path, errors: _Errors, actions) -> ProviderConfig:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    values: dict = {}
-    seen: set[str] = set()
-    for child in _children(el):
-        name = child.tag
-        if name not in _PROVIDER_OPTIONS:
-            errors.unknown(child, "fileSystemSourceProvider", _PROVIDER_OPTIONS, "option")
-            continue
-        if name in seen:
-            errors.add(child, f"<{name}> appears twice in <fileSystemSourceProvider>; keep one.")
-            continue
-        seen.add(name)
-        if name == "columnsMapping":
-            values["columns_mapping"] = _columns(child, errors, actions)
-        elif name in ("skipFirstLine", "autoDetectLineEndings"):
-            flag = _yes_no(child, errors)
-            if name == "skipFirstLine":
-                values["skip_first_line"] = flag
-        else:
-            text = _leaf(child, errors)
-            if name == "fileName":
-                if not text:
-                    errors.add(child, "<fileName> is empty; write the file name or a glob such as sessions_*.csv.")
-                elif ".." in text.replace("\\", "/").split("/"):
-                    errors.add(child, "String '..' is forbidden in file path; name the folder in <path>.")
-                values["file_name"] = text
-            elif name == "path":
-                values["path"] = _safe_path(child, text, base, errors)
-            elif name == "fileEncoding":
-                try:
-                    codecs.lookup(text)
-                    values["encoding"] = text
-                except LookupError:
-                    errors.add(child, f"unknown encoding {text!r} in <fileEncoding>; write one such as "
-                                      "UTF-8, ISO-8859-1 or windows-1252.")
-            elif name == "delimiter":
-                if text.lower() in _DELIMITERS:
-                    values["delimiter"] = _DELIMITERS[text.lower()]
-                else:
-                    close = difflib.get_close_matches(text.lower(), list(_DELIMITERS), n=1)
-                    hint = f"did you mean {close[0]}?" if close else "write semicolon, comma, pipe or tab."
-                    errors.add(child, f"unknown delimiter {text!r}; {hint}")
-            elif name == "sheetName":
-                values["sheet_name"] = text
-            elif name == "timezone":
-                values["timezone"] = _timezone(child, text, errors)
-            elif name == "dateFormat":
-                values["date_format"] = _date_format(child, text, errors)
-    if "file_name" not in values:
-        errors.add(el, "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as sessions_*.csv.")
-    if values.get("path") is None:
-        values["path"] = base
-    values.setdefault("file_name", None)
-    _check_columns_cover(el, values.get("columns_mapping"), actions, errors)
-    return ProviderConfig(line=el.sourceline or 1, **values)
-
-
-def _timezone(el, text: str, errors: _Errors) -> str | None:
-    try:
-        ZoneInfo(text)
-        return text
-    except (ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(text, sorted(available_timezones()), n=1)
-        hint = f"did you mean {close[0]}?" if close else "write an IANA zone such as Europe/Paris."
-        errors.add(el, f"unknown time zone {text!r} in <timezone>; {hint}")
-        return None
-
-
-def _date_format(el, text: str, errors: _Errors) -> str:
-    if not has_valid_characters(text):
-        errors.add(el, f"the given date format {text} is not valid. It should only contain the "
-                       "following characters (case insensitive): 'YMDHIS /_.:;,-'")
-        return DEFAULT_DATE_FORMAT
-    try:
-        compile_date_format(text)
-    except ValueError as exc:
-        errors.add(el, f"{exc}; write it with YYYY, MM, DD and optionally HH, II, SS.")
-        return DEFAULT_DATE_FORMAT
-    return text
-
-
-def _all_fields(actions) -> tuple[str, ...]:
-    names: list[str] = []
-    pool = [schema.ACTIONS[a.name] for a in actions] or list(schema.ACTIONS.values())
-    for action in pool:
-        names.extend(n for n in action.fields if n not in names)
-    return tuple(names)
-
-
-def _columns(el, errors: _Errors, actions) -> tuple[ColumnSpec, ...]:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    valid = _all_fields(actions) + (schema.IGNORED_COLUMN,)
-    columns = []
-    for child in _children(el):
-        name = _canonical(child, valid, errors, "columnsMapping", "column")
-        if name is None:
-            continue
-        if name != schema.IGNORED_COLUMN:
-            _codes_of(child, name, errors, allow_mandatory=False)
-        elif _children(child) or _text(child):
-            errors.add(child, "<ignoredColumn/> takes no value; write it empty.")
-        columns.append(ColumnSpec(None if name == schema.IGNORED_COLUMN else name, child.sourceline or 1))
-    if not _children(el):
-        errors.add(el, "<columnsMapping> is empty; list the file's columns in order.")
-    return tuple(columns)
-
-
-def _check_columns_cover(el, columns, actions, errors: _Errors) -> None:
-    if not columns:
-        return
-    present = {c.name for c in columns}
-    for action in actions:
-        for spec in action.fields:
-            if spec.mandatory and spec.name != schema.IGNORED_COLUMN and spec.name not in present:
-                errors.add(el, f"mandatory field <{spec.name}> is not in <columnsMapping>; add a column "
-                               f"for it or make it <mandatory>no</mandatory>.")
-
-
-def _code_meanings(name: str) -> dict[str, str]:
-    for action in schema.ACTIONS.values():
-        if name in action.code_lists:
-            return action.code_lists[name].defaults
-    return {}
-
-
-def _codes_of(el, name: str, errors: _Errors, allow_mandatory: bool) -> tuple[dict[str, str], bool | None]:
-    """Codes written inside a field element (meaning -> code) and its <mandatory>, if any."""
-    meanings = _code_meanings(name)
-    codes: dict[str, str] = {}
-    mandatory = None
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    valid = tuple(meanings) + (("mandatory",) if allow_mandatory else ())
-    for child in _children(el):
-        if child.tag == "mandatory" and allow_mandatory:
-            mandatory = _yes_no(child, errors)
-        elif child.tag in meanings:
-            code = _leaf(child, errors)
-            if not code:
-                errors.add(child, f"<{child.tag}> is empty; write the code the file uses.")
-            codes[child.tag] = code
-        elif valid:
-            errors.unknown(child, name, valid)
-        else:
-            errors.add(child, f"<{name}> takes no elements; remove <{child.tag}>.")
-    seen: dict[str, str] = {}
-    for meaning, code in codes.items():
-        key = code.casefold()
-        if key and key in seen:
-            errors.add(el, f"the code {code!r} means both {seen[key]} and {meaning}; give each its own code.")
-        seen[key] = meaning
-    return codes, mandatory
-
-
-def _actions(el, errors: _Errors, mapping_codes) -> tuple[ActionConfig, ...]:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
+def _actions(el, problems: _Problems, mapping_codes) -> tuple[ActionConfig, ...]:
+    _check_container(el, problems)
     actions = []
     for child in _children(el):
         action = schema.ACTIONS.get(child.tag)
         if action is None:
-            errors.unknown(child, "actions", tuple(schema.ACTIONS), "action")
-            continue
-        actions.append(_action(child, action, errors, mapping_codes or {}))
-    if not actions and not _children(el) and not errors.errors:
-        errors.add(el, "<actions> holds no action; add <createOrUpdateSessionAction> or another.")
+            problems.unknown(child, "actions", tuple(schema.ACTIONS), "action")
+        else:
+            actions.append(_action(child, action, problems, mapping_codes))
+    if not _children(el):
+        problems.add(el, _Msg.NO_ACTION)
     return tuple(actions)
 
 
-def _action(el, action: schema.ActionSchema, errors: _Errors, mapping_codes) -> ActionConfig:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    options_el = fields_el = None
+def _option_owner(tag: str) -> str | None:
+    return next((a.name for a in schema.ACTIONS.values() if tag in a.options), None)
+
+
+def _action(el, action: schema.ActionSchema, problems: _Problems, mapping_codes) -> ActionConfig:
+    _check_container(el, problems)
+    parts: dict[str, object] = {}
+    seen: dict[str, int] = {}
     for child in _children(el):
-        if child.tag == "options" and options_el is None:
-            options_el = child
-        elif child.tag == "fields" and fields_el is None:
-            fields_el = child
+        if child.tag in ("options", "fields"):
+            if _first_time(child, seen, problems, action.name):
+                parts[child.tag] = child
         elif child.tag in action.options:
-            errors.add(child, f"<{child.tag}> belongs inside <options>; move it there.")
+            problems.add(child, _Msg.BELONGS_IN_OPTIONS.format(tag=child.tag))
         else:
-            errors.unknown(child, action.name, ("options", "fields"))
+            problems.unknown(child, action.name, ("options", "fields"))
     fields: tuple[FieldSpec, ...] = ()
-    if fields_el is None:
-        errors.add(el, f"<{action.name}> has no <fields>; list the columns the action reads.")
+    if "fields" in parts:
+        fields = _fields(parts["fields"], action, problems, mapping_codes)
     else:
-        fields = _fields(fields_el, action, errors, mapping_codes)
-    search, full_access = _options(options_el, action, errors, fields=fields, action_el=el)
+        problems.add(el, _Msg.NO_FIELDS.format(action=action.name))
+    search, full_access = _options(
+        parts.get("options"), action, problems, fields=fields if "fields" in parts else None, action_el=el
+    )
     return ActionConfig(action.name, fields, search, full_access, el.sourceline or 1)
 
 
-def _fields(el, action: schema.ActionSchema, errors: _Errors, mapping_codes) -> tuple[FieldSpec, ...]:
-    """The action's fields; code lists merge the defaults, <columnsMapping>'s codes, then their own."""
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    valid = tuple(action.fields) + (schema.IGNORED_COLUMN,)
-    specs: list[FieldSpec] = []
-    seen: dict[str, int] = {}
-    for child in _children(el):
-        name = _canonical(child, valid, errors, "fields")
-        if name is None:
-            continue
-        if name in seen and name not in action.repeatable and name != schema.IGNORED_COLUMN:
-            errors.add(child, f"field <{name}> is listed twice in <fields> (first on line {seen[name]}); keep one.")
-            continue
-        seen.setdefault(name, child.sourceline or 1)
-        if name == schema.IGNORED_COLUMN:
-            specs.append(FieldSpec(name, False, False, child.sourceline or 1))
-            continue
-        written, mandatory = _codes_of(child, name, errors, allow_mandatory=True)
-        codes = None
-        if name in action.code_lists:
-            meaning_to_code = dict(action.code_lists[name].defaults)
-            meaning_to_code.update(mapping_codes.get(name, {}))
-            meaning_to_code.update(written)
-            codes = {code.strip().casefold(): meaning for meaning, code in meaning_to_code.items()}
-        specs.append(FieldSpec(
-            name,
-            action.fields[name] if mandatory is None else mandatory,
-            mandatory is not None,
-            child.sourceline or 1,
-            codes,
-        ))
-    if not specs and not errors.errors:
-        errors.add(el, "<fields> is empty; list the columns the action reads.")
-    if action.name == schema.LEARNER_ACTION and specs and not any(s.name in action.at_least_one for s in specs):
-        errors.add(el, "the learner action needs at least one of <candidateLogin>, <candidateRefNumber>, "
-                       "<candidateEmail> in <fields>; add one.")
-    if action.repeatable and specs and not any(s.name in action.repeatable for s in specs):
-        errors.add(el, f"<fields> needs at least one <{action.repeatable[0]}/>; add one per level.")
-    return tuple(specs)
-
-
-def _options(el, action: schema.ActionSchema, errors: _Errors, fields, action_el=None) -> tuple[tuple[str, ...], bool]:
+def _options(el, action: schema.ActionSchema, problems: _Problems, *, fields, action_el):
+    """(search fields, fullAccess); ``fields`` None checks the options alone (a fragment)."""
     search: list[str] = []
     full_access = False
-    seen_search = False
+    seen: dict[str, int] = {}
     if el is not None:
-        _check_text(el, errors)
-        _check_attributes(el, errors)
+        _check_container(el, problems)
         for child in _children(el):
-            if child.tag == "fullAccess":
-                full_access = _yes_no(child, errors)
-            elif action.search_option and child.tag == action.search_option:
-                seen_search = True
-                _check_text(child, errors)
-                _check_attributes(child, errors)
-                for item in _children(child):
-                    name = _canonical(item, action.search_fields, errors, child.tag)
-                    if name is None:
-                        continue
-                    if _children(item) or _text(item):
-                        errors.add(item, f"<{item.tag}> in <{child.tag}> takes no value; write it empty.")
-                    if name in search:
-                        errors.add(item, f"<{name}> is listed twice in <{child.tag}>; keep one.")
-                        continue
-                    if fields is not None and name not in {f.name for f in fields}:
-                        errors.add(item, f"search field <{name}> is not in <fields>; add it to <fields>.")
-                    search.append(name)
-                if not search and not _children(child):
-                    errors.add(child, f"<{child.tag}> is empty; name the fields that find an existing record "
-                                      f"({', '.join(action.search_fields)}).")
+            owner = _option_owner(child.tag)
+            if child.tag in action.options:
+                if not _first_time(child, seen, problems, "options"):
+                    continue
+                if child.tag == "fullAccess":
+                    full_access = _yes_no(child, problems)
+                else:
+                    search = _search_fields(child, action, problems, fields)
+            elif owner is not None:
+                problems.add(child, _Msg.OTHER_ACTIONS_OPTION.format(
+                    tag=child.tag, owner=owner, action=action.name))
             else:
-                errors.unknown(child, "options", action.options, "option")
-    if action.search_option_mandatory and not seen_search:
+                problems.unknown(child, "options", action.options, "option")
+    if action.search_option_mandatory and action.search_option not in seen:
         where = el if el is not None else action_el
         if where is not None:
-            errors.add(where, f"<{action.name}> has no <{action.search_option}> in <options>; add one naming "
-                              f"the fields that find an existing session ({', '.join(action.search_fields)}).")
+            problems.add(where, _Msg.NO_SEARCH_OPTION.format(
+                action=action.name, option=action.search_option, expected=", ".join(action.search_fields)))
     if action.name == schema.LEARNER_ACTION and not search and fields:
-        search = [n for n in ("candidateLogin", "candidateRefNumber", "candidateEmail")
-                  if n in {f.name for f in fields}][:1]
+        configured = {f.name for f in fields}
+        search = [n for n in action.at_least_one if n in configured][:1]
     return tuple(search), full_access
 
 
-def _consolidators(el, base: Path, errors: _Errors) -> tuple[ConsolidatorConfig, ...]:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
+def _search_fields(el, action: schema.ActionSchema, problems: _Problems, fields) -> list[str]:
+    _check_container(el, problems)
+    expected = ", ".join(f"<{n}>" for n in action.search_fields)
+    configured = None if fields is None else {f.name for f in fields}
+    names: list[str] = []
+    lines: dict[str, int] = {}
+    for item in _children(el):
+        if item.tag in action.fields and item.tag not in action.search_fields:
+            problems.add(item, _Msg.NOT_A_SEARCH_FIELD.format(tag=item.tag, option=el.tag, expected=expected))
+            continue
+        name = _canonical(item, action.search_fields, problems, el.tag)
+        if name is None:
+            continue
+        _check_empty(item, problems)
+        if name in lines:
+            problems.add(item, _Msg.FIELD_TWICE.format(name=name, parent=el.tag, first=lines[name]))
+            continue
+        lines[name] = item.sourceline or 1
+        if configured is not None and name not in configured:
+            problems.add(item, _Msg.SEARCH_FIELD_NOT_IN_FIELDS.format(name=name))
+        names.append(name)
+    if not _children(el):
+        problems.add(el, _Msg.EMPTY_SEARCH.format(option=el.tag, expected=", ".join(action.search_fields)))
+    return names
+
+
+def _fields(el, action: schema.ActionSchema, problems: _Problems, mapping_codes) -> tuple[FieldSpec, ...]:
+    """The action's fields; a code list merges the defaults, <columnsMapping>'s codes, then its own."""
+    _check_container(el, problems)
+    valid = tuple(action.fields) + (schema.IGNORED_COLUMN,)
+    specs: list[FieldSpec] = []
+    lines: dict[str, int] = {}
+    for child in _children(el):
+        name = _canonical(child, valid, problems, "fields")
+        if name is None:
+            continue
+        line = child.sourceline or 1
+        if name == schema.IGNORED_COLUMN:
+            _check_empty(child, problems)
+            specs.append(FieldSpec(name, False, False, line))
+            continue
+        if name in lines and name not in action.repeatable:
+            problems.add(child, _Msg.FIELD_TWICE.format(name=name, parent="fields", first=lines[name]))
+            continue
+        lines.setdefault(name, line)
+        written, mandatory = _field_children(child, name, problems, allow_mandatory=True)
+        codes = None
+        if name in action.code_lists:
+            meanings = dict(action.code_lists[name].defaults)
+            meanings.update(mapping_codes.get(name, {}))
+            meanings.update(written)
+            if written:  # a clash of <columnsMapping>'s own codes is reported there
+                _check_codes(child, name, meanings, problems)
+            codes = {}
+            for meaning, code in meanings.items():
+                codes.setdefault(code.strip().casefold(), meaning)
+        default = action.fields[name]
+        specs.append(FieldSpec(name, default if mandatory is None else mandatory, mandatory is not None, line, codes))
+    if not _children(el):
+        problems.add(el, _Msg.EMPTY_FIELDS)
+    names = {s.name for s in specs}
+    if action.name == schema.LEARNER_ACTION and specs and not names & set(action.at_least_one):
+        problems.add(el, _Msg.LEARNER_KEY)
+    if action.repeatable and specs and not names & set(action.repeatable):
+        problems.add(el, _Msg.ENTITY_LEVEL.format(field=action.repeatable[0]))
+    return tuple(specs)
+
+
+def _code_meanings(name: str) -> dict[str, str]:
+    """meaning -> default code of a code-list field, whichever action has it."""
+    for action in schema.ACTIONS.values():
+        if name in action.code_lists:
+            return dict(action.code_lists[name].defaults)
+    return {}
+
+
+def _field_children(el, name: str, problems: _Problems, *, allow_mandatory: bool):
+    """The codes written in a field's element (meaning -> code) and its <mandatory>, if any."""
+    meanings = _code_meanings(name)
+    codes: dict[str, str] = {}
+    mandatory = None
+    _check_container(el, problems)
+    valid = tuple(meanings) + (("mandatory",) if allow_mandatory else ())
+    seen: dict[str, int] = {}
+    for child in _children(el):
+        if child.tag not in valid:
+            if valid:
+                problems.unknown(child, el.tag, valid)
+            else:
+                problems.add(child, _Msg.NO_FIELD_ELEMENTS.format(field=el.tag, tag=child.tag))
+            continue
+        if not _first_time(child, seen, problems, el.tag):
+            continue
+        if child.tag == "mandatory":
+            mandatory = _yes_no(child, problems)
+            continue
+        code = _leaf(child, problems)
+        if code:
+            codes[child.tag] = code
+        else:
+            problems.add(child, _Msg.EMPTY_CODE.format(tag=child.tag))
+    return codes, mandatory
+
+
+def _check_codes(el, name: str, meanings: dict[str, str], problems: _Problems) -> None:
+    """Each meaning needs its own code, or a cell could not say what it means."""
+    by_code: dict[str, str] = {}
+    for meaning, code in meanings.items():
+        key = code.strip().casefold()
+        if key in by_code:
+            problems.add(el, _Msg.SAME_CODE.format(code=code, field=name, first=by_code[key], second=meaning))
+        else:
+            by_code[key] = meaning
+
+
+def _mapping_codes(providers_el) -> dict[str, dict[str, str]]:
+    """Code lists written in <columnsMapping>, read before the actions; validated with the provider."""
+    codes: dict[str, dict[str, str]] = {}
+    if providers_el is None:
+        return codes
+    for provider in _children(providers_el):
+        for mapping in _children(provider):
+            if mapping.tag != "columnsMapping":
+                continue
+            for column in _children(mapping):
+                name = next((n for n in _code_list_fields() if n.casefold() == column.tag.casefold()), None)
+                if name is None:
+                    continue
+                meanings = _code_meanings(name)
+                for child in _children(column):
+                    if child.tag in meanings and _text(child):
+                        codes.setdefault(name, {})[child.tag] = _text(child)
+    return codes
+
+
+def _code_list_fields() -> tuple[str, ...]:
+    return tuple(n for action in schema.ACTIONS.values() for n in action.code_lists)
+
+
+# ---- provider ----
+
+
+def _providers(el, base: Path, problems: _Problems, actions) -> ProviderConfig | None:
+    _check_container(el, problems)
+    provider = None
+    for child in _children(el):
+        if child.tag != "fileSystemSourceProvider":
+            problems.unknown(child, "providers", ("fileSystemSourceProvider",))
+        elif provider is not None:
+            problems.add(child, _Msg.ONE_PROVIDER)
+        else:
+            provider = _provider(child, base, problems, actions)
+    return provider
+
+
+_EMPTY_HINTS = {
+    "fileName": "write the file name or a glob such as sessions_*.csv",
+    "path": "write the folder of the files, or remove it for the configuration's folder",
+    "fileEncoding": "write one such as UTF-8, or remove it for UTF-8",
+    "delimiter": "write semicolon, comma, pipe or tab, or remove it for semicolon",
+    "sheetName": "write the sheet's name, or remove it for the first sheet",
+    "timezone": "write an IANA zone such as Europe/Paris, or remove it",
+    "dateFormat": "write one such as DD/MM/YYYY, or remove it for YYYY-MM-DD",
+}
+
+
+def _provider(el, base: Path, problems: _Problems, actions) -> ProviderConfig:
+    _check_container(el, problems)
+    values: dict = {"path": base}
+    seen: dict[str, int] = {}
+    mapping_el = None
+    for child in _children(el):
+        name = child.tag
+        if name not in _PROVIDER_OPTIONS:
+            problems.unknown(child, "fileSystemSourceProvider", _PROVIDER_OPTIONS, "option")
+            continue
+        if not _first_time(child, seen, problems, "fileSystemSourceProvider"):
+            continue
+        if name == "columnsMapping":
+            mapping_el = child
+            values["columns_mapping"] = _columns(child, problems, actions)
+            continue
+        if name in ("skipFirstLine", "autoDetectLineEndings"):
+            flag = _yes_no(child, problems)  # line endings are always detected: the value changes nothing
+            if name == "skipFirstLine":
+                values["skip_first_line"] = flag
+            continue
+        text = _leaf(child, problems)
+        if not text:
+            problems.add(child, _Msg.EMPTY.format(tag=name, what=_EMPTY_HINTS[name]))
+            continue
+        if name == "fileName":
+            if _has_dot_dot(text):
+                problems.add(child, _Msg.DOT_DOT.format(what="name the folder in <path>"))
+            elif Path(text).is_absolute():
+                problems.add(child, _Msg.ABSOLUTE_FILE_NAME.format(text=text))
+            else:
+                values["file_name"] = text
+        elif name == "path":
+            folder = _folder(child, text, base, problems)
+            if folder is not None:
+                values["path"] = folder
+        elif name == "fileEncoding":
+            try:
+                codecs.lookup(text)
+                values["encoding"] = text
+            except LookupError:
+                problems.add(child, _Msg.UNKNOWN_ENCODING.format(text=text))
+        elif name == "delimiter":
+            values["delimiter"] = _delimiter(child, text, problems)
+        elif name == "sheetName":
+            values["sheet_name"] = text
+        elif name == "timezone":
+            values["timezone"] = _timezone(child, text, problems)
+        elif name == "dateFormat":
+            values["date_format"] = _date_format(child, text, problems)
+    if "fileName" not in seen:
+        problems.add(el, _Msg.NO_FILE_NAME)
+    values.setdefault("file_name", None)
+    if mapping_el is not None:
+        _check_columns_cover(mapping_el, values["columns_mapping"], actions, problems)
+    return ProviderConfig(line=el.sourceline or 1, **values)
+
+
+def _delimiter(el, text: str, problems: _Problems) -> str:
+    if text.lower() in _DELIMITERS:
+        return _DELIMITERS[text.lower()]
+    close = _close(text.lower(), _DELIMITERS)
+    if close:
+        problems.add(el, _Msg.UNKNOWN_DELIMITER.format(text=text, close=close))
+    else:
+        problems.add(el, _Msg.UNKNOWN_DELIMITER_EXPECTED.format(text=text))
+    return ";"
+
+
+def _timezone(el, text: str, problems: _Problems) -> str | None:
+    try:
+        ZoneInfo(text)
+        return text
+    except (ZoneInfoNotFoundError, ValueError):
+        close = _close(text, sorted(available_timezones()))
+        if close:
+            problems.add(el, _Msg.UNKNOWN_ZONE.format(text=text, close=close))
+        else:
+            problems.add(el, _Msg.UNKNOWN_ZONE_EXPECTED.format(text=text))
+        return None
+
+
+def _date_format(el, text: str, problems: _Problems) -> str:
+    if not all(ch in _DATE_CHARACTERS for ch in text):
+        problems.add(el, _Msg.DATE_CHARACTERS.format(text=text))
+        return DEFAULT_DATE_FORMAT
+    try:
+        compile_date_format(text)
+    except ValueError as exc:
+        problems.add(el, _Msg.DATE_FORMAT.format(reason=exc))
+        return DEFAULT_DATE_FORMAT
+    return text
+
+
+def _known_fields(actions) -> tuple[str, ...]:
+    """Fields a column may name: those of the import's actions (all actions for a fragment)."""
+    pool = [schema.ACTIONS[a.name] for a in actions] or list(schema.ACTIONS.values())
+    return tuple(dict.fromkeys(name for action in pool for name in action.fields))
+
+
+def _columns(el, problems: _Problems, actions) -> tuple[ColumnSpec, ...]:
+    _check_container(el, problems)
+    valid = _known_fields(actions) + (schema.IGNORED_COLUMN,)
+    repeatable = {n for a in schema.ACTIONS.values() for n in a.repeatable}
+    columns = []
+    lines: dict[str, int] = {}
+    for child in _children(el):
+        name = _canonical(child, valid, problems, "columnsMapping")
+        if name is None:
+            continue
+        line = child.sourceline or 1
+        if name == schema.IGNORED_COLUMN:
+            _check_empty(child, problems)
+            columns.append(ColumnSpec(None, line))
+            continue
+        if name in lines and name not in repeatable:
+            problems.add(child, _Msg.MAPPED_TWICE.format(name=name, first=lines[name]))
+            continue
+        lines.setdefault(name, line)
+        written, _ = _field_children(child, name, problems, allow_mandatory=False)
+        if written:
+            _check_codes(child, name, {**_code_meanings(name), **written}, problems)
+        columns.append(ColumnSpec(name, line))
+    if not _children(el):
+        problems.add(el, _Msg.EMPTY_MAPPING)
+    return tuple(columns)
+
+
+def _check_columns_cover(el, columns, actions, problems: _Problems) -> None:
+    present = {c.name for c in columns}
+    missing = dict.fromkeys(
+        spec.name for action in actions for spec in action.fields
+        if spec.mandatory and spec.name != schema.IGNORED_COLUMN and spec.name not in present
+    )
+    for name in missing:
+        problems.add(el, _Msg.MANDATORY_NOT_MAPPED.format(name=name))
+
+
+# ---- consolidators and safety ----
+
+
+def _consolidators(el, base: Path, problems: _Problems) -> tuple[ConsolidatorConfig, ...]:
+    """Each supported consolidator at most once, in CrossKnowledge's running order."""
+    _check_container(el, problems)
     found: dict[str, ConsolidatorConfig] = {}
     for child in _children(el):
         name = child.tag
         if name not in schema.CONSOLIDATORS:
-            errors.unknown(child, "consolidators", tuple(schema.CONSOLIDATORS), "consolidator")
-            continue
-        if name in found:
-            errors.add(child, f"<{name}> appears twice in <consolidators> (first on line {found[name].line}); "
-                              "keep one: each consolidator runs at most once per import.")
-            continue
-        found[name] = _consolidator(child, name, base, errors)
+            problems.unknown(child, "consolidators", tuple(schema.CONSOLIDATORS), "consolidator")
+        elif name in found:
+            problems.add(child, _Msg.CONSOLIDATOR_TWICE.format(tag=name, first=found[name].line))
+        else:
+            found[name] = _consolidator(child, name, base, problems)
     return tuple(found[n] for n in schema.CONSOLIDATORS if n in found)
 
 
-def _consolidator(el, name: str, base: Path, errors: _Errors) -> ConsolidatorConfig:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
+def _consolidator(el, name: str, base: Path, problems: _Problems) -> ConsolidatorConfig:
+    _check_container(el, problems)
     allowed = schema.CONSOLIDATORS[name] + ("disabled",)
     options: dict[str, list[str]] = {}
     disabled = False
+    seen: dict[str, int] = {}
     for child in _children(el):
-        if child.tag not in allowed:
-            errors.unknown(child, name, allowed, "option")
+        option = child.tag
+        if option not in allowed:
+            problems.unknown(child, name, allowed, "option")
             continue
-        if child.tag == "disabled":
-            disabled = _yes_no(child, errors)
-        elif child.tag == "timestamp":
-            options["timestamp"] = ["yes" if _yes_no(child, errors) else "no"]
-        elif child.tag in ("location", "backupFolder"):
-            folder = _safe_path(child, _leaf(child, errors), base, errors)
-            if folder is not None:
-                options[child.tag] = [str(folder)]
-        elif child.tag == "targetEmail":
-            address = _leaf(child, errors)
-            if not _EMAIL.fullmatch(address):
-                errors.add(child, f"The targetEmail parameter is an invalid email: {address}")
-            options.setdefault("targetEmail", []).append(address)
-    required = {"timeStampedFileErrorLogger": "location", "moveToBackupConsolidator": "backupFolder",
-                "emailReport": "targetEmail"}.get(name)
-    if required and required not in options and not any(
-        c.tag == required for c in _children(el)
-    ):
-        errors.add(el, f"The {required} parameter is missing.")
+        if option != "targetEmail" and not _first_time(child, seen, problems, name):
+            continue
+        if option == "disabled":
+            disabled = _yes_no(child, problems)
+        elif option == "timestamp":
+            options[option] = ["yes" if _yes_no(child, problems) else "no"]
+        elif option in _FOLDER_OPTIONS:
+            text = _leaf(child, problems)
+            folder = _folder(child, text, base, problems) if text else None
+            if not text:
+                problems.add(child, _Msg.PARAMETER_MISSING.format(option=option))
+            elif folder is not None:
+                options[option] = [str(folder)]
+        elif option == "targetEmail":
+            address = _leaf(child, problems)
+            if not address:
+                problems.add(child, _Msg.PARAMETER_MISSING.format(option=option))
+            elif not _EMAIL.fullmatch(address):
+                problems.add(child, _Msg.INVALID_EMAIL.format(address=address))
+            else:
+                options.setdefault(option, []).append(address)
+    if name == "moveToBackupConsolidator":
+        options.setdefault("timestamp", ["no"])
+    required = _REQUIRED_OPTION.get(name)
+    if required and not any(c.tag == required for c in _children(el)):
+        problems.add(el, _Msg.PARAMETER_MISSING.format(option=required))
     return ConsolidatorConfig(name, {k: tuple(v) for k, v in options.items()}, disabled, el.sourceline or 1)
 
 
-def _safety(el, errors: _Errors) -> SafetyConfig:
-    _check_text(el, errors)
-    _check_attributes(el, errors)
-    values = {}
+def _safety(el, problems: _Problems) -> SafetyConfig:
+    _check_container(el, problems)
+    values: dict[str, str] = {}
+    seen: dict[str, int] = {}
     for child in _children(el):
         if child.tag not in ("maxRejects", "maxCancel"):
-            errors.unknown(child, "safety", ("maxRejects", "maxCancel"), "option")
+            problems.unknown(child, "safety", ("maxRejects", "maxCancel"), "option")
             continue
-        text = _leaf(child, errors)
-        if not _LIMIT.fullmatch(text):
-            errors.add(child, f"<{child.tag}> must be a count (e.g. 10) or a percentage (e.g. 5%), not {text!r}.")
+        if not _first_time(child, seen, problems, "safety"):
             continue
-        values["max_rejects" if child.tag == "maxRejects" else "max_cancel"] = text
+        text = _leaf(child, problems)
+        try:
+            limit = parse_limit(text)
+        except ValueError:
+            reason = "is empty" if not text else f"is {text!r}"
+            problems.add(child, _Msg.LIMIT.format(tag=child.tag, reason=reason))
+            continue
+        values["max_rejects" if child.tag == "maxRejects" else "max_cancel"] = limit.text
     return SafetyConfig(**values)
 
 
-# ---- what check prints ----
+# ---- what `check` prints ----
 
 _DELIMITER_NAMES = {";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab", None: "detected among ; , | TAB"}
 
 
 def describe(config: Config) -> list[str]:
+    """Plain lines saying what each import will read and do (the `check` command)."""
     if config.form == "fragment":
-        return [f"{config.path}: a valid <{config.fragment}> fragment; it belongs inside an <import> "
-                "of an <import-config> (a fragment cannot be run on its own)."]
+        home = _FRAGMENT_HOMES.get(config.fragment or "", "inside an <import> of an <import-config>")
+        line = f"{config.path}: a valid <{config.fragment}> fragment; it belongs {home} "
+        return [line + "(a fragment cannot be run on its own)."]
     lines = [f"{config.path}: {len(config.imports)} import(s), {config.form} form"]
     for imp in config.imports:
         lines.append(f"import {imp.id} (line {imp.line})")
-        p = imp.provider
-        if p is None or p.file_name is None:
-            lines.append("  reads: the data files given on the command line")
-        else:
-            lines.append(f"  reads: {p.file_name} in {p.path} (in name order)")
-        p = p or ProviderConfig.command_line(config.path.parent)
-        header = "first line is a header" if p.skip_first_line else "no header line"
-        mapping = ("columns by position: " + ", ".join(c.name or "(ignored)" for c in p.columns_mapping)
-                   if p.columns_mapping else "columns by header name, else in <fields> order")
-        lines.append(f"  format: {_DELIMITER_NAMES.get(p.delimiter, p.delimiter)}, {p.encoding}, {header}, "
-                     f"dates {p.date_format}" + (f" in {p.timezone}" if p.timezone else "")
-                     + (f", sheet {p.sheet_name}" if p.sheet_name else ""))
-        lines.append(f"  {mapping}")
+        lines.extend("  " + line for line in _describe_provider(imp.provider, config.path))
         for action in imp.actions:
-            names = ", ".join(f.name + ("*" if f.mandatory else "") for f in action.fields)
-            lines.append(f"  {action.name} (line {action.line}): fields {names} (* mandatory)")
-            if action.search_fields:
-                lines.append(f"    finds existing records by {' + '.join(action.search_fields)}")
-            scope = ("may change any record" if action.full_access
-                     else f"changes only what import {imp.id} created (fullAccess no)")
-            lines.append(f"    {scope}")
-            for f in action.fields:
-                if f.codes:
-                    codes = ", ".join(f"{code!r} = {meaning}" for code, meaning in f.codes.items())
-                    lines.append(f"    {f.name} codes: {codes}")
+            lines.extend("  " + line for line in _describe_action(action, imp.id))
         for c in imp.consolidators:
             opts = "; ".join(f"{k} {', '.join(v)}" for k, v in c.options.items())
             state = " (disabled)" if c.disabled else ""
@@ -797,4 +1086,37 @@ def describe(config: Config) -> list[str]:
         if imp.safety.max_rejects or imp.safety.max_cancel:
             lines.append(f"  safety: max rejects {imp.safety.max_rejects or '-'}, "
                          f"max cancel {imp.safety.max_cancel or '-'}")
+    return lines
+
+
+def _describe_provider(provider: ProviderConfig | None, config_path: Path) -> list[str]:
+    if provider is None or provider.file_name is None:
+        reads = "reads: the data files given on the command line"
+    else:
+        reads = f"reads: {provider.file_name} in {provider.path} (in name order)"
+    p = provider or ProviderConfig.command_line(config_path.parent)
+    header = "first line is a header" if p.skip_first_line else "no header line"
+    dates = f"dates {p.date_format}" + (f" in {p.timezone}" if p.timezone else "")
+    sheet = f", sheet {p.sheet_name}" if p.sheet_name else ""
+    delimiter = _DELIMITER_NAMES.get(p.delimiter, repr(p.delimiter))
+    if p.columns_mapping:
+        mapping = "columns by position: " + ", ".join(c.name or "(ignored)" for c in p.columns_mapping)
+    else:
+        mapping = "columns by header name, else in <fields> order"
+    return [reads, f"format: {delimiter}, {p.encoding}, {header}, {dates}{sheet}", mapping]
+
+
+def _describe_action(action: ActionConfig, import_id: str) -> list[str]:
+    names = ", ".join(f.name + ("*" if f.mandatory else "") for f in action.fields)
+    lines = [f"{action.name} (line {action.line}): fields {names} (* mandatory)"]
+    if action.search_fields:
+        lines.append(f"  finds existing records by {' + '.join(action.search_fields)}")
+    if action.full_access:
+        lines.append("  may change any record, whoever created it (fullAccess yes)")
+    else:
+        lines.append(f"  changes only what import {import_id} created (fullAccess no)")
+    for f in action.fields:
+        if f.codes:
+            codes = ", ".join(f"{code!r} = {meaning}" for code, meaning in f.codes.items())
+            lines.append(f"  {f.name} codes: {codes}")
     return lines
