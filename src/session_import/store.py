@@ -331,8 +331,10 @@ class Store:
         self.conn.execute("DELETE FROM overlap_window")
         self.conn.executemany("INSERT INTO overlap_window VALUES (?, ?, ?, ?)", windows)
         cols = ", ".join(f"s.{c}" for c in _COLUMNS["sessions"])
+        # CROSS JOIN keeps the windows as the outer loop: without statistics on the
+        # temp table the planner would scan every session once per chunk.
         sql = (
-            f"SELECT DISTINCT {cols} FROM overlap_window w JOIN sessions s"
+            f"SELECT DISTINCT {cols} FROM overlap_window w CROSS JOIN sessions s"
             " ON s.teacher_id = w.teacher_id AND s.start_date >= w.earliest"
             " AND s.start_date < w.end AND s.end_date > w.start"
         )
