@@ -223,7 +223,7 @@ def main() -> None:
         store = big_store(cli, args.store_sessions)
         for rows in sizes:
             table += bench_size(rows, args.runs, cli, store, f"{rows:,} rows, store of {args.store_sessions:,}")
-    widths = (34, 38, 9, 10, 9, 8)
+    widths = (36, 38, 9, 10, 9, 8)
     print(f"{'size':<{widths[0]}}{'case':<{widths[1]}}{'seconds':>{widths[2]}}{'rows/s':>{widths[3]}}"
           f"{'RSS MB':>{widths[4]}}{'ratio':>{widths[5]}}")
     for r in table:
