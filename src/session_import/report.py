@@ -270,6 +270,8 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
             out.print(f"{f.file}: run {f.run_id}, {f.seconds:.2f} s, {rate:.0f} rows/s",
                       highlight=False, markup=False, soft_wrap=True)
     for failure in report.consolidators:
+        if failure.name == "emailReport" and any(f.email for f in report.files if f.file == failure.file):
+            continue  # said once below, with the file's e-mail status
         err.print(f"{failure.file}: {failure.name}: {failure.error}",
                   highlight=False, markup=False, soft_wrap=True)
     for f in report.files:
