@@ -157,6 +157,8 @@ class SessionResolver(_Resolver):
         self.sessions = _Index(("guid", "title", "start_date", "end_date", "teacher_id"))
         self.trainings = _Index(("path_code", "title"))
         self._training_cache: dict[tuple, list] = {}  # the chunk's training look-ups
+        self._windows: set[tuple] = set()  # (teacher, start, end) whose bookings are loaded
+        self._cancelled: set[int] = set()  # sessions this chunk cancelled: never reloaded
         self.users = _Index(("login",))
         self.groups = _Index(("guid", "name"))
 
@@ -227,15 +229,28 @@ class SessionResolver(_Resolver):
                     continue  # the row leaves the booking as it is: no warning to give
                 if teacher is not None and _timed(start) and _timed(end):
                     windows.add((teacher, _days_before(start, self.longest), start, end))
+                    self._windows.add((teacher, start, end))
         if windows:
             for record in self.store.sessions_overlapping(windows):
                 self.sessions.add(record)
+
+    def _load_window(self, teacher: int, start: str, end: str) -> None:
+        """A window that prepare could not foresee (an earlier row of the chunk moved the
+        session or its times): load its stored bookings now, once."""
+        if (teacher, start, end) in self._windows:
+            return
+        self._windows.add((teacher, start, end))
+        window = (teacher, _days_before(start, self.longest), start, end)
+        for record in self.store.sessions_overlapping([window]):
+            if record.id not in self._cancelled:
+                self.sessions.add(record)  # a record the chunk already holds keeps its newer state
 
     def _booking_warning(self, line: int, session: SessionRecord) -> Issue | None:
         """The first (lowest id) other session of the same teacher that overlaps this one."""
         start, end = session.start_date, session.end_date
         if session.teacher_id is None or not (_timed(start) and _timed(end)):
             return None
+        self._load_window(session.teacher_id, start, end)
         by_id = self.sessions.by_id
         first = None
         for other_id in self.sessions.values["teacher_id"].get(session.teacher_id, ()):
@@ -320,6 +335,7 @@ class SessionResolver(_Resolver):
             return _reject(line, issues + data.warnings)
         if cancel:
             self.sessions.remove(found)
+            self._cancelled.add(found.id)
             self.changes.append(Change(line, "sessions", "delete", found, None))
             return Outcome(line, CANCELLED, list(data.warnings), guid=found.guid)
         return self._update(data, found, teacher_id, group_id)
