@@ -8,6 +8,10 @@ Data is generated deterministically under benchmarks/data/ (reused when present)
 For each size it times, in separate child processes (peak RSS from wait4):
   sqlite3 .import  the sqlite3 command-line tool loading the file into one table
   python load      csv.reader + executemany into one table, one transaction
+  store load       the writes a create run cannot avoid, and nothing else: each row
+                   turned into a session (ids looked up in dicts, dates sliced to ISO,
+                   a GUID) and inserted with executemany into the store's own indexed
+                   sessions table, plus its journal row, one transaction; no checks
   create           session-import run on an empty (seeded) store
   rerun            the same file again with --force: every row unchanged
   update           a file where 10% of rows change and 1% cancel
@@ -59,6 +63,40 @@ with open(sys.argv[1], newline="", encoding="utf-8") as f:
     reader = csv.reader(f, delimiter=";")
     next(reader)
     conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", reader)
+conn.execute("COMMIT")
+"""
+
+STORE_LOAD = r"""
+import csv, json, os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[2], isolation_level=None)
+trainings = dict(conn.execute("SELECT path_code, id FROM trainings"))
+teachers = dict(conn.execute("SELECT login, id FROM users"))
+conn.execute("BEGIN")
+run = conn.execute("INSERT INTO runs (import_id, started_at, dry_run) VALUES ('load', '', 0)").lastrowid
+names = ("id", "guid", "title", "status", "start_date", "end_date", "training_id", "teacher_id",
+         "group_id", "created_by_import", "updated_by_import")
+
+def iso(d):
+    return f"{d[6:10]}-{d[3:5]}-{d[0:2]}T{d[11:16]}:00"
+
+sessions, journal = [], []
+def flush():
+    conn.executemany("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", sessions)
+    conn.executemany("INSERT INTO journal VALUES (?, ?, ?, 'sessions', 'create', ?, ?, NULL, ?)", journal)
+    sessions.clear(); journal.clear()
+
+with open(sys.argv[1], newline="", encoding="utf-8") as f:
+    reader = csv.reader(f, delimiter=";")
+    next(reader)
+    for n, (action, path, title, status, start, end, login) in enumerate(reader, start=1):
+        h = os.urandom(16).hex().upper()
+        row = (n, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", title, status or "open",
+               iso(start), iso(end), trainings[path], teachers[login], None, "load", "load")
+        sessions.append(row)
+        journal.append((run, n, n + 1, n, row[1], json.dumps(dict(zip(names, row)))))
+        if len(sessions) == 5000:
+            flush()
+flush()
 conn.execute("COMMIT")
 """
 
@@ -181,6 +219,9 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
                                        "peak_rss_mb": usage.ru_maxrss / 1024,
                                        "exit_code": os.waitstatus_to_exitcode(status), "stderr": ""})
         record("python load", timed([sys.executable, "-c", PLAIN_LOAD, str(create), str(work / "plain.db")]))
+        floor_db = work / "floor.db"
+        shutil.copy(base_store, floor_db)
+        record("store load (no checks)", timed([sys.executable, "-c", STORE_LOAD, str(create), str(floor_db)]))
         db = work / "store.db"
         shutil.copy(base_store, db)
         common = cli + ["run", "--quiet", "--no-progress", "--db", str(db)]
@@ -191,6 +232,7 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
         record("dry run (update file)", timed(common + ["--dry-run", str(config), str(update)]))
         record("update (10% changed, 1% cancelled)", timed(common + [str(config), str(update)]))
     python_load = statistics.median(r["seconds"] for r in results["python load"])
+    store_load = statistics.median(r["seconds"] for r in results["store load (no checks)"])
     table = []
     for name, runs_of in results.items():
         seconds = statistics.median(r["seconds"] for r in runs_of)
@@ -200,6 +242,7 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
             "rows_per_second": round(rows / seconds),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs_of), 1),
             "ratio_to_python_load": round(seconds / python_load, 2),
+            "ratio_to_store_load": round(seconds / store_load, 2),
         })
     return table
 
@@ -223,20 +266,21 @@ def main() -> None:
         store = big_store(cli, args.store_sessions)
         for rows in sizes:
             table += bench_size(rows, args.runs, cli, store, f"{rows:,} rows, store of {args.store_sessions:,}")
-    widths = (36, 38, 9, 10, 9, 8)
+    widths = (36, 38, 9, 10, 9, 8, 8)
     print(f"{'size':<{widths[0]}}{'case':<{widths[1]}}{'seconds':>{widths[2]}}{'rows/s':>{widths[3]}}"
-          f"{'RSS MB':>{widths[4]}}{'ratio':>{widths[5]}}")
+          f"{'RSS MB':>{widths[4]}}{'x load':>{widths[5]}}{'x store':>{widths[6]}}")
     for r in table:
         print(f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}{r['median_seconds']:>{widths[2]}.2f}"
               f"{r['rows_per_second']:>{widths[3]},}{r['peak_rss_mb']:>{widths[4]}.0f}"
-              f"{r['ratio_to_python_load']:>{widths[5]}.2f}")
+              f"{r['ratio_to_python_load']:>{widths[5]}.2f}{r['ratio_to_store_load']:>{widths[6]}.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"bench-{stamp}.json"
     out.write_text(json.dumps({"when": stamp, "machine": platform.platform(), "cpus": os.cpu_count(),
                                "python": platform.python_version(), "runs": args.runs, "results": table},
                               indent=2) + "\n")
-    print(f"\nmedians of {args.runs} runs; ratio = median seconds / median python load; written to {out}")
+    print(f"\nmedians of {args.runs} runs; x load = median seconds / median python load, "
+          f"x store = / median store load; written to {out}")
 
 
 if __name__ == "__main__":

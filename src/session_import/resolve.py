@@ -12,7 +12,7 @@ it is in the view): the outcome is exactly that of one-by-one processing.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
@@ -31,6 +31,7 @@ from session_import.store import (
 )
 from session_import.validate import (
     KEEP,
+    SEARCH_ATTRS,
     TRAINING_LABELS,
     LearnerInput,
     SessionInput,
@@ -48,7 +49,13 @@ CREATED, UPDATED, UNCHANGED, CANCELLED, REJECTED = (
 
 
 def new_guid() -> str:
-    return str(uuid.uuid4()).upper()
+    """A random (version 4) UUID in upper case; three times faster than str(uuid.uuid4())."""
+    h = os.urandom(16).hex().upper()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# the UUID variant bits (10xx) forced into the first hex digit of the fourth group
+_VARIANT = {d: "89AB"[int(d, 16) & 3] for d in "0123456789ABCDEF"}
 
 
 @dataclass
@@ -100,22 +107,19 @@ class _Index:
             record = self.by_id.get(criteria["id"])
             candidates = [record] if record is not None else []
         else:
-            candidates = [self.by_id[i] for i in self.values[first].get(criteria[first], ())]
+            ids = self.values[first].get(criteria[first], ())
+            if not ids:
+                return []
+            candidates = [self.by_id[i] for i in ids]
+        if len(candidates) == 1 and len(criteria) == 1:
+            return candidates
         return sorted(
             (r for r in candidates if all(getattr(r, a) == v for a, v in criteria.items())),
             key=lambda r: r.id,
         )
 
 
-SEARCH_ATTRS = {
-    "sessionGuid": "guid",
-    "sessionId": "id",
-    "sessionTitle": "title",
-    "sessionStartDate": "start_date",
-    "sessionEndDate": "end_date",
-}
-# the most selective attribute first: it picks the candidates the others filter
-_SEARCH_PRIORITY = ("guid", "id", "title", "start_date", "end_date")
+_SEARCH_PRIORITY = tuple(SEARCH_ATTRS.values())
 
 
 class _Resolver:
@@ -162,17 +166,12 @@ class SessionResolver(_Resolver):
         self.users = _Index(("login",))
         self.groups = _Index(("guid", "name"))
 
-    @staticmethod
-    def criteria(data: SessionInput) -> dict[str, object]:
-        given = {SEARCH_ATTRS[f]: v for f, v in data.search.items()}
-        return {a: given[a] for a in _SEARCH_PRIORITY if a in given}
-
     def prepare(self, inputs: list[SessionInput]) -> None:
         self._reset()
         store = self.store
         wanted: dict[str, set] = {a: set() for a in _SEARCH_PRIORITY}
         for data in inputs:
-            crit = self.criteria(data)
+            crit = data.criteria
             if crit and data.search_ok:
                 first = next(iter(crit))
                 wanted[first].add(crit[first])
@@ -212,7 +211,7 @@ class SessionResolver(_Resolver):
         by_login = {u.login: u.id for u in self.users.by_id.values()}
         windows = set()
         for data in inputs:
-            crit = self.criteria(data)
+            crit = data.criteria
             first = next(iter(crit), None)
             if first == "id":
                 candidates = [self.sessions.by_id[crit["id"]]] if crit["id"] in self.sessions.by_id else []
@@ -253,32 +252,21 @@ class SessionResolver(_Resolver):
         self._load_window(session.teacher_id, start, end)
         by_id = self.sessions.by_id
         first = None
+        own = session.id
         for other_id in self.sessions.values["teacher_id"].get(session.teacher_id, ()):
-            if other_id == session.id or (first is not None and other_id > first):
+            if other_id == own or (first is not None and other_id > first):
                 continue
             other = by_id[other_id]
             o_start, o_end = other.start_date, other.end_date
-            if _timed(o_start) and _timed(o_end) and o_start < end and start < o_end:
+            # a timed value is 'YYYY-MM-DDTHH:MM:SS'; a date alone never overlaps
+            if (o_start is not None and o_end is not None and o_start < end and start < o_end
+                    and len(o_start) == 19 and len(o_end) == 19):
                 first = other_id
         if first is None:
             return None
         other = by_id[first]
         return warning(line, "teacherLogin", Msg.TEACHER_BOOKED,
                        login=self._login(session.teacher_id), title=other.title, guid=other.guid)
-        for other_id in sorted(self.sessions.values["teacher_id"].get(session.teacher_id, ())):
-            other = self.sessions.by_id[other_id]
-            if (
-                other.id != session.id
-                and _timed(other.start_date)
-                and _timed(other.end_date)
-                and other.start_date < session.end_date
-                and session.start_date < other.end_date
-            ):
-                return warning(
-                    line, "teacherLogin", Msg.TEACHER_BOOKED,
-                    login=self._login(session.teacher_id), title=other.title, guid=other.guid,
-                )
-        return None
 
     # ---- one row ----
 
@@ -294,9 +282,9 @@ class SessionResolver(_Resolver):
             group_id = self._find_group(data, issues)
         if data.action is None or training is False or not data.search_ok:
             return _reject(line, issues + data.warnings)
-        crit = self.criteria(data)
+        crit = data.criteria
         if isinstance(training, TrainingRecord):
-            crit["training_id"] = training.id
+            crit = {**crit, "training_id": training.id}
         matches = self.sessions.find(crit) if data.search else []
         if len(matches) > 1:
             described = ", ".join(f"{f} {v}" for f, v in data.search_raw.items())

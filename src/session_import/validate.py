@@ -73,6 +73,19 @@ class SessionInput:
     id_raw: str | None = None
     raw: dict[str, str] = field(default_factory=dict)  # the row's trimmed cells, for messages
     warnings: list[Issue] = field(default_factory=list)  # set by the resolver
+    # session attribute -> searched value, the most selective first (computed once per row)
+    criteria: dict[str, object] = field(default_factory=dict)
+
+
+# search field -> session attribute, the most selective first: it picks the candidates
+# that the others then filter
+SEARCH_ATTRS = {
+    "sessionGuid": "guid",
+    "sessionId": "id",
+    "sessionTitle": "title",
+    "sessionStartDate": "start_date",
+    "sessionEndDate": "end_date",
+}
 
 
 _DATE_MESSAGES = {
@@ -165,6 +178,8 @@ def validate_session(
             data.search[name] = raw
         if data.search[name] is False:
             data.search_ok = False
+    search = data.search
+    data.criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
     return data, issues
 
 
