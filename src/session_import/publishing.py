@@ -1,0 +1,175 @@
+"""Deliver an import's queued changes to its remote LMSs, in queue order, once.
+
+The outbox lives in the store (store.enqueue, in the file's own transaction); this
+module decides whose turn it is and records, change by change and at once, what
+became of each: a kill between two changes loses nothing and sends nothing twice
+(a create sent without a readable answer is marked ``attempted`` first, and the
+client looks for it on the remote system before sending it again).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from session_import.remote import Change, Client, CredentialsError, Delivery, SessionData
+from session_import.store import Store
+
+STATES = ("published", "rejected", "pending", "skipped")
+_KIND_COUNT = {"create": "created", "update": "updated", "cancel": "cancelled"}
+
+
+@dataclass
+class RunDelivery:
+    """What became of one run's queued changes, for one publisher."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    # (line, row {"cells", "values"} or None, message, local kind count name)
+    rejected: list[tuple[int | None, dict | None, str, str]] = field(default_factory=list)
+    warnings: list[tuple[int | None, str]] = field(default_factory=list)
+
+
+@dataclass
+class PublishResult:
+    # publisher -> run id -> what became of that run's changes
+    runs: dict[str, dict[int, RunDelivery]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # refused credentials, unreachable service
+
+    def for_run(self, publisher: str, run_id: int) -> RunDelivery:
+        return self.runs.setdefault(publisher, {}).setdefault(run_id, RunDelivery())
+
+
+def _now() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+def _change(entry: dict) -> Change:
+    kind = entry["kind"]
+    if kind == "update" and entry["remote_id"] is None:
+        kind = "create"  # its create was rejected or never sent: send the session whole
+    return Change(
+        id=entry["id"],
+        kind=kind,
+        session=SessionData(**entry["session"]),
+        changed=frozenset(entry["changed"]) if kind == "update" else frozenset(),
+        remote_id=entry["remote_id"],
+        attempted=entry["attempted"],
+        line=entry["line"],
+    )
+
+
+def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
+            deadline: float | None = None,
+            on_wait: Callable[[str, float], None] | None = None,
+            now: Callable[[], str] = _now) -> PublishResult:
+    """Deliver every pending change of ``import_id`` to each client; never raises for the
+    remote side (what cannot be delivered stays queued and is counted pending)."""
+    result = PublishResult()
+    for client in clients:
+        try:
+            _deliver_to(store, import_id, client, result, deadline, on_wait, now)
+        except CredentialsError as exc:
+            result.errors.append(exc.message)
+        for entry in store.queued(import_id, client.name):
+            result.for_run(client.name, entry["run_id"]).counts["pending"] += 1
+    return result
+
+
+def _deliver_to(store: Store, import_id: str, client: Client, result: PublishResult,
+                deadline: float | None, on_wait, now) -> None:
+    name = client.name
+    reported: set[str] = set()
+    while True:
+        entries = store.queued(import_id, name)
+        turn: list[Change] = []
+        by_id: dict[int, dict] = {}
+        sessions: set[int] = set()
+        settled = False
+        for entry in entries:
+            if entry["session_id"] in sessions:
+                continue  # an earlier change of the same session goes first
+            sessions.add(entry["session_id"])
+            if entry["kind"] == "cancel" and entry["remote_id"] is None:
+                store.settle(entry["id"], "skipped", now())  # never delivered: nothing to delete
+                result.for_run(name, entry["run_id"]).counts["skipped"] += 1
+                settled = True
+                continue
+            by_id[entry["id"]] = entry
+            turn.append(_change(entry))
+        if not turn:
+            if settled:
+                continue
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        progress = False
+        delivery = Delivery(turn, before_send=store.mark_attempted, deadline=deadline, on_wait=on_wait)
+        for outcome in client.deliver(delivery):
+            entry = by_id[outcome.change_id]
+            run = result.for_run(name, entry["run_id"])
+            if outcome.state == "pending":
+                if outcome.message:
+                    store.note_pending(entry["id"], outcome.message)
+                    if outcome.message not in reported:
+                        reported.add(outcome.message)
+                        result.errors.append(outcome.message)
+                continue
+            progress = True
+            remote = None
+            if outcome.remote_id is not None:
+                remote = (entry["session_id"], name, outcome.remote_id)
+            store.settle(entry["id"], outcome.state, now(), message=outcome.message,
+                         warning=outcome.warning, remote=remote)
+            run.counts[outcome.state] += 1
+            if outcome.state == "rejected":
+                run.rejected.append((entry["line"], entry["row"], outcome.message or "",
+                                     _KIND_COUNT[entry["kind"]]))
+            elif outcome.message and outcome.warning:
+                run.warnings.append((entry["line"], outcome.message))
+        if not progress:
+            return  # everything left is pending (service down, deadline): next run or publish
+
+
+def counts_for_report(result: PublishResult, run_id: int) -> dict[str, dict[str, int]]:
+    """publisher -> {"published", "rejected", "pending", "skipped"} for one run."""
+    out = {}
+    for publisher, runs in result.runs.items():
+        run = runs.get(run_id)
+        if run is not None:
+            out[publisher] = dict(run.counts)
+    return out
+
+
+def _modules():
+    from session_import import perculus, zoho  # noqa: PLC0415 - requests only when publishing
+
+    return {"perculus": (perculus.PerculusClient, perculus.PerculusSettings,
+                         perculus.credentials_from_env),
+            "zoho": (zoho.ZohoPeopleClient, zoho.ZohoSettings, zoho.credentials_from_env)}
+
+
+def make_clients(imp, environ: Mapping[str, str]) -> list[Client]:
+    """The clients of an import's publishers, with their credentials from ``environ``."""
+    modules = _modules()
+    clients = []
+    for publisher in imp.publishers:
+        client_class, settings_class, credentials = modules[publisher.name]
+        clients.append(client_class(settings_class(**publisher.settings), credentials(environ)))
+    return clients
+
+
+def credential_problems(config, environ: Mapping[str, str]) -> list[str]:
+    """A message for each publisher credential variable that is missing or empty."""
+    modules = _modules() if any(imp.publishers for imp in config.imports) else {}
+    problems = []
+    for imp in config.imports:
+        for publisher in imp.publishers:
+            try:
+                modules[publisher.name][2](environ)
+            except CredentialsError as exc:
+                problem = f"{config.path}:{publisher.line}: {exc.message}"
+                if problem not in problems:
+                    problems.append(problem)
+    return problems

@@ -1,0 +1,1 @@
+"""Real HTTP servers on loopback that follow the hosted LMSs' documented APIs."""
