@@ -40,7 +40,7 @@ class Workspace:
     def run(self, *args: str | Path) -> Result:
         runner = CliRunner()
         argv = [str(a) for a in args]
-        if argv and argv[0] in ("run", "check", "export") and "--db" not in argv:
+        if argv and argv[0] in ("run", "check", "export", "publish", "history") and "--db" not in argv:
             argv[1:1] = ["--db", str(self.db)]
         result = runner.invoke(main, argv, catch_exceptions=False)
         return Result(result.exit_code, result.stdout, result.stderr)

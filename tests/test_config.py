@@ -506,7 +506,7 @@ def test_import_ids_default_to_the_file_stem_and_must_differ(tmp_path):
         (f"<imports><actions>{SESSION}</actions></imports>",
          ":1: unknown element <imports> in <import-config>; did you mean <import>?"),
         (f"<import><actions>{SESSION}</actions><publishers><perculusPublisher/></publishers></import>",
-         ":1: <publishers> is not supported by this version of session-import yet; remove it."),
+         ":1: <perculusPublisher> needs <baseUrl>; add it."),
         (f"<import><providers/><providers/><actions>{SESSION}</actions></import>",
          ":1: <providers> appears twice in <import> (first on line 1); keep one."),
         ((f"<import><providers><fileSystemSourceProvider><fileName>a</fileName></fileSystemSourceProvider>"

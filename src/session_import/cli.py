@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -18,7 +19,8 @@ from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
 from session_import.export import KINDS, write_export
 from session_import.lock import ImportLock, LockBusy
-from session_import.pipeline import RunOptions, UsageError, run_import
+from session_import.pipeline import RunOptions, UsageError, publish_pending, run_import
+from session_import.publishing import credential_problems
 from session_import.report import (
     ExitCode,
     OutputError,
@@ -129,6 +131,13 @@ def _progress_callback(progress: Progress | None):
     return update
 
 
+def _publish_timeout(func):
+    return click.option(
+        "--publish-timeout", type=click.FloatRange(min=0), default=900.0, show_default=True,
+        help="Seconds to spend delivering changes to remote LMSs; the rest waits for the next run.",
+    )(func)
+
+
 def _limit(ctx, param, value):
     if value is None:
         return None
@@ -154,13 +163,15 @@ def _limit(ctx, param, value):
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for another import to finish.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
+@_publish_timeout
 @common
 def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
-        lock_timeout, no_progress, db, quiet, verbose):
+        lock_timeout, no_progress, publish_timeout, db, quiet, verbose):
     """Run every import of CONFIG (DATA files replace the provider's files)."""
     cfg = _load(config, quiet=quiet)
     if cfg.form == "fragment":
         _fail(f"{config}: a fragment cannot be run.", ExitCode.CONFIG_INVALID)
+    _check_credentials(cfg)
     out, err = _consoles(quiet)
     progress = None
     if out.is_terminal and not (quiet or no_progress):
@@ -170,16 +181,51 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
             console=out, transient=True,
         )
     options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
-                         max_cancel=max_cancel, on_progress=_progress_callback(progress))
+                         max_cancel=max_cancel, on_progress=_progress_callback(progress),
+                         publish_timeout=publish_timeout, on_wait=_wait_callback(progress, err))
+    report = _locked(db, lock_timeout, f"session-import run {config}", progress,
+                     lambda store: run_import(cfg, store, [Path(p) for p in data], options))
+    _finish(report, out, err, quiet, verbose, report_path, rejects_path)
+
+
+def _check_credentials(cfg) -> None:
+    problems = credential_problems(cfg, _environ())
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        sys.exit(int(ExitCode.CONFIG_INVALID))
+
+
+def _environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def _wait_callback(progress: Progress | None, err: Console):
+    """A publisher's wait (pacing, lock, back-off): said once per reason, and every long one,
+    so a paced delivery of hundreds of calls does not print hundreds of lines."""
+    said: set[str] = set()
+
+    def waiting(why: str, seconds: float) -> None:
+        if why in said and seconds < 5:
+            return
+        said.add(why)
+        console = progress.console if progress is not None else err
+        console.print(f"{why}: waiting {seconds:.1f} s", highlight=False, markup=False)
+
+    return waiting
+
+
+def _locked(db: str, lock_timeout: float, what: str, progress, work):
+    """Take the lock and open the store; turn a signal into a rollback and exit 143/130."""
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
     lock = ImportLock(db)
     store = None
     try:
-        lock.acquire(lock_timeout, what=f"session-import run {config}")
+        lock.acquire(lock_timeout, what=what)
         store = Store(db, busy_timeout=lock_timeout)
         if progress is not None:
             progress.start()
-        report = run_import(cfg, store, [Path(p) for p in data], options)
+        return work(store)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     except (LockBusy, StoreUnavailable) as exc:
@@ -199,6 +245,9 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         lock.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None) -> None:
     render(report, out, err, quiet=quiet, verbose=verbose)
     code = report.exit_code
     for target, writer in ((report_path, write_json_report), (rejects_path, write_rejects)):
@@ -213,10 +262,32 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for a running import to finish.")
+@_publish_timeout
+@common
+def publish(config, report_path, lock_timeout, publish_timeout, db, quiet, verbose):
+    """Deliver to the remote LMSs of CONFIG the changes still waiting, reading no data file."""
+    cfg = _load(config, quiet=quiet)
+    if cfg.form == "fragment":
+        _fail(f"{config}: a fragment cannot be published.", ExitCode.CONFIG_INVALID)
+    _check_credentials(cfg)
+    out, err = _consoles(quiet)
+    options = RunOptions(publish_timeout=publish_timeout, on_wait=_wait_callback(None, err))
+    report = _locked(db, lock_timeout, f"session-import publish {config}", None,
+                     lambda store: publish_pending(cfg, store, options))
+    _finish(report, out, err, quiet, verbose, report_path)
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @common
 def check(config, db, quiet, verbose):
     """Validate CONFIG alone and say what each import will read and do."""
     cfg = _load(config, fragments=True, quiet=quiet)
+    if cfg.form != "fragment":
+        _check_credentials(cfg)
     if not quiet:
         for line in describe(cfg):
             click.echo(line)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import codecs
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -113,6 +115,7 @@ class ImportConfig:
     consolidators: tuple[ConsolidatorConfig, ...] = ()  # in CrossKnowledge's running order
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     line: int = 0
+    publishers: tuple = ()  # publishers.PerculusPublisher / ZohoPeoplePublisher, in file order
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,21 @@ class _Msg:
         "<parameters> holds CrossKnowledge parameters that session-import does not support; remove it."
     )
     OTHER_ACTIONS_OPTION = "<{tag}> is an option of <{owner}>, not of <{action}>; remove it."
-    PUBLISHERS = "<publishers> is not supported by this version of session-import yet; remove it."
+    NO_PUBLISHER = "<publishers> names no publisher; add <perculusPublisher> or <zohoPeoplePublisher>, or remove it."
+    PUBLISHER_OPTION_MISSING = "<{tag}> needs <{option}>; add it."
+    PUBLISHER_EMPTY = "<{tag}> is empty; write its value or remove it."
+    PUBLISHER_URL = "<{tag}> is {value!r}; write an http:// or https:// address such as https://example.com."
+    PUBLISHER_NUMBER = "<{tag}> is {value!r}; write a whole number from {low} to {high}."
+    PUBLISHER_SECONDS = "<{tag}> is {value!r}; write a number of seconds greater than 0."
+    PUBLISHER_ZONE = "<{tag}> is {value!r}, not a known time zone; write an IANA name such as Europe/Istanbul."
+    PUBLISHER_TRAINING = (
+        '<training> needs pathCode=, courseId=, batchId= and moduleId=; it lacks {missing}.'
+    )
+    PUBLISHER_TRAINING_TWICE = '<training pathCode="{code}"> appears twice (first on line {first}); keep one.'
+    PUBLISHER_MODULE = (
+        "<zohoPeoplePublisher> needs <courseId>, <batchId> and <moduleId>, or a <training> element "
+        "for each training it publishes; it has neither."
+    )
     UNEXPECTED_TEXT = "unexpected text {text!r} in <{tag}>; remove it."
     UNKNOWN_ATTRIBUTE = "unknown attribute {name}= on <{tag}>; remove it."
     IMPORT_ATTRIBUTE = 'unknown attribute {name}= on <import>; an <import> takes only id="...".'
@@ -244,6 +261,16 @@ class _Msg:
         "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as sessions_*.csv."
     )
     DOT_DOT = "String '..' is forbidden in file path; {what}."
+    PATH_TILDE = (
+        "<{tag}> {text} starts with ~, which is not expanded (a cron job has another home); "
+        "write the absolute path, or a folder relative to the configuration's folder."
+    )
+    PATH_CONTROL = "<{tag}> holds a line break or a tab; write the path on one line."
+    PATH_OUTSIDE = (
+        "<{tag}> {text} leads to {target} through a symbolic link, outside the configuration's "
+        "folder {base}; write {target} as an absolute path if that folder is meant, or remove the link."
+    )
+    PATH_UNRESOLVABLE = "<{tag}> {text} cannot be followed: {reason}; fix or remove the symbolic link."
     ABSOLUTE_FILE_NAME = (
         "<fileName> {text} is an absolute path; put the folder in <path> and the name in <fileName>."
     )
@@ -274,6 +301,18 @@ class _Msg:
     LIMIT = "<{tag}> {reason}; write a count such as 10 or a percentage from 0 to 100 such as 5%."
 
 
+# Characters that end a line for str.splitlines() (and for most readers of a log), escaped in
+# messages: a value echoed from the XML (<fullAccess>ye&#10;s</fullAccess>) must not split one
+# error into lines that no longer start with FILE:LINE:.
+_LINE_BREAKS = {ord(c): f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_LINE_BREAKS.update({ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def _one_line(message: str) -> str:
+    return message.translate(_LINE_BREAKS)
+
+
 class _Problems:
     """Every error and warning of one configuration file, reported in line order."""
 
@@ -288,11 +327,11 @@ class _Problems:
 
     def add(self, where, message: str) -> None:
         line = self._line(where)
-        self._errors.append((line, len(self._errors), f"{self.shown}:{line}: {message}"))
+        self._errors.append((line, len(self._errors), f"{self.shown}:{line}: {_one_line(message)}"))
 
     def warn(self, where, message: str) -> None:
         line = self._line(where)
-        self._warnings.append((line, len(self._warnings), f"{self.shown}:{line}: {message}"))
+        self._warnings.append((line, len(self._warnings), f"{self.shown}:{line}: {_one_line(message)}"))
 
     def absorb(self, other: _Problems) -> None:
         for line, _, text in other._errors:
@@ -432,12 +471,70 @@ def _has_dot_dot(text: str) -> bool:
 
 
 def _folder(el, text: str, base: Path, problems: _Problems) -> Path | None:
-    """A folder of the configuration: relative to the configuration file's folder, never the cwd."""
+    """A folder of the configuration, resolved once, symbolic links followed.
+
+    An absolute path is the administrator's explicit choice and is kept. A relative
+    path resolves against the configuration file's folder (never the cwd) and must stay
+    inside it once every symbolic link is followed: whoever can add a link next to the
+    configuration must not be able to send the import's reads, moves and logs elsewhere.
+    """
     if _has_dot_dot(text):
         problems.add(el, _Msg.DOT_DOT.format(
             what="write a folder inside the configuration's folder, or an absolute path"))
         return None
-    return (base / text).resolve()
+    if any(ch in text for ch in "\t\n\r"):
+        problems.add(el, _Msg.PATH_CONTROL.format(tag=el.tag))
+        return None
+    if text.startswith("~"):
+        problems.add(el, _Msg.PATH_TILDE.format(tag=el.tag, text=text))
+        return None
+    written = Path(text)
+    try:
+        folder = (base / written).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symbolic link loop
+        reason = getattr(exc, "strerror", None) or str(exc)
+        problems.add(el, _Msg.PATH_UNRESOLVABLE.format(tag=el.tag, text=text, reason=reason))
+        return None
+    if not written.is_absolute() and not _inside(folder, base):
+        problems.add(el, _Msg.PATH_OUTSIDE.format(tag=el.tag, text=text, target=folder, base=base))
+        return None
+    return folder
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+class RunPathMsg(StrEnum):
+    """What a run says when a path of the configuration now leads elsewhere (see ``leads_outside``)."""
+
+    # a data file listed by the provider's glob (a DataFileError: FILE:0: ...)
+    FILE_OUTSIDE = (
+        "is a symbolic link to {target}, outside the provider's folder {folder}; it was not read. "
+        "Put the file itself in {folder}."
+    )
+    # a consolidator's folder (location, backupFolder), checked before and after it is created
+    FOLDER_MOVED = (
+        "The folder {folder} now leads to {target} (a symbolic link made after the configuration "
+        "was read); nothing was written there."
+    )
+
+
+def leads_outside(path: Path, folder: Path) -> Path | None:
+    """Where ``path`` really leads when that is not inside ``folder``, else None.
+
+    ``folder`` is a folder of a loaded configuration, already resolved by ``load_config``;
+    it is deliberately not resolved again, so that a symbolic link made after the
+    configuration was read (between ``check`` and a run, or during a long run) is seen:
+    ``leads_outside(file, provider.path)`` for each file the provider lists, and
+    ``leads_outside(folder, folder)`` for a consolidator's folder. A path that cannot be
+    followed (a link loop) counts as outside, and is returned as written.
+    """
+    try:
+        real = Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return Path(path)
+    return None if _inside(real, Path(folder)) else real
 
 
 # ---- reading the document ----
@@ -494,7 +591,8 @@ def _parse(path: Path, shown: str):
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([f"{shown}:1: " + _Msg.CANNOT_READ.format(reason=exc.strerror or exc)]) from exc
+        reason = _one_line(str(exc.strerror or exc))
+        raise ConfigError([f"{shown}:1: " + _Msg.CANNOT_READ.format(reason=reason)]) from exc
     line = _doctype_line(data)
     if line is not None:
         raise ConfigError([f"{shown}:{line}: {_Msg.DOCTYPE}"])
@@ -505,7 +603,7 @@ def _parse(path: Path, shown: str):
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        reason = _PARSER_POSITION.sub("", exc.msg or str(exc))
+        reason = _one_line(_PARSER_POSITION.sub("", (exc.msg or str(exc)).strip()))
         raise ConfigError([f"{shown}:{exc.lineno or 1}: " + _Msg.NOT_WELL_FORMED.format(reason=reason)]) from exc
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
@@ -589,7 +687,8 @@ def _import(el, import_id: str, base: Path, problems: _Problems) -> ImportConfig
             if _first_time(child, seen, problems, "import"):
                 parts[child.tag] = child
         elif child.tag == "publishers":
-            problems.add(child, _Msg.PUBLISHERS)
+            if _first_time(child, seen, problems, "import"):
+                parts["publishers"] = child
         else:
             problems.unknown(child, "import", _IMPORT_PARTS)
     actions: tuple[ActionConfig, ...] = ()
@@ -600,7 +699,9 @@ def _import(el, import_id: str, base: Path, problems: _Problems) -> ImportConfig
     provider = _providers(parts["providers"], base, problems, actions) if "providers" in parts else None
     consolidators = _consolidators(parts["consolidators"], base, problems) if "consolidators" in parts else ()
     safety = _safety(parts["safety"], problems) if "safety" in parts else SafetyConfig()
-    return ImportConfig(import_id, provider, actions, consolidators, safety, el.sourceline or 1)
+    publishers = _publishers(parts["publishers"], problems) if "publishers" in parts else ()
+    return ImportConfig(import_id, provider, actions, consolidators, safety, el.sourceline or 1,
+                        publishers)
 
 
 # ---- actions ----
@@ -1060,6 +1161,143 @@ def _safety(el, problems: _Problems) -> SafetyConfig:
             continue
         values["max_rejects" if child.tag == "maxRejects" else "max_cancel"] = limit.text
     return SafetyConfig(**values)
+
+
+# ---- publishers (section 9 of the SPEC) ----
+
+
+@dataclass(frozen=True)
+class PublisherConfig:
+    """A remote LMS to publish to: ``name`` is "perculus" or "zoho"; ``settings`` are the
+    keyword arguments of its client's settings (perculus.PerculusSettings, zoho.ZohoSettings)."""
+
+    name: str
+    line: int
+    settings: Mapping[str, object]
+
+
+_PUBLISHERS = {"perculusPublisher": "perculus", "zohoPeoplePublisher": "zoho"}
+# option -> (settings key, kind, default); kinds: url, int:low:high, seconds, zone, text
+_PUBLISHER_OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "perculusPublisher": {
+        "baseUrl": ("base_url", "url"),
+        "batchSize": ("batch_size", "int:1:1000"),
+        "timezone": ("timezone", "zone"),
+        "defaultDuration": ("default_duration", "int:5:360"),
+        "timeout": ("read_timeout", "seconds"),
+    },
+    "zohoPeoplePublisher": {
+        "baseUrl": ("base_url", "url"),
+        "accountsUrl": ("accounts_url", "url"),
+        "courseId": ("course_id", "text"),
+        "batchId": ("batch_id", "text"),
+        "moduleId": ("module_id", "text"),
+        "maxRequests": ("max_requests", "int:1:10000"),
+        "windowSeconds": ("window_seconds", "seconds"),
+        "lockSeconds": ("lock_seconds", "seconds"),
+        "timeout": ("timeout", "seconds"),
+    },
+}
+_PUBLISHER_REQUIRED = {"perculusPublisher": ("baseUrl",), "zohoPeoplePublisher": ("baseUrl", "accountsUrl")}
+_TRAINING_IDS = ("pathCode", "courseId", "batchId", "moduleId")
+
+
+def _publishers(el, problems: _Problems) -> tuple[PublisherConfig, ...]:
+    _check_container(el, problems)
+    found = []
+    seen: dict[str, int] = {}
+    for child in _children(el):
+        if child.tag not in _PUBLISHERS:
+            problems.unknown(child, "publishers", tuple(_PUBLISHERS), "publisher")
+        elif _first_time(child, seen, problems, "publishers"):
+            found.append(_publisher(child, problems))
+    if not _children(el):
+        problems.add(el, _Msg.NO_PUBLISHER)
+    return tuple(found)
+
+
+def _publisher(el, problems: _Problems) -> PublisherConfig:
+    _check_container(el, problems)
+    options = _PUBLISHER_OPTIONS[el.tag]
+    settings: dict[str, object] = {}
+    seen: dict[str, int] = {}
+    trainings: dict[str, tuple[str, str, str]] = {}
+    training_lines: dict[str, int] = {}
+    for child in _children(el):
+        if child.tag == "training" and el.tag == "zohoPeoplePublisher":
+            _zoho_training(child, trainings, training_lines, problems)
+            continue
+        if child.tag not in options:
+            expected = tuple(options) + (("training",) if el.tag == "zohoPeoplePublisher" else ())
+            problems.unknown(child, el.tag, expected, "option")
+            continue
+        if not _first_time(child, seen, problems, el.tag):
+            continue
+        key, kind = options[child.tag]
+        value = _publisher_value(child, kind, problems)
+        if value is not None:
+            settings[key] = value
+    for option in _PUBLISHER_REQUIRED[el.tag]:
+        if option not in seen:
+            problems.add(el, _Msg.PUBLISHER_OPTION_MISSING.format(tag=el.tag, option=option))
+    if el.tag == "zohoPeoplePublisher":
+        settings["trainings"] = trainings
+        has_default = all(settings.get(k) for k in ("course_id", "batch_id", "module_id"))
+        if not has_default and not trainings:
+            problems.add(el, _Msg.PUBLISHER_MODULE)
+    return PublisherConfig(_PUBLISHERS[el.tag], el.sourceline or 1, settings)
+
+
+def _publisher_value(el, kind: str, problems: _Problems):
+    text = _leaf(el, problems)
+    if kind == "url":
+        if not re.match(r"https?://[^\s/]+", text):
+            problems.add(el, _Msg.PUBLISHER_URL.format(tag=el.tag, value=text))
+            return None
+        return text
+    if kind.startswith("int:"):
+        _, low, high = kind.split(":")
+        if not text.isdigit() or not int(low) <= int(text) <= int(high):
+            problems.add(el, _Msg.PUBLISHER_NUMBER.format(tag=el.tag, value=text, low=low, high=high))
+            return None
+        return int(text)
+    if kind == "seconds":
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+            problems.add(el, _Msg.PUBLISHER_SECONDS.format(tag=el.tag, value=text))
+            return None
+        return seconds
+    if kind == "zone":
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.add(el, _Msg.PUBLISHER_ZONE.format(tag=el.tag, value=text))
+            return None
+        return text
+    if not text:
+        problems.add(el, _Msg.PUBLISHER_EMPTY.format(tag=el.tag))
+        return None
+    return text
+
+
+def _zoho_training(el, trainings: dict, lines: dict, problems: _Problems) -> None:
+    for child in _children(el):
+        problems.add(child, _Msg.TAKES_NO_VALUE.format(tag=el.tag))
+    _check_attributes(el, problems, _TRAINING_IDS)
+    values = {name: (el.get(name) or "").strip() for name in _TRAINING_IDS}
+    missing = [f"{name}=" for name, value in values.items() if not value]
+    if missing:
+        problems.add(el, _Msg.PUBLISHER_TRAINING.format(missing=", ".join(missing)))
+        return
+    code = values["pathCode"]
+    if code in lines:
+        problems.add(el, _Msg.PUBLISHER_TRAINING_TWICE.format(code=code, first=lines[code]))
+        return
+    lines[code] = el.sourceline or 1
+    trainings[code] = (values["courseId"], values["batchId"], values["moduleId"])
 
 
 # ---- what `check` prints ----

@@ -26,5 +26,10 @@ def write_export(store: Store, kind: str, fmt: str, out: TextIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for count, row in enumerate(rows, start=1):
-        writer.writerow(["" if v is None else neutralise_formula(str(v)) for v in row.values()])
+        writer.writerow(["" if v is None else neutralise_formula(_text(v)) for v in row.values()])
     return count
+
+
+def _text(value: object) -> str:
+    """A cell's text; the `remote` ids are written as JSON, as in the JSON export."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)

@@ -16,6 +16,7 @@ from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.mapping import ColumnMap, MissingColumn, build_column_map
 from session_import.messages import Issue
+from session_import.publishing import deliver, make_clients
 from session_import.reader import DataFileError, open_data_file
 from session_import.report import FileReport, RejectedRow, Report, worst
 from session_import.resolve import (
@@ -56,6 +57,9 @@ class RunOptions:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
     # called after each chunk with (file, action, rows done so far); the CLI draws a progress bar
     on_progress: Callable[[str, str, int], None] | None = None
+    publish_timeout: float = 15 * 60  # seconds a run may spend delivering to remote LMSs
+    # called before a publisher waits (rate limit, lock) with (why, seconds)
+    on_wait: Callable[[str, float], None] | None = None
 
 
 def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | None]:
@@ -83,6 +87,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
             "need a configuration with exactly one import."
         )
     report = Report(dry_run=options.dry_run, diff=options.diff)
+    deadline = time.monotonic() + options.publish_timeout
     for imp in config.imports:
         files, notice = data_files(imp, given)
         if notice:
@@ -91,11 +96,52 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
         for path in files:
             file_reports = import_file(imp, provider, path, store, options, report)
             report.files.extend(file_reports)
+            if imp.publishers and not options.dry_run and any(r.run_id for r in file_reports):
+                publish_import(imp, store, report, options, deadline)
             if file_reports and not options.dry_run:
                 report.consolidators.extend(
                     run_consolidators(imp, path, file_reports, options.clock(), options.environ)
                 )
     return report
+
+
+def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions()) -> Report:
+    """The `publish` command: deliver what every import of ``config`` has queued."""
+    report = Report()
+    deadline = time.monotonic() + options.publish_timeout
+    for imp in config.imports:
+        if imp.publishers:
+            publish_import(imp, store, report, options, deadline)
+    return report
+
+
+def publish_import(imp: ImportConfig, store: Store, report: Report, options: RunOptions,
+                   deadline: float) -> None:
+    """Deliver what the import has queued (this file's changes and any left from earlier
+    runs) and put the outcome in the reports of the runs that made the changes."""
+    clients = make_clients(imp, options.environ)
+    try:
+        result = deliver(store, imp.id, clients, deadline=deadline, on_wait=options.on_wait)
+    finally:
+        for client in clients:
+            client.close()
+    for message in result.errors:
+        if message not in report.notices:
+            report.notices.append(message)
+    for publisher, runs in result.runs.items():
+        for run_id, delivered in runs.items():
+            file_report = _report_of_run(report, store, run_id)
+            file_report.add_delivery(publisher, delivered)
+
+
+def _report_of_run(report: Report, store: Store, run_id: int) -> FileReport:
+    for file_report in report.files:
+        if file_report.run_id == run_id and file_report.action == SESSION_ACTION:
+            return file_report
+    import_id, _, file = store.run_file(run_id)
+    file_report = FileReport(file, import_id, SESSION_ACTION, run_id=run_id, earlier_run=True)
+    report.files.append(file_report)
+    return file_report
 
 
 def file_sha256(path: Path) -> str | None:
@@ -218,16 +264,23 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             for message in columns.warnings:
                 report.add_warning(1, [message])
             stage = _stage(action, imp, provider, store)
+            publishers = [p.name for p in imp.publishers] if not options.dry_run else []
+            rows: dict[int, dict] | None = {} if publishers else None
             for chunk in _chunks(iter(data), options.chunk_rows):
-                changes = _run_chunk(stage, columns, chunk, report)
+                changes = _run_chunk(stage, columns, chunk, report, rows)
                 store.journal(run_id, changes)
+                if publishers:
+                    store.enqueue(imp.id, publishers, run_id, changes, rows)
+                    rows.clear()
                 if options.on_progress is not None:
                     options.on_progress(str(path), action.name, report.counts["rows"])
     except DataFileError as exc:
         report.error = str(exc)
 
 
-def _run_chunk(stage, columns: ColumnMap, records, report: FileReport) -> list[Change]:
+def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
+               rows: dict[int, dict] | None = None) -> list[Change]:
+    """One chunk; ``rows`` (when publishing) receives each applied row's cells and values."""
     prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
     for record in records:
         mapped = columns.map(record.line, record.cells)
@@ -236,6 +289,8 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport) -> list[C
             continue
         typed, issues = stage.validate(mapped)
         prepared.append((mapped, typed, issues))
+        if rows is not None:
+            rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])
     for row, typed, issues in prepared:
         if typed is None:

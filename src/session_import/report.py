@@ -72,6 +72,10 @@ class FileReport:
     header: list[str] | None = None
     delimiter: str = ";"
     encoding: str = "utf-8"
+    # publisher -> {"published", "rejected", "pending", "skipped"} for this file's changes
+    publishers: dict[str, dict[str, int]] = field(default_factory=dict)
+    # a report of what was delivered now for a file imported by an earlier run
+    earlier_run: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
@@ -82,7 +86,30 @@ class FileReport:
             return ExitCode.FILE_FAILED
         if rejected:
             return ExitCode.PARTIAL
+        if any(counts["pending"] for counts in self.publishers.values()):
+            return ExitCode.PUBLISH_PENDING
         return ExitCode.OK
+
+    def add_delivery(self, publisher: str, delivered) -> None:
+        """What a publisher did with this file's changes: counts, and each remote rejection
+        turns its row (applied locally) into a rejected row with the service's message."""
+        counts = self.publishers.setdefault(publisher, dict.fromkeys(delivered.counts, 0))
+        for state, n in delivered.counts.items():
+            counts[state] = counts.get(state, 0) + n
+        by_line = {r.line: r for r in self.rejected}
+        for line, row, message, kind in delivered.rejected:
+            known = by_line.get(line)
+            if known is not None:
+                known.messages.append(message)
+                continue
+            row = row or {}
+            by_line[line] = RejectedRow(line, row.get("values", {}), [message], row.get("cells", []))
+            self.rejected.append(by_line[line])
+            self.counts["rejected"] += 1
+            if self.counts.get(kind, 0) > 0 and not self.earlier_run:
+                self.counts[kind] -= 1
+        for line, message in delivered.warnings:
+            self.add_warning(line, [message])
 
     def add_warning(self, line: int, messages: list[str]) -> None:
         self.warnings.append((line, messages))
@@ -110,6 +137,10 @@ class FileReport:
             out["error"] = self.error
         if self.email is not None:
             out["email"] = self.email
+        if self.publishers:
+            out["publishers"] = self.publishers
+        if self.earlier_run:
+            out["earlier_run"] = True
         if diff:
             out["changes"] = self.changes
         return out
@@ -316,7 +347,8 @@ def journal_view(entry: dict) -> dict:
 
 
 def render_runs(runs: list[dict], out: Console) -> None:
-    columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit")
+    columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit",
+               "to publish")
     rows = []
     for r in runs:
         counts = r["counts"] or {}
@@ -326,7 +358,8 @@ def render_runs(runs: list[dict], out: Console) -> None:
             what = f"revert of run {r['reverts_run']}"
         rows.append((str(r["id"]), r["import_id"], what, (r["sha256"] or "")[:12], r["started_at"],
                      r["ended_at"] or "", "yes" if r["dry_run"] else "no", summary,
-                     "" if r["exit_code"] is None else str(r["exit_code"])))
+                     "" if r["exit_code"] is None else str(r["exit_code"]),
+                     str(r.get("pending") or 0)))
     if out.is_terminal:
         table = Table(title="session-import runs, newest first")
         for name in columns:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _IN_BATCH = 500  # keys per IN (...) list, well under SQLite's variable limit
 
 _SCHEMA_V1 = """
@@ -108,8 +108,41 @@ CREATE TABLE journal (
 CREATE INDEX journal_record ON journal(table_name, record_id, run_id);
 """
 
+# the outbox of changes to publish to remote LMSs (section 9 of the SPEC): queued in
+# the file's transaction, delivered after its commit, kept as the record of delivery
+_SCHEMA_V3 = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    import_id TEXT NOT NULL,
+    publisher TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    line INTEGER,
+    session_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('create', 'update', 'cancel')),
+    session TEXT NOT NULL,
+    changed TEXT,
+    row TEXT,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'published', 'rejected', 'skipped')),
+    attempted INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    warning INTEGER NOT NULL DEFAULT 0,
+    done_at TEXT
+);
+CREATE INDEX outbox_queue ON outbox(import_id, publisher, state, id);
+CREATE INDEX outbox_session ON outbox(session_id, publisher, id);
+CREATE INDEX outbox_run ON outbox(run_id);
+
+CREATE TABLE remote_ids (
+    session_id INTEGER NOT NULL,
+    publisher TEXT NOT NULL,
+    remote_id TEXT NOT NULL,
+    PRIMARY KEY (session_id, publisher)
+)
+"""
+
 # version reached -> script that reaches it from the one before
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 class StoreUnavailable(Exception):
@@ -454,7 +487,9 @@ class Store:
     def runs(self) -> list[dict]:
         cursor = self.conn.execute(
             "SELECT r.id, r.import_id, r.action, r.file, r.sha256, r.started_at, r.ended_at,"
-            " r.dry_run, r.counts, r.exit_code, r.reverts_run FROM runs r ORDER BY r.id DESC"
+            " r.dry_run, r.counts, r.exit_code, r.reverts_run,"
+            " (SELECT count(*) FROM outbox o WHERE o.run_id = r.id AND o.state = 'pending')"
+            " AS pending FROM runs r ORDER BY r.id DESC"
         )
         names = [d[0] for d in cursor.description]
         out = []
@@ -493,6 +528,111 @@ class Store:
                     found[(table, record_id)] = later
         return found
 
+    # ---- outbox (publishing to remote LMSs) ----
+
+    def enqueue(self, import_id: str, publishers: Iterable[str], run_id: int,
+                changes: list[Change], rows: dict[int, dict]) -> None:
+        """Queue each session change for each publisher, in the caller's transaction.
+
+        ``rows`` maps a line to its cells and values, kept for a remote rejection.
+        """
+        publishers = list(publishers)
+        mine = [c for c in changes if c.table == "sessions"]
+        if not publishers or not mine:
+            return
+        records = [r for c in mine for r in (c.before, c.after) if r is not None]
+        trainings = {t.id: t for t in self.trainings_by("id", {r.training_id for r in records})}
+        teachers = {u.id: u for u in self.users_by("id", {r.teacher_id for r in records} - {None})}
+
+        def remote_view(record) -> dict:
+            training = trainings[record.training_id]
+            teacher = teachers.get(record.teacher_id)
+            return {
+                "guid": record.guid, "title": record.title,
+                "start": record.start_date, "end": record.end_date,
+                "training_path_code": training.path_code, "training_title": training.title,
+                "training_locale": training.locale, "training_modality": training.modality,
+                "teacher_ref_number": teacher.ref_number if teacher else None,
+            }
+
+        queued = []
+        for change in mine:
+            kind = {"create": "create", "update": "update", "delete": "cancel"}[change.op]
+            after = remote_view(change.after or change.before)
+            changed = None
+            if kind == "update":
+                before = remote_view(change.before)
+                changed = json.dumps(sorted(k for k in after if after[k] != before[k]))
+            row = rows.get(change.line)
+            for publisher in publishers:
+                queued.append((import_id, publisher, run_id, change.line,
+                               (change.after or change.before).id, kind,
+                               json.dumps(after, ensure_ascii=False), changed,
+                               json.dumps(row, ensure_ascii=False) if row else None))
+        self.conn.executemany(
+            "INSERT INTO outbox (import_id, publisher, run_id, line, session_id, kind, session,"
+            " changed, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            queued,
+        )
+
+    def queued(self, import_id: str, publisher: str) -> list[dict]:
+        """The pending changes of an import for a publisher, in queue order, each with
+        the session's remote id when its create was delivered."""
+        cursor = self.conn.execute(
+            "SELECT o.id, o.run_id, o.line, o.session_id, o.kind, o.session, o.changed, o.row,"
+            " o.attempted, r.remote_id FROM outbox o LEFT JOIN remote_ids r"
+            " ON r.session_id = o.session_id AND r.publisher = o.publisher"
+            " WHERE o.import_id = ? AND o.publisher = ? AND o.state = 'pending' ORDER BY o.id",
+            (import_id, publisher),
+        )
+        return [
+            {"id": id_, "run_id": run_id, "line": line, "session_id": session_id, "kind": kind,
+             "session": json.loads(session), "changed": json.loads(changed) if changed else [],
+             "row": json.loads(row) if row else None, "attempted": bool(attempted),
+             "remote_id": remote_id}
+            for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id
+            in cursor
+        ]
+
+    def mark_attempted(self, ids: Iterable[int]) -> None:
+        with self.transaction():
+            self.conn.executemany("UPDATE outbox SET attempted = 1 WHERE id = ?", ((i,) for i in ids))
+
+    def settle(self, entry_id: int, state: str, when: str, *, message: str | None = None,
+               warning: bool = False, remote: tuple[int, str, str] | None = None) -> None:
+        """Record what became of one queued change (and the session's remote id), at once."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE outbox SET state = ?, message = ?, warning = ?, done_at = ? WHERE id = ?",
+                (state, message, int(warning), when, entry_id),
+            )
+            if remote is not None:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO remote_ids (session_id, publisher, remote_id)"
+                    " VALUES (?, ?, ?)", remote,
+                )
+
+    def note_pending(self, entry_id: int, message: str) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE outbox SET message = ? WHERE id = ?", (message, entry_id))
+
+    def pending_by_run(self) -> dict[int, int]:
+        """run id -> changes of that run still waiting to be published."""
+        return dict(self.conn.execute(
+            "SELECT run_id, count(*) FROM outbox WHERE state = 'pending' GROUP BY run_id"
+        ))
+
+    def publishers_of_run(self, run_id: int) -> list[str]:
+        return [p for (p,) in self.conn.execute(
+            "SELECT DISTINCT publisher FROM outbox WHERE run_id = ? ORDER BY publisher", (run_id,)
+        )]
+
+    def run_file(self, run_id: int) -> tuple[str, str, str] | None:
+        """(import id, action, file) of a run."""
+        return self.conn.execute(
+            "SELECT import_id, action, file FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+
     # ---- export ----
 
     def export(self, kind: str) -> tuple[list[str], Iterator[dict]]:
@@ -518,4 +658,35 @@ class Store:
         }
         cursor = self.conn.execute(queries[kind])
         names = [d[0] for d in cursor.description]
-        return names, (dict(zip(names, row)) for row in cursor)
+        if kind != "sessions" or self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+            return names, (dict(zip(names, row)) for row in cursor)
+        published = self._publish_states()
+        names += ["remote", "publish_state"]
+
+        def with_remote(row):
+            record = dict(zip(names, row))
+            remote, state = published.get(record["id"], (None, None))
+            record["remote"], record["publish_state"] = remote, state
+            return record
+
+        return names, (with_remote(row) for row in cursor)
+
+    def _publish_states(self) -> dict[int, tuple[dict, str]]:
+        """session id -> ({publisher: remote id}, its publish state): the worst over its
+        publishers of the state of its latest queued change (skipped counts as published)."""
+        rank = {"published": 0, "skipped": 0, "pending": 1, "rejected": 2}
+        found: dict[int, tuple[dict, str]] = {}
+        cursor = self.conn.execute(
+            "SELECT o.session_id, o.publisher, o.state, r.remote_id FROM outbox o"
+            " JOIN (SELECT max(id) AS last FROM outbox GROUP BY session_id, publisher) m"
+            " ON o.id = m.last LEFT JOIN remote_ids r"
+            " ON r.session_id = o.session_id AND r.publisher = o.publisher"
+        )
+        for session_id, publisher, state, remote_id in cursor:
+            remote, current = found.get(session_id, ({}, "published"))
+            remote[publisher] = remote_id
+            if rank[state] > rank[current]:
+                current = state
+            found[session_id] = (remote, current)
+        return {k: (remote, "published" if state == "skipped" else state)
+                for k, (remote, state) in found.items()}
