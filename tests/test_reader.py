@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import random
 import tracemalloc
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from session_import.reader import (
     FORMULA_PREFIXES,
+    SUGGESTED_ENCODINGS,
     DataFile,
     DataFileError,
     Record,
@@ -231,8 +235,8 @@ def test_an_undecodable_byte(tmp_path: Path) -> None:
     error = read_error(path)
     offset = data.index(b"\xe7")
     assert str(error) == (
-        f"{path}:4: cannot be decoded as utf-8 at byte {offset} (0xE7);"
-        " set <fileEncoding> to the file's encoding."
+        f"{path}:4: cannot be decoded as utf-8 at byte {offset} (0xE7); it looks like"
+        " windows-1252: set <fileEncoding>windows-1252</fileEncoding> in the provider."
     )
 
 
@@ -285,6 +289,146 @@ def test_undecodable_in_the_header_fails_at_open(tmp_path: Path) -> None:
 def test_undecodable_after_a_lone_carriage_return(tmp_path: Path) -> None:
     error = read_error(write(tmp_path, b"a;b\r1;2\r\xff;3\r"), chunk_size=2)
     assert error.line == 3
+
+
+# -- the encoding a file that does not decode most likely is -------------------------
+
+FRENCH = "sessionTitle;place\nSécurité incendie;Besançon\nGestion d’équipe – niveau 2;Genève\n"
+LATIN_1 = "sessionTitle;place\nSécurité incendie;Besançon\nFormation à l'été;Genève\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "written_in", "read_as", "line", "offset", "suggestion"),
+    [
+        (FRENCH, "windows-1252", "utf-8", 2, 20, "windows-1252"),
+        # iso-8859-1 letters are windows-1252's, byte for byte: the common name is given
+        (LATIN_1, "iso-8859-1", "utf-8", 2, 20, "windows-1252"),
+        ("Titel;Ort\nSchulung für Führer;Straße\n", "cp1252", "utf-8", 2, 20, "windows-1252"),
+        ("Название;Город\nОбучение;Москва\n", "windows-1251", "utf-8", 1, 0, "windows-1251"),
+        (FRENCH, "utf-16", "utf-8", 1, 0, "UTF-16"),  # its BOM, 0xFF 0xFE
+        ("sessionTitle;place\nFormation;Ávila\n", "utf-8", "windows-1252", 2, 30, "UTF-8"),
+        ("sessionTitle;place\nFormation;Genève\n", "utf-8", "ascii", 2, 32, "UTF-8"),
+    ],
+)
+def test_the_likely_encoding_is_suggested(
+    tmp_path: Path,
+    text: str,
+    written_in: str,
+    read_as: str,
+    line: int,
+    offset: int,
+    suggestion: str,
+) -> None:
+    data = text.encode(written_in)
+    path = write(tmp_path, data)
+    error = read_error(path, encoding=read_as)
+    bad = f"0x{data[offset]:02X}"
+    assert str(error).startswith(
+        f"{path}:{line}: cannot be decoded as {read_as} at byte {offset} ({bad}"
+    )
+    assert error.message.endswith(
+        f"; it looks like {suggestion}:"
+        f" set <fileEncoding>{suggestion}</fileEncoding> in the provider."
+    )
+    with open_data_file(path, encoding=suggestion) as data_file:  # and it reads
+        assert [data_file.header, *(record.cells for record in data_file)] == [
+            row.split(";") for row in text.splitlines()
+        ]
+
+
+def test_the_suggestion_looks_at_the_bytes_around_a_late_failure(tmp_path: Path) -> None:
+    data = b"a;b\n" + b"x;y\n" * 30_000 + "café;crème\n".encode("windows-1252")
+    path = write(tmp_path, data)
+    assert str(read_error(path)) == (
+        f"{path}:30002: cannot be decoded as utf-8 at byte 120007 (0xE9); it looks like"
+        " windows-1252: set <fileEncoding>windows-1252</fileEncoding> in the provider."
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "read_as", "suggestion"),
+    [("utf-16-le", "utf-8", "UTF-16LE"), ("utf-16-be", "windows-1252", "UTF-16BE")],
+)
+def test_utf_16_without_bom_shows_nul_bytes_and_is_suggested(
+    tmp_path: Path, encoding: str, read_as: str, suggestion: str
+) -> None:
+    path = write(tmp_path, "sessionTitle;place\nSafety;Paris\n".encode(encoding))
+    assert str(read_error(path, encoding=read_as)) == (
+        f"{path}:1: the file contains a NUL byte; it looks like {suggestion} text:"
+        f" set <fileEncoding>{suggestion}</fileEncoding> in the provider."
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data", "expected"),
+    [
+        (
+            "utf-16",
+            "a;b\nc;d\n".encode("utf-16-le"),
+            "it looks like UTF-16LE: set <fileEncoding>UTF-16LE</fileEncoding> in the provider.",
+        ),
+        (
+            "UTF-32",
+            "a;b\nc;d\n".encode("utf-32-le"),
+            "it looks like UTF-32LE: set <fileEncoding>UTF-32LE</fileEncoding> in the provider.",
+        ),
+        (
+            "utf-16",
+            b"\x00\x00",
+            "set <fileEncoding>UTF-16LE</fileEncoding> or <fileEncoding>UTF-16BE</fileEncoding>"
+            " in the provider, whichever the file is.",
+        ),
+    ],
+)
+@pytest.mark.parametrize("chunk_size", [1, 4096])
+def test_utf_16_or_32_without_a_byte_order_mark(
+    tmp_path: Path, encoding: str, data: bytes, expected: str, chunk_size: int
+) -> None:
+    # Python's incremental decoders want a BOM in "utf-16" and "utf-32" (bytes.decode does not)
+    path = write(tmp_path, data)
+    assert str(read_error(path, encoding=encoding, chunk_size=chunk_size)) == (
+        f"{path}:1: cannot be decoded as {encoding}: the file does not start with a byte order"
+        f" mark; {expected}"
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # UTF-8 letters before the failure: a damaged or pasted-in part, not the encoding
+        "a;b\nSécurité;x\n".encode() + "Genève;y\n".encode("windows-1252"),
+        # random bytes decode "cleanly" in many encodings, with control characters
+        b"\x89PNG\r\n\x1a\n" + random.Random(2).randbytes(3000),
+    ],
+)
+def test_no_suggestion_without_confidence(tmp_path: Path, data: bytes) -> None:
+    error = read_error(write(tmp_path, data))
+    assert error.message.endswith("; set <fileEncoding> to the file's encoding.")
+
+
+def test_every_suggestion_is_a_name_python_reads() -> None:
+    for name, suggestion in SUGGESTED_ENCODINGS.items():
+        assert codecs.lookup(suggestion).name == codecs.lookup(name).name
+
+
+@pytest.mark.parametrize("name", ["sessions.csv", "sessions.txt"])
+def test_a_workbook_under_a_text_name(tmp_path: Path, name: str) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["sessionTitle"])
+    path = tmp_path / name
+    book.save(path)
+    assert str(read_error(path)) == (
+        f"{path}:1: is an Excel workbook or another zip archive, not delimited text; give an"
+        " Excel workbook a name ending in .xlsx, or save its sheet as CSV."
+    )
+
+
+def test_an_old_or_encrypted_workbook_under_a_text_name(tmp_path: Path) -> None:
+    path = write(tmp_path, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    assert str(read_error(path)) == (
+        f"{path}:1: is an Excel 97-2003 or a password-protected workbook, not delimited text;"
+        " in Excel, save its sheet as CSV or as an Excel workbook (.xlsx) without a password."
+    )
 
 
 # -- line endings, quotes, blank lines ---------------------------------------------

@@ -241,6 +241,8 @@ def _records(path: Path, provider: ProviderConfig):
         encoding=provider.encoding,
         delimiter=provider.delimiter,
         has_header=provider.skip_first_line,
+        sheet_name=provider.sheet_name,
+        date_format=provider.date_format,
     )
 
 
@@ -255,7 +257,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
         with _records(path, provider) as data:
             report.header = data.header
             report.delimiter = data.delimiter
-            report.encoding = provider.encoding
+            report.encoding = data.encoding  # an Excel input's rejects file is UTF-8
             try:
                 columns = build_column_map(action, provider, data.header)
             except MissingColumn as exc:

@@ -9,6 +9,10 @@ Line numbers are physical: the header is line 1, and a record whose quoted field
 spans lines 3-5 is line 3 (the next one starts at line 6). ``csv.reader.line_num``
 counts the lines it was fed, which are exactly the physical lines, so a record
 starts one line after the previous record (or blank line) ended.
+
+A name ending in ``.xlsx`` is read by excel.ExcelFile instead, through the same
+interface (open_data_file chooses). When a file does not decode, charset-normalizer
+looks at a bounded sample of it to suggest the encoding it is most likely in.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from itertools import chain
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from session_import.excel import ExcelFile
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,6 +63,20 @@ class ReadMsg(str, Enum):
         "cannot be decoded as {encoding} at byte {offset} ({bytes});"
         " set <fileEncoding> to the file's encoding."
     )
+    UNDECODABLE_LOOKS_LIKE = (
+        "cannot be decoded as {encoding} at byte {offset} ({bytes}); it looks like {suggestion}:"
+        " set <fileEncoding>{suggestion}</fileEncoding> in the provider."
+    )
+    NO_BYTE_ORDER_MARK = (
+        "cannot be decoded as {encoding}: the file does not start with a byte order mark;"
+        " set <fileEncoding>{family}LE</fileEncoding> or <fileEncoding>{family}BE</fileEncoding>"
+        " in the provider, whichever the file is."
+    )
+    NO_BYTE_ORDER_MARK_LOOKS_LIKE = (
+        "cannot be decoded as {encoding}: the file does not start with a byte order mark;"
+        " it looks like {suggestion}: set <fileEncoding>{suggestion}</fileEncoding> in the"
+        " provider."
+    )
     UNCLOSED_QUOTE = "a quoted field opened on this line is never closed; close the quote."
     FIELD_TOO_LONG = "a field is longer than {limit} characters; check for an unclosed quote."
     LINE_TOO_LONG = (
@@ -62,7 +84,67 @@ class ReadMsg(str, Enum):
         " with line breaks."
     )
     NUL_BYTE = "the file contains a NUL byte; it is not a text file or it is damaged."
+    NUL_BYTE_LOOKS_LIKE = (
+        "the file contains a NUL byte; it looks like {suggestion} text:"
+        " set <fileEncoding>{suggestion}</fileEncoding> in the provider."
+    )
     NOT_DELIMITED_TEXT = "cannot be read as delimited text: {reason}."
+    WORKBOOK_NOT_TEXT = (
+        "is an Excel workbook or another zip archive, not delimited text; give an Excel"
+        " workbook a name ending in .xlsx, or save its sheet as CSV."
+    )
+    OLD_WORKBOOK_NOT_TEXT = (
+        "is an Excel 97-2003 or a password-protected workbook, not delimited text; in"
+        " Excel, save its sheet as CSV or as an Excel workbook (.xlsx) without a password."
+    )
+    # Excel workbooks (excel.py); they are checked before openpyxl parses anything.
+    WORKBOOK_ENCRYPTED = (
+        "is an encrypted (password-protected) workbook or an old Excel 97-2003 file, which"
+        " cannot be read; in Excel, remove its password or save it as an Excel workbook"
+        " (.xlsx), then import it again."
+    )
+    WORKBOOK_NOT_A_ZIP = (
+        "is not an Excel workbook: it is not a zip archive, or it is truncated or damaged;"
+        " open it in Excel and save it as an Excel workbook (.xlsx), or, if it is delimited"
+        " text, give it a .csv name."
+    )
+    WORKBOOK_NO_WORKBOOK = (
+        "is a zip archive but not an Excel workbook (it has no xl/workbook.xml; another"
+        " document renamed .xlsx?); save the data as an Excel workbook (.xlsx) or as CSV."
+    )
+    WORKBOOK_TOO_MANY_PARTS = (
+        "is refused: its zip directory lists {parts} parts ({size} bytes), more than the"
+        " {limit} parts a workbook may hold; open it in Excel and save it again as .xlsx."
+    )
+    WORKBOOK_TOO_BIG = (
+        "is refused: its parts would expand to {size} MB, more than the {limit} MB allowed"
+        " (a zip bomb, or a workbook too big to import); split it into smaller workbooks or"
+        " save the sheet as CSV."
+    )
+    WORKBOOK_RATIO = (
+        "is refused: its part {part} would expand {ratio} times, to {size} MB; no real"
+        " workbook compresses over {limit} times (a zip bomb?); save the sheet again from"
+        " Excel, or as CSV."
+    )
+    WORKBOOK_DAMAGED = (
+        "cannot be read as an Excel workbook: {reason}; open it in Excel and save it again"
+        " as .xlsx."
+    )
+    WORKBOOK_FORBIDDEN_XML = (
+        "cannot be read as an Excel workbook: a part declares a DTD or XML entities, which"
+        " no workbook does, and they are not read; save the sheet again from Excel, or as CSV."
+    )
+    WORKBOOK_TOO_MANY_ROWS = (
+        "cannot be read as an Excel workbook: a row is numbered beyond {limit}, Excel's last"
+        " row; open it in Excel and save it again as .xlsx."
+    )
+    UNKNOWN_SHEET = (
+        "has no sheet named {sheet}; its sheets are {sheets}; set <sheetName> to one of"
+        " them, or remove <sheetName> to read the first sheet."
+    )
+    NO_SHEET = (
+        "has no sheet of cells to read; save the data in a sheet of an Excel workbook (.xlsx)."
+    )
 
     def format(self, **values: object) -> str:  # type: ignore[override]
         return self.value.format(**values)
@@ -89,6 +171,35 @@ class Record:
     cells: list[str]  # raw cells as read (NOT trimmed), after restore_formula
 
 
+class DateCell(str):
+    """A cell that an Excel workbook types as a date: its text, and ``value``, the date.
+
+    ``value`` is a datetime.datetime (a datetime.date only for an ISO date cell).
+    The text is the date written in the provider's dateFormat when the format shows it
+    without losing anything, else in ISO form (``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM:SS``),
+    so that a rejects file written from the cells can be imported again. ``strip()``
+    returns the cell itself (its text has no surrounding blanks), so the mapping keeps
+    ``value``; every other str method returns a plain str. Defined here, not in excel.py, so that checking for it never imports openpyxl.
+    """
+
+    __slots__ = ("value",)
+    value: date
+
+    def __new__(cls, text: str, value: date) -> DateCell:
+        cell = super().__new__(cls, text)
+        cell.value = value
+        return cell
+
+    def __repr__(self) -> str:
+        return f"DateCell({str(self)!r}, {self.value!r})"
+
+    def strip(self, chars: str | None = None) -> DateCell:  # type: ignore[override]
+        return self
+
+    def __reduce__(self) -> tuple[type[DateCell], tuple[str, date]]:
+        return DateCell, (str(self), self.value)
+
+
 # A frozen dataclass's __init__ goes through object.__setattr__ once per field; at a
 # million rows that is a fifth of the reading time, so the hot loop sets the slots
 # directly (same object, same invariants: nothing else ever writes them).
@@ -108,6 +219,150 @@ class DataFileError(Exception):
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
+
+# Encodings worth suggesting, in the order preferred among candidates that read a sample
+# about as cleanly: charset-normalizer's name -> the name users write (that Python knows).
+SUGGESTED_ENCODINGS = {
+    "utf_8": "UTF-8",
+    "utf_16": "UTF-16",
+    "utf_16_le": "UTF-16LE",
+    "utf_16_be": "UTF-16BE",
+    "utf_32": "UTF-32",
+    "utf_32_le": "UTF-32LE",
+    "utf_32_be": "UTF-32BE",
+    "cp1252": "windows-1252",
+    "latin_1": "iso-8859-1",
+    "iso8859_15": "iso-8859-15",
+    "cp1250": "windows-1250",
+    "cp1251": "windows-1251",
+    "cp1254": "windows-1254",
+    "cp1257": "windows-1257",
+    "cp1253": "windows-1253",
+    "mac_roman": "macintosh",
+    "shift_jis": "Shift_JIS",
+    "gb18030": "GB18030",
+    "big5": "Big5",
+    "euc_kr": "EUC-KR",
+}
+SAMPLE_HEAD = 64 * 1024  # bytes from the start of the file that detection looks at ...
+SAMPLE_AROUND = 4 * 1024  # ... plus this many on each side of the failure
+# charset-normalizer ranks single-byte candidates that decode a sample equally well by
+# language models that a handful of accented words (a typical CSV) cannot feed: it
+# calls French windows-1252 text cp1250 or cp1257. Among candidates whose "chaos" is
+# within this of the best one, the first in SUGGESTED_ENCODINGS wins.
+_CLOSE_CHAOS = 0.1
+_CONTROL_CHARACTERS = frozenset(
+    [chr(c) for c in range(32) if chr(c) not in "\t\n\r"] + [chr(c) for c in range(0x7F, 0xA0)]
+)
+
+
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _workbook_not_text(path: str) -> ReadMsg | None:
+    """For a file that fails as text: the message for a workbook under a text name."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(len(_OLE_SIGNATURE))
+    except OSError:
+        return None
+    if start.startswith(_ZIP_SIGNATURE):
+        return ReadMsg.WORKBOOK_NOT_TEXT
+    if start == _OLE_SIGNATURE:
+        return ReadMsg.OLD_WORKBOOK_NOT_TEXT
+    return None
+
+
+def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
+    """The encoding the file most likely is, judged from a bounded sample around byte
+    ``offset`` (where reading in ``encoding`` failed), or None when no guess is confident."""
+    head_size = SAMPLE_HEAD
+    try:
+        with open(path, "rb") as file:
+            sample = file.read(head_size)
+            start = max((offset - SAMPLE_AROUND) // 4 * 4, head_size)  # UTF-16/32 aligned
+            if len(sample) == head_size and offset + SAMPLE_AROUND > start:
+                file.seek(start)
+                sample += file.read(offset + SAMPLE_AROUND - start)
+    except OSError:
+        return None
+    configured = codecs.lookup(encoding).name
+    # A single-byte encoding fails only on its few undefined bytes (windows-1252: 0x81,
+    # 0x8D, 0x8F, 0x90, 0x9D); another single-byte encoding guessed from them is a coin
+    # toss, while UTF-8 or UTF-16 are checked by their structure: only those are offered.
+    unicode_only = len(bytes(range(256)).decode(configured, errors="ignore")) >= 250
+    if configured in ("utf-8", "utf-8-sig"):
+        # Valid UTF-8 letters before the failure: the file is UTF-8 with a damaged or
+        # pasted-in part, which no other encoding would read better.
+        before = sample[: min(offset, head_size)]
+        try:
+            if not codecs.getincrementaldecoder("utf-8")().decode(before).isascii():
+                return None
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes  # only for files that fail: it loads slowly
+
+    matches = from_bytes(sample, cp_isolation=list(SUGGESTED_ENCODINGS))
+    best = matches.best()
+    if best is None:
+        return None
+    close = {best.encoding, *best.could_be_from_charset}
+    for match in matches:
+        if match.chaos <= best.chaos + _CLOSE_CHAOS:
+            close.update((match.encoding, *match.could_be_from_charset))
+    if best.encoding.startswith("utf"):
+        close = {best.encoding}
+    elif unicode_only:
+        return None
+    name = next((name for name in SUGGESTED_ENCODINGS if name in close), None)
+    if name is None or codecs.lookup(name).name == configured:
+        return None
+    # Random bytes (an image, a zip) read "cleanly" in many encodings: text has next to
+    # no control characters, whatever its language.
+    text = sample.decode(name, errors="ignore")
+    if sum(1 for c in text if c in _CONTROL_CHARACTERS) * 100 > len(text):
+        return None
+    return SUGGESTED_ENCODINGS[name]
+
+
+def _undecodable_message(
+    path: str, encoding: str, offset: int, bad: bytes, cut_short: bool
+) -> str:
+    """Why the file does not decode at byte ``offset`` (``bad``), and what to set."""
+    if workbook := _workbook_not_text(path):
+        return workbook.value
+    described = {
+        "encoding": encoding,
+        "offset": offset,
+        "bytes": " ".join(f"0x{byte:02X}" for byte in bad[:4]),
+    }
+    # a character cut by the end of the file: the file is cut short, not in another encoding
+    suggestion = None if cut_short else suggest_encoding(path, offset, encoding)
+    if suggestion is None:
+        return ReadMsg.UNDECODABLE.format(**described)
+    return ReadMsg.UNDECODABLE_LOOKS_LIKE.format(**described, suggestion=suggestion)
+
+
+def _no_byte_order_mark_message(path: str, encoding: str) -> str:
+    suggestion = suggest_encoding(path, 0, encoding)
+    if suggestion is not None:
+        return ReadMsg.NO_BYTE_ORDER_MARK_LOOKS_LIKE.format(
+            encoding=encoding, suggestion=suggestion
+        )
+    family = "UTF-32" if "32" in codecs.lookup(encoding).name else "UTF-16"
+    return ReadMsg.NO_BYTE_ORDER_MARK.format(encoding=encoding, family=family)
+
+
+def _nul_byte_message(path: str, encoding: str, offset: int) -> str:
+    """Why the file holds a NUL byte (near byte ``offset``): UTF-16 text read as a
+    single-byte encoding shows NULs before anything fails to decode."""
+    if workbook := _workbook_not_text(path):
+        return workbook.value
+    suggestion = suggest_encoding(path, offset, encoding)
+    if suggestion is not None and suggestion.startswith("UTF-"):
+        return ReadMsg.NUL_BYTE_LOOKS_LIKE.format(suggestion=suggestion)
+    return ReadMsg.NUL_BYTE.value
 
 
 def _line_breaks(text: str) -> int:
@@ -278,16 +533,18 @@ class DataFile:
                     # error.object is the tail of (bytes kept from the last chunk + chunk)
                     bad_offset = offset + len(chunk) - len(error.object) + error.start
                     bad = error.object[error.start : error.end] or error.object[error.start :]
-                    problem = ReadMsg.UNDECODABLE.format(
-                        encoding=encoding,
-                        offset=bad_offset,
-                        bytes=" ".join(f"0x{byte:02X}" for byte in bad[:4]),
+                    problem = _undecodable_message(
+                        path, encoding, bad_offset, bad, error.reason == "unexpected end of data"
                     )
                     decoder.setstate(state)
                     try:  # the text before the bad byte, to feed it and count its lines
                         text = decoder.decode(chunk[: max(bad_offset - offset, 0)], False)
-                    except UnicodeDecodeError:
+                    except UnicodeError:
                         text = ""
+                except UnicodeError:
+                    # Python's incremental UTF-16/UTF-32 decoders (not bytes.decode) want
+                    # a BOM, and fail on the first two bytes without one
+                    problem, text = _no_byte_order_mark_message(path, encoding), ""
                 offset += len(chunk)
                 chunk = b""
                 if first:
@@ -296,7 +553,7 @@ class DataFile:
                 nul = text.find("\x00")
                 if nul >= 0:
                     text = text[:nul]
-                    problem = ReadMsg.NUL_BYTE.value
+                    problem = _nul_byte_message(path, encoding, offset)
                 if carry:
                     text = carry + text
                 if final and problem is None:
@@ -409,11 +666,23 @@ def open_data_file(
     encoding: str = "utf-8",
     delimiter: str | None = DEFAULT_DELIMITER,
     has_header: bool = True,
-) -> DataFile:
-    """Open a delimited-text data file; read its header now when ``has_header``.
+    sheet_name: str | None = None,
+    date_format: str | None = None,
+) -> DataFile | ExcelFile:
+    """Open a data file; read its header now when ``has_header``.
 
-    ``delimiter`` None detects it among ; , | TAB from the first record (outside
-    quotes): the most frequent wins, ties in that order, none found -> ';'.
+    A name ending in ``.xlsx`` (in any case) is an Excel workbook (excel.ExcelFile):
+    ``sheet_name`` chooses its sheet (default the first) and ``date_format`` writes its
+    date cells (see reader.DateCell); ``encoding`` and ``delimiter`` do not apply.
+    Any other file is delimited text: ``delimiter`` None detects it among ; , | TAB from
+    the first record (outside quotes): the most frequent wins, ties in that order, none
+    found -> ';'.
     Raises DataFileError when the file cannot be opened, or its header cannot be read.
     """
+    if os.fspath(path).lower().endswith(".xlsx"):
+        from session_import.excel import ExcelFile  # openpyxl loads slowly: only for Excel
+
+        return ExcelFile(
+            path, has_header=has_header, sheet_name=sheet_name, date_format=date_format
+        )
     return DataFile(path, encoding=encoding, delimiter=delimiter, has_header=has_header)

@@ -7,11 +7,13 @@ An empty optional cell leaves the stored value as it is (``KEEP``); the literal
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 
 from session_import.config import ActionConfig
 from session_import.dates import AMBIGUOUS, GAP, DateFormat, zone_problem
 from session_import.mapping import MappedRow
 from session_import.messages import Issue, Msg, issue, warning
+from session_import.reader import DateCell
 from session_import.schema import CREATE_UPDATE, MODALITIES
 
 NULL = "NULL"
@@ -100,7 +102,10 @@ def _date(row: MappedRow, name: str, fmt: DateFormat, zone: str | None, issues: 
     if value is KEEP or value is None:
         return value
     invalid, gap, ambiguous = _DATE_MESSAGES[name]
-    parsed = fmt.parse(value)
+    if value.__class__ is DateCell:  # typed as a date in a workbook: whatever dateFormat says
+        parsed = _iso(value.value)
+    else:
+        parsed = fmt.parse(value)
     if parsed is None:
         issues.append(issue(row.line, name, invalid, value=value))
         return False
@@ -112,6 +117,14 @@ def _date(row: MappedRow, name: str, fmt: DateFormat, zone: str | None, issues: 
         if problem == AMBIGUOUS:
             issues.append(warning(row.line, name, ambiguous, value=value, zone=zone))
     return parsed
+
+
+def _iso(value: date) -> str:
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    if value.time() == time(0, 0):
+        return value.date().isoformat()  # as a date format without time reads it
+    return value.isoformat(timespec="seconds")
 
 
 def validate_session(

@@ -1,0 +1,87 @@
+"""Excel workbooks through `session-import run`: the same outcome as the CSV, typed dates,
+a rejects file that imports again, and hostile workbooks refused as a whole."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import datetime
+
+import openpyxl
+
+from conftest import ROOT, SAMPLE_CONFIGS, Workspace
+
+SAMPLE = ROOT / "sample_data"
+
+
+def test_the_sample_workbook_imports_exactly_as_the_sample_csv(ws: Workspace):
+    ws.seed()
+    config = SAMPLE_CONFIGS / "sessions.xml"
+    rejects = ws.root / "rejects.csv"
+    result, report = ws.import_rows(config, SAMPLE / "sessions.xlsx", "--rejects", rejects)
+    assert result.exit_code == 1, result.stderr
+    from_excel = report["files"][0]
+    from_csv_ws = Workspace(ws.root / "csv")
+    from_csv_ws.root.mkdir()
+    from_csv_ws.seed()
+    _, csv_report = from_csv_ws.import_rows(config, SAMPLE / "sessions.csv")
+    from_csv = csv_report["files"][0]
+    assert from_excel["counts"] == from_csv["counts"]
+    assert [(r["line"], r["messages"]) for r in from_excel["rejected"]] == [
+        (r["line"], r["messages"]) for r in from_csv["rejected"]]
+    drop = ("guid", "group_guid", "id")
+    assert [{k: v for k, v in s.items() if k not in drop} for s in ws.export()] == [
+        {k: v for k, v in s.items() if k not in drop} for s in from_csv_ws.export()]
+    # the rejects file of a workbook: UTF-8, ';', the header, dates in <dateFormat>
+    lines = rejects.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("sessionAction;trainingPathCode;sessionTitle;")
+    assert lines[0].endswith(";errors")
+    assert len(lines) == 6
+
+
+def test_a_date_cell_is_read_whatever_the_date_format_says(ws: Workspace):
+    ws.seed()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["sessionAction", "trainingPathCode", "sessionTitle", "sessionStatus",
+                  "sessionStartDate", "sessionEndDate", "teacherLogin", "groupName"])
+    sheet.append(["M", "TP-001", "Typed", "open", datetime(2027, 2, 3, 9, 30),
+                  datetime(2027, 2, 3, 17, 0), "jdupont", ""])
+    sheet.append(["M", "TP-001", "Written", "open", "04/02/2027 09:00", "04/02/2027 12:00",
+                  "jdupont", ""])
+    sheet.append(["M", "TP-001", 2027.0, "open", datetime(2027, 2, 5), datetime(2027, 2, 5),
+                  "jdupont", ""])
+    path = ws.root / "night.xlsx"
+    book.save(path)
+    result, report = ws.import_rows(SAMPLE_CONFIGS / "sessions.xml", path)
+    assert result.exit_code == 0, result.stderr
+    dates = {s["title"]: (s["start_date"], s["end_date"]) for s in ws.export()}
+    assert dates["Typed"] == ("2027-02-03T09:30:00", "2027-02-03T17:00:00")
+    assert dates["Written"] == ("2027-02-04T09:00:00", "2027-02-04T12:00:00")
+    assert dates["2027"] == ("2027-02-05", "2027-02-05")  # a whole number reads without .0
+
+
+def test_a_zip_bomb_is_refused_as_a_whole_before_it_is_parsed(ws: Workspace):
+    path = ws.root / "night.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("[Content_Types].xml", "<Types/>")
+        bomb.writestr("xl/workbook.xml", "<workbook/>")
+        with bomb.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            block = b"\0" * (1 << 20)
+            for _ in range(300):
+                sheet.write(block)
+    result = ws.run("run", "--report", ws.root / "r.json", SAMPLE_CONFIGS / "sessions.xml", path)
+    assert result.exit_code == 3
+    error = json.loads((ws.root / "r.json").read_text())["files"][0]["error"]
+    assert error.startswith(f"{path}:0: ")
+    assert "zip bomb" in error
+    assert ws.query("SELECT count(*) FROM sessions") == [(0,)]
+
+
+def test_a_damaged_workbook_fails_with_the_file_and_what_to_do(ws: Workspace):
+    path = ws.root / "night.xlsx"
+    whole = (SAMPLE / "sessions.xlsx").read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    result = ws.run("run", SAMPLE_CONFIGS / "sessions.xml", path)
+    assert result.exit_code == 3
+    assert f"{path}:0: is not an Excel workbook" in result.stderr + result.stdout
