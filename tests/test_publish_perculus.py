@@ -274,3 +274,21 @@ def test_a_run_killed_after_its_commit_is_delivered_by_the_next_run_once(setup):
     assert ws.run("publish", config).exit_code == 0
     assert len(emulator.sessions) == 4
     assert ws.query("SELECT count(*) FROM outbox WHERE state = 'published'") == [(4,)]
+
+
+def test_a_reverted_run_is_undone_on_perculus_by_the_next_publish(setup):
+    ws, emulator, write_config = setup
+    config = write_config()
+    first = ws.write("night1.csv", data(session_row(0), session_row(1)))
+    assert ws.import_rows(config, first)[0].exit_code == 0
+    second = ws.write("night2.csv", data(session_row(0, hours=4), session_row(2)))
+    assert ws.import_rows(config, second)[0].exit_code == 0
+    assert len(emulator.sessions) == 3
+    run_id = json.loads(ws.run("history", "--format", "json").stdout)[0]["id"]
+    reverted = ws.run("revert", "--db", ws.db, str(run_id))
+    assert reverted.exit_code == 0, reverted.stderr
+    history = json.loads(ws.run("history", "--format", "json").stdout)
+    assert history[0]["pending"] == 2  # the update undone, the create deleted
+    assert ws.run("publish", config).exit_code == 0
+    names = sorted((s["name"], s["duration"]) for s in emulator.sessions.values())
+    assert names == [("Session 000", 120), ("Session 001", 120)]

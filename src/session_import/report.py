@@ -121,6 +121,8 @@ class FileReport:
         self.counts = dict.fromkeys(COUNT_NAMES, 0)
         self.rejected.clear()
         self.changes.clear()
+        self.warnings.clear()  # nothing was applied: the rows' warnings no longer hold
+        self.warning_cells.clear()
 
     def to_json(self, diff: bool) -> dict:
         out = {

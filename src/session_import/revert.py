@@ -1,7 +1,8 @@
 """Undo what one run changed, as a new recorded run.
 
 Sessions the run created are deleted, updated ones get their old values back,
-cancelled ones come back with their GUID and id. A record that a later run
+cancelled ones come back with their GUID and id. What the run published is queued
+again, inverted, for the same remote LMSs. A record that a later run
 changed makes the whole revert refuse: undoing it would silently drop that later
 change.
 """
@@ -67,6 +68,9 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
                                   dry_run, reverts_run=run_id)
         store.apply(changes)
         store.journal(new_run, changes)
+        # the remote LMSs the reverted run published to get the inverse changes too,
+        # delivered by the import's next run or publish
+        store.enqueue(run["import_id"], store.publishers_of_run(run_id), new_run, changes, {})
         store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     if dry_run:
         with store.transaction():
