@@ -28,7 +28,7 @@ from email.utils import formatdate, make_msgid
 from enum import StrEnum
 from pathlib import Path
 
-from session_import.config import ConsolidatorConfig, ImportConfig
+from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg, leads_outside
 from session_import.report import COUNT_NAMES, ConsolidatorFailure, FileReport, Report, rejects_csv
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
@@ -156,17 +156,31 @@ def error_log_lines(reports: list[FileReport]) -> list[str]:
 def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport],
                     stamp: str) -> Path:
     folder = Path(consolidator.options["location"][0])
+    _still_where_configured(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _Failed(ConsolidatorMsg.LOG_FOLDER.format(folder=folder)) from exc
+    _still_where_configured(folder)
     target = folder / f"{stamp}_{path.name}.log"
     try:
-        with open(target, "w", encoding="utf-8", newline="\n") as handle:
+        with open(target, "w", encoding="utf-8", newline="\n", opener=_no_follow) as handle:
             handle.writelines(line + "\n" for line in error_log_lines(reports))
     except OSError as exc:
         raise _Failed(ConsolidatorMsg.LOG_WRITE.format(file=target)) from exc
     return target
+
+
+def _still_where_configured(folder: Path) -> None:
+    """The configuration resolved ``folder`` when it was read; a link made since must not move it."""
+    target = leads_outside(folder, folder)
+    if target is not None:
+        raise _Failed(RunPathMsg.FOLDER_MOVED.format(folder=folder, target=target))
+
+
+def _no_follow(name: str, flags: int) -> int:
+    """Open without following a link at the last step: a log name is predictable."""
+    return os.open(name, flags | os.O_NOFOLLOW, 0o666)
 
 
 # ---- moveToBackupConsolidator ----
@@ -179,10 +193,12 @@ def move_to_backup(consolidator: ConsolidatorConfig, path: Path, stamp: str) -> 
     at worst a hidden ``.part`` file in the backup folder, never a lost file.
     """
     folder = Path(consolidator.options["backupFolder"][0])
+    _still_where_configured(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _Failed(ConsolidatorMsg.BACKUP_FOLDER.format(folder=folder)) from exc
+    _still_where_configured(folder)
     prefix = f"{stamp}_" if consolidator.options.get("timestamp", ("no",))[0] == "yes" else ""
     target = folder / f"{prefix}{path.name}"
     try:

@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-from session_import.config import ActionConfig, Config, ImportConfig, ProviderConfig
+from session_import.config import (
+    ActionConfig,
+    Config,
+    ImportConfig,
+    ProviderConfig,
+    RunPathMsg,
+    leads_outside,
+)
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.mapping import ColumnMap, MissingColumn, build_column_map
@@ -94,7 +101,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
             report.notices.append(notice)
         provider = imp.provider or ProviderConfig.command_line(config.path.parent)
         for path in files:
-            file_reports = import_file(imp, provider, path, store, options, report)
+            file_reports = import_file(imp, provider, path, store, options, report, listed=not given)
             report.files.extend(file_reports)
             if imp.publishers and not options.dry_run and any(r.run_id for r in file_reports):
                 publish_import(imp, store, report, options, deadline)
@@ -166,13 +173,15 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
 
 
 def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: Store,
-                options: RunOptions, report: Report) -> list[FileReport]:
+                options: RunOptions, report: Report, listed: bool = False) -> list[FileReport]:
     """One data file, in one transaction: every action of the import runs over it in turn.
 
     The run is recorded with its journal in the same transaction; a dry run or a
     file that failed as a whole is rolled back and then recorded without journal.
     """
-    sha256 = file_sha256(path)
+    # a file the provider's glob listed must really be in its folder (a link may lead anywhere)
+    refusal = _outside_provider_folder(provider, path) if listed else None
+    sha256 = None if refusal else file_sha256(path)
     if sha256 and not options.force:
         applied = store.applied_run(imp.id, sha256)
         if applied:
@@ -191,6 +200,9 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
     try:
         with store.transaction(rollback=options.dry_run):
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
+            if refusal is not None:
+                failure = refusal
+                raise _FileFailed(failure)
             for action, file_report in zip(imp.actions, reports):
                 modifiable = store.modifiable_sessions(imp.id, action.full_access)
                 _run_action(action, imp, provider, path, store, file_report, options, run_id)
@@ -213,6 +225,15 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
         r.run_id = run_id
         r.seconds = time.perf_counter() - timer
     return reports
+
+
+def _outside_provider_folder(provider: ProviderConfig, path: Path) -> str | None:
+    """Why a listed file is not read: a symbolic link that leads outside the provider's folder."""
+    target = leads_outside(path, provider.path)
+    if target is None:
+        return None
+    message = RunPathMsg.FILE_OUTSIDE.format(target=target, folder=provider.path)
+    return str(DataFileError(str(path), 0, message))
 
 
 def _limit_failure(path: Path, report: FileReport, max_rejects: Limit | None,

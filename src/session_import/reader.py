@@ -44,6 +44,10 @@ CHUNK_SIZE = 256 * 1024  # bytes per read; small enough to keep the peak memory 
 LONG_LINE = 1024 * 1024  # characters without a line break before a line is fed in pieces
 
 _UTF8_BOM = codecs.BOM_UTF8
+_REQUIRED_BOMS = {
+    "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+    "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+}
 # str.splitlines() also breaks on these, csv does not: a chunk holding one of
 # them is cut by io.StringIO(newline=""), which breaks on \r, \n and \r\n only.
 _OTHER_LINE_BOUNDARIES = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
@@ -520,6 +524,13 @@ class DataFile:
             chunk = self._read(read, 3, 1)
             if skip_bom and chunk == _UTF8_BOM:
                 offset, chunk = 3, b""
+            boms = _REQUIRED_BOMS.get(codecs.lookup(encoding).name)
+            if boms is not None:
+                # utf-16 and utf-32 without an endianness need a BOM: say so at once, before
+                # the decoder meets some other problem first in a larger chunk
+                chunk += self._read(read, 1, 1)
+                if chunk and not chunk.startswith(boms):
+                    raise fail(_no_byte_order_mark_message(path, encoding))
             first = True
             while True:
                 more = self._read(read, chunk_size, lines_done + 1 + _line_breaks(carry))

@@ -121,8 +121,11 @@ class FileReport:
         self.counts = dict.fromkeys(COUNT_NAMES, 0)
         self.rejected.clear()
         self.changes.clear()
-        self.warnings.clear()  # nothing was applied: the rows' warnings no longer hold
+        # nothing was applied: the rows' warnings no longer hold; the file's own (a header
+        # without an optional column) still do
+        self.warnings = [(line, m) for line, m in self.warnings if line not in self.warning_cells]
         self.warning_cells.clear()
+        self.counts["warnings"] = sum(len(m) for _, m in self.warnings)
 
     def to_json(self, diff: bool) -> dict:
         out = {
