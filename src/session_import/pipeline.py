@@ -41,7 +41,7 @@ from session_import.store import Change, Store
 from session_import.validate import (
     validate_entity,
     validate_learner,
-    validate_session,
+    session_validator,
     validate_training,
 )
 
@@ -369,7 +369,7 @@ def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, st
     if action.name == SESSION_ACTION:
         fmt = compile_date_format(provider.date_format)
         return _Stage(SessionResolver(action, imp.id, store),
-                      lambda row: validate_session(row, action, fmt, provider.timezone))
+                      session_validator(action, fmt, provider.timezone))
     if action.name == TRAINING_ACTION:
         return _Stage(TrainingResolver(action, imp.id, store), lambda row: validate_training(row, action))
     if action.name == LEARNER_ACTION:

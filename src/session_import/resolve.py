@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from operator import attrgetter
 from datetime import datetime, timedelta
 
@@ -154,11 +155,15 @@ class SessionResolver(_Resolver):
         super().__init__(action, import_id, store)
         self.make_guid = make_guid
         self.training_fields = [f for f in action.field_names if f in TRAINING_LABELS]
+        # the attributes a row's look-up can start from, and the teacher (double-booking)
+        self._session_attrs = tuple(
+            SEARCH_ATTRS[f] for f in action.search_fields if SEARCH_ATTRS[f] != "id"
+        ) + ("teacher_id",)
         self.longest = store.longest_session_days()
         self._reset()
 
     def _reset(self) -> None:
-        self.sessions = _Index(("guid", "title", "start_date", "end_date", "teacher_id"))
+        self.sessions = _Index(self._session_attrs)
         self.trainings = _Index(("path_code", "title"))
         self._training_cache: dict[tuple, list] = {}  # the chunk's training look-ups
         self._windows: set[tuple] = set()  # (teacher, start, end) whose bookings are loaded
@@ -351,12 +356,14 @@ class SessionResolver(_Resolver):
         return Outcome(data.line, CREATED, self._warnings(data, record), guid=record.guid)
 
     def _warnings(self, data: SessionInput, record: SessionRecord) -> list[Issue]:
-        if _timed(record.start_date) and _timed(record.end_date) and (
-            record.end_date[:10] != record.start_date[:10]  # a same-day session is short
-            or self.longest < 1
-        ):
-            span = datetime.fromisoformat(record.end_date) - datetime.fromisoformat(record.start_date)
-            self.longest = max(self.longest, span / timedelta(days=1))
+        start, end = record.start_date, record.end_date
+        if _timed(start) and _timed(end):
+            if end[:10] == start[:10]:  # the same day: the span from the times alone
+                span = (_seconds(end) - _seconds(start)) / 86400
+            else:
+                span = (datetime.fromisoformat(end) - datetime.fromisoformat(start)) / timedelta(days=1)
+            if span > self.longest:
+                self.longest = span
         booked = self._booking_warning(data.line, record)
         return data.warnings + ([booked] if booked else [])
 
@@ -468,8 +475,14 @@ class SessionResolver(_Resolver):
         return KEEP
 
 
+@lru_cache(maxsize=4096)
 def _days_before(iso: str, days: float) -> str:
     return (datetime.fromisoformat(iso) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def _seconds(iso: str) -> int:
+    """Seconds since midnight of a timed ISO value 'YYYY-MM-DDTHH:MM:SS'."""
+    return int(iso[11:13]) * 3600 + int(iso[14:16]) * 60 + int(iso[17:19])
 
 
 _SESSION_VALUES = attrgetter(*(f.name for f in fields(SessionRecord)))

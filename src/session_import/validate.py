@@ -6,6 +6,7 @@ An empty optional cell leaves the stored value as it is (``KEEP``); the literal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -56,7 +57,7 @@ def _text(row: MappedRow, name: str):
     return None if raw == NULL else raw
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionInput:
     line: int
     action: str | None  # CREATE_UPDATE, CANCEL, or None when the code is invalid
@@ -130,70 +131,126 @@ def _iso(value: date) -> str:
 def validate_session(
     row: MappedRow, action: ActionConfig, fmt: DateFormat, zone: str | None = None
 ) -> tuple[SessionInput, list[Issue]]:
-    issues: list[Issue] = []
-    _mandatory(row, action, issues)
-    meaning = _code(row, action, "sessionAction", issues)
-    data = SessionInput(row.line, meaning, raw=row.values)
-    data.title = _text(row, "sessionTitle")
-    if data.title is None:
-        data.title = KEEP  # a title cannot be reset; a mandatory one was reported empty
-    status = row.values.get("sessionStatus", "")
-    if status:
-        spec = action.field("sessionStatus")
-        data.status = (spec.codes or {}).get(status.casefold())
-        if data.status is None:
-            issues.append(
-                issue(row.line, "sessionStatus", Msg.INVALID_CODE, field="sessionStatus", value=status)
-            )
-    data.start = _date(row, "sessionStartDate", fmt, zone, issues)
-    data.end = _date(row, "sessionEndDate", fmt, zone, issues)
-    if isinstance(data.start, str) and isinstance(data.end, str) and is_before(data.end, data.start):
-        issues.append(
-            issue(
-                row.line,
-                "sessionEndDate",
-                Msg.END_BEFORE_START,
-                end=row.values["sessionEndDate"],
-                start=row.values["sessionStartDate"],
-            )
-        )
-    data.teacher_login = _text(row, "teacherLogin")
-    data.group_name = _text(row, "groupName")
-    data.group_guid = _text(row, "groupGuid")
+    return session_validator(action, fmt, zone)(row)
 
-    configured_training = [f for f in action.field_names if f in TRAINING_FIELDS]
-    data.training = {
-        f: row.values[f] for f in configured_training if row.values.get(f, "") not in ("", NULL)
-    }
-    if configured_training and not data.training:
-        first = configured_training[0]
-        if not any(i.code is Msg.FIELD_EMPTY and i.field == first for i in issues):
-            issues.append(issue(row.line, first, Msg.FIELD_EMPTY, field=first))
 
-    guid = row.values.get("sessionGuid", "")
-    data.guid = guid.upper() if guid not in ("", NULL) else None
-    id_raw = row.values.get("sessionId", "")
-    data.id_raw = id_raw if id_raw not in ("", NULL) else None
-    for name in action.search_fields:
-        raw = row.values.get(name, "")
-        if raw in ("", NULL):
-            continue
-        data.search_raw[name] = raw
-        if name == "sessionGuid":
-            data.search[name] = raw.upper()
-        elif name == "sessionId":
-            data.search[name] = int(raw) if raw.isdigit() else -1
-        elif name == "sessionStartDate":
-            data.search[name] = data.start
-        elif name == "sessionEndDate":
-            data.search[name] = data.end
+def session_validator(
+    action: ActionConfig, fmt: DateFormat, zone: str | None = None
+) -> Callable[[MappedRow], tuple[SessionInput, list[Issue]]]:
+    """The rules of a session row, with everything that depends on the action worked out
+    once: a file of a million rows runs the returned function a million times."""
+    mandatory = tuple(spec.name for spec in action.fields if spec.mandatory)
+    action_spec = action.field("sessionAction")
+    action_codes = (action_spec.codes or {}) if action_spec is not None else None
+    status_spec = action.field("sessionStatus")
+    status_codes = (status_spec.codes or {}) if status_spec is not None else {}
+    training_fields = tuple(f for f in action.field_names if f in TRAINING_FIELDS)
+    search_fields = tuple(action.search_fields)
+    parse = fmt.parse
+
+    def date_of(values: dict, line: int, name: str, issues: list[Issue]):
+        value = values.get(name, "")
+        if value == "":
+            return KEEP
+        if value == NULL:
+            return None
+        if value.__class__ is DateCell:  # typed as a date in a workbook: whatever dateFormat says
+            parsed = _iso(value.value)
         else:
-            data.search[name] = raw
-        if data.search[name] is False:
-            data.search_ok = False
-    search = data.search
-    data.criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
-    return data, issues
+            parsed = parse(value)
+        invalid, gap, ambiguous = _DATE_MESSAGES[name]
+        if parsed is None:
+            issues.append(issue(line, name, invalid, value=value))
+            return False
+        if zone is not None:
+            problem = zone_problem(parsed, zone)
+            if problem == GAP:
+                issues.append(issue(line, name, gap, value=value, zone=zone))
+                return False
+            if problem == AMBIGUOUS:
+                issues.append(warning(line, name, ambiguous, value=value, zone=zone))
+        return parsed
+
+    def validate(row: MappedRow) -> tuple[SessionInput, list[Issue]]:
+        line, values = row.line, row.values
+        get = values.get
+        issues: list[Issue] = []
+        for name in mandatory:
+            value = get(name)
+            if value == "" or value == NULL:
+                issues.append(issue(line, name, Msg.FIELD_EMPTY, field=name))
+        raw = get("sessionAction", "")
+        if action_codes is None or raw == "":
+            meaning = CREATE_UPDATE
+        else:
+            meaning = action_codes.get(raw.casefold())
+            if meaning is None:
+                issues.append(issue(line, "sessionAction", Msg.INVALID_CODE,
+                                    field="sessionAction", value=raw))
+        title = get("sessionTitle", "")
+        if title == "" or title == NULL:
+            title = KEEP  # a title cannot be reset; a mandatory one was reported empty
+        status = get("sessionStatus", "")
+        if status:
+            status = status_codes.get(status.casefold())
+            if status is None:
+                issues.append(issue(line, "sessionStatus", Msg.INVALID_CODE, field="sessionStatus",
+                                    value=values["sessionStatus"]))
+        else:
+            status = KEEP
+        start = date_of(values, line, "sessionStartDate", issues)
+        end = date_of(values, line, "sessionEndDate", issues)
+        if start.__class__ is str and end.__class__ is str and is_before(end, start):
+            issues.append(issue(line, "sessionEndDate", Msg.END_BEFORE_START,
+                                end=values["sessionEndDate"], start=values["sessionStartDate"]))
+        teacher = get("teacherLogin", "")
+        teacher = KEEP if teacher == "" else None if teacher == NULL else teacher
+        group_name = get("groupName", "")
+        group_name = KEEP if group_name == "" else None if group_name == NULL else group_name
+        group_guid = get("groupGuid", "")
+        group_guid = KEEP if group_guid == "" else None if group_guid == NULL else group_guid
+        training = {}
+        for name in training_fields:
+            value = get(name, "")
+            if value != "" and value != NULL:
+                training[name] = value
+        if training_fields and not training:
+            first = training_fields[0]
+            if not any(i.code is Msg.FIELD_EMPTY and i.field == first for i in issues):
+                issues.append(issue(line, first, Msg.FIELD_EMPTY, field=first))
+        guid = get("sessionGuid", "")
+        guid = guid.upper() if guid != "" and guid != NULL else None
+        id_raw = get("sessionId", "")
+        if id_raw == "" or id_raw == NULL:
+            id_raw = None
+        search: dict[str, object] = {}
+        search_raw: dict[str, str] = {}
+        search_ok = True
+        for name in search_fields:
+            value = get(name, "")
+            if value == "" or value == NULL:
+                continue
+            search_raw[name] = value
+            if name == "sessionGuid":
+                typed = value.upper()
+            elif name == "sessionId":
+                typed = int(value) if value.isdigit() else -1
+            elif name == "sessionStartDate":
+                typed = start
+            elif name == "sessionEndDate":
+                typed = end
+            else:
+                typed = value
+            search[name] = typed
+            if typed is False:
+                search_ok = False
+        criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
+        data = SessionInput(line, meaning, title, status, start, end, teacher, group_name,
+                            group_guid, training, search, search_raw, search_ok, guid, id_raw,
+                            values, [], criteria)
+        return data, issues
+
+    return validate
 
 
 def is_before(end: str, start: str) -> bool:
