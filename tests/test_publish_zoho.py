@@ -209,3 +209,16 @@ def test_a_kill_mid_delivery_is_finished_by_the_next_run_without_a_twin(setup):
     names = [s["name"] for s in zoho.sessions.values()]
     assert sorted(names) == sorted(f"Session {n:03d}" for n in range(40))  # every one, once
     assert ws.query("SELECT count(*) FROM outbox WHERE state != 'published'") == [(0,)]
+
+
+def test_on_a_terminal_the_wait_for_a_lock_is_a_live_line(setup):
+    from test_cli_output import on_a_terminal
+
+    ws, zoho, write_config = setup
+    config = write_config()
+    zoho.force_lock()
+    night = ws.write("night.csv", data(row(1)))
+    code, text = on_a_terminal("run", "--db", str(ws.db), str(config), str(night))
+    assert code == 0, text
+    assert "Zoho People locked its API (threshold exceeded): waiting 2.0 s" in text
+    assert len(zoho.sessions) == 1

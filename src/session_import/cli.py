@@ -122,11 +122,12 @@ def _progress_callback(progress: Progress | None):
     def update(file: str, action: str, rows: int) -> None:
         key = (file, action)
         if key not in tasks:
-            tasks[key] = (progress.add_task(f"{Path(file).name} ({action})", rate=""), time.monotonic())
+            tasks[key] = (progress.add_task(f"{Path(file).name} ({action})", rows="", rate=""),
+                          time.monotonic())
         task, started = tasks[key]
         elapsed = time.monotonic() - started
         rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
-        progress.update(task, completed=rows, rate=rate)
+        progress.update(task, completed=rows, rows=f"{rows:,} rows", rate=rate)
 
     return update
 
@@ -173,13 +174,7 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         _fail(f"{config}: a fragment cannot be run.", ExitCode.CONFIG_INVALID)
     _check_credentials(cfg)
     out, err = _consoles(quiet)
-    progress = None
-    if out.is_terminal and not (quiet or no_progress):
-        progress = Progress(
-            TextColumn("{task.description}"), SpinnerColumn(),
-            TextColumn("{task.completed:,.0f} rows"), TextColumn("{task.fields[rate]}"),
-            console=out, transient=True,
-        )
+    progress = _progress(out, quiet, no_progress)
     options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
                          max_cancel=max_cancel, on_progress=_progress_callback(progress),
                          publish_timeout=publish_timeout, on_wait=_wait_callback(progress, err))
@@ -201,18 +196,38 @@ def _environ() -> dict[str, str]:
 
 
 def _wait_callback(progress: Progress | None, err: Console):
-    """A publisher's wait (pacing, lock, back-off): said once per reason, and every long one,
-    so a paced delivery of hundreds of calls does not print hundreds of lines."""
+    """A publisher's wait (pacing, lock, back-off). On a terminal: one live line of the
+    progress display, its spinner turning while the publisher waits. Piped: a line once
+    per reason, and for every long wait, so a paced delivery of hundreds of calls does
+    not print hundreds of lines."""
     said: set[str] = set()
+    task: list = []
 
     def waiting(why: str, seconds: float) -> None:
+        text = f"{why}: waiting {seconds:.1f} s"
+        if progress is not None:
+            if task:
+                progress.update(task[0], description=text)
+            else:
+                task.append(progress.add_task(text, total=None, rows="", rate=""))
+            return
         if why in said and seconds < 5:
             return
         said.add(why)
-        console = progress.console if progress is not None else err
-        console.print(f"{why}: waiting {seconds:.1f} s", highlight=False, markup=False)
+        err.print(text, highlight=False, markup=False)
 
     return waiting
+
+
+def _progress(out: Console, quiet: bool, no_progress: bool) -> Progress | None:
+    """A live progress display on a terminal; None when piped, quiet or asked not to."""
+    if not out.is_terminal or quiet or no_progress:
+        return None
+    return Progress(
+        TextColumn("{task.description}"), SpinnerColumn(),
+        TextColumn("{task.fields[rows]}"), TextColumn("{task.fields[rate]}"),
+        console=out, transient=True,
+    )
 
 
 def _locked(db: str, lock_timeout: float, what: str, progress, work):
@@ -274,8 +289,9 @@ def publish(config, report_path, lock_timeout, publish_timeout, db, quiet, verbo
         _fail(f"{config}: a fragment cannot be published.", ExitCode.CONFIG_INVALID)
     _check_credentials(cfg)
     out, err = _consoles(quiet)
-    options = RunOptions(publish_timeout=publish_timeout, on_wait=_wait_callback(None, err))
-    report = _locked(db, lock_timeout, f"session-import publish {config}", None,
+    progress = _progress(out, quiet, False)
+    options = RunOptions(publish_timeout=publish_timeout, on_wait=_wait_callback(progress, err))
+    report = _locked(db, lock_timeout, f"session-import publish {config}", progress,
                      lambda store: publish_pending(cfg, store, options))
     _finish(report, out, err, quiet, verbose, report_path)
 
