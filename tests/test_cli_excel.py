@@ -85,3 +85,18 @@ def test_a_damaged_workbook_fails_with_the_file_and_what_to_do(ws: Workspace):
     result = ws.run("run", SAMPLE_CONFIGS / "sessions.xml", path)
     assert result.exit_code == 3
     assert f"{path}:0: is not an Excel workbook" in result.stderr + result.stdout
+
+
+def test_an_undecodable_csv_names_the_line_the_byte_and_the_likely_encoding(ws: Workspace):
+    ws.seed()
+    text = ("sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;"
+            "sessionEndDate;teacherLogin;groupName\n"
+            "M;TP-001;Sécurité - Paris;open;01/12/2026 09:00;01/12/2026 17:00;jdupont;France\n")
+    path = ws.root / "night.csv"
+    path.write_bytes(text.encode("windows-1252"))
+    result = ws.run("run", SAMPLE_CONFIGS / "sessions.xml", path)
+    assert result.exit_code == 3
+    assert (f"{path}:2: cannot be decoded as UTF-8 at byte " in result.stderr + result.stdout
+            or f"{path}:2: cannot be decoded as utf-8 at byte " in result.stderr + result.stdout)
+    assert "set <fileEncoding>windows-1252</fileEncoding>" in result.stderr + result.stdout
+    assert ws.query("SELECT count(*) FROM sessions") == [(0,)]

@@ -222,3 +222,40 @@ def test_on_a_terminal_the_wait_for_a_lock_is_a_live_line(setup):
     assert code == 0, text
     assert "Zoho People locked its API (threshold exceeded): waiting 2.0 s" in text
     assert len(zoho.sessions) == 1
+
+
+def test_what_the_publish_timeout_leaves_waits_for_the_next_publish(setup):
+    ws, zoho, write_config = setup
+    config = write_config(max_requests=5)  # 5 calls a second: 30 sessions need 6 s
+    night = ws.write("night.csv", data(*(row(n) for n in range(30))))
+    result, report = ws.import_rows(config, night, "--publish-timeout", "1.5")
+    assert result.exit_code == 6, result.stderr
+    counts = report["files"][0]["publishers"]["zoho"]
+    assert counts["published"] + counts["pending"] == 30 and 0 < counts["pending"] < 30
+    assert len(zoho.sessions) == counts["published"]
+    assert ws.run("publish", config).exit_code == 0
+    assert sorted(s["name"] for s in zoho.sessions.values()) == [f"Session {n:03d}" for n in range(30)]
+    assert zoho.busiest_window() <= 5
+
+
+def test_a_token_that_expires_mid_run_is_refreshed_once(setup):
+    import threading
+
+    ws, zoho, write_config = setup
+    config = write_config()
+    night = ws.write("night.csv", data(*(row(n) for n in range(40))))
+
+    def expire_after_ten() -> None:
+        deadline = time.monotonic() + 30
+        while len(zoho.sessions) < 10 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        zoho.expire_tokens()
+
+    watcher = threading.Thread(target=expire_after_ten)
+    watcher.start()
+    result, report = ws.import_rows(config, night)
+    watcher.join()
+    assert result.exit_code == 0, result.stderr
+    assert len(zoho.sessions) == 40
+    assert zoho.refreshes == 2  # the first token, and one after the 401
+    assert len([e for e in zoho.log if e.status == 401]) == 1

@@ -45,6 +45,25 @@ def _now() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
+def _load_pace(store: Store, client: Client) -> None:
+    """Count the calls earlier commands sent in the client's pacing window (Zoho's limit
+    is the service's, not one command's)."""
+    pacer = getattr(client, "pacer", None)
+    if pacer is None:
+        return
+    wall, mono = time.time(), pacer.clock()
+    earlier = [mono - (wall - at) for at in store.recent_calls(client.name, wall - pacer.span)]
+    pacer.sent.extendleft(reversed([t for t in earlier if not pacer.sent or t < pacer.sent[0]]))
+
+
+def _save_pace(store: Store, client: Client) -> None:
+    pacer = getattr(client, "pacer", None)
+    if pacer is None:
+        return
+    wall, mono = time.time(), pacer.clock()
+    store.record_calls(client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span)
+
+
 def _change(entry: dict) -> Change:
     kind = entry["kind"]
     if kind == "update" and entry["remote_id"] is None:
@@ -68,10 +87,13 @@ def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
     remote side (what cannot be delivered stays queued and is counted pending)."""
     result = PublishResult()
     for client in clients:
+        _load_pace(store, client)
         try:
             _deliver_to(store, import_id, client, result, deadline, on_wait, now)
         except CredentialsError as exc:
             result.errors.append(exc.message)
+        finally:
+            _save_pace(store, client)
         for entry in store.queued(import_id, client.name):
             result.for_run(client.name, entry["run_id"]).counts["pending"] += 1
     return result

@@ -138,7 +138,15 @@ CREATE TABLE remote_ids (
     publisher TEXT NOT NULL,
     remote_id TEXT NOT NULL,
     PRIMARY KEY (session_id, publisher)
-)
+);
+
+-- when the latest calls to a rate-limited service were sent (Unix time), so that the
+-- next command's pacing counts them: a publish right after a run must not trip the limit
+CREATE TABLE remote_calls (
+    publisher TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX remote_calls_at ON remote_calls(publisher, at)
 """
 
 # version reached -> script that reaches it from the one before
@@ -615,6 +623,21 @@ class Store:
     def note_pending(self, entry_id: int, message: str) -> None:
         with self.transaction():
             self.conn.execute("UPDATE outbox SET message = ? WHERE id = ?", (message, entry_id))
+
+    def recent_calls(self, publisher: str, since: float) -> list[float]:
+        return [at for (at,) in self.conn.execute(
+            "SELECT at FROM remote_calls WHERE publisher = ? AND at > ? ORDER BY at",
+            (publisher, since),
+        )]
+
+    def record_calls(self, publisher: str, calls: list[float], keep_after: float) -> None:
+        """Keep the calls sent after ``keep_after``: the ones a window can still count."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM remote_calls WHERE publisher = ?", (publisher,))
+            self.conn.executemany(
+                "INSERT INTO remote_calls (publisher, at) VALUES (?, ?)",
+                ((publisher, at) for at in calls if at > keep_after),
+            )
 
     def pending_by_run(self) -> dict[int, int]:
         """run id -> changes of that run still waiting to be published."""
