@@ -234,6 +234,17 @@ def test_a_sentinel_secret_appears_in_no_output(setup, monkeypatch):
     assert sentinel.encode() not in ws.db.read_bytes()
 
 
+def test_check_says_where_an_import_publishes(setup):
+    ws, emulator, write_config = setup
+    config = write_config(batch=50)
+    result = ws.run("check", config)
+    assert result.exit_code == 0, result.stderr
+    assert (f"  publishes every change to Perculus at {emulator.base_url} (batches of 50, times in "
+            "Europe/Paris; credentials from PERCULUS_ACCESS_KEY, PERCULUS_SECRET_KEY, "
+            "PERCULUS_ACCOUNT_ID)") in result.stdout
+    assert emulator.requests == []  # check never calls the service
+
+
 def test_dry_run_sends_nothing_and_queues_nothing(setup):
     ws, emulator, write_config = setup
     config = write_config()

@@ -1324,7 +1324,20 @@ def describe(config: Config) -> list[str]:
         if imp.safety.max_rejects or imp.safety.max_cancel:
             lines.append(f"  safety: max rejects {imp.safety.max_rejects or '-'}, "
                          f"max cancel {imp.safety.max_cancel or '-'}")
+        for p in imp.publishers:
+            lines.append("  publishes every change to " + _describe_publisher(p))
     return lines
+
+
+def _describe_publisher(p: PublisherConfig) -> str:
+    o = p.settings
+    if p.name == "perculus":
+        return (f"Perculus at {o.get('base_url')} (batches of {o.get('batch_size', 100)}, times in "
+                f"{o.get('timezone', 'Europe/Istanbul')}; credentials from PERCULUS_ACCESS_KEY, "
+                "PERCULUS_SECRET_KEY, PERCULUS_ACCOUNT_ID)")
+    return (f"Zoho People at {o.get('base_url')} (at most {o.get('max_requests', 30)} calls in "
+            f"{o.get('window_seconds', 60):g} s, {len(o.get('trainings', {}))} training(s) with their "
+            "own module; credentials from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN)")
 
 
 def _describe_provider(provider: ProviderConfig | None, config_path: Path) -> list[str]:
