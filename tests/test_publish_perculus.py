@@ -303,3 +303,24 @@ def test_a_reverted_run_is_undone_on_perculus_by_the_next_publish(setup):
     assert ws.run("publish", config).exit_code == 0
     names = sorted((s["name"], s["duration"]) for s in emulator.sessions.values())
     assert names == [("Session 000", 120), ("Session 001", 120)]
+
+
+def test_the_queue_is_read_a_page_at_a_time_and_keeps_each_sessions_order(setup, monkeypatch):
+    from session_import import publishing
+
+    monkeypatch.setattr(publishing, "QUEUE_PAGE", 2)
+    ws, emulator, write_config = setup
+    config = write_config(batch=3)
+    night = ws.write("night.csv", data(
+        session_row(0), session_row(1), session_row(2),
+        session_row(0, hours=3),   # updates line 2's session: after its create
+        session_row(3),
+        session_row(1, action="A"),  # cancels line 3's session: after its create
+        session_row(0, hours=4),
+    ))
+    result, report = ws.import_rows(config, night)
+    assert result.exit_code == 0, result.stderr
+    assert report["files"][0]["publishers"]["perculus"]["published"] == 7
+    remote = sorted((s["name"], s["duration"]) for s in emulator.sessions.values())
+    assert remote == [("Session 000", 240), ("Session 002", 120), ("Session 003", 120)]
+    assert ws.query("SELECT count(*) FROM outbox WHERE state = 'pending'") == [(0,)]

@@ -18,6 +18,7 @@ from session_import.remote import Change, Client, CredentialsError, Delivery, Se
 from session_import.store import Store
 
 STATES = ("published", "rejected", "pending", "skipped")
+QUEUE_PAGE = 2000  # queued changes read at a time
 _KIND_COUNT = {"create": "created", "update": "updated", "cancel": "cancelled"}
 
 
@@ -94,8 +95,8 @@ def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
             result.errors.append(exc.message)
         finally:
             _save_pace(store, client)
-        for entry in store.queued(import_id, client.name):
-            result.for_run(client.name, entry["run_id"]).counts["pending"] += 1
+        for run_id, pending in store.pending_counts(import_id, client.name).items():
+            result.for_run(client.name, run_id).counts["pending"] += pending
     return result
 
 
@@ -103,8 +104,8 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
                 deadline: float | None, on_wait, now) -> None:
     name = client.name
     reported: set[str] = set()
-    while True:
-        entries = store.queued(import_id, name)
+    while True:  # a page at a time from the oldest pending change: memory stays flat
+        entries = store.queued(import_id, name, QUEUE_PAGE)
         turn: list[Change] = []
         by_id: dict[int, dict] = {}
         sessions: set[int] = set()

@@ -583,15 +583,16 @@ class Store:
             queued,
         )
 
-    def queued(self, import_id: str, publisher: str) -> list[dict]:
-        """The pending changes of an import for a publisher, in queue order, each with
-        the session's remote id when its create was delivered."""
+    def queued(self, import_id: str, publisher: str, limit: int = 2000) -> list[dict]:
+        """The first ``limit`` pending changes of an import for a publisher, in queue order,
+        each with the session's remote id when its create was delivered."""
         cursor = self.conn.execute(
             "SELECT o.id, o.run_id, o.line, o.session_id, o.kind, o.session, o.changed, o.row,"
             " o.attempted, r.remote_id FROM outbox o LEFT JOIN remote_ids r"
             " ON r.session_id = o.session_id AND r.publisher = o.publisher"
-            " WHERE o.import_id = ? AND o.publisher = ? AND o.state = 'pending' ORDER BY o.id",
-            (import_id, publisher),
+            " WHERE o.import_id = ? AND o.publisher = ? AND o.state = 'pending' ORDER BY o.id"
+            " LIMIT ?",
+            (import_id, publisher, limit),
         )
         return [
             {"id": id_, "run_id": run_id, "line": line, "session_id": session_id, "kind": kind,
@@ -601,6 +602,13 @@ class Store:
             for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id
             in cursor
         ]
+
+    def pending_counts(self, import_id: str, publisher: str) -> dict[int, int]:
+        """run id -> changes of that run still waiting for this publisher."""
+        return dict(self.conn.execute(
+            "SELECT run_id, count(*) FROM outbox WHERE import_id = ? AND publisher = ?"
+            " AND state = 'pending' GROUP BY run_id", (import_id, publisher),
+        ))
 
     def mark_attempted(self, ids: Iterable[int]) -> None:
         with self.transaction():
