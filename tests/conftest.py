@@ -117,3 +117,30 @@ def sessions_config(ws: Workspace) -> Path:
 
 def rows(*lines: str) -> str:
     return "\n".join((HEADER,) + lines) + "\n"
+
+
+# an import that publishes: the nightly file (DD/MM/YYYY HH:II dates) and its publishers
+NIGHTLY_CONFIG = """
+<import-config>
+  <import id="nightly">
+    <providers><fileSystemSourceProvider>
+      <fileName>night*.csv</fileName><dateFormat>DD/MM/YYYY HH:II</dateFormat>
+    </fileSystemSourceProvider></providers>
+    <actions>
+      <createOrUpdateSessionAction>
+        <options>
+          <sessionSearchField><sessionTitle/></sessionSearchField>
+          <fullAccess>yes</fullAccess>
+        </options>
+        <fields>
+          <sessionAction/><trainingPathCode/><sessionTitle/>{status}
+          <sessionStartDate/><sessionEndDate/><teacherLogin/>
+        </fields>
+      </createOrUpdateSessionAction>
+    </actions>
+    <publishers>
+{publishers}
+    </publishers>
+  </import>
+</import-config>
+"""

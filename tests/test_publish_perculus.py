@@ -14,40 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Workspace
+from conftest import NIGHTLY_CONFIG, ROOT, Workspace
 from emulators.perculus import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, PerculusEmulator
 from emulators.perculus import perculus_emulator  # noqa: F401  (fixture)
 
-CONFIG = """
-<import-config>
-  <import id="nightly">
-    <providers><fileSystemSourceProvider>
-      <fileName>night*.csv</fileName><dateFormat>DD/MM/YYYY HH:II</dateFormat>
-    </fileSystemSourceProvider></providers>
-    <actions>
-      <createOrUpdateSessionAction>
-        <options>
-          <sessionSearchField><sessionTitle/></sessionSearchField>
-          <fullAccess>yes</fullAccess>
-        </options>
-        <fields>
-          <sessionAction/><trainingPathCode/><sessionTitle/><sessionStatus/>
-          <sessionStartDate/><sessionEndDate/><teacherLogin/>
-        </fields>
-      </createOrUpdateSessionAction>
-    </actions>
-    <publishers>
-      <perculusPublisher>
+CONFIG = NIGHTLY_CONFIG.replace("{status}", "<sessionStatus/>").replace("{publishers}", """      <perculusPublisher>
         <baseUrl>{url}</baseUrl>
         <batchSize>{batch}</batchSize>
         <timezone>Europe/Paris</timezone>
         <defaultDuration>60</defaultDuration>
         <timeout>{timeout}</timeout>
-      </perculusPublisher>
-    </publishers>
-  </import>
-</import-config>
-"""
+      </perculusPublisher>""")
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;sessionEndDate;teacherLogin"
 
 

@@ -13,30 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Workspace
+from conftest import NIGHTLY_CONFIG, ROOT, Workspace
 from emulators.zoho import ZohoEmulator
 
 SECRET = "zoho-S3NTINEL-4d2a"
-CONFIG = """
-<import-config>
-  <import id="nightly">
-    <providers><fileSystemSourceProvider>
-      <fileName>night*.csv</fileName><dateFormat>DD/MM/YYYY HH:II</dateFormat>
-    </fileSystemSourceProvider></providers>
-    <actions>
-      <createOrUpdateSessionAction>
-        <options>
-          <sessionSearchField><sessionTitle/></sessionSearchField>
-          <fullAccess>yes</fullAccess>
-        </options>
-        <fields>
-          <sessionAction/><trainingPathCode/><sessionTitle/><sessionStartDate/>
-          <sessionEndDate/><teacherLogin/>
-        </fields>
-      </createOrUpdateSessionAction>
-    </actions>
-    <publishers>
-      <zohoPeoplePublisher>
+CONFIG = NIGHTLY_CONFIG.replace("{status}", "").replace("{publishers}", """      <zohoPeoplePublisher>
         <baseUrl>{url}</baseUrl>
         <accountsUrl>{url}</accountsUrl>
         <courseId>C1</courseId><batchId>B1</batchId><moduleId>M1</moduleId>
@@ -45,11 +26,7 @@ CONFIG = """
         <windowSeconds>{window}</windowSeconds>
         <lockSeconds>{lock}</lockSeconds>
         <timeout>5</timeout>
-      </zohoPeoplePublisher>
-    </publishers>
-  </import>
-</import-config>
-"""
+      </zohoPeoplePublisher>""")
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin"
 
 

@@ -49,14 +49,20 @@ import zipfile
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from itertools import islice
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from defusedxml import DefusedXmlException
 from openpyxl import load_workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
-from session_import.reader import DataFileError, DateCell, ReadMsg, Record, restore_formula
+from session_import.reader import (
+    DataFileError,
+    DateCell,
+    ReadMsg,
+    Record,
+    RecordFile,
+    restore_formula,
+)
 
 MAX_EXPANDED = 512 * 1024 * 1024  # bytes that all the parts together may expand to
 MAX_RATIO = 100  # real sheets compress 10-25 times; a bomb of zeros, 1000 times
@@ -77,7 +83,7 @@ _TIME_TOKENS = ("HH", "II", "SS")
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 
 
-class ExcelFile:
+class ExcelFile(RecordFile):
     """Context manager; iterate it for Records of data rows (the header is not yielded).
 
     The same interface as reader.DataFile: ``path``, ``encoding`` ('utf-8') and
@@ -120,26 +126,10 @@ class ExcelFile:
 
     # -- public ---------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[Record]:
-        if self._file.closed:
-            raise ValueError(f"{self.path} is closed")
-        return self._records
-
     def close(self) -> None:
         if self._workbook is not None:
             self._workbook.close()
-        self._file.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().close()
 
     def __repr__(self) -> str:
         return f"<ExcelFile {self.path!r}>"

@@ -29,7 +29,7 @@ from datetime import date
 from enum import Enum
 from itertools import chain
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from session_import.excel import ExcelFile
@@ -210,6 +210,34 @@ class DateCell(str):
 _new_record = object.__new__
 _set_record_line = Record.line.__set__  # type: ignore[attr-defined]
 _set_record_cells = Record.cells.__set__  # type: ignore[attr-defined]
+
+
+class RecordFile:
+    """What every data file offers (delimited text, Excel): a context manager whose single
+    pass of iteration yields Records; ``_file`` and ``_records`` are set by the subclass."""
+
+    path: str
+    _file: IO[bytes]
+    _records: Iterator[Record]
+
+    def __iter__(self) -> Iterator[Record]:
+        if self._file.closed:
+            raise ValueError(f"{self.path} is closed")
+        return self._records
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class DataFileError(Exception):
@@ -402,7 +430,7 @@ def _choose_delimiter(record_text: str) -> str:
     return best
 
 
-class DataFile:
+class DataFile(RecordFile):
     """Context manager; iterate it for Records of data rows (the header, if any, is not yielded).
 
     One pass: iterating again continues where the previous iteration stopped. An empty
@@ -458,27 +486,6 @@ class DataFile:
         except BaseException:
             self.close()
             raise
-
-    # -- public ---------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[Record]:
-        if self._file.closed:
-            raise ValueError(f"{self.path} is closed")
-        return self._records
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<DataFile {self.path!r} {self.encoding} {self.delimiter!r}>"
