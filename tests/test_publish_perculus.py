@@ -188,7 +188,8 @@ def test_refused_credentials_keep_the_changes_queued(setup, monkeypatch):
     night = ws.write("night.csv", data(session_row(0)))
     result, report = ws.import_rows(config, night)
     assert result.exit_code == 6
-    assert "Perculus refused the credentials (HTTP 400)." in result.stderr + result.stdout
+    assert "Perculus refused the credentials (HTTP 400)." in result.stderr
+    assert "night.csv: perculus: 0 published, 0 rejected, 1 pending, 0 skipped" in result.stdout
     assert report["files"][0]["publishers"]["perculus"]["pending"] == 1
 
 

@@ -133,8 +133,8 @@ def publish_import(imp: ImportConfig, store: Store, report: Report, options: Run
         for client in clients:
             client.close()
     for message in result.errors:
-        if message not in report.notices:
-            report.notices.append(message)
+        if message not in report.publish_errors:
+            report.publish_errors.append(message)
     for publisher, runs in result.runs.items():
         for run_id, delivered in runs.items():
             file_report = _report_of_run(report, store, run_id)

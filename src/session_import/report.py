@@ -166,6 +166,8 @@ class Report:
     diff: bool = False
     files: list[FileReport] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # run-level lines, e.g. no file matched
+    # why changes stay queued for a remote LMS (refused credentials, service down)
+    publish_errors: list[str] = field(default_factory=list)
     consolidators: list[ConsolidatorFailure] = field(default_factory=list)
     exit_override: ExitCode | None = None
 
@@ -176,7 +178,7 @@ class Report:
         return worst(f.exit_code for f in self.files)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "dry_run": self.dry_run,
             "files": [f.to_json(self.diff) for f in self.files],
             "consolidators": [
@@ -184,6 +186,9 @@ class Report:
             ],
             "exit_code": int(self.exit_code),
         }
+        if self.publish_errors:
+            out["publish_errors"] = list(self.publish_errors)
+        return out
 
 
 class OutputError(Exception):
@@ -300,6 +305,15 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
         else:
             for f in report.files:
                 out.print(prefix + _summary_line(f), highlight=False, markup=False, soft_wrap=True)
+    if not quiet:
+        for f in report.files:
+            for publisher, counts in f.publishers.items():
+                said = ", ".join(f"{n} {state}" for state, n in counts.items())
+                earlier = f" (run {f.run_id})" if f.earlier_run else ""
+                out.print(f"{prefix}{f.file}{earlier}: {publisher}: {said}",
+                          highlight=False, markup=False, soft_wrap=True)
+    for problem in report.publish_errors:
+        err.print(problem, highlight=False, markup=False, soft_wrap=True)
     if verbose and not quiet:
         for f in report.files:
             rate = f.counts["rows"] / f.seconds if f.seconds else 0.0
