@@ -620,7 +620,8 @@ class _Run:
             found.extend(s for s in sessions if _same_session(s, item) and _guid_of(s))
             if len(sessions) < SEARCH_PAGE_SIZE:
                 break
-        free = [s for s in found if _guid_of(s).upper() not in self.client._claimed]
+        free = [s for s in found if _guid_of(s).upper() not in self.client._claimed
+                and not self.delivery.taken(_guid_of(s), item.change.id)]
         if not free:
             return None
         # several sessions with that name and start: prefer the one whose other fields match

@@ -94,41 +94,62 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
             "need a configuration with exactly one import."
         )
     report = Report(dry_run=options.dry_run, diff=options.diff)
-    deadline = time.monotonic() + options.publish_timeout
+    budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         files, notice = data_files(imp, given)
         if notice:
             report.notices.append(notice)
         provider = imp.provider or ProviderConfig.command_line(config.path.parent)
+        publishing = bool(imp.publishers) and not options.dry_run
+        delivered = False
         for path in files:
             file_reports = import_file(imp, provider, path, store, options, report, listed=not given)
             report.files.extend(file_reports)
-            if imp.publishers and not options.dry_run and any(r.run_id for r in file_reports):
-                publish_import(imp, store, report, options, deadline)
+            if publishing and any(r.run_id for r in file_reports):
+                publish_import(imp, store, report, options, budget)
+                delivered = True
             if file_reports and not options.dry_run:
                 report.consolidators.extend(
                     run_consolidators(imp, path, file_reports, options.clock(), options.environ)
                 )
+        if publishing and not delivered:  # nothing new tonight: what earlier runs left
+            publish_import(imp, store, report, options, budget)
     return report
+
+
+class _PublishBudget:
+    """--publish-timeout: the seconds a command may spend delivering, whatever its
+    imports took; each delivery uses up what it spends."""
+
+    def __init__(self, seconds: float):
+        self.left = seconds
+
+    def deliver(self, work):
+        started = time.monotonic()
+        try:
+            return work(started + max(self.left, 0.0))
+        finally:
+            self.left -= time.monotonic() - started
 
 
 def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions()) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = Report()
-    deadline = time.monotonic() + options.publish_timeout
+    budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         if imp.publishers:
-            publish_import(imp, store, report, options, deadline)
+            publish_import(imp, store, report, options, budget)
     return report
 
 
 def publish_import(imp: ImportConfig, store: Store, report: Report, options: RunOptions,
-                   deadline: float) -> None:
+                   budget: _PublishBudget) -> None:
     """Deliver what the import has queued (this file's changes and any left from earlier
     runs) and put the outcome in the reports of the runs that made the changes."""
     clients = make_clients(imp, options.environ)
     try:
-        result = deliver(store, imp.id, clients, deadline=deadline, on_wait=options.on_wait)
+        result = budget.deliver(lambda deadline: deliver(
+            store, imp.id, clients, deadline=deadline, on_wait=options.on_wait))
     finally:
         for client in clients:
             client.close()

@@ -30,6 +30,8 @@ class RunDelivery:
     # (line, row {"cells", "values"} or None, message, local kind count name)
     rejected: list[tuple[int | None, dict | None, str, str]] = field(default_factory=list)
     warnings: list[tuple[int | None, str]] = field(default_factory=list)
+    # (line, local kind count name) of each change settled now: published, skipped, rejected
+    settled: list[tuple[int | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,7 +77,9 @@ def _change(entry: dict) -> Change:
         session=SessionData(**entry["session"]),
         changed=frozenset(entry["changed"]) if kind == "update" else frozenset(),
         remote_id=entry["remote_id"],
-        attempted=entry["attempted"],
+        # a create of a session that had a remote id (a reverted cancel) may still be
+        # there (Zoho cannot delete): look for it before sending it
+        attempted=entry["attempted"] or (kind == "create" and entry["remote_id"] is not None),
         line=entry["line"],
     )
 
@@ -102,57 +106,79 @@ def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
 
 def _deliver_to(store: Store, import_id: str, client: Client, result: PublishResult,
                 deadline: float | None, on_wait, now) -> None:
+    """Passes over the queue, oldest change first, a page at a time (memory stays flat).
+
+    In a pass a session's first pending change has its turn; its later ones wait for
+    the next pass. Passes go on while one settles something and left some waiting."""
     name = client.name
     reported: set[str] = set()
-    while True:  # a page at a time from the oldest pending change: memory stays flat
-        entries = store.queued(import_id, name, QUEUE_PAGE)
-        turn: list[Change] = []
-        by_id: dict[int, dict] = {}
-        sessions: set[int] = set()
-        settled = False
-        for entry in entries:
-            if entry["session_id"] in sessions:
-                continue  # an earlier change of the same session goes first
-            sessions.add(entry["session_id"])
-            if entry["kind"] == "cancel" and entry["remote_id"] is None:
-                store.settle(entry["id"], "skipped", now())  # never delivered: nothing to delete
-                result.for_run(name, entry["run_id"]).counts["skipped"] += 1
-                settled = True
+    while True:
+        after, progress, deferred = 0, False, False
+        seen: set[int] = set()  # sessions whose oldest pending change had its turn
+        while entries := store.queued(import_id, name, QUEUE_PAGE, after):
+            after = entries[-1]["id"]
+            turn: list[Change] = []
+            by_id: dict[int, dict] = {}
+            for entry in entries:
+                if entry["session_id"] in seen:
+                    deferred = True  # an earlier change of the same session goes first
+                    continue
+                seen.add(entry["session_id"])
+                if entry["kind"] == "cancel" and entry["remote_id"] is None:
+                    store.settle(entry["id"], "skipped", now())  # never delivered: nothing to delete
+                    run = result.for_run(name, entry["run_id"])
+                    run.counts["skipped"] += 1
+                    run.settled.append((entry["line"], "cancelled"))
+                    progress = True
+                    continue
+                by_id[entry["id"]] = entry
+                turn.append(_change(entry))
+            if not turn:
                 continue
-            by_id[entry["id"]] = entry
-            turn.append(_change(entry))
-        if not turn:
-            if settled:
-                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            progress |= _deliver_turn(store, client, turn, by_id, result, reported,
+                                      deadline, on_wait, now)
+        if not (progress and deferred):
             return
-        if deadline is not None and time.monotonic() >= deadline:
-            return
-        progress = False
-        delivery = Delivery(turn, before_send=store.mark_attempted, deadline=deadline, on_wait=on_wait)
-        for outcome in client.deliver(delivery):
-            entry = by_id[outcome.change_id]
-            run = result.for_run(name, entry["run_id"])
-            if outcome.state == "pending":
-                if outcome.message:
-                    store.note_pending(entry["id"], outcome.message)
-                    if outcome.message not in reported:
-                        reported.add(outcome.message)
-                        result.errors.append(outcome.message)
-                continue
-            progress = True
-            remote = None
-            if outcome.remote_id is not None:
-                remote = (entry["session_id"], name, outcome.remote_id)
-            store.settle(entry["id"], outcome.state, now(), message=outcome.message,
-                         warning=outcome.warning, remote=remote)
-            run.counts[outcome.state] += 1
-            if outcome.state == "rejected":
-                run.rejected.append((entry["line"], entry["row"], outcome.message or "",
-                                     _KIND_COUNT[entry["kind"]]))
-            elif outcome.message and outcome.warning:
-                run.warnings.append((entry["line"], outcome.message))
-        if not progress:
-            return  # everything left is pending (service down, deadline): next run or publish
+
+
+def _deliver_turn(store: Store, client: Client, turn: list[Change], by_id: dict[int, dict],
+                  result: PublishResult, reported: set[str], deadline, on_wait, now) -> bool:
+    """One client delivery; True when it settled something."""
+    name = client.name
+
+    def taken(remote_id: str, change_id: int) -> bool:
+        owner = store.remote_owner(name, remote_id)
+        return owner is not None and owner != by_id[change_id]["session_id"]
+
+    progress = False
+    delivery = Delivery(turn, before_send=store.mark_attempted, deadline=deadline,
+                        on_wait=on_wait, taken=taken)
+    for outcome in client.deliver(delivery):
+        entry = by_id[outcome.change_id]
+        run = result.for_run(name, entry["run_id"])
+        if outcome.state == "pending":
+            if outcome.message:
+                store.note_pending(entry["id"], outcome.message)
+                if outcome.message not in reported:
+                    reported.add(outcome.message)
+                    result.errors.append(outcome.message)
+            continue
+        progress = True
+        remote = None
+        if outcome.remote_id is not None:
+            remote = (entry["session_id"], name, outcome.remote_id)
+        store.settle(entry["id"], outcome.state, now(), message=outcome.message,
+                     warning=outcome.warning, remote=remote)
+        run.counts[outcome.state] += 1
+        kind = _KIND_COUNT[entry["kind"]]
+        run.settled.append((entry["line"], kind))
+        if outcome.state == "rejected":
+            run.rejected.append((entry["line"], entry["row"], outcome.message or "", kind))
+        elif outcome.message and outcome.warning:
+            run.warnings.append((entry["line"], outcome.message))
+    return progress
 
 
 def counts_for_report(result: PublishResult, run_id: int) -> dict[str, dict[str, int]]:

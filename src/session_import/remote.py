@@ -80,6 +80,9 @@ class Delivery:
     deadline: float | None = None
     # shows a wait (rate limit, lock) on a terminal; None when there is none
     on_wait: Callable[[str, float], None] | None = None
+    # True when a remote id found by a look-up already belongs to another local session
+    # than the change's: a look-up never hands one remote session to two local ones
+    taken: Callable[[str, int], bool] = lambda remote_id, change_id: False
     extra: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -76,6 +76,7 @@ class FileReport:
     publishers: dict[str, dict[str, int]] = field(default_factory=dict)
     # a report of what was delivered now for a file imported by an earlier run
     earlier_run: bool = False
+    delivered_lines: set = field(default_factory=set)  # earlier run: lines counted already
 
     @property
     def exit_code(self) -> ExitCode:
@@ -95,7 +96,8 @@ class FileReport:
         turns its row (applied locally) into a rejected row with the service's message."""
         counts = self.publishers.setdefault(publisher, dict.fromkeys(delivered.counts, 0))
         for state, n in delivered.counts.items():
-            counts[state] = counts.get(state, 0) + n
+            # pending is what waits now; the others add up over the deliveries of a command
+            counts[state] = n if state == "pending" else counts.get(state, 0) + n
         by_line = {r.line: r for r in self.rejected}
         for line, row, message, kind in delivered.rejected:
             known = by_line.get(line)
@@ -106,8 +108,19 @@ class FileReport:
             by_line[line] = RejectedRow(line, row.get("values", {}), [message], row.get("cells", []))
             self.rejected.append(by_line[line])
             self.counts["rejected"] += 1
-            if self.counts.get(kind, 0) > 0 and not self.earlier_run:
+            if self.earlier_run:
+                self.counts["rows"] += 1
+                self.delivered_lines.add(line)
+            elif self.counts.get(kind, 0) > 0:
                 self.counts[kind] -= 1
+        if self.earlier_run:
+            # the rows of an earlier run whose changes were delivered now: counted like a
+            # run counts them, so that rows still add up and the exit code means the same
+            for line, kind in delivered.settled:
+                if line not in self.delivered_lines:
+                    self.delivered_lines.add(line)
+                    self.counts["rows"] += 1
+                    self.counts[kind] += 1
         for line, message in delivered.warnings:
             self.add_warning(line, [message])
 

@@ -139,6 +139,7 @@ CREATE TABLE remote_ids (
     remote_id TEXT NOT NULL,
     PRIMARY KEY (session_id, publisher)
 );
+CREATE INDEX remote_ids_owner ON remote_ids(publisher, remote_id);
 
 -- when the latest calls to a rate-limited service were sent (Unix time), so that the
 -- next command's pacing counts them: a publish right after a run must not trip the limit
@@ -583,16 +584,22 @@ class Store:
             queued,
         )
 
-    def queued(self, import_id: str, publisher: str, limit: int = 2000) -> list[dict]:
-        """The first ``limit`` pending changes of an import for a publisher, in queue order,
-        each with the session's remote id when its create was delivered."""
+    def queued(self, import_id: str, publisher: str, limit: int = 2000,
+               after: int = 0) -> list[dict]:
+        """The next ``limit`` pending changes (ids over ``after``) of an import for a
+        publisher, in queue order, each with the session's remote id when its create was
+        delivered. A change waits while another import holds an older pending change of
+        the same session: its turn comes after that one, whichever import delivers it."""
         cursor = self.conn.execute(
             "SELECT o.id, o.run_id, o.line, o.session_id, o.kind, o.session, o.changed, o.row,"
             " o.attempted, r.remote_id FROM outbox o LEFT JOIN remote_ids r"
             " ON r.session_id = o.session_id AND r.publisher = o.publisher"
-            " WHERE o.import_id = ? AND o.publisher = ? AND o.state = 'pending' ORDER BY o.id"
-            " LIMIT ?",
-            (import_id, publisher, limit),
+            " WHERE o.import_id = ? AND o.publisher = ? AND o.state = 'pending' AND o.id > ?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.session_id = o.session_id"
+            " AND p.publisher = o.publisher AND p.id < o.id AND p.state = 'pending'"
+            " AND p.import_id != o.import_id)"
+            " ORDER BY o.id LIMIT ?",
+            (import_id, publisher, after, limit),
         )
         return [
             {"id": id_, "run_id": run_id, "line": line, "session_id": session_id, "kind": kind,
@@ -602,6 +609,14 @@ class Store:
             for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id
             in cursor
         ]
+
+    def remote_owner(self, publisher: str, remote_id: str) -> int | None:
+        """The local session that a remote id belongs to, if any."""
+        row = self.conn.execute(
+            "SELECT session_id FROM remote_ids WHERE publisher = ? AND remote_id = ?",
+            (publisher, remote_id),
+        ).fetchone()
+        return row[0] if row else None
 
     def pending_counts(self, import_id: str, publisher: str) -> dict[int, int]:
         """run id -> changes of that run still waiting for this publisher."""

@@ -494,7 +494,7 @@ class ZohoPeopleClient:
                 self._back_off(attempt, state)
             try:
                 if maybe_there:
-                    found = self._look_up(url, fields, state)
+                    found = self._look_up(url, fields, state, change.id)
                     if found is not None:
                         return Outcome(change.id, "published", remote_id=found)
                 if not announced:
@@ -573,9 +573,11 @@ class ZohoPeopleClient:
         # outbox holds the create as attempted, so the next delivery looks it up.
         return Outcome(change.id, "pending", message=ZohoMsg.UNEXPECTED.format(status=status))
 
-    def _look_up(self, url: str, fields: dict[str, str], state: _DeliveryState) -> str | None:
-        """The sessionId of a session of the module with this name and date (the
-        same start time preferred), or None."""
+    def _look_up(
+        self, url: str, fields: dict[str, str], state: _DeliveryState, change_id: int
+    ) -> str | None:
+        """The sessionId of a session of the module with this name, date, start and end
+        time that no other local session owns, or None."""
         response = self._send("GET", url, None, state)
         if response.status_code >= 500:
             raise _Transient(f"HTTP {response.status_code}", maybe_applied=False)
@@ -586,14 +588,13 @@ class ZohoPeopleClient:
             for item in _sessions_of(_answer_json(response))
             if str(item.get("sessionName", item.get("name"))) == fields["name"]
             and str(item.get("sessionStartDate", item.get("date"))) == fields["date"]
+            and str(item.get("sessionStartTime", item.get("startTime"))) == fields["startTime"]
+            and str(item.get("sessionEndTime", item.get("endTime"))) == fields["endTime"]
         ]
-        matches.sort(
-            key=lambda item: (
-                str(item.get("sessionStartTime", item.get("startTime"))) != fields["startTime"]
-            )
-        )
         for item in matches:
-            if item.get("sessionId") not in (None, ""):
+            if item.get("sessionId") not in (None, "") and not state.delivery.taken(
+                str(item["sessionId"]), change_id
+            ):
                 log.info(
                     "Zoho People already holds session %s (%s); not sent again.",
                     fields["name"],
