@@ -702,37 +702,34 @@ class Store:
                 SELECT g.id, g.guid, g.name, p.guid AS parent_guid
                 FROM groups g LEFT JOIN groups p ON p.id = g.parent_id ORDER BY g.id""",
         }
-        cursor = self.conn.execute(queries[kind])
+        publishing = kind == "sessions" and self.conn.execute(
+            "SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+        sql = queries[kind]
+        if publishing:
+            # per session, from the outbox's (session_id, publisher, id) index: its remote
+            # ids, and the worst state over its publishers of its latest change
+            sql = sql.replace("s.created_by_import, s.updated_by_import", """s.created_by_import,
+                       s.updated_by_import,
+                       (SELECT json_group_object(p.publisher, r.remote_id)
+                        FROM (SELECT DISTINCT publisher FROM outbox WHERE session_id = s.id) p
+                        LEFT JOIN remote_ids r ON r.session_id = s.id AND r.publisher = p.publisher
+                       ) AS remote,
+                       (SELECT max(CASE o.state WHEN 'rejected' THEN 2 WHEN 'pending' THEN 1
+                                   ELSE 0 END)
+                        FROM outbox o WHERE o.id IN (SELECT max(id) FROM outbox
+                                                     WHERE session_id = s.id GROUP BY publisher)
+                       ) AS publish_state""")
+        cursor = self.conn.execute(sql)
         names = [d[0] for d in cursor.description]
-        if kind != "sessions" or self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+        if not publishing:
             return names, (dict(zip(names, row)) for row in cursor)
-        published = self._publish_states()
-        names += ["remote", "publish_state"]
+        states = {None: None, 0: "published", 1: "pending", 2: "rejected"}
 
         def with_remote(row):
             record = dict(zip(names, row))
-            remote, state = published.get(record["id"], (None, None))
-            record["remote"], record["publish_state"] = remote, state
+            remote = json.loads(record["remote"]) if record["remote"] else {}
+            record["remote"] = remote or None
+            record["publish_state"] = states[record["publish_state"]]
             return record
 
         return names, (with_remote(row) for row in cursor)
-
-    def _publish_states(self) -> dict[int, tuple[dict, str]]:
-        """session id -> ({publisher: remote id}, its publish state): the worst over its
-        publishers of the state of its latest queued change (skipped counts as published)."""
-        rank = {"published": 0, "skipped": 0, "pending": 1, "rejected": 2}
-        found: dict[int, tuple[dict, str]] = {}
-        cursor = self.conn.execute(
-            "SELECT o.session_id, o.publisher, o.state, r.remote_id FROM outbox o"
-            " JOIN (SELECT max(id) AS last FROM outbox GROUP BY session_id, publisher) m"
-            " ON o.id = m.last LEFT JOIN remote_ids r"
-            " ON r.session_id = o.session_id AND r.publisher = o.publisher"
-        )
-        for session_id, publisher, state, remote_id in cursor:
-            remote, current = found.get(session_id, ({}, "published"))
-            remote[publisher] = remote_id
-            if rank[state] > rank[current]:
-                current = state
-            found[session_id] = (remote, current)
-        return {k: (remote, "published" if state == "skipped" else state)
-                for k, (remote, state) in found.items()}
