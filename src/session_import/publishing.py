@@ -19,6 +19,7 @@ from session_import.store import Store
 
 STATES = ("published", "rejected", "pending", "skipped")
 QUEUE_PAGE = 2000  # queued changes read at a time
+SETTLE_GROUP = 100  # outcomes committed together
 _KIND_COUNT = {"create": "created", "update": "updated", "cancel": "cancelled"}
 
 
@@ -145,40 +146,65 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
 
 def _deliver_turn(store: Store, client: Client, turn: list[Change], by_id: dict[int, dict],
                   result: PublishResult, reported: set[str], deadline, on_wait, now) -> bool:
-    """One client delivery; True when it settled something."""
+    """One client delivery; True when it settled something.
+
+    Outcomes are committed in groups (at most SETTLE_GROUP, and always before the next
+    request that carries a create): a kill that loses a group only makes the next run
+    ask again, since its creates were committed as attempted first and are looked up."""
     name = client.name
+    unsaved: list[tuple] = []
+
+    def save() -> None:
+        if unsaved:
+            store.settle_many(unsaved)
+            unsaved.clear()
+
+    def before_send(ids) -> None:
+        save()
+        store.mark_attempted(ids)
 
     def taken(remote_id: str, change_id: int) -> bool:
+        save()
         owner = store.remote_owner(name, remote_id)
         return owner is not None and owner != by_id[change_id]["session_id"]
 
     progress = False
-    delivery = Delivery(turn, before_send=store.mark_attempted, deadline=deadline,
+    delivery = Delivery(turn, before_send=before_send, deadline=deadline,
                         on_wait=on_wait, taken=taken)
-    for outcome in client.deliver(delivery):
-        entry = by_id[outcome.change_id]
-        run = result.for_run(name, entry["run_id"])
-        if outcome.state == "pending":
-            if outcome.message:
-                store.note_pending(entry["id"], outcome.message)
-                if outcome.message not in reported:
-                    reported.add(outcome.message)
-                    result.errors.append(outcome.message)
-            continue
-        progress = True
-        remote = None
-        if outcome.remote_id is not None:
-            remote = (entry["session_id"], name, outcome.remote_id)
-        store.settle(entry["id"], outcome.state, now(), message=outcome.message,
-                     warning=outcome.warning, remote=remote)
-        run.counts[outcome.state] += 1
-        kind = _KIND_COUNT[entry["kind"]]
-        run.settled.append((entry["line"], kind))
-        if outcome.state == "rejected":
-            run.rejected.append((entry["line"], entry["row"], outcome.message or "", kind))
-        elif outcome.message and outcome.warning:
-            run.warnings.append((entry["line"], outcome.message))
+    try:
+        for outcome in client.deliver(delivery):
+            progress |= _record(outcome, by_id[outcome.change_id], name, result, reported,
+                                unsaved, store, now)
+            if len(unsaved) >= SETTLE_GROUP:
+                save()
+    finally:
+        save()
     return progress
+
+
+def _record(outcome, entry: dict, name: str, result: PublishResult, reported: set[str],
+            unsaved: list[tuple], store: Store, now) -> bool:
+    """Note what became of one change; True when it is settled."""
+    run = result.for_run(name, entry["run_id"])
+    if outcome.state == "pending":
+        if outcome.message:
+            store.note_pending(entry["id"], outcome.message)
+            if outcome.message not in reported:
+                reported.add(outcome.message)
+                result.errors.append(outcome.message)
+        return False
+    remote = None
+    if outcome.remote_id is not None:
+        remote = (entry["session_id"], name, outcome.remote_id)
+    unsaved.append((entry["id"], outcome.state, now(), outcome.message, outcome.warning, remote))
+    run.counts[outcome.state] += 1
+    kind = _KIND_COUNT[entry["kind"]]
+    run.settled.append((entry["line"], kind))
+    if outcome.state == "rejected":
+        run.rejected.append((entry["line"], entry["row"], outcome.message or "", kind))
+    elif outcome.message and outcome.warning:
+        run.warnings.append((entry["line"], outcome.message))
+    return True
 
 
 def counts_for_report(result: PublishResult, run_id: int) -> dict[str, dict[str, int]]:

@@ -643,6 +643,20 @@ class Store:
                     " VALUES (?, ?, ?)", remote,
                 )
 
+    def settle_many(self, settled: list[tuple]) -> None:
+        """Several ``settle`` calls in one transaction: (entry id, state, when, message,
+        warning, remote or None) each."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE outbox SET state = ?, message = ?, warning = ?, done_at = ? WHERE id = ?",
+                [(state, message, int(warning), when, entry_id)
+                 for entry_id, state, when, message, warning, _ in settled],
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO remote_ids (session_id, publisher, remote_id)"
+                " VALUES (?, ?, ?)", [remote for *_, remote in settled if remote is not None],
+            )
+
     def note_pending(self, entry_id: int, message: str) -> None:
         with self.transaction():
             self.conn.execute("UPDATE outbox SET message = ? WHERE id = ?", (message, entry_id))
