@@ -27,11 +27,13 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from emulators.loopback import LoopbackServer
 
 ACCESS_KEY = "emulator-access-key"
 SECRET_KEY = "emulator-secret-key"
@@ -83,38 +85,23 @@ class PerculusEmulator:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._release = threading.Event()  # ends slow answers early at stop()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # -- life ----------------------------------------------------------------------
 
     def start(self) -> PerculusEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(_Handler, self)
         return self
 
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+            self._server.stop()
 
     @property
     def base_url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     # -- switches ------------------------------------------------------------------
 

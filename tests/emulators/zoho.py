@@ -33,8 +33,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from emulators.loopback import LoopbackServer
 
 REQUIRED = ("name", "trainerErecno", "type", "date", "startTime", "endTime")
 KNOWN = set(REQUIRED) | {"description", "roomId", "lockUntil", "gradeCategoryId", "resources"}
@@ -104,31 +106,17 @@ class ZohoEmulator:
         self._fail_next: list[int] = []
         self._drop_creates = 0
         self._next_id = 219225000000648000
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # -- life -----------------------------------------------------------------------------
 
     def start(self) -> ZohoEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(_Handler, self)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()  # type: ignore[union-attr]
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> ZohoEmulator:
@@ -139,8 +127,7 @@ class ZohoEmulator:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]  # type: ignore[union-attr]
-        return f"http://{host}:{port}"
+        return self._server.url  # type: ignore[union-attr]
 
     # -- switches -------------------------------------------------------------------------
 
