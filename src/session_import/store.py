@@ -232,12 +232,16 @@ _GETTERS = {cls: attrgetter(*_COLUMNS[table]) for table, cls in _RECORDS.items()
 _NAMES = {cls: _COLUMNS[table] for table, cls in _RECORDS.items()}
 
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder at every call
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _record_json(record) -> str | None:
     """The record as a JSON object (what the journal keeps); asdict() is several times slower."""
     if record is None:
         return None
     cls = type(record)
-    return json.dumps(dict(zip(_NAMES[cls], _GETTERS[cls](record))), ensure_ascii=False)
+    return _encode(dict(zip(_NAMES[cls], _GETTERS[cls](record))))
 
 
 def record_from(table: str, values: dict):
