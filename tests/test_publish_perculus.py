@@ -302,3 +302,20 @@ def test_the_queue_is_read_a_page_at_a_time_and_keeps_each_sessions_order(setup,
     remote = sorted((s["name"], s["duration"]) for s in emulator.sessions.values())
     assert remote == [("Session 000", 240), ("Session 002", 120), ("Session 003", 120)]
     assert ws.query("SELECT count(*) FROM outbox WHERE state = 'pending'") == [(0,)]
+
+
+def test_the_csv_export_carries_the_remote_ids_and_the_publish_state(setup):
+    import csv
+    import io
+
+    ws, emulator, write_config = setup
+    config = write_config()
+    emulator.now = datetime(2027, 3, 2, tzinfo=UTC)  # line 2's session starts in the past
+    assert ws.import_rows(config, ws.write("night.csv", data(session_row(0), session_row(5))))[0].exit_code == 1
+    exported = ws.run("export", "sessions", "--format", "csv")
+    assert exported.exit_code == 0, exported.stderr
+    rows = {r["title"]: r for r in csv.DictReader(io.StringIO(exported.stdout))}
+    assert rows["Session 000"]["publish_state"] == "rejected"
+    assert json.loads(rows["Session 000"]["remote"]) == {"perculus": None}
+    assert rows["Session 005"]["publish_state"] == "published"
+    assert json.loads(rows["Session 005"]["remote"])["perculus"] in emulator.sessions

@@ -169,10 +169,7 @@ def _limit(ctx, param, value):
 def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
         lock_timeout, no_progress, publish_timeout, db, quiet, verbose):
     """Run every import of CONFIG (DATA files replace the provider's files)."""
-    cfg = _load(config, quiet=quiet)
-    if cfg.form == "fragment":
-        _fail(f"{config}: a fragment cannot be run.", ExitCode.CONFIG_INVALID)
-    _check_credentials(cfg)
+    cfg = _runnable(config, quiet, "run")
     out, err = _consoles(quiet)
     progress = _progress(out, quiet, no_progress)
     options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
@@ -181,6 +178,15 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
     report = _locked(db, lock_timeout, f"session-import run {config}", progress,
                      lambda store: run_import(cfg, store, [Path(p) for p in data], options))
     _finish(report, out, err, quiet, verbose, report_path, rejects_path)
+
+
+def _runnable(config: str, quiet: bool, verb: str):
+    """A configuration that can be run or published: not a fragment, credentials present."""
+    cfg = _load(config, quiet=quiet)
+    if cfg.form == "fragment":
+        _fail(f"{config}: a fragment cannot be {verb}.", ExitCode.CONFIG_INVALID)
+    _check_credentials(cfg)
+    return cfg
 
 
 def _check_credentials(cfg) -> None:
@@ -284,10 +290,7 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None) ->
 @common
 def publish(config, report_path, lock_timeout, publish_timeout, db, quiet, verbose):
     """Deliver to the remote LMSs of CONFIG the changes still waiting, reading no data file."""
-    cfg = _load(config, quiet=quiet)
-    if cfg.form == "fragment":
-        _fail(f"{config}: a fragment cannot be published.", ExitCode.CONFIG_INVALID)
-    _check_credentials(cfg)
+    cfg = _runnable(config, quiet, "published")
     out, err = _consoles(quiet)
     progress = _progress(out, quiet, False)
     options = RunOptions(publish_timeout=publish_timeout, on_wait=_wait_callback(progress, err))

@@ -91,11 +91,6 @@ class ExcelFile(RecordFile):
     ``header``. One pass: iterating again continues where the previous iteration stopped.
     """
 
-    path: str
-    encoding: str
-    delimiter: str
-    header: list[str] | None
-
     def __init__(
         self,
         path: str | os.PathLike[str],

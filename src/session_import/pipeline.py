@@ -308,7 +308,9 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             for message in columns.warnings:
                 report.add_warning(1, [message])
             stage = _stage(action, imp, provider, store)
-            publishers = [p.name for p in imp.publishers] if not options.dry_run else []
+            # only session changes are published; a dry run queues nothing
+            publishing = action.name == SESSION_ACTION and not options.dry_run
+            publishers = [p.name for p in imp.publishers] if publishing else []
             rows: dict[int, dict] | None = {} if publishers else None
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report, rows)

@@ -1,10 +1,10 @@
 """Deliver an import's queued changes to its remote LMSs, in queue order, once.
 
 The outbox lives in the store (store.enqueue, in the file's own transaction); this
-module decides whose turn it is and records, change by change and at once, what
-became of each: a kill between two changes loses nothing and sends nothing twice
-(a create sent without a readable answer is marked ``attempted`` first, and the
-client looks for it on the remote system before sending it again).
+module decides whose turn it is and records what became of each change, in small
+groups: a kill loses nothing and sends nothing twice (a create is committed as
+``attempted`` before its request goes out, and the client looks for an attempted
+create on the remote system before sending it again).
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
                     continue
                 seen.add(entry["session_id"])
                 if entry["kind"] == "cancel" and entry["remote_id"] is None:
-                    store.settle(entry["id"], "skipped", now())  # never delivered: nothing to delete
+                    # never delivered: nothing to delete
+                    store.settle_many([(entry["id"], "skipped", now(), None, False, None)])
                     run = result.for_run(name, entry["run_id"])
                     run.counts["skipped"] += 1
                     run.settled.append((entry["line"], "cancelled"))
@@ -205,17 +206,6 @@ def _record(outcome, entry: dict, name: str, result: PublishResult, reported: se
     elif outcome.message and outcome.warning:
         run.warnings.append((entry["line"], outcome.message))
     return True
-
-
-def counts_for_report(result: PublishResult, run_id: int) -> dict[str, dict[str, int]]:
-    """publisher -> {"published", "rejected", "pending", "skipped"} for one run."""
-    out = {}
-    for publisher, runs in result.runs.items():
-        run = runs.get(run_id)
-        if run is not None:
-            out[publisher] = dict(run.counts)
-    return out
-
 
 def _modules():
     from session_import import perculus, zoho  # noqa: PLC0415 - requests only when publishing

@@ -217,6 +217,9 @@ class RecordFile:
     pass of iteration yields Records; ``_file`` and ``_records`` are set by the subclass."""
 
     path: str
+    encoding: str  # also the encoding of its rejects file
+    delimiter: str
+    header: list[str] | None
     _file: IO[bytes]
     _records: Iterator[Record]
 
@@ -437,11 +440,6 @@ class DataFile(RecordFile):
     file (or one of blank lines only) has the header [] when ``has_header``, and no records.
     ``chunk_size`` and ``long_line`` exist for the tests (chunk boundaries everywhere).
     """
-
-    path: str
-    encoding: str
-    delimiter: str
-    header: list[str] | None
 
     def __init__(
         self,

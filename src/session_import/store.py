@@ -633,23 +633,9 @@ class Store:
         with self.transaction():
             self.conn.executemany("UPDATE outbox SET attempted = 1 WHERE id = ?", ((i,) for i in ids))
 
-    def settle(self, entry_id: int, state: str, when: str, *, message: str | None = None,
-               warning: bool = False, remote: tuple[int, str, str] | None = None) -> None:
-        """Record what became of one queued change (and the session's remote id), at once."""
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE outbox SET state = ?, message = ?, warning = ?, done_at = ? WHERE id = ?",
-                (state, message, int(warning), when, entry_id),
-            )
-            if remote is not None:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO remote_ids (session_id, publisher, remote_id)"
-                    " VALUES (?, ?, ?)", remote,
-                )
-
     def settle_many(self, settled: list[tuple]) -> None:
-        """Several ``settle`` calls in one transaction: (entry id, state, when, message,
-        warning, remote or None) each."""
+        """Record what became of queued changes, in one transaction: (entry id, state,
+        when, message, warning, (session id, publisher, remote id) or None) each."""
         with self.transaction():
             self.conn.executemany(
                 "UPDATE outbox SET state = ?, message = ?, warning = ?, done_at = ? WHERE id = ?",
@@ -679,12 +665,6 @@ class Store:
                 "INSERT INTO remote_calls (publisher, at) VALUES (?, ?)",
                 ((publisher, at) for at in calls if at > keep_after),
             )
-
-    def pending_by_run(self) -> dict[int, int]:
-        """run id -> changes of that run still waiting to be published."""
-        return dict(self.conn.execute(
-            "SELECT run_id, count(*) FROM outbox WHERE state = 'pending' GROUP BY run_id"
-        ))
 
     def publishers_of_run(self, run_id: int) -> list[str]:
         return [p for (p,) in self.conn.execute(

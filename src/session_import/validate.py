@@ -97,29 +97,6 @@ _DATE_MESSAGES = {
 }
 
 
-def _date(row: MappedRow, name: str, fmt: DateFormat, zone: str | None, issues: list[Issue]):
-    """The ISO value, KEEP, None (reset), or False when the cell is not a valid date."""
-    value = _text(row, name)
-    if value is KEEP or value is None:
-        return value
-    invalid, gap, ambiguous = _DATE_MESSAGES[name]
-    if value.__class__ is DateCell:  # typed as a date in a workbook: whatever dateFormat says
-        parsed = _iso(value.value)
-    else:
-        parsed = fmt.parse(value)
-    if parsed is None:
-        issues.append(issue(row.line, name, invalid, value=value))
-        return False
-    if zone is not None:
-        problem = zone_problem(parsed, zone)
-        if problem == GAP:
-            issues.append(issue(row.line, name, gap, value=value, zone=zone))
-            return False
-        if problem == AMBIGUOUS:
-            issues.append(warning(row.line, name, ambiguous, value=value, zone=zone))
-    return parsed
-
-
 def _iso(value: date) -> str:
     if not isinstance(value, datetime):
         return value.isoformat()

@@ -511,11 +511,7 @@ class ZohoPeopleClient:
                 reason = f"HTTP {response.status_code}"
                 continue
             return self._answer_outcome(change, response, ids, state, creating=True)
-        return Outcome(
-            change.id,
-            "pending",
-            message=ZohoMsg.UNAVAILABLE.format(reason=reason, tries=self.settings.tries),
-        )
+        return self._unavailable(change, reason)
 
     def _update(
         self, change: Change, ids: ModuleIds, fields: dict[str, str], state: _DeliveryState
@@ -534,6 +530,10 @@ class ZohoPeopleClient:
                 reason = f"HTTP {response.status_code}"
                 continue
             return self._answer_outcome(change, response, ids, state, creating=False)
+        return self._unavailable(change, reason)
+
+    def _unavailable(self, change: Change, reason: str) -> Outcome:
+        """Every try failed (network, 5xx): the change stays queued."""
         return Outcome(
             change.id,
             "pending",
