@@ -176,8 +176,8 @@ def other_host_certificate(tmp_path_factory) -> Certificate:
 
 # ---- building what the pipeline hands over ----
 
-WHEN = datetime(2026, 11, 24, 3, 5, 9)
-STAMP = "20261124-030509"
+WHEN = datetime(2026, 11, 24, 3, 5, 9, 123456)
+STAMP = "20261124-030509-123"  # to the millisecond
 SESSION_ACTION = "createOrUpdateSessionAction"
 STATUS_MISSING = "Column sessionStatus is missing from the header; the field is left as it is."
 BOOKED = "Teacher jdupont is already booked on session Rome (6F9619FF-8B86-D011-B42D-00C04FC964FF) at that time."
@@ -269,7 +269,7 @@ def test_error_log_one_line_per_message_in_line_order(tmp_path):
     assert log.name == f"{STAMP}_sessions_1.csv.log"
     assert log.read_text(encoding="utf-8") == (
         f"Line number:1,WARNING,{STATUS_MISSING}\n"
-        f"Line number:3,ERROR,{BAD.replace(';', ',')},Teacher with login <nobody> is not found.\n"
+        "Line number:3,ERROR,M,TP-001,'=Bad,,,open,,,<nobody>,,,Teacher with login <nobody> is not found.\n"
         f"Line number:4,WARNING,{WARNED.replace(';', ',')},{BOOKED}\n"
     )
 
@@ -316,7 +316,40 @@ def test_error_log_of_a_safety_limit_names_line_1(tmp_path):
     error = f"{path}: 3 rows rejected, more than --max-rejects 2; nothing of the file was applied."
     run(path, failed_reports(path, error)[:1], logger(tmp_path / "logs"))
     (log,) = (tmp_path / "logs").iterdir()
-    assert f"Line number:1,ERROR,{error}\n" in log.read_text()
+    assert f'Line number:1,ERROR,"{error}"\n' in log.read_text()  # quoted: it holds a comma
+
+
+def test_error_log_quotes_and_neutralises_cells_as_csv_does(tmp_path):
+    """A value with a comma or a quote is quoted, a formula gets its leading ', as in every CSV
+    the tool writes: the log reads back cell for cell with a CSV reader."""
+    path = data_file(tmp_path)
+    report = FileReport(str(path), "nightly", SESSION_ACTION)
+    cells = ["M", "=cmd|' /C calc'!A0", "Paris, Lyon", 'say "hi"', "+1", "@SUM(A1)", "-2", "\tx", ""]
+    message = "Training with training path code A, title B is not found."
+    report.rejected.append(RejectedRow(2, {}, [message], cells))
+    report.add_warning(3, ["Teacher =x is already booked."])
+    report.warning_cells[3] = ["=HYPERLINK(\"http://x\")", "a,b"]
+    run(path, [report], logger(tmp_path / "logs"))
+    (log,) = (tmp_path / "logs").iterdir()
+    text = log.read_text()
+    assert text == (
+        "Line number:2,ERROR,M,'=cmd|' /C calc'!A0,\"Paris, Lyon\",\"say \"\"hi\"\"\",'+1,'@SUM(A1),'-2,'\tx,,"
+        "\"Training with training path code A, title B is not found.\"\n"
+        "Line number:3,WARNING,\"'=HYPERLINK(\"\"http://x\"\")\",\"a,b\",Teacher =x is already booked.\n"
+    )
+    import csv
+
+    first, second = csv.reader(text.splitlines())
+    assert first == ["Line number:2", "ERROR", "M", "'=cmd|' /C calc'!A0", "Paris, Lyon", 'say "hi"', "'+1",
+                     "'@SUM(A1)", "'-2", "'\tx", "", message]
+    assert second[2:] == ["'=HYPERLINK(\"http://x\")", "a,b", "Teacher =x is already booked."]
+
+
+def test_a_clean_file_gets_no_log(tmp_path):
+    """Clean: no rejected row, no warning, no error. The folder is not even created."""
+    path = data_file(tmp_path)
+    assert run(path, [clean_report(path)], logger(tmp_path / "logs")) == []
+    assert not (tmp_path / "logs").exists()
 
 
 def test_error_log_folder_that_cannot_be_created(tmp_path):
@@ -329,12 +362,56 @@ def test_error_log_folder_that_cannot_be_created(tmp_path):
     )]
 
 
-def test_error_log_that_cannot_be_written(tmp_path):
+def test_error_log_never_replaces_a_file_of_its_name(tmp_path):
+    """Two files of the same name logged in the same millisecond (a `*/export.csv` glob, two
+    imports sharing a log folder), or anything already there: the new log takes the next name."""
     path = data_file(tmp_path)
-    target = tmp_path / "logs" / f"{STAMP}_sessions_1.csv.log"
-    target.mkdir(parents=True)  # a folder where the log should go
-    failures = run(path, [partial_report(path)], logger(tmp_path / "logs"))
-    assert errors(failures) == [f"Could not open the file {target} for writing."]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / f"{STAMP}_sessions_1.csv.log").write_text("an earlier log\n")
+    (logs / f"{STAMP}_sessions_1.csv-2.log").mkdir()  # a folder is in the way too
+    for _ in range(2):
+        assert run(path, [partial_report(path)], logger(logs)) == []
+    assert (logs / f"{STAMP}_sessions_1.csv.log").read_text() == "an earlier log\n"
+    written = [logs / f"{STAMP}_sessions_1.csv-3.log", logs / f"{STAMP}_sessions_1.csv-4.log"]
+    assert sorted(logs.iterdir()) == sorted([logs / f"{STAMP}_sessions_1.csv.log",
+                                             logs / f"{STAMP}_sessions_1.csv-2.log", *written])
+    assert written[0].read_text() == written[1].read_text() != ""
+
+
+@pytest.fixture
+def small_file_system(tmp_path):
+    """A real tmpfs of 64 KiB mounted for the test (root only): a disk that fills up."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mount_point)],
+                             capture_output=True, timeout=30)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True, timeout=30)
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system of ``folder`` to its last byte."""
+    with open(folder / "filler", "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"x" * 512)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_error_log_on_a_full_disk_leaves_no_empty_log(tmp_path, small_file_system):
+    path = data_file(tmp_path)
+    logs = small_file_system / "logs"
+    logs.mkdir()
+    fill(small_file_system)
+    failures = run(path, [partial_report(path)], logger(logs))
+    assert errors(failures) == [f"Could not open the file {logs / f'{STAMP}_sessions_1.csv.log'} for writing."]
+    assert list(logs.iterdir()) == []  # no 0-byte log, no temporary file
 
 
 # ---- moveToBackupConsolidator ----
@@ -350,15 +427,51 @@ def test_move_to_backup_with_and_without_timestamp(tmp_path):
     assert not first.exists() and not second.exists()
 
 
-def cross_device(monkeypatch, source: Path, events: list[tuple]) -> None:
-    """os.replace of the data file fails as it does between two file systems; the rest is recorded."""
-    real_replace, real_fsync, real_unlink = os.replace, os.fsync, os.unlink
+@pytest.mark.parametrize("timestamp", ["yes", "no"])
+def test_a_backup_never_replaces_a_file(tmp_path, timestamp):
+    """Two `export.csv` backed up in the same millisecond (a `*/export.csv` glob, two imports
+    sharing a backup folder), or the same name every night without timestamp: each one is kept."""
+    folder = tmp_path / "backup"
+    contents = []
+    for n in range(3):
+        path = tmp_path / f"in{n}" / "export.csv"
+        path.parent.mkdir()
+        path.write_text(f"file {n}\n")
+        contents.append(path.read_bytes())
+        assert run(path, [clean_report(path)], backup(folder, timestamp=timestamp)) == []
+        assert not path.exists()
+    prefix = f"{STAMP}_" if timestamp == "yes" else ""
+    names = [f"{prefix}export.csv", f"{prefix}export-2.csv", f"{prefix}export-3.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    assert [(folder / name).read_bytes() for name in names] == contents
 
-    def replace(src, dst, *args, **kwargs):
-        if Path(src) == source:
-            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
-        events.append(("replace", Path(src).name, Path(dst).name))
-        return real_replace(src, dst, *args, **kwargs)
+
+def other_file_system(tmp_path: Path) -> Path:
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
+        pytest.skip("no writable tmpfs at /dev/shm on another device")
+    return Path(tempfile.mkdtemp(dir=shm, prefix="session-import-test-"))
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """A folder on another file system than tmp_path (a real tmpfs): a move there is a copy."""
+    folder = other_file_system(tmp_path)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def recorded(monkeypatch, events: list[tuple]) -> None:
+    """Record the calls that make a backup durable and give it its name."""
+    real_link, real_fsync, real_unlink = os.link, os.fsync, os.unlink
+
+    def link(src, dst, *args, **kwargs):
+        try:
+            real_link(src, dst, *args, **kwargs)
+        except OSError as exc:
+            events.append(("link", Path(src).name, Path(dst).name, exc.errno))
+            raise
+        events.append(("link", Path(src).name, Path(dst).name, 0))
 
     def fsync(fd):
         events.append(("fsync",))
@@ -368,83 +481,81 @@ def cross_device(monkeypatch, source: Path, events: list[tuple]) -> None:
         events.append(("unlink", Path(target).name))
         return real_unlink(target, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "link", link)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "unlink", unlink)
 
 
-def test_move_across_file_systems_copies_syncs_renames_then_deletes(tmp_path, monkeypatch):
+def test_move_across_file_systems_copies_syncs_names_then_deletes(tmp_path, elsewhere, monkeypatch):
     path = data_file(tmp_path)
     content, mtime = path.read_bytes(), 1_700_000_000
     os.utime(path, (mtime, mtime))
+    folder = elsewhere / "backup"
+    folder.mkdir()
+    (folder / f"{STAMP}_sessions_1.csv").write_text("already there\n")
     events: list[tuple] = []
-    cross_device(monkeypatch, path, events)
-    assert run(path, [clean_report(path)], backup(tmp_path / "backup", timestamp="yes")) == []
-    target = tmp_path / "backup" / f"{STAMP}_sessions_1.csv"
+    recorded(monkeypatch, events)
+    assert run(path, [clean_report(path)], backup(folder, timestamp="yes")) == []
+    target = folder / f"{STAMP}_sessions_1-2.csv"  # the name in use is kept as it was
     assert target.read_bytes() == content and target.stat().st_mtime == mtime
+    assert (folder / f"{STAMP}_sessions_1.csv").read_text() == "already there\n"
     assert not path.exists()
-    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary file left
-    names = [e[0] for e in events]
-    renamed = next(i for i, e in enumerate(events) if e[0] == "replace" and e[2] == target.name)
-    assert "fsync" in names[:renamed]  # the copy is on disk before it takes the backup's name
-    assert events[renamed][1].startswith(".") and events[renamed][1].endswith(".part")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([target.name, f"{STAMP}_sessions_1.csv"])
+    # the name in use is refused as a link would refuse it; the free one is another file system
+    assert events[:2] == [("link", "sessions_1.csv", f"{STAMP}_sessions_1.csv", errno.EEXIST),
+                          ("link", "sessions_1.csv", target.name, errno.EXDEV)]
+    named = next(i for i, e in enumerate(events) if e[0] == "link" and e[2] == target.name and not e[3])
+    assert ("fsync",) in events[:named]  # the copy is on disk before it takes the backup's name
+    assert events[named][1].startswith(".") and events[named][1].endswith(".part")
     assert events[-1] == ("unlink", "sessions_1.csv")  # the source goes last
 
 
-def test_move_to_a_real_other_file_system(tmp_path):
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
-        pytest.skip("no writable tmpfs at /dev/shm on another device")
+def test_move_to_a_real_other_file_system(tmp_path, elsewhere):
     path = data_file(tmp_path)
     content = path.read_bytes()
-    folder = Path(tempfile.mkdtemp(dir=shm, prefix="session-import-test-"))
-    try:
-        assert run(path, [clean_report(path)], backup(folder / "backup")) == []
-        assert [p.name for p in (folder / "backup").iterdir()] == ["sessions_1.csv"]
-        assert (folder / "backup" / "sessions_1.csv").read_bytes() == content
-        assert not path.exists()
-    finally:
-        shutil.rmtree(folder)
+    assert run(path, [clean_report(path)], backup(elsewhere / "backup")) == []
+    assert [p.name for p in (elsewhere / "backup").iterdir()] == ["sessions_1.csv"]
+    assert (elsewhere / "backup" / "sessions_1.csv").read_bytes() == content
+    assert not path.exists()
 
 
-def test_a_failed_copy_keeps_the_source_and_the_delete_keeps_it_too(tmp_path, monkeypatch):
+def test_a_failed_copy_keeps_the_source_and_the_delete_keeps_it_too(tmp_path, small_file_system):
+    """A real full disk: the copy to the other file system fails half-way."""
     path = data_file(tmp_path)
+    path.write_bytes(path.read_bytes() * 2000)  # bigger than the 64 KiB file system
     content = path.read_bytes()
-    cross_device(monkeypatch, path, [])
-
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(shutil, "copyfileobj", disk_full)
-    failures = run(path, [clean_report(path)], backup(tmp_path / "backup"), deleter())
-    target = tmp_path / "backup" / "sessions_1.csv"
+    folder = small_file_system / "backup"
+    failures = run(path, [clean_report(path)], backup(folder), deleter())
     # the delete consolidator does not delete the only copy of a file whose backup failed
     assert failures == [ConsolidatorFailure(
-        "moveToBackupConsolidator", str(path), f"Can not copy the file {path} to {target}",
+        "moveToBackupConsolidator", str(path), f"Can not copy the file {path} to {folder / 'sessions_1.csv'}",
     )]
     assert path.read_bytes() == content
-    assert list(target.parent.iterdir()) == []  # the partial copy is removed
+    assert list(folder.iterdir()) == []  # the partial copy is removed
 
 
-def test_a_source_that_cannot_be_deleted_after_its_copy(tmp_path, monkeypatch):
+def test_a_source_that_cannot_be_deleted_after_its_copy(tmp_path, elsewhere):
+    """The source really cannot be deleted: immutable (chattr +i) when root, who ignores
+    modes; in a read-only folder otherwise."""
     path = data_file(tmp_path)
     content = path.read_bytes()
-    cross_device(monkeypatch, path, [])
-    real_unlink = os.unlink
-
-    def unlink(target, *args, **kwargs):
-        if Path(target) == path:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-        return real_unlink(target, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", unlink)
-    failures = run(path, [clean_report(path)], backup(tmp_path / "backup"), deleter())
+    if os.geteuid() == 0:
+        protect = ["chattr", "+i", str(path)], ["chattr", "-i", str(path)]
+    else:
+        protect = ["chmod", "555", str(path.parent)], ["chmod", "755", str(path.parent)]
+    if subprocess.run(protect[0], capture_output=True, timeout=30).returncode != 0:
+        pytest.skip(f"{protect[0][0]} is not possible here")
+    try:
+        failures = run(path, [clean_report(path)], backup(elsewhere / "backup"), deleter())
+    finally:
+        subprocess.run(protect[1], check=True, timeout=30)
     assert failures == [
         ConsolidatorFailure("moveToBackupConsolidator", str(path), f"Can not delete the file {path}"),
         # the backup holds the file, so the delete consolidator tries again
         ConsolidatorFailure("deleteProcessedFilesConsolidator", str(path), f"Can not delete file {path}."),
     ]
-    assert (tmp_path / "backup" / "sessions_1.csv").read_bytes() == content
+    assert (elsewhere / "backup" / "sessions_1.csv").read_bytes() == content
+    assert path.read_bytes() == content
 
 
 def test_backup_folder_that_cannot_be_created(tmp_path):
@@ -773,7 +884,7 @@ def test_all_consolidators_in_crossknowledge_order(nightly, monkeypatch, smtp_se
     (log,) = (nightly.root / "logs").iterdir()
     assert log.name.endswith("_sessions_1.csv.log")
     assert log.read_text() == (
-        "Line number:3,ERROR,M,TP-001,=Bad,,,open,,,nobody,,,Teacher with login nobody is not found.\n"
+        "Line number:3,ERROR,M,TP-001,'=Bad,,,open,,,nobody,,,Teacher with login nobody is not found.\n"
     )
     (backup,) = (nightly.root / "backup").iterdir()
     assert backup.name.endswith("_sessions_1.csv") and len(backup.name) > len("sessions_1.csv")
@@ -916,4 +1027,26 @@ def test_a_dropped_connection_is_reported_through_the_cli(nightly, monkeypatch, 
     assert report["files"][0]["email"] == {"sent": False, "error": error}
     assert report["consolidators"] == [
         {"name": "emailReport", "file": str(nightly.root / "drop" / "sessions_1.csv"), "error": error},
+    ]
+
+
+def test_two_files_of_one_name_keep_their_backups_and_logs(nightly):
+    """A `*/sessions.csv` glob picks two files of the same name, processed in the same second:
+    each keeps its own backup and its own log (they used to overwrite each other)."""
+    first = nightly.write("drop/a/sessions.csv", rows("M;TP-001;Paris;;;open;;;jdupont;;", "M;TP-001;X;;;open;;;nobody;;"))
+    second = nightly.write("drop/b/sessions.csv", rows("M;TP-001;Lyon;;;open;;;jdupont;;", "M;TP-001;Y;;;open;;;ghost;;"))
+    contents = {first.read_bytes(), second.read_bytes()}
+    config = nightly.write("nightly.xml", CONFIG.format(consolidators=ALL).replace(
+        "<fileName>sessions_*.csv</fileName>", "<fileName>*/sessions.csv</fileName>").replace(
+        "<emailReport>", "<emailReport><disabled>yes</disabled>"))
+    result = nightly.run("run", "--report", nightly.root / "r.json", config)
+    assert result.exit_code == 1, result.stderr
+    assert json.loads((nightly.root / "r.json").read_text())["consolidators"] == []
+    backups = list((nightly.root / "backup").iterdir())
+    assert {p.read_bytes() for p in backups} == contents and len(backups) == 2
+    assert not first.exists() and not second.exists()
+    logs = [p.read_text() for p in (nightly.root / "logs").iterdir()]
+    assert sorted(logs) == [
+        "Line number:3,ERROR,M,TP-001,X,,,open,,,nobody,,,Teacher with login nobody is not found.\n",
+        "Line number:3,ERROR,M,TP-001,Y,,,open,,,ghost,,,Teacher with login ghost is not found.\n",
     ]

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import base64
 import codecs
+import csv
 import errno
 import html
+import io
+import itertools
 import os
 import re
+import secrets
 import shutil
 import smtplib
 import socket
 import ssl
-import tempfile
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -28,7 +32,8 @@ from email.utils import formatdate, make_msgid
 from enum import StrEnum
 from pathlib import Path
 
-from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg, leads_outside
+from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg
+from session_import.reader import neutralise_formula
 from session_import.report import COUNT_NAMES, ConsolidatorFailure, FileReport, Report, rejects_csv
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
@@ -69,7 +74,7 @@ def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], 
     """Run the import's enabled consolidators over one committed data file; return their failures."""
     failures: list[ConsolidatorFailure] = []
     failed_as_a_whole = any(r.error is not None for r in reports)
-    stamp = when.strftime("%Y%m%d-%H%M%S")
+    stamp = backup_stamp(when)
     backup: str | None = None  # "moved", "copied" (the source stayed) or "failed"
     for consolidator in imp.consolidators:
         if consolidator.disabled:
@@ -99,6 +104,11 @@ def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], 
     return failures
 
 
+def backup_stamp(when: datetime) -> str:
+    """The run's date and time to the millisecond: ``20261124-030509-123``."""
+    return f"{when:%Y%m%d-%H%M%S}-{when.microsecond // 1000:03d}"
+
+
 def scrub(text: str, environ: Mapping[str, str]) -> str:
     """``text`` without the SMTP password, as written or as SMTP AUTH encodes it."""
     password = environ.get("SMTP_PASSWORD") or ""
@@ -125,6 +135,15 @@ def _one_line(text: str) -> str:
     return text.replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n")
 
 
+def _log_line(line: int, level: str, values: list[str]) -> str:
+    """``Line number:N,LEVEL,<values>`` as one CSV record: each value neutralised (SPEC 7),
+    quoted when it holds a comma or a quote, its line breaks written ``\\n``."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [f"Line number:{line}", level] + [_one_line(neutralise_formula(v)) for v in values])
+    return buffer.getvalue()
+
+
 def _error_line(report: FileReport) -> int:
     """The line a whole-file error names (``FILE:LINE: ...``), else 1 like file-level warnings."""
     found = re.match(re.escape(report.file) + r":(\d+): ", report.error or "")
@@ -140,119 +159,260 @@ def error_log_lines(reports: list[FileReport]) -> list[str]:
             # every action of a failed file carries the same error: one line
             errors_seen.add(report.error)
             line = _error_line(report)
-            entries.append((line, 0, f"Line number:{line},ERROR,{_one_line(report.error)}"))
+            entries.append((line, 0, _log_line(line, "ERROR", [report.error])))
         for row in report.rejected:
-            cells = _one_line(",".join(row.cells))
             for message in row.messages:
-                entries.append((row.line, 0, f"Line number:{row.line},ERROR,{cells},{_one_line(message)}"))
+                entries.append((row.line, 0, _log_line(row.line, "ERROR", [*row.cells, message])))
         for line, messages in report.warnings:
-            cells = report.warning_cells.get(line)
+            cells = report.warning_cells.get(line) or []
             for message in messages:
-                shown = _one_line(message if cells is None else f"{','.join(cells)},{message}")
-                entries.append((line, 1, f"Line number:{line},WARNING,{shown}"))
+                entries.append((line, 1, _log_line(line, "WARNING", [*cells, message])))
     return [text for _, _, text in sorted(entries, key=lambda e: (e[0], e[1]))]
 
 
 def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport],
-                    stamp: str) -> Path:
+                    stamp: str) -> Path | None:
+    """The log of one data file, under a name no other file has; None for a clean file
+    (no error and no warning: no log)."""
+    lines = error_log_lines(reports)
+    if not lines:
+        return None
     folder = Path(consolidator.options["location"][0])
-    _still_where_configured(folder)
+    name = f"{stamp}_{path.name}.log"
+    folder_fd = open_folder(folder, ConsolidatorMsg.LOG_FOLDER.format(folder=folder))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        return folder / _write_new_file(folder_fd, name, "".join(lines).encode("utf-8"))
     except OSError as exc:
-        raise _Failed(ConsolidatorMsg.LOG_FOLDER.format(folder=folder)) from exc
-    _still_where_configured(folder)
-    target = folder / f"{stamp}_{path.name}.log"
+        raise _Failed(ConsolidatorMsg.LOG_WRITE.format(file=folder / name)) from exc
+    finally:
+        os.close(folder_fd)
+
+
+# ---- folders opened once, files given a name no file has ----
+
+_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY)
+# hard links refused: a file system without them, Linux' protected_hardlinks (another user's file)
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
+                            errno.ENOSYS})
+_MAX_NAME_RACES = 100  # names taken by someone else between our look and our claim
+
+
+def open_folder(folder: Path, cannot: str) -> int:
+    """A descriptor of ``folder`` (created when missing), reached from the root one component
+    at a time without following a link.
+
+    The configuration resolved every link of ``folder`` when it was read, so a component
+    that is a link now was made since: it must not send the import's logs and backups
+    elsewhere. Every write then goes relative to this descriptor, so the folder checked
+    and the folder written are the same object, whatever is renamed meanwhile.
+    ``cannot`` is the failure when a component is not a folder or cannot be created.
+    """
+    parts = folder.parts
+    fd = os.open(parts[0] if folder.is_absolute() else ".", _PATH_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with open(target, "w", encoding="utf-8", newline="\n", opener=_no_follow) as handle:
-            handle.writelines(line + "\n" for line in error_log_lines(reports))
+        steps = parts[1:] if folder.is_absolute() else parts
+        for index, part in enumerate(steps):
+            mode = os.O_RDONLY if index == len(steps) - 1 else _PATH_ONLY  # the last one is fsynced
+            child = _open_component(fd, part, mode | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                    folder, cannot)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_component(parent: int, part: str, flags: int, folder: Path, cannot: str) -> int:
+    for _ in range(3):  # again after creating it, or when it changed between two looks
+        try:
+            return os.open(part, flags, dir_fd=parent)
+        except FileNotFoundError:
+            try:
+                os.mkdir(part, 0o777, dir_fd=parent)
+            except FileExistsError:
+                pass  # made meanwhile: open what is there
+            except OSError as exc:
+                raise _Failed(cannot) from exc
+        except NotADirectoryError as exc:
+            try:
+                kind = stat.S_IFMT(os.lstat(part, dir_fd=parent).st_mode)
+                target = os.readlink(part, dir_fd=parent) if kind == stat.S_IFLNK else None
+            except OSError:
+                continue  # gone meanwhile: look again
+            if target is not None:
+                where = Path(os.path.normpath(_path_of(parent) / target))
+                raise _Failed(RunPathMsg.FOLDER_MOVED.format(folder=folder, target=where)) from exc
+            if kind != stat.S_IFDIR:
+                raise _Failed(cannot) from exc
+        except OSError as exc:
+            raise _Failed(cannot) from exc
+    raise _Failed(cannot)
+
+
+def _path_of(fd: int) -> Path:
+    """Where a folder descriptor is now (for messages only)."""
+    return Path(os.readlink(f"/proc/self/fd/{fd}"))
+
+
+def _free_names(name: str, taken: Callable[[], set[str]]) -> Iterator[str]:
+    """``name``, then ``stem-2.ext``, ``stem-3.ext``...: ``taken()`` lists the folder once the
+    first name is in use, so a folder of many backups is not tried name by name."""
+    yield name
+    stem, ext = os.path.splitext(name)
+    used = taken()
+    for number in itertools.count(2):
+        candidate = f"{stem}-{number}{ext}"
+        if candidate not in used:
+            yield candidate
+
+
+def _claim(claim: Callable[[str], None], folder_fd: int, name: str) -> str:
+    """The first free name that ``claim`` (which raises FileExistsError on a name in use) gets."""
+    races = 0
+    for candidate in _free_names(name, lambda: set(os.listdir(folder_fd))):
+        try:
+            claim(candidate)
+            return candidate
+        except FileExistsError:
+            races += 1
+            if races > _MAX_NAME_RACES:
+                raise
+    raise AssertionError("unreachable")  # _free_names never ends
+
+
+def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str) -> tuple[str, bool]:
+    """Give ``source`` a name in the folder that no file has; (the name, whether ``source`` is
+    still there for the caller to unlink).
+
+    A hard link is POSIX's rename that never replaces: it fails when the name exists.
+    Where links are refused, the name is reserved by an exclusive create and the source
+    renamed onto that empty placeholder. EXDEV (another file system) is the caller's.
+    """
+    def link(candidate: str) -> None:
+        os.link(source, candidate, src_dir_fd=source_dir_fd, dst_dir_fd=folder_fd, follow_symlinks=False)
+
+    try:
+        return _claim(link, folder_fd, name), True
     except OSError as exc:
-        raise _Failed(ConsolidatorMsg.LOG_WRITE.format(file=target)) from exc
-    return target
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+
+    def reserve(candidate: str) -> None:
+        os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=folder_fd))
+
+    placeholder = _claim(reserve, folder_fd, name)
+    try:
+        os.rename(source, placeholder, src_dir_fd=source_dir_fd, dst_dir_fd=folder_fd)
+    except OSError:
+        _unlink_quietly(placeholder, folder_fd)
+        raise
+    return placeholder, False
 
 
-def _still_where_configured(folder: Path) -> None:
-    """The configuration resolved ``folder`` when it was read; a link made since must not move it."""
-    target = leads_outside(folder, folder)
-    if target is not None:
-        raise _Failed(RunPathMsg.FOLDER_MOVED.format(folder=folder, target=target))
+def _unlink_quietly(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
 
 
-def _no_follow(name: str, flags: int) -> int:
-    """Open without following a link at the last step: a log name is predictable."""
-    return os.open(name, flags | os.O_NOFOLLOW, 0o666)
+def _temporary(folder_fd: int, name: str, mode: int) -> tuple[str, int]:
+    """A new hidden ``.part`` file beside where ``name`` goes, created exclusively, open for writing."""
+    while True:
+        candidate = f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode, dir_fd=folder_fd)
+        except FileExistsError:
+            continue
+        return candidate, fd
+
+
+def _finish_temporary(folder_fd: int, temporary: str, name: str) -> str:
+    """The synced temporary file takes the first free name of ``name``; the name it got."""
+    placed, left = _give_name(temporary, folder_fd, folder_fd, name)
+    if left:
+        _unlink_quietly(temporary, folder_fd)
+    _sync_folder(folder_fd)
+    return placed
+
+
+def _write_new_file(folder_fd: int, name: str, data: bytes) -> str:
+    """Write through a temporary file, so that a failure (a full disk) leaves no partial file."""
+    temporary, fd = _temporary(folder_fd, name, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return _finish_temporary(folder_fd, temporary, name)
+    except BaseException:
+        _unlink_quietly(temporary, folder_fd)
+        raise
 
 
 # ---- moveToBackupConsolidator ----
 
 
 def move_to_backup(consolidator: ConsolidatorConfig, path: Path, stamp: str) -> Path:
-    """Move the file; across file systems, copy and sync it in place before deleting the source.
+    """Move the file under a name no file of the backup folder has; across file systems, copy
+    and sync it there before deleting the source.
 
-    At every moment the file exists whole in one place at least: a crash leaves
-    at worst a hidden ``.part`` file in the backup folder, never a lost file.
+    At every moment the file exists whole in one place at least: a crash leaves at
+    worst a hidden ``.part`` file in the backup folder, or the file in both places.
     """
     folder = Path(consolidator.options["backupFolder"][0])
-    _still_where_configured(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _Failed(ConsolidatorMsg.BACKUP_FOLDER.format(folder=folder)) from exc
-    _still_where_configured(folder)
     prefix = f"{stamp}_" if consolidator.options.get("timestamp", ("no",))[0] == "yes" else ""
-    target = folder / f"{prefix}{path.name}"
+    name = f"{prefix}{path.name}"
+    folder_fd = open_folder(folder, ConsolidatorMsg.BACKUP_FOLDER.format(folder=folder))
     try:
-        os.replace(path, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise _Failed(ConsolidatorMsg.COPY.format(source=path, target=target)) from exc
-    else:
-        _sync_folder(folder)
-        return target
-    _copy_synced(path, target)
-    try:
-        os.unlink(path)
-    except OSError as exc:
-        raise _CopiedNotDeleted(ConsolidatorMsg.DELETE_MOVED.format(file=path)) from exc
-    return target
+        try:
+            placed, left = _give_name(str(path), None, folder_fd, name)
+            _sync_folder(folder_fd)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise _Failed(ConsolidatorMsg.COPY.format(source=path, target=folder / name)) from exc
+            placed, left = _copy_synced(path, folder_fd, folder, name), True
+    finally:
+        os.close(folder_fd)
+    if left:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            raise _CopiedNotDeleted(ConsolidatorMsg.DELETE_MOVED.format(file=path)) from exc
+    return folder / placed
 
 
-def _copy_synced(source: Path, target: Path) -> None:
-    """Copy to a temporary name beside ``target``, fsync, rename into place; the source stays."""
-    tmp_name: str | None = None
+def _copy_synced(source: Path, folder_fd: int, folder: Path, name: str) -> str:
+    """Copy to a temporary name in the folder, fsync, give it a free name; the source stays."""
+    temporary: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        temporary, fd = _temporary(folder_fd, name, 0o600)
         with os.fdopen(fd, "wb") as out, open(source, "rb") as data:
             shutil.copyfileobj(data, out, 1 << 20)
             out.flush()
-            try:
-                shutil.copystat(source, tmp_name)  # the backup keeps the file's date and mode
+            status = os.fstat(data.fileno())
+            try:  # the backup keeps the file's mode and date
+                os.fchmod(out.fileno(), stat.S_IMODE(status.st_mode))
+                os.utime(out.fileno(), ns=(status.st_atime_ns, status.st_mtime_ns))
             except OSError:
                 pass  # a file system without modes or times still gets the content
             os.fsync(out.fileno())
-        os.replace(tmp_name, target)
+        return _finish_temporary(folder_fd, temporary, name)
     except OSError as exc:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-        raise _Failed(ConsolidatorMsg.COPY.format(source=source, target=target)) from exc
-    _sync_folder(target.parent)
+        if temporary is not None:
+            _unlink_quietly(temporary, folder_fd)
+        raise _Failed(ConsolidatorMsg.COPY.format(source=source, target=folder / name)) from exc
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make a rename into ``folder`` durable (best effort: some file systems refuse it)."""
+def _sync_folder(folder_fd: int) -> None:
+    """Make a new name in the folder durable (best effort: some file systems refuse it)."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
+        os.fsync(folder_fd)
     except OSError:
         pass
-    finally:
-        os.close(fd)
 
 
 # ---- deleteProcessedFilesConsolidator ----
