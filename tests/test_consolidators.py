@@ -446,6 +446,30 @@ def test_a_backup_never_replaces_a_file(tmp_path, timestamp):
     assert [(folder / name).read_bytes() for name in names] == contents
 
 
+@pytest.mark.parametrize("timestamp", ["yes", "no"])
+def test_where_hard_links_are_refused_a_backup_still_never_replaces_a_file(tmp_path, monkeypatch, timestamp):
+    """A file system without hard links, or Linux' protected_hardlinks for another user's file
+    (neither can be made here as root: os.link is made to fail as they make it fail): the
+    name is reserved by an exclusive create, then the file renamed onto that placeholder."""
+    def no_links(*args, **kwargs):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", no_links)
+    folder = tmp_path / "backup"
+    contents = []
+    for n in range(3):
+        path = tmp_path / f"in{n}" / "export.csv"
+        path.parent.mkdir()
+        path.write_text(f"file {n}\n")
+        contents.append(path.read_bytes())
+        assert run(path, [clean_report(path)], backup(folder, timestamp=timestamp)) == []
+        assert not path.exists()
+    prefix = f"{STAMP}_" if timestamp == "yes" else ""
+    names = [f"{prefix}export.csv", f"{prefix}export-2.csv", f"{prefix}export-3.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    assert [(folder / name).read_bytes() for name in names] == contents
+
+
 def other_file_system(tmp_path: Path) -> Path:
     shm = Path("/dev/shm")
     if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
