@@ -775,7 +775,8 @@ def test_a_refused_login_is_reported_and_the_password_appears_nowhere(tmp_path, 
     server = smtp_server(accept_login=False, auth_require_tls=False)
     path = data_file(tmp_path)
     report = partial_report(path)
-    environ = server.env | {"SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    environ = server.env | {"SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL,
+                            "SMTP_ALLOW_INSECURE_AUTH": "yes"}
     failures = run(path, [report], logger(tmp_path / "logs"), mailer(), environ=environ)
     refusal = f"the SMTP server 127.0.0.1:{server.port} refused the login of importer (535)."
     assert failures == [ConsolidatorFailure("emailReport", str(path), refusal)]
@@ -784,6 +785,59 @@ def test_a_refused_login_is_reported_and_the_password_appears_nowhere(tmp_path, 
     written = json.dumps(Report(files=[report], consolidators=failures).to_json())
     logs = [p.read_text() for p in (tmp_path / "logs").iterdir()]
     assert not any(SENTINEL in text for text in [written, *logs, *errors(failures)])
+
+
+def test_no_password_over_an_unencrypted_connection(tmp_path, smtp_server):
+    """SMTP_USER without SMTP_STARTTLS or SMTP_TLS: refused before any connection, nothing sent;
+    it used to log in with AUTH PLAIN in clear."""
+    server = smtp_server(accept_login=True, auth_require_tls=False)  # a server that would take it
+    path = data_file(tmp_path)
+    report = partial_report(path)
+    environ = server.env | {"SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    failures = run(path, [report], mailer(), environ=environ)
+    refusal = (f"SMTP_USER is set but the connection to 127.0.0.1:{server.port} is not encrypted, so the "
+               "password would travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes "
+               "(or SMTP_ALLOW_INSECURE_AUTH=yes to accept that).")
+    assert errors(failures) == [refusal] and report.email == {"sent": False, "error": refusal}
+    assert server.logins == [] and server.inbox.messages == []
+    # the administrator's explicit choice
+    assert run(path, [report], mailer(), environ=environ | {"SMTP_ALLOW_INSECURE_AUTH": "yes"}) == []
+    assert server.logins == [("importer", SENTINEL)] and len(server.inbox.messages) == 1
+
+
+def test_implicit_tls_with_a_login(tmp_path, smtp_server, certificate):
+    """SMTP_TLS=yes: TLS from the first byte (SMTPS, port 465). The server below speaks only
+    TLS (aiosmtpd's auth_require_tls only knows STARTTLS, hence False: the socket is TLS)."""
+    server = smtp_server(ssl_context=certificate.server_context(), accept_login=True, auth_require_tls=False)
+    path = data_file(tmp_path)
+    environ = server.env | {"SMTP_TLS": "yes", "SSL_CERT_FILE": str(certificate.cert),
+                            "SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    assert run(path, [partial_report(path)], mailer(), environ=environ) == []
+    assert server.logins == [("importer", SENTINEL)]
+    assert len(server.inbox.messages) == 1
+    # the same server, its certificate not trusted: nothing sent, no login
+    report = partial_report(path)
+    del environ["SSL_CERT_FILE"]
+    run(path, [report], mailer(), environ=environ)
+    assert report.email["sent"] is False and "CERTIFICATE_VERIFY_FAILED" in report.email["error"]
+    assert len(server.logins) == 1 and len(server.inbox.messages) == 1
+
+
+def test_implicit_tls_goes_to_port_465_by_default(tmp_path):
+    path = data_file(tmp_path)
+    report = partial_report(path)
+    run(path, [report], mailer(), environ={"SMTP_HOST": "127.0.0.1", "SMTP_TLS": "yes"})
+    assert report.email["error"].startswith("the e-mail could not be sent through 127.0.0.1:465: ")
+
+
+def test_implicit_tls_to_a_plain_server_sends_nothing(tmp_path, smtp_server):
+    server = smtp_server(accept_login=True, auth_require_tls=False)
+    path = data_file(tmp_path)
+    report = partial_report(path)
+    environ = server.env | {"SMTP_TLS": "yes", "SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    run(path, [report], mailer(), environ=environ)
+    assert report.email["sent"] is False
+    assert server.logins == [] and server.inbox.messages == []
 
 
 def test_the_password_is_scrubbed_from_any_failure_text():
@@ -823,6 +877,14 @@ def test_a_dropped_connection_is_reported(tmp_path, dropping_server):
     ({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "smtp"}, "SMTP_PORT 'smtp' is not a port number (1 to 65535)."),
     ({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "70000"}, "SMTP_PORT '70000' is not a port number (1 to 65535)."),
     ({"SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "true"}, "SMTP_STARTTLS 'true' must be yes or no."),
+    ({"SMTP_HOST": "127.0.0.1", "SMTP_TLS": "on"}, "SMTP_TLS 'on' must be yes or no."),
+    ({"SMTP_HOST": "127.0.0.1", "SMTP_ALLOW_INSECURE_AUTH": "y"}, "SMTP_ALLOW_INSECURE_AUTH 'y' must be yes or no."),
+    ({"SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "yes", "SMTP_TLS": "yes"},
+     "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first byte (port 465), "
+     "SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."),
+    ({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SMTP_USER": "importer"},
+     "SMTP_USER is set but the connection to 127.0.0.1:2525 is not encrypted, so the password would travel "
+     "in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes (or SMTP_ALLOW_INSECURE_AUTH=yes to accept that)."),
 ])
 def test_smtp_settings_that_cannot_work(tmp_path, environ, error):
     path = data_file(tmp_path)
@@ -1024,6 +1086,7 @@ def test_starttls_with_a_trusted_certificate(nightly, monkeypatch, smtp_server, 
 def test_refused_login_is_reported_and_the_password_appears_nowhere(nightly, monkeypatch, smtp_server):
     server = smtp_server(accept_login=False, auth_require_tls=False)
     serve_through_environment(monkeypatch, server)
+    monkeypatch.setenv("SMTP_ALLOW_INSECURE_AUTH", "yes")
     monkeypatch.setenv("SMTP_USER", "importer")
     monkeypatch.setenv("SMTP_PASSWORD", SENTINEL)
     config = configure(nightly, EMAIL_ONLY + "<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>")
@@ -1074,3 +1137,23 @@ def test_two_files_of_one_name_keep_their_backups_and_logs(nightly):
         "Line number:3,ERROR,M,TP-001,X,,,open,,,nobody,,,Teacher with login nobody is not found.\n",
         "Line number:3,ERROR,M,TP-001,Y,,,open,,,ghost,,,Teacher with login ghost is not found.\n",
     ]
+
+
+def test_the_password_never_travels_in_clear_through_the_cli(nightly, monkeypatch, smtp_server, certificate):
+    clear = smtp_server(accept_login=True, auth_require_tls=False)
+    serve_through_environment(monkeypatch, clear)
+    monkeypatch.setenv("SMTP_USER", "importer")
+    monkeypatch.setenv("SMTP_PASSWORD", SENTINEL)
+    result = nightly.run("run", configure(nightly, EMAIL_ONLY))
+    assert result.exit_code == 1  # what the rows made it
+    assert (f"the e-mail report was not sent: SMTP_USER is set but the connection to 127.0.0.1:{clear.port} "
+            "is not encrypted") in result.stderr
+    assert clear.logins == [] and clear.inbox.messages == []
+    # implicit TLS, as on port 465
+    tls = smtp_server(ssl_context=certificate.server_context(), accept_login=True, auth_require_tls=False)
+    serve_through_environment(monkeypatch, tls)
+    monkeypatch.setenv("SMTP_TLS", "yes")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert))
+    result = nightly.run("run", "--force", configure(nightly, EMAIL_ONLY))
+    assert result.exit_code == 1 and "e-mail" not in result.stderr
+    assert tls.logins == [("importer", SENTINEL)] and len(tls.inbox.messages) == 1

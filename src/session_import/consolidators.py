@@ -25,6 +25,7 @@ import socket
 import ssl
 import stat
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -54,7 +55,16 @@ class ConsolidatorMsg(StrEnum):
     # the e-mail report (CrossKnowledge sends its own mail, so these are ours)
     NO_SMTP_HOST = "SMTP_HOST is not set; the e-mail report cannot be sent."
     BAD_PORT = "SMTP_PORT {value!r} is not a port number (1 to 65535)."
-    BAD_STARTTLS = "SMTP_STARTTLS {value!r} must be yes or no."
+    BAD_YES_NO = "{name} {value!r} must be yes or no."
+    BOTH_TLS = (
+        "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first byte "
+        "(port 465), SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."
+    )
+    INSECURE_LOGIN = (
+        "SMTP_USER is set but the connection to {server} is not encrypted, so the password would "
+        "travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes (or SMTP_ALLOW_INSECURE_AUTH=yes to "
+        "accept that)."
+    )
     LOGIN_REFUSED = "the SMTP server {server} refused the login of {user} ({code})."
     NOT_SENT = "the e-mail could not be sent through {server}: {reason}."
     RECIPIENTS_REFUSED = "the SMTP server {server} refused {refused}; the other recipients received it."
@@ -541,18 +551,44 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
         raise _Failed(error)
 
 
-def _smtp_settings(environ: Mapping[str, str]) -> tuple[str, int, bool]:
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str  # "tls" (implicit, SMTPS), "starttls" or "none"
+    user: str
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _yes_no(environ: Mapping[str, str], name: str) -> bool:
+    raw = (environ.get(name) or "").strip().lower() or "no"
+    if raw not in ("yes", "no"):
+        # a typo must never send the password in clear
+        raise _Failed(ConsolidatorMsg.BAD_YES_NO.format(name=name, value=environ.get(name)))
+    return raw == "yes"
+
+
+def smtp_settings(environ: Mapping[str, str]) -> SmtpSettings:
+    """The SMTP settings of the environment, refused before any connection when they would
+    send the password in clear (unless SMTP_ALLOW_INSECURE_AUTH=yes says so) or contradict."""
     host = (environ.get("SMTP_HOST") or "").strip()
     if not host:
         raise _Failed(ConsolidatorMsg.NO_SMTP_HOST)
-    raw_port = (environ.get("SMTP_PORT") or "").strip() or "25"
+    starttls, tls = _yes_no(environ, "SMTP_STARTTLS"), _yes_no(environ, "SMTP_TLS")
+    allow_insecure = _yes_no(environ, "SMTP_ALLOW_INSECURE_AUTH")
+    if starttls and tls:
+        raise _Failed(ConsolidatorMsg.BOTH_TLS)
+    raw_port = (environ.get("SMTP_PORT") or "").strip() or ("465" if tls else "25")
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         raise _Failed(ConsolidatorMsg.BAD_PORT.format(value=environ.get("SMTP_PORT")))
-    raw_starttls = (environ.get("SMTP_STARTTLS") or "").strip().lower() or "no"
-    if raw_starttls not in ("yes", "no"):
-        # a typo must never send the password in clear
-        raise _Failed(ConsolidatorMsg.BAD_STARTTLS.format(value=environ.get("SMTP_STARTTLS")))
-    return host, int(raw_port), raw_starttls == "yes"
+    settings = SmtpSettings(host, int(raw_port), "tls" if tls else "starttls" if starttls else "none",
+                            environ.get("SMTP_USER") or "")
+    if settings.user and settings.security == "none" and not allow_insecure:
+        raise _Failed(ConsolidatorMsg.INSECURE_LOGIN.format(server=settings.server))
+    return settings
 
 
 def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
@@ -563,15 +599,19 @@ def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
 def _send(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
           reports: list[FileReport], environ: Mapping[str, str]) -> str | None:
     """Send the e-mail; the text of the recipients the server refused, if only some were."""
-    host, port, starttls = _smtp_settings(environ)
-    server = f"{host}:{port}"
-    user = environ.get("SMTP_USER") or ""
+    settings = smtp_settings(environ)
+    server, user = settings.server, settings.user
     try:
         sender = (environ.get("SMTP_FROM") or "").strip() or f"session-import@{socket.gethostname()}"
         message = build_email(consolidator, imp, path, reports, sender)
-        with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT) as smtp:
+        if settings.security == "tls":
+            connection = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT,
+                                          context=_tls_context(environ))
+        else:
+            connection = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT)
+        with connection as smtp:
             smtp.ehlo()
-            if starttls:
+            if settings.security == "starttls":
                 smtp.starttls(context=_tls_context(environ))  # no STARTTLS offered: an error
                 smtp.ehlo()
             if user:
