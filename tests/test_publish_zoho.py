@@ -236,3 +236,17 @@ def test_a_token_that_expires_mid_run_is_refreshed_once(setup):
     assert len(zoho.sessions) == 40
     assert zoho.refreshes == 2  # the first token, and one after the 401
     assert len([e for e in zoho.log if e.status == 401]) == 1
+
+
+def test_a_session_that_ends_when_it_starts_is_rejected_for_zoho_not_stretched(setup):
+    """10:00 to 10:00 used to be published as 10:00 AM to 11:59 PM, a session nobody asked for."""
+    ws, zoho, write_config = setup
+    night = ws.write("night.csv", data(row(1), "M;TP-001;Instant;05/03/2027 10:00;05/03/2027 10:00;jdupont"))
+    result, report = ws.import_rows(write_config(), night)
+    assert result.exit_code == 1, result.stderr
+    [rejected] = report["files"][0]["rejected"]
+    assert rejected["line"] == 3
+    assert rejected["messages"] == [
+        "Zoho People needs an end after the start; session Instant runs from 10:00 AM to 10:00 AM on 05-03-2027."]
+    assert [s["name"] for s in zoho.sessions.values()] == ["Session 001"]
+    assert [s["publish_state"] for s in ws.export() if s["title"] == "Instant"] == ["rejected"]

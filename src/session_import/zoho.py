@@ -23,10 +23,11 @@ Decisions where the reference page and the SPEC are silent (the README repeats t
   reference page's description of the status ("Not found", ...).
 - A Zoho session is one date with a start and an end time.  It takes the start's
   date; the start's time (12:00 AM when the start has no time); the end's time
-  when the end has a time on that same day after the start, else 11:59 PM (the
-  rest of the day: multi-day sessions and sessions without an end).  A session
-  without a start date, or whose teacher has no reference number, cannot exist in
-  Zoho People: the change is rejected without a call.
+  when the end has a time on that same day, else 11:59 PM (the rest of the day:
+  multi-day sessions, and an end without a time or no end).  A session without a
+  start date, whose teacher has no reference number, or whose end on its day is
+  not after its start (10:00 to 10:00) cannot exist in Zoho People: the change is
+  rejected without a call, and no end is ever invented to make it fit.
 - HTTP 403 (not authorized for that course) leaves the change queued and every
   later change for the same module too, without calling again in this delivery.
 - One lock wait per delivery; the second lock leaves the rest queued.
@@ -79,6 +80,10 @@ class ZohoMsg(str, Enum):
         "Zoho People has no API to delete a session; delete session {title} ({session_id}) by hand."
     )
     NO_START = "Zoho People needs a start date; session {title} has none."
+    END_NOT_AFTER_START = (
+        "Zoho People needs an end after the start; session {title} runs from {start} to {end} "
+        "on {date}."
+    )
     NO_TRAINER = (
         "Zoho People needs the teacher's reference number (trainerErecno); "
         "the teacher of session {title} has none."
@@ -220,14 +225,24 @@ def zoho_schedule(start: str | None, end: str | None) -> dict[str, str] | None:
     end_time = _END_OF_DAY
     if end and "T" in end:
         ends = datetime.fromisoformat(end)
-        candidate = ends.time().replace(second=0, microsecond=0)
-        if ends.date() == begins.date() and candidate > start_time:
-            end_time = candidate
+        if ends.date() == begins.date():
+            end_time = ends.time().replace(second=0, microsecond=0)
     return {
         "date": begins.strftime("%d-%m-%Y"),
         "startTime": twelve_hour(start_time),
         "endTime": twelve_hour(end_time),
     }
+
+
+def _minutes(twelve: str) -> int:
+    clock, half = twelve.split(" ")
+    hour, minute = (int(part) for part in clock.split(":"))
+    return (hour % 12 + (12 if half == "PM" else 0)) * 60 + minute
+
+
+def _ends_after_start(fields: Mapping[str, str]) -> bool:
+    """Zoho People checks that a session's end time is after its start time (same day)."""
+    return _minutes(fields["endTime"]) > _minutes(fields["startTime"])
 
 
 def session_fields(session: SessionData) -> dict[str, str]:
@@ -455,6 +470,10 @@ class ZohoPeopleClient:
             return Outcome(
                 change.id, "rejected", message=ZohoMsg.NO_START.format(title=session.title)
             )
+        if needs_schedule and not _ends_after_start(fields):
+            return Outcome(change.id, "rejected", message=ZohoMsg.END_NOT_AFTER_START.format(
+                title=session.title, start=fields["startTime"], end=fields["endTime"],
+                date=fields["date"]))
         if "trainerErecno" in fields and not session.teacher_ref_number:
             return Outcome(
                 change.id, "rejected", message=ZohoMsg.NO_TRAINER.format(title=session.title)
