@@ -319,3 +319,17 @@ def test_the_csv_export_carries_the_remote_ids_and_the_publish_state(setup):
     assert json.loads(rows["Session 000"]["remote"]) == {"perculus": None}
     assert rows["Session 005"]["publish_state"] == "published"
     assert json.loads(rows["Session 005"]["remote"])["perculus"] in emulator.sessions
+
+
+@pytest.mark.slow
+def test_a_network_timeout_is_reported_as_a_timeout(setup):
+    """The token request is retried by urllib3, which wraps its read timeouts: it used to be
+    reported as "connection failed"."""
+    ws, emulator, write_config = setup
+    config = write_config(timeout=0.3)
+    emulator.slow_next(3, 0.8, path="/auth/connect/token")
+    result, report = ws.import_rows(config, ws.write("night.csv", data(session_row(1))))
+    assert result.exit_code == 6, result.stderr
+    message = "Perculus is unavailable (read timeout); the change waits for the next run."
+    assert message in result.stderr
+    assert report["publish_errors"] == [message]

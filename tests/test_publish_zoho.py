@@ -25,7 +25,7 @@ CONFIG = NIGHTLY_CONFIG.replace("{status}", "").replace("{publishers}", """     
         <maxRequests>{max_requests}</maxRequests>
         <windowSeconds>{window}</windowSeconds>
         <lockSeconds>{lock}</lockSeconds>
-        <timeout>5</timeout>
+        <timeout>{timeout}</timeout>
       </zohoPeoplePublisher>""")
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin"
 
@@ -55,9 +55,10 @@ def zoho(monkeypatch):
 def setup(ws: Workspace, zoho: ZohoEmulator):
     ws.seed()
 
-    def write_config(max_requests: int = 30, window: float = 1.0, lock: float = 2.0) -> Path:
+    def write_config(max_requests: int = 30, window: float = 1.0, lock: float = 2.0,
+                     timeout: float = 5) -> Path:
         return ws.write("nightly.xml", CONFIG.format(url=zoho.url, max_requests=max_requests,
-                                                    window=window, lock=lock))
+                                                    window=window, lock=lock, timeout=timeout))
 
     return ws, zoho, write_config
 
@@ -250,3 +251,16 @@ def test_a_session_that_ends_when_it_starts_is_rejected_for_zoho_not_stretched(s
         "Zoho People needs an end after the start; session Instant runs from 10:00 AM to 10:00 AM on 05-03-2027."]
     assert [s["name"] for s in zoho.sessions.values()] == ["Session 001"]
     assert [s["publish_state"] for s in ws.export() if s["title"] == "Instant"] == ["rejected"]
+
+
+@pytest.mark.slow
+def test_a_network_timeout_is_reported_as_a_timeout(setup):
+    """It used to say `ReadTimeout` (and Perculus' retried calls "connection failed")."""
+    ws, zoho, write_config = setup
+    config = write_config(timeout=0.3)
+    zoho.slow_next(10, 0.8)  # the create and the look-ups of its two tries again
+    result, report = ws.import_rows(config, ws.write("night.csv", data(row(1))))
+    assert result.exit_code == 6, result.stderr
+    message = "Zoho People did not answer (read timeout, 3 tries); the change stays queued."
+    assert message in result.stderr
+    assert report["publish_errors"] == [message]

@@ -333,7 +333,7 @@ def test_server_errors_are_retried_then_left_queued(zoho, http):
     outcome = deliver(client, [create(2)])[0]
     assert (outcome.state, outcome.message) == (
         "pending",
-        "Zoho People could not be reached (HTTP 502, 3 tries); the change stays queued.",
+        "Zoho People did not answer (HTTP 502, 3 tries); the change stays queued.",
     )
     # a 5xx may hide an applied create: the retries looked first, and nothing was doubled
     assert len(zoho.sessions) == 1

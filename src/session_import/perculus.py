@@ -25,7 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .remote import Change, CredentialsError, Delivery, Outcome, SessionData
+from .remote import Change, CredentialsError, Delivery, Outcome, SessionData, network_problem
 
 log = logging.getLogger(__name__)
 
@@ -290,13 +290,8 @@ class PerculusClient:
         try:
             response = self._http.request(  # type: ignore[misc]
                 method, url, timeout=self._timeout, allow_redirects=False, **kwargs)
-        except requests.Timeout as exc:
-            connecting = isinstance(exc, requests.ConnectTimeout)
-            problem = "connect timeout" if connecting else "read timeout"
-            log.warning("perculus: %s %s: %s", method, path, problem)
-            raise _NoAnswer(problem) from None
         except requests.RequestException as exc:
-            problem = _network_problem(exc)
+            problem = network_problem(exc)
             log.warning("perculus: %s %s: %s", method, path, problem)
             raise _NoAnswer(problem) from None
         log.debug(
@@ -766,13 +761,3 @@ def _error_message(response: requests.Response) -> str | None:
     if isinstance(answer, dict) and "code" in answer:
         return _rejection(answer)
     return None
-
-
-def _network_problem(exc: requests.RequestException) -> str:
-    text = type(exc).__name__
-    reason = str(exc)
-    if "RemoteDisconnected" in reason or "reset" in reason.lower() or "aborted" in reason.lower():
-        return "connection lost"
-    if "Max retries" in reason or "refused" in reason.lower():
-        return "connection failed"
-    return text

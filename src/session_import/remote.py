@@ -56,6 +56,44 @@ class Outcome:
     warning: bool = False
 
 
+def network_problem(exc: BaseException) -> str:
+    """What went wrong on the network, in a few words: a timeout is said to be one, however
+    deep requests and urllib3's retries wrapped it ("connection failed" only when nothing
+    better is known)."""
+    import http.client  # noqa: PLC0415 - only when a call failed
+
+    import requests  # noqa: PLC0415
+    from urllib3 import exceptions as lower  # noqa: PLC0415
+
+    chain: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(chain) < 20:
+        current = todo.pop(0)
+        chain.append(current)
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        for linked in (getattr(current, "reason", None), current.__cause__, current.__context__):
+            if isinstance(linked, BaseException) and linked not in chain:
+                todo.append(linked)
+
+    def found(*kinds: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, kinds)), None)
+
+    if found(lower.NameResolutionError):
+        return "host name not found"
+    refused = found(lower.NewConnectionError, ConnectionRefusedError)
+    if refused is not None:
+        return "connection refused" if "refused" in str(refused).lower() else "connection failed"
+    if found(requests.ConnectTimeout, lower.ConnectTimeoutError):
+        return "connect timeout"
+    if found(requests.ReadTimeout, lower.ReadTimeoutError, TimeoutError):
+        return "read timeout"
+    if found(requests.exceptions.SSLError, lower.SSLError):
+        return "TLS error"
+    if found(lower.ProtocolError, ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected):
+        return "connection lost"
+    return "connection failed"
+
+
 class CredentialsError(Exception):
     """Credentials missing (a configuration error, exit 4) or refused by the
     service (everything stays queued, exit 6).  The message names no secret."""

@@ -47,7 +47,7 @@ from enum import Enum
 
 import requests
 
-from .remote import Change, CredentialsError, Delivery, Outcome, SessionData
+from .remote import Change, CredentialsError, Delivery, Outcome, SessionData, network_problem
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,10 @@ class ZohoMsg(str, Enum):
         "the change stays queued."
     )
     UNAVAILABLE = (
-        "Zoho People could not be reached ({reason}, {tries} tries); the change stays queued."
+        "Zoho People did not answer ({reason}, {tries} tries); the change stays queued."
     )
     TOKEN_UNAVAILABLE = (
-        "Zoho People's token service could not be reached ({reason}, {tries} tries); "
+        "Zoho People's token service did not answer ({reason}, {tries} tries); "
         "the changes stay queued."
     )
     FRESH_TOKEN_REFUSED = (
@@ -656,7 +656,7 @@ class ZohoPeopleClient:
                     **kwargs,
                 )
             except requests.RequestException as exc:
-                raise _Transient(type(exc).__name__, _may_have_been_sent(exc)) from None
+                raise _Transient(network_problem(exc), _may_have_been_sent(exc)) from None
             log.debug("Zoho People %s %s: HTTP %s", method, url.split("?")[0], response.status_code)
             if is_threshold_answer(response):
                 if state.locks:
@@ -727,7 +727,7 @@ class ZohoPeopleClient:
                     timeout=self.settings.timeout,
                 )
             except requests.RequestException as exc:
-                reason = type(exc).__name__
+                reason = network_problem(exc)
                 continue
             if response.status_code >= 500:
                 reason = f"HTTP {response.status_code}"

@@ -17,6 +17,8 @@ Errors answer {"code": <status>, "message": <text>} with the page's statuses:
 name over 100 characters: "Maximum limit exceeded"), 401 (a missing, unknown or
 expired access token).
 
+`slow_next` answers the next API calls late, to make a client's read time out.
+
 Threshold: the API paths (not the token endpoint) accept `max_requests` calls
 in any `window_seconds`; the call over it starts the lock, and for `lock_seconds`
 every API call is answered HTTP 429 {"code": 7209, ...} (`lock_status` changes the
@@ -105,6 +107,7 @@ class ZohoEmulator:
         self._locked_until = 0.0
         self._fail_next: list[int] = []
         self._drop_creates = 0
+        self._slow: list[float] = []
         self._next_id = 219225000000648000
         self._server: LoopbackServer | None = None
 
@@ -145,6 +148,15 @@ class ZohoEmulator:
         """The next `count` API calls are answered `status` without being applied."""
         with self._lock:
             self._fail_next.extend([status] * count)
+
+    def slow_next(self, count: int, seconds: float) -> None:
+        """The next `count` API calls are answered `seconds` late (after being applied)."""
+        with self._lock:
+            self._slow.extend([seconds] * count)
+
+    def take_delay(self, entry: LoggedRequest) -> float:
+        with self._lock:
+            return self._slow.pop(0) if entry.is_api and self._slow else 0.0
 
     def drop_after_create(self, count: int = 1) -> None:
         """The next `count` creates are applied, then the connection is closed unanswered."""
@@ -386,6 +398,9 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         answer = self.emulator.handle(entry, self.headers.get("Content-Type", ""))
+        delay = self.emulator.take_delay(entry)
+        if delay:
+            time.sleep(delay)
         with self.emulator._lock:
             self.emulator.log.append(entry)
         if answer is None:
