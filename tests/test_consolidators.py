@@ -410,8 +410,8 @@ def test_error_log_on_a_full_disk_leaves_no_empty_log(tmp_path, small_file_syste
     logs.mkdir()
     fill(small_file_system)
     failures = run(path, [partial_report(path)], logger(logs))
+    assert [(p.name, p.stat().st_size) for p in logs.iterdir()] == []  # no 0-byte log, no temporary file
     assert errors(failures) == [f"Could not open the file {logs / f'{STAMP}_sessions_1.csv.log'} for writing."]
-    assert list(logs.iterdir()) == []  # no 0-byte log, no temporary file
 
 
 # ---- moveToBackupConsolidator ----

@@ -9,12 +9,18 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import NIGHTLY_CONFIG, ROOT, Workspace
 from emulators.zoho import ZohoEmulator
+
+from session_import import publishing
+from session_import.config import load_config
+from session_import.pipeline import RunOptions, run_import
+from session_import.store import Store
 
 SECRET = "zoho-S3NTINEL-4d2a"
 CONFIG = NIGHTLY_CONFIG.replace("{status}", "").replace("{publishers}", """      <zohoPeoplePublisher>
@@ -264,3 +270,79 @@ def test_a_network_timeout_is_reported_as_a_timeout(setup):
     message = "Zoho People did not answer (read timeout, 3 tries); the change stays queued."
     assert message in result.stderr
     assert report["publish_errors"] == [message]
+
+
+# ---- the wall clock jumps (issue 13.5) ------------------------------------------------------
+# Zoho's limit here: 10 calls in any 2 s (the emulator's and the publisher's). The wall clock of
+# a run is injected (RunOptions.clock); a run at the real time goes through the command.
+
+
+def run_with_clock(ws: Workspace, config: Path, night: Path, shift: float) -> int:
+    """`run CONFIG NIGHT` with the wall clock `shift` seconds off; its exit code."""
+    options = RunOptions(clock=lambda: datetime.now(UTC) + timedelta(seconds=shift))
+    store = Store(ws.db)
+    try:
+        return int(run_import(load_config(config), store, [night], options).exit_code)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def ten_in_two_seconds(setup):
+    ws, zoho, write_config = setup
+    zoho.max_requests, zoho.window_seconds = 10, 2.0
+    return ws, zoho, write_config(max_requests=10, window=2.0)
+
+
+def nights(ws: Workspace, *counts: int) -> list[Path]:
+    files, first = [], 0
+    for number, count in enumerate(counts, 1):
+        files.append(ws.write(f"night{number}.csv", data(*(row(n) for n in range(first, first + count)))))
+        first += count
+    return files
+
+
+@pytest.mark.slow
+def test_after_a_night_with_the_clock_an_hour_ahead_the_next_run_publishes(ten_in_two_seconds):
+    """The calls of that night were stored an hour in the future: the next runs used to exit 6
+    at once ("The publish timeout was reached") until the clock caught up."""
+    ws, zoho, config = ten_in_two_seconds
+    first, second = nights(ws, 10, 5)
+    assert run_with_clock(ws, config, first, +3600) == 0
+    result, report = ws.import_rows(config, second)  # the clock put right
+    assert result.exit_code == 0, result.stderr
+    assert report["files"][0]["publishers"]["zoho"]["published"] == 5
+    assert len(zoho.sessions) == 15
+    assert not [e for e in zoho.log if e.locked] and zoho.busiest_window() <= 10
+
+
+@pytest.mark.slow
+def test_a_clock_put_forward_between_two_commands_does_not_speed_publishing(ten_in_two_seconds):
+    """The calls of the run just before look an hour old on the wall clock; the boot clock
+    knows they are not, so the next run still waits for Zoho's window (no lock)."""
+    ws, zoho, config = ten_in_two_seconds
+    first, second = nights(ws, 10, 10)
+    result, _ = ws.import_rows(config, first)
+    assert result.exit_code == 0, result.stderr
+    assert run_with_clock(ws, config, second, +3600) == 0
+    assert len(zoho.sessions) == 20
+    assert not [e for e in zoho.log if e.locked] and zoho.busiest_window() <= 10
+
+
+@pytest.mark.slow
+def test_after_a_reboot_calls_from_the_future_count_as_just_sent(ten_in_two_seconds, monkeypatch):
+    """Another boot (faked: the machine cannot reboot in a test) has another boot clock, so only
+    the wall clock is left: a stored time in the future counts as now, never as a stall."""
+    ws, zoho, config = ten_in_two_seconds
+    boot = {"id": "before-the-reboot"}
+    monkeypatch.setattr(publishing, "boot_clock",
+                        lambda: (boot["id"], time.clock_gettime(time.CLOCK_BOOTTIME)))
+    first, second = nights(ws, 10, 5)
+    assert run_with_clock(ws, config, first, +3600) == 0
+    boot["id"] = "after-the-reboot"
+    result, report = ws.import_rows(config, second)
+    assert result.exit_code == 0, result.stderr
+    assert report["files"][0]["publishers"]["zoho"]["published"] == 5
+    assert not [e for e in zoho.log if e.locked] and zoho.busiest_window() <= 10
+    assert ws.query("SELECT count(*) FROM remote_calls WHERE publisher = 'zoho' AND at > ?",
+                    time.time() + 60) == [(0,)]  # the future times were not stored again

@@ -149,7 +149,8 @@ def publish_import(imp: ImportConfig, store: Store, report: Report, options: Run
     clients = make_clients(imp, options.environ)
     try:
         result = budget.deliver(lambda deadline: deliver(
-            store, imp.id, clients, deadline=deadline, on_wait=options.on_wait))
+            store, imp.id, clients, deadline=deadline, on_wait=options.on_wait,
+            wall_clock=lambda: options.clock().timestamp()))
     finally:
         for client in clients:
             client.close()

@@ -9,6 +9,7 @@ create on the remote system before sending it again).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,23 +50,50 @@ def _now() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
-def _load_pace(store: Store, client: Client) -> None:
+def boot_clock() -> tuple[str, float] | None:
+    """(this boot's id, seconds since boot): a clock that no change of the wall clock moves,
+    the same for every process of one boot (Linux); None where there is none."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot_id = handle.read().strip()
+        return boot_id, time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
     """Count the calls earlier commands sent in the client's pacing window (Zoho's limit
-    is the service's, not one command's)."""
+    is the service's, not one command's).
+
+    The store keeps wall-clock times, and the wall clock jumps (a night an hour ahead,
+    NTP stepping it back). With the boot clock of the command that recorded them, a call's
+    age is exact within one boot whatever the wall clock did; otherwise (after a reboot)
+    a time from the future counts as just now: an unknown age is never taken as old.
+    """
     pacer = getattr(client, "pacer", None)
     if pacer is None:
         return
-    wall, mono = time.time(), pacer.clock()
-    earlier = [mono - (wall - at) for at in store.recent_calls(client.name, wall - pacer.span)]
+    wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
+    anchor = store.pace_anchor(client.name)
+    same_boot = boot is not None and anchor is not None and anchor[0] == boot[0]
+    earlier = []
+    for at in store.recent_calls(client.name, -math.inf):
+        age = boot[1] - (at - anchor[1]) if same_boot else wall - at
+        age = max(age, 0.0)
+        if age < pacer.span:
+            earlier.append(mono - age)
+    earlier.sort()
     pacer.sent.extendleft(reversed([t for t in earlier if not pacer.sent or t < pacer.sent[0]]))
 
 
-def _save_pace(store: Store, client: Client) -> None:
+def _save_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
     pacer = getattr(client, "pacer", None)
     if pacer is None:
         return
-    wall, mono = time.time(), pacer.clock()
-    store.record_calls(client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span)
+    wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
+    anchor = None if boot is None else (boot[0], wall - boot[1])
+    store.record_calls(client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span,
+                       anchor=anchor)
 
 
 def _change(entry: dict) -> Change:
@@ -88,18 +116,22 @@ def _change(entry: dict) -> Change:
 def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
             deadline: float | None = None,
             on_wait: Callable[[str, float], None] | None = None,
-            now: Callable[[], str] = _now) -> PublishResult:
+            now: Callable[[], str] = _now,
+            wall_clock: Callable[[], float] = time.time) -> PublishResult:
     """Deliver every pending change of ``import_id`` to each client; never raises for the
-    remote side (what cannot be delivered stays queued and is counted pending)."""
+    remote side (what cannot be delivered stays queued and is counted pending).
+
+    ``deadline`` is a time of the monotonic clock; ``wall_clock`` (Unix time) is only read
+    to store when calls were sent, for the next command's pacing."""
     result = PublishResult()
     for client in clients:
-        _load_pace(store, client)
+        _load_pace(store, client, wall_clock)
         try:
             _deliver_to(store, import_id, client, result, deadline, on_wait, now)
         except CredentialsError as exc:
             result.errors.append(exc.message)
         finally:
-            _save_pace(store, client)
+            _save_pace(store, client, wall_clock)
         for run_id, pending in store.pending_counts(import_id, client.name).items():
             result.for_run(client.name, run_id).counts["pending"] += pending
     return result

@@ -657,14 +657,34 @@ class Store:
             (publisher, since),
         )]
 
-    def record_calls(self, publisher: str, calls: list[float], keep_after: float) -> None:
+    # the row beside a publisher's calls that holds (boot id, wall clock - boot clock) of
+    # the command that recorded them: publisher "zoho" -> "zoho@boot <id>", at = the offset
+    _ANCHOR = "{publisher}@boot "
+
+    def pace_anchor(self, publisher: str) -> tuple[str, float] | None:
+        prefix = self._ANCHOR.format(publisher=publisher)
+        row = self.conn.execute(
+            "SELECT publisher, at FROM remote_calls WHERE substr(publisher, 1, ?) = ?",
+            (len(prefix), prefix),
+        ).fetchone()
+        return None if row is None else (row[0][len(prefix):], row[1])
+
+    def record_calls(self, publisher: str, calls: list[float], keep_after: float,
+                     anchor: tuple[str, float] | None = None) -> None:
         """Keep the calls sent after ``keep_after``: the ones a window can still count."""
+        prefix = self._ANCHOR.format(publisher=publisher)
         with self.transaction():
-            self.conn.execute("DELETE FROM remote_calls WHERE publisher = ?", (publisher,))
+            self.conn.execute(
+                "DELETE FROM remote_calls WHERE publisher = ? OR substr(publisher, 1, ?) = ?",
+                (publisher, len(prefix), prefix),
+            )
             self.conn.executemany(
                 "INSERT INTO remote_calls (publisher, at) VALUES (?, ?)",
                 ((publisher, at) for at in calls if at > keep_after),
             )
+            if anchor is not None:
+                self.conn.execute("INSERT INTO remote_calls (publisher, at) VALUES (?, ?)",
+                                  (prefix + anchor[0], anchor[1]))
 
     def publishers_of_run(self, run_id: int) -> list[str]:
         return [p for (p,) in self.conn.execute(
