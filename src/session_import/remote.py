@@ -89,7 +89,8 @@ def network_problem(exc: BaseException) -> str:
         return "read timeout"
     if found(requests.exceptions.SSLError, lower.SSLError):
         return "TLS error"
-    if found(lower.ProtocolError, ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected):
+    if found(lower.ProtocolError, ConnectionResetError, ConnectionAbortedError,
+             http.client.RemoteDisconnected):
         return "connection lost"
     return "connection failed"
 
