@@ -21,13 +21,14 @@ import codecs
 import csv
 import io
 import os
+import re
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from itertools import chain
+from itertools import chain, islice
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Self
 
@@ -39,6 +40,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Delimiters that detection chooses among, in the order that breaks ties.
 DETECTED_DELIMITERS = (";", ",", "|", "\t")
 DEFAULT_DELIMITER = ";"
+SAMPLE_RECORDS = 5  # records read ahead at open (the header included): see split_sample
 
 CHUNK_SIZE = 256 * 1024  # bytes per read; small enough to keep the peak memory low
 LONG_LINE = 1024 * 1024  # characters without a line break before a line is fed in pieces
@@ -86,6 +88,11 @@ class ReadMsg(str, Enum):
     LINE_TOO_LONG = (
         "a line is longer than {limit} characters; check that the file is delimited text"
         " with line breaks."
+    )
+    UTF8_READ_AS_SINGLE_BYTE = (
+        "looks like UTF-8, not {encoding}: the whole file is valid UTF-8, and the bytes"
+        " {bytes} at byte {offset} read as \"{utf8}\" in UTF-8 but as \"{single}\" in"
+        " {encoding}; set <fileEncoding>UTF-8</fileEncoding> in the provider."
     )
     NUL_BYTE = "the file contains a NUL byte; it is not a text file or it is damaged."
     NUL_BYTE_LOOKS_LIKE = (
@@ -228,6 +235,11 @@ class RecordFile:
             raise ValueError(f"{self.path} is closed")
         return self._records
 
+    def split_sample(self, delimiter: str) -> list[list[str]] | None:
+        """The first records of the file, the header included, as ``delimiter`` would split
+        them; None for a file that has no delimiter (a workbook)."""
+        return None
+
     def close(self) -> None:
         self._file.close()
 
@@ -279,6 +291,8 @@ SUGGESTED_ENCODINGS = {
     "big5": "Big5",
     "euc_kr": "EUC-KR",
 }
+# Multi-byte encodings whose lead and trail bytes make a confident guess from a sample.
+MULTI_BYTE_ENCODINGS = ("shift_jis", "gb18030", "big5", "euc_kr")
 SAMPLE_HEAD = 64 * 1024  # bytes from the start of the file that detection looks at ...
 SAMPLE_AROUND = 4 * 1024  # ... plus this many on each side of the failure
 # charset-normalizer ranks single-byte candidates that decode a sample equally well by
@@ -309,6 +323,72 @@ def _workbook_not_text(path: str) -> ReadMsg | None:
     return None
 
 
+def is_single_byte(encoding: str) -> bool:
+    """Whether ``encoding`` reads (nearly) every byte as one character: windows-1252,
+    iso-8859-*, mac_roman... (a few undefined bytes allowed, as in windows-1252)."""
+    return len(bytes(range(256)).decode(encoding, errors="ignore")) >= 250
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def find_utf8_text(file: IO[bytes], chunk_size: int = CHUNK_SIZE) -> tuple[int, int, bytes] | None:
+    """(line, byte offset, bytes) of the first multi-byte sequence when the whole file is
+    valid UTF-8 and holds one (a leading UTF-8 BOM aside); None otherwise.
+
+    Read in chunks from the current position to the end, then rewound: memory stays flat.
+    An ASCII chunk costs one ``bytes.isascii``; after the first non-UTF-8 byte (a real
+    windows-1252 file: its first accented letter) nothing more is read.
+    """
+    start = file.tell()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    breaks = 0  # physical line breaks before the first multi-byte sequence
+    previous_cr = False  # the last chunk ended with \r: a \n starting this one is the same break
+    found: tuple[int, int, bytes] | None = None
+    try:
+        chunk = file.read(3)
+        if chunk == _UTF8_BOM:
+            offset, chunk = 3, b""
+        chunk += file.read(chunk_size)
+        while chunk:
+            if found is None:
+                match = _NON_ASCII.search(chunk)
+                before = chunk if match is None else chunk[: match.start()]
+                breaks += before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
+                if previous_cr and before.startswith(b"\n"):
+                    breaks -= 1
+                previous_cr = before.endswith(b"\r")
+                if match is not None:
+                    at = match.start()
+                    width = 2 if chunk[at] < 0xE0 else 3 if chunk[at] < 0xF0 else 4
+                    sequence = chunk[at : at + width]
+                    if len(sequence) < width:
+                        sequence += file.read(width - len(sequence))
+                        chunk += sequence[len(chunk) - at :]
+                    found = (breaks + 1, offset + at, sequence)
+            if found is not None and not (chunk.isascii() and not decoder.getstate()[0]):
+                decoder.decode(chunk)
+            offset += len(chunk)
+            chunk = file.read(chunk_size)
+        decoder.decode(b"", True)
+    except UnicodeDecodeError:
+        return None
+    finally:
+        file.seek(start)
+    return found
+
+
+def _utf8_text_message(encoding: str, offset: int, sequence: bytes) -> str:
+    return ReadMsg.UTF8_READ_AS_SINGLE_BYTE.format(
+        encoding=encoding,
+        bytes=" ".join(f"0x{byte:02X}" for byte in sequence),
+        offset=offset,
+        utf8=sequence.decode("utf-8"),
+        single=sequence.decode(encoding, errors="backslashreplace"),
+    )
+
+
 def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
     """The encoding the file most likely is, judged from a bounded sample around byte
     ``offset`` (where reading in ``encoding`` failed), or None when no guess is confident."""
@@ -325,8 +405,9 @@ def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
     configured = codecs.lookup(encoding).name
     # A single-byte encoding fails only on its few undefined bytes (windows-1252: 0x81,
     # 0x8D, 0x8F, 0x90, 0x9D); another single-byte encoding guessed from them is a coin
-    # toss, while UTF-8 or UTF-16 are checked by their structure: only those are offered.
-    unicode_only = len(bytes(range(256)).decode(configured, errors="ignore")) >= 250
+    # toss, while UTF-8, UTF-16 and the multi-byte Asian encodings are checked by their
+    # structure: only those are offered, and those whatever was configured.
+    structural_only = is_single_byte(configured)
     if configured in ("utf-8", "utf-8-sig"):
         # Valid UTF-8 letters before the failure: the file is UTF-8 with a damaged or
         # pasted-in part, which no other encoding would read better.
@@ -348,7 +429,9 @@ def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
             close.update((match.encoding, *match.could_be_from_charset))
     if best.encoding.startswith("utf"):
         close = {best.encoding}
-    elif unicode_only:
+    elif best.encoding in MULTI_BYTE_ENCODINGS:
+        close = {best.encoding}
+    elif structural_only:
         return None
     name = next((name for name in SUGGESTED_ENCODINGS if name in close), None)
     if name is None or codecs.lookup(name).name == configured:
@@ -422,6 +505,11 @@ def _starts_with_apostrophe(cells: list[str]) -> bool:
     return "\x00'" in "\x00" + "\x00".join(cells)
 
 
+def _raising(error: Exception) -> Iterator[str]:
+    raise error
+    yield ""  # a generator: the error is raised when the lines reach it
+
+
 def _choose_delimiter(record_text: str) -> str:
     """The candidate seen most often outside quotes; ties go to the earlier candidate."""
     outside = "".join(record_text.split('"')[0::2])
@@ -479,7 +567,10 @@ class DataFile(RecordFile):
             raise DataFileError(
                 self.path, 0, ReadMsg.CANNOT_OPEN.format(reason=error.strerror or error)
             ) from None
+        self._sample_lines: list[str] = []
         try:
+            if is_single_byte(codec.name):
+                self._refuse_utf8_text()
             self._records = self._start(delimiter, has_header)
         except BaseException:
             self.close()
@@ -488,7 +579,35 @@ class DataFile(RecordFile):
     def __repr__(self) -> str:
         return f"<DataFile {self.path!r} {self.encoding} {self.delimiter!r}>"
 
+    def split_sample(self, delimiter: str) -> list[list[str]]:
+        """The first records of the file (up to SAMPLE_RECORDS, the header included), as
+        ``delimiter`` would split them, read again from the text kept at open; for
+        mapping.check_delimiter, which tells a file written with another delimiter."""
+        reader = csv.reader(self._sample_lines, delimiter=delimiter, quotechar='"', strict=False)
+        try:
+            return [cells for cells in islice(reader, 2 * SAMPLE_RECORDS) if cells][
+                :SAMPLE_RECORDS
+            ]
+        except csv.Error:
+            return []
+
     # -- reading --------------------------------------------------------------
+
+    def _refuse_utf8_text(self) -> None:
+        """A file read in a single-byte encoding (windows-1252...) that is valid UTF-8 with
+        multi-byte sequences would import as mojibake (\"SÃ©curitÃ©\"): it fails as a whole,
+        before anything is read, at the line of its first multi-byte sequence."""
+        try:
+            found = find_utf8_text(self._file, self._chunk_size)
+        except OSError as error:
+            raise DataFileError(
+                self.path, 0, ReadMsg.CANNOT_READ.format(reason=error.strerror or error)
+            ) from None
+        if found is not None:
+            line, offset, sequence = found
+            raise DataFileError(
+                self.path, line, _utf8_text_message(self.encoding, offset, sequence)
+            )
 
     def _start(self, delimiter: str | None, has_header: bool) -> Iterator[Record]:
         """Wire lines -> csv -> records; detect the delimiter and read the header now."""
@@ -605,10 +724,11 @@ class DataFile(RecordFile):
             yield from ()
 
         lines: Iterator[str] = chain.from_iterable(feed_lines())
+        peeked, first_record, lines = self._first_records(lines)
+        self._sample_lines = peeked
         if delimiter is None:
-            peeked, lines = self._first_record(lines)
-            self.delimiter = _choose_delimiter("".join(peeked).lstrip("\r\n"))
-            lines = chain(peeked, lines)
+            self.delimiter = _choose_delimiter(first_record)
+        lines = chain(peeked, lines)
         reader = csv.reader(
             chain(lines, mark_eof()), delimiter=self.delimiter, quotechar='"', strict=False
         )
@@ -648,24 +768,35 @@ class DataFile(RecordFile):
             self.header = first.cells if first is not None else []
         return iterator
 
-    def _first_record(self, lines: Iterator[str]) -> tuple[list[str], Iterator[str]]:
-        """The lines of the first non-blank record, read ahead for delimiter detection.
+    def _first_records(self, lines: Iterator[str]) -> tuple[list[str], str, Iterator[str]]:
+        """The lines of the first SAMPLE_RECORDS records, read ahead for delimiter detection
+        and split_sample; the text of the first non-blank record; the lines after them.
 
-        A record ends at a line break outside quotes (an even number of quotes so far);
-        an unclosed quote stops the look-ahead after a bounded amount of text.
+        A record ends at a line break outside quotes (an even number of quotes so far); an
+        unclosed quote stops the look-ahead after a bounded amount of text. A file that
+        cannot be read that far still yields the records before the problem: the error is
+        raised where the lines reach it.
         """
         peeked: list[str] = []
-        quotes = size = 0
+        first: list[str] = []
+        records = quotes = size = 0
         limit = max(csv.field_size_limit(), self._long_line)
-        for line in lines:
-            peeked.append(line)
-            if size == 0 and line in ("\n", "\r\n", "\r"):
-                continue
-            quotes += line.count('"')
-            size += len(line)
-            if quotes % 2 == 0 or size > limit:
-                break
-        return peeked, lines
+        try:
+            for line in lines:
+                peeked.append(line)
+                if quotes % 2 == 0 and line in ("\n", "\r\n", "\r"):
+                    continue  # a blank line
+                if records == 0:
+                    first.append(line)
+                quotes += line.count('"')
+                size += len(line)
+                if quotes % 2 == 0:
+                    records += 1
+                if records == SAMPLE_RECORDS or size > limit:
+                    break
+        except DataFileError as error:
+            return peeked, "".join(first), _raising(error)
+        return peeked, "".join(first), lines
 
     def _read(self, read: Callable[[int], bytes], size: int, line: int) -> bytes:
         try:
