@@ -108,7 +108,7 @@ class ReadMsg(str, Enum):
         "is an Excel 97-2003 or a password-protected workbook, not delimited text; in"
         " Excel, save its sheet as CSV or as an Excel workbook (.xlsx) without a password."
     )
-    # Excel workbooks (excel.py); they are checked before openpyxl parses anything.
+    # Excel workbooks (excel.py); the zip is checked before any part is parsed.
     WORKBOOK_ENCRYPTED = (
         "is an encrypted (password-protected) workbook or an old Excel 97-2003 file, which"
         " cannot be read; in Excel, remove its password or save it as an Excel workbook"
@@ -120,7 +120,7 @@ class ReadMsg(str, Enum):
         " text, give it a .csv name."
     )
     WORKBOOK_NO_WORKBOOK = (
-        "is a zip archive but not an Excel workbook (it has no xl/workbook.xml; another"
+        "is a zip archive but not an Excel workbook (it has no workbook part; another"
         " document renamed .xlsx?); save the data as an Excel workbook (.xlsx) or as CSV."
     )
     WORKBOOK_TOO_MANY_PARTS = (
