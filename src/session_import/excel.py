@@ -577,7 +577,10 @@ class _CellReader:
             return ""
         if kind == "n":
             style = cell.get("s")
-            return self.number(value, int(style) if style and self.dates else 0)
+            try:
+                return self.number(value, _integer(style) if style and self.dates else 0)
+            except ValueError:
+                raise _damaged(f"cell {cell.get('r')} holds {value!r}, which is not a number") from None
         if kind == "s":
             index = int(value)
             if not 0 <= index < len(self.strings):
