@@ -338,16 +338,50 @@ def test_the_likely_encoding_is_suggested(
 JAPANESE = "sessionTitle;place\nセキュリティ研修（東京）;東京\n情報セキュリティ入門;大阪\n"
 
 
-@pytest.mark.parametrize("read_as", ["utf-8", "windows-1252"])
+@pytest.mark.parametrize(
+    ("read_as", "failure"),
+    [
+        ("utf-8", "cannot be decoded as utf-8 at byte 19 (0x83)"),
+        ("windows-1252", "cannot be decoded as windows-1252 at byte 33 (0x8F)"),  # undefined
+        # iso-8859-1 defines every byte, 0x80-0x9F as control characters no text holds
+        ("iso-8859-1", "cannot be read as iso-8859-1: byte 19 (0x83) is a control character"
+                       " that no iso-8859-1 text holds"),
+    ],
+)
 def test_a_multi_byte_suggestion_does_not_depend_on_the_configured_encoding(
-    tmp_path: Path, read_as: str
+    tmp_path: Path, read_as: str, failure: str
 ) -> None:
     path = write(tmp_path, JAPANESE.encode("shift_jis"))
     error = read_error(path, encoding=read_as)
-    assert str(error).startswith(f"{path}:2: cannot be decoded as {read_as} at byte ")
+    assert str(error).startswith(f"{path}:2: {failure}; ")
     assert error.message.endswith(
         "; it looks like Shift_JIS: set <fileEncoding>Shift_JIS</fileEncoding> in the provider."
     )
+
+
+@pytest.mark.parametrize("read_as", ["iso-8859-1", "latin-1", "iso-8859-15"])
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096])
+def test_windows_1252_read_as_iso_8859_fails_at_its_first_control_character(
+    tmp_path: Path, read_as: str, chunk_size: int
+) -> None:
+    # its curly apostrophe (0x92) is a control character in iso-8859-*
+    path = write(tmp_path, FRENCH.encode("windows-1252"))
+    offset = FRENCH.encode("windows-1252").index(b"\x92")
+    with pytest.raises(DataFileError) as caught, DataFile(
+        path, encoding=read_as, chunk_size=chunk_size
+    ) as data_file:
+        assert [r.line for r in data_file] == [2]  # the records before it are read
+    assert str(caught.value) == (
+        f"{path}:3: cannot be read as {read_as}: byte {offset} (0x92) is a control character"
+        f" that no {read_as} text holds; it looks like windows-1252:"
+        " set <fileEncoding>windows-1252</fileEncoding> in the provider."
+    )
+
+
+def test_real_iso_8859_1_text_reads(tmp_path: Path) -> None:
+    path = write(tmp_path, LATIN_1.encode("iso-8859-1"))
+    _, rows = read_all(path, encoding="iso-8859-1")
+    assert rows[-1] == (3, ["Formation à l'été", "Genève"])
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,15 @@ class ReadMsg(str, Enum):
         " {bytes} at byte {offset} read as \"{utf8}\" in UTF-8 but as \"{single}\" in"
         " {encoding}; set <fileEncoding>UTF-8</fileEncoding> in the provider."
     )
+    CONTROL_CHARACTER = (
+        "cannot be read as {encoding}: byte {offset} ({bytes}) is a control character that"
+        " no {encoding} text holds; set <fileEncoding> to the file's encoding."
+    )
+    CONTROL_CHARACTER_LOOKS_LIKE = (
+        "cannot be read as {encoding}: byte {offset} ({bytes}) is a control character that"
+        " no {encoding} text holds; it looks like {suggestion}:"
+        " set <fileEncoding>{suggestion}</fileEncoding> in the provider."
+    )
     NUL_BYTE = "the file contains a NUL byte; it is not a text file or it is damaged."
     NUL_BYTE_LOOKS_LIKE = (
         "the file contains a NUL byte; it looks like {suggestion} text:"
@@ -330,6 +339,7 @@ def is_single_byte(encoding: str) -> bool:
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+_C1_CONTROL = re.compile("[\x80-\x9f]")
 
 
 def find_utf8_text(file: IO[bytes], chunk_size: int = CHUNK_SIZE) -> tuple[int, int, bytes] | None:
@@ -353,7 +363,7 @@ def find_utf8_text(file: IO[bytes], chunk_size: int = CHUNK_SIZE) -> tuple[int, 
         chunk += file.read(chunk_size)
         while chunk:
             if found is None:
-                match = _NON_ASCII.search(chunk)
+                match = None if chunk.isascii() else _NON_ASCII.search(chunk)
                 before = chunk if match is None else chunk[: match.start()]
                 breaks += before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
                 if previous_cr and before.startswith(b"\n"):
@@ -389,9 +399,12 @@ def _utf8_text_message(encoding: str, offset: int, sequence: bytes) -> str:
     )
 
 
-def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
+def suggest_encoding(
+    path: str, offset: int, encoding: str, *, single_byte: bool = False
+) -> str | None:
     """The encoding the file most likely is, judged from a bounded sample around byte
-    ``offset`` (where reading in ``encoding`` failed), or None when no guess is confident."""
+    ``offset`` (where reading in ``encoding`` failed), or None when no guess is confident.
+    ``single_byte``: the failure is evidence enough to offer another 8-bit encoding."""
     head_size = SAMPLE_HEAD
     try:
         with open(path, "rb") as file:
@@ -407,7 +420,7 @@ def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
     # 0x8D, 0x8F, 0x90, 0x9D); another single-byte encoding guessed from them is a coin
     # toss, while UTF-8, UTF-16 and the multi-byte Asian encodings are checked by their
     # structure: only those are offered, and those whatever was configured.
-    structural_only = is_single_byte(configured)
+    structural_only = is_single_byte(configured) and not single_byte
     if configured in ("utf-8", "utf-8-sig"):
         # Valid UTF-8 letters before the failure: the file is UTF-8 with a damaged or
         # pasted-in part, which no other encoding would read better.
@@ -460,6 +473,24 @@ def _undecodable_message(
     if suggestion is None:
         return ReadMsg.UNDECODABLE.format(**described)
     return ReadMsg.UNDECODABLE_LOOKS_LIKE.format(**described, suggestion=suggestion)
+
+
+def _reads_c1_controls(encoding: str) -> bool:
+    """Whether a single-byte ``encoding`` reads bytes 0x80-0x9F as the C1 control
+    characters (iso-8859-*, latin-1), which no text holds; windows-1252 reads letters."""
+    return is_single_byte(encoding) and bool(
+        _C1_CONTROL.search(bytes(range(0x80, 0xA0)).decode(encoding, errors="ignore"))
+    )
+
+
+def _control_character_message(path: str, encoding: str, offset: int, bad: bytes) -> str:
+    """A C1 control character in a file read as iso-8859-*: windows-1252 text (its curly
+    quotes, dashes and euro sign are those bytes) or a multi-byte encoding's bytes."""
+    described = {"encoding": encoding, "offset": offset, "bytes": f"0x{bad[0]:02X}"}
+    suggestion = suggest_encoding(path, offset, encoding, single_byte=True)
+    if suggestion is None:
+        return ReadMsg.CONTROL_CHARACTER.format(**described)
+    return ReadMsg.CONTROL_CHARACTER_LOOKS_LIKE.format(**described, suggestion=suggestion)
 
 
 def _no_byte_order_mark_message(path: str, encoding: str) -> str:
@@ -618,6 +649,7 @@ class DataFile(RecordFile):
         read = self._file.read
         decoder = self._decoder
         skip_bom = self._skip_utf8_bom
+        c1_controls = _reads_c1_controls(codecs.lookup(encoding).name)
 
         # Shared between the line feeder and the record loop (closure cells are the
         # cheapest shared state to read once per record).
@@ -680,6 +712,14 @@ class DataFile(RecordFile):
                     # Python's incremental UTF-16/UTF-32 decoders (not bytes.decode) want
                     # a BOM, and fail on the first two bytes without one
                     problem, text = _no_byte_order_mark_message(path, encoding), ""
+                if c1_controls and problem is None and not text.isascii():
+                    control = _C1_CONTROL.search(text)
+                    if control is not None:  # one byte, one character: the same index
+                        at = control.start()
+                        problem = _control_character_message(
+                            path, encoding, offset + at, chunk[at : at + 1]
+                        )
+                        text = text[:at]
                 offset += len(chunk)
                 chunk = b""
                 if first:
