@@ -136,7 +136,7 @@ def test_files_that_read_as_configured_import_as_before(seeded: Workspace, optio
 def test_one_column_is_singular(seeded: Workspace):
     text = ";".join(FIELDS) + "\n" + ";".join(ROW) + "\nM\n"
     nightly(seeded, text.encode())
-    code, _, stderr, report = run(seeded)
+    code, _, _, report = run(seeded)
     assert code == 1
     assert report["files"][0]["rejected"][0]["messages"] == ["Line has 1 column, 8 expected."]
 
@@ -196,6 +196,6 @@ def test_a_misspelt_optional_column_gets_a_did_you_mean(seeded: Workspace):
     nightly(seeded, (";".join(header) + "\n" + ";".join(ROW) + "\n").encode())
     code, _, stderr, report = run(seeded)
     assert code == 0, stderr
-    assert report["files"][0]["warnings"] == [{"line": 1, "messages": [
-        "Column groupName is missing from the header (did you mean Group_Name?); the field is"
-        " left as it is."]}]
+    warning = ("Column groupName is missing from the header (did you mean Group_Name?); the"
+               " field is left as it is.")
+    assert report["files"][0]["warnings"] == [{"line": 1, "messages": [warning]}]

@@ -344,8 +344,8 @@ JAPANESE = "sessionTitle;place\nセキュリティ研修（東京）;東京\n情
         ("utf-8", "cannot be decoded as utf-8 at byte 19 (0x83)"),
         ("windows-1252", "cannot be decoded as windows-1252 at byte 33 (0x8F)"),  # undefined
         # iso-8859-1 defines every byte, 0x80-0x9F as control characters no text holds
-        ("iso-8859-1", "cannot be read as iso-8859-1: byte 19 (0x83) is a control character"
-                       " that no iso-8859-1 text holds"),
+        ("iso-8859-1", ("cannot be read as iso-8859-1: byte 19 (0x83) is a control character"
+                        " that no iso-8859-1 text holds")),
     ],
 )
 def test_a_multi_byte_suggestion_does_not_depend_on_the_configured_encoding(

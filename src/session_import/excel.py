@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import posixpath
 import re
 import struct
 import zipfile
@@ -365,10 +364,10 @@ class ExcelFile(RecordFile):
             self._file.seek(0)
             self._archive = zipfile.ZipFile(self._file)
             package = _Package(self._archive)
-            workbook = self._reading(lambda: 0, lambda: _Workbook(package))
+            workbook = self._reading(0, lambda: _Workbook(package))
             sheet = self._sheet(workbook, sheet_name)
-            strings = self._reading(lambda: 0, lambda: _shared_strings(package, workbook.shared_strings))
-            styles = self._reading(lambda: 0, lambda: _date_styles(package, workbook.styles))
+            strings = self._reading(0, lambda: _shared_strings(package, workbook.shared_strings))
+            styles = self._reading(0, lambda: _date_styles(package, workbook.styles))
             cells = _CellReader(strings, *styles, workbook.date1904, _date_writer(date_format))
             self._records = self._start(package, sheet.part, cells, has_header)
         except BaseException:
@@ -387,22 +386,28 @@ class ExcelFile(RecordFile):
 
     # -- reading --------------------------------------------------------------
 
-    def _reading(self, line: Callable[[], int], call: Callable[[], Any]) -> Any:
-        """``call()``, its failures turned into DataFileError at ``line()``, the line where
-        reading stopped: a damaged part fails with whatever its parser met, and any of it
-        means that the workbook cannot be read."""
+    def _reading(self, line: int, call: Callable[[], Any]) -> Any:
+        """``call()``, its failures turned into DataFileError at ``line``."""
         try:
             return call()
-        except (DataFileError, MemoryError):
-            raise
-        except _Unreadable as error:
-            raise DataFileError(self.path, line(), error.message) from None
-        except OSError as error:
+        except Exception as error:  # noqa: BLE001 - _failure says which
+            raise self._failure(error, line) from None
+
+    def _failure(self, error: Exception, line: int) -> Exception:
+        """The DataFileError at ``line``, the line where reading stopped, for what parsing
+        raised: a damaged part fails with whatever its parser met, and any of it means
+        that the workbook cannot be read; anything else is no reading failure."""
+        if isinstance(error, DataFileError | MemoryError):
+            return error
+        if isinstance(error, _Unreadable):
+            return DataFileError(self.path, line if error.line is None else error.line, error.message)
+        if isinstance(error, OSError):
             message = ReadMsg.CANNOT_READ.format(reason=error.strerror or error)
-            raise DataFileError(self.path, line(), message) from None
-        except _DAMAGE as error:
+            return DataFileError(self.path, line, message)
+        if isinstance(error, _DAMAGE):
             message = ReadMsg.WORKBOOK_DAMAGED.format(reason=_reason(_root_cause(error)))
-            raise DataFileError(self.path, line(), message) from None
+            return DataFileError(self.path, line, message)
+        return error
 
     def _sheet(self, workbook: _Workbook, sheet_name: str | None) -> _Sheet:
         """The provider's sheet (matched as Excel does: case-insensitively), or the first."""
@@ -468,16 +473,9 @@ class ExcelFile(RecordFile):
                 line = number + 1
                 if row:
                     yield Record(number, row)
-        except Exception as error:  # noqa: BLE001 - _reading says which
+        except Exception as error:  # noqa: BLE001 - _failure says which
             elements.close()
-            if isinstance(error, _Unreadable) and error.line is not None:
-                line = error.line
-            self._reading(lambda: line, lambda: _reraise(error))
-
-
-def _reraise(error: Exception) -> None:
-    raise error
-
+            raise self._failure(error, line) from None
 
 def _row_number(row: Any, previous: int) -> int:
     text = row.get("r")

@@ -12,7 +12,13 @@ starts one line after the previous record (or blank line) ended.
 
 A name ending in ``.xlsx`` is read by excel.ExcelFile instead, through the same
 interface (open_data_file chooses). When a file does not decode, charset-normalizer
-looks at a bounded sample of it to suggest the encoding it is most likely in.
+looks at a bounded sample of it to suggest the encoding it is most likely in. A file read
+in an 8-bit encoding is checked first, whole, for being UTF-8 (find_utf8_text), and one
+read in iso-8859-* fails at a C1 control character (which no text holds).
+
+The first records are read ahead at open (SAMPLE_RECORDS, the header included): for
+delimiter detection, and kept as text for split_sample, which mapping.check_delimiter
+uses to tell a file written with another delimiter than the configured one.
 """
 
 from __future__ import annotations
@@ -440,9 +446,7 @@ def suggest_encoding(
     for match in matches:
         if match.chaos <= best.chaos + _CLOSE_CHAOS:
             close.update((match.encoding, *match.could_be_from_charset))
-    if best.encoding.startswith("utf"):
-        close = {best.encoding}
-    elif best.encoding in MULTI_BYTE_ENCODINGS:
+    if best.encoding.startswith("utf") or best.encoding in MULTI_BYTE_ENCODINGS:
         close = {best.encoding}
     elif structural_only:
         return None
