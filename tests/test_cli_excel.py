@@ -8,6 +8,7 @@ import zipfile
 from datetime import datetime
 
 import openpyxl
+import pytest
 
 from conftest import ROOT, SAMPLE_CONFIGS, Workspace
 
@@ -100,3 +101,42 @@ def test_an_undecodable_csv_names_the_line_the_byte_and_the_likely_encoding(ws: 
             or f"{path}:2: cannot be decoded as utf-8 at byte " in result.stderr + result.stdout)
     assert "set <fileEncoding>windows-1252</fileEncoding>" in result.stderr + result.stdout
     assert ws.query("SELECT count(*) FROM sessions") == [(0,)]
+
+
+# -- workbooks as real spreadsheet programs write them (tests/fixtures/workbooks/) --------
+
+WORKBOOKS = ROOT / "tests" / "fixtures" / "workbooks"
+TITLES = {"Sécurité incendie", "ABC\r\nDEF", "Literal _x000D_ stays"}
+
+
+@pytest.mark.parametrize(
+    ("name", "titles"),
+    [
+        ("excel", TITLES),
+        # LibreOffice keeps a line feed alone for a cell's CR LF
+        ("libreoffice", TITLES - {"ABC\r\nDEF"} | {"ABC\nDEF"}),
+        # openpyxl cannot write a literal _x000D_ (see make_workbooks.py)
+        ("openpyxl", TITLES - {"Literal _x000D_ stays"} | {"Literal stays"}),
+        ("xlsxwriter", TITLES),
+        ("quirk-case", TITLES),
+        ("quirk-backslashes", TITLES),
+        ("quirk-workbook-path", TITLES),
+        ("quirk-inline", TITLES),
+        ("quirk-strict", TITLES),
+    ],
+)
+def test_workbooks_of_every_producer_import_alike(ws: Workspace, name: str, titles: set[str]):
+    ws.seed()
+    result, report = ws.import_rows(SAMPLE_CONFIGS / "sessions.xml", WORKBOOKS / f"{name}.xlsx")
+    assert result.exit_code == 0, result.stderr
+    counts = report["files"][0]["counts"]
+    # row 4 holds blank cells only: an empty row, not a row; row 5's blank tenth cell is
+    # no column (the only warning: sessionGuid is not in the header)
+    assert (counts["rows"], counts["created"], counts["rejected"]) == (3, 3, 0)
+    assert [w["line"] for w in report["files"][0]["warnings"]] == [1]
+    sessions = {s["title"]: s for s in ws.export()}
+    assert set(sessions) == titles
+    first = sessions["Sécurité incendie"]
+    assert (first["start_date"], first["end_date"]) == ("2027-03-01T09:00:00", "2027-03-01T17:30:00")
+    assert [s["start_date"] for s in sessions.values()] == [
+        "2027-03-01T09:00:00", "2027-03-02", "2027-03-03T10:00:00"]

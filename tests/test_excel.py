@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import posixpath
 import struct
 import time
 import tracemalloc
@@ -119,15 +120,6 @@ def test_records_are_records_and_iteration_stops_when_closed(tmp_path: Path) -> 
         assert [record.line for record in data_file] == [3, 4]
     with pytest.raises(ValueError):
         iter(data_file)
-
-
-def test_rows_are_read_in_batches_without_losing_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(excel, "ROWS_PER_BATCH", 2)
-    rows_in = [["h"], *([str(n)] if n % 3 else [] for n in range(2, 12))]
-    _, rows = read_all(workbook(tmp_path, *rows_in))
-    assert rows == [(n, [str(n)]) for n in range(2, 12) if n % 3]
 
 
 # -- dispatch ----------------------------------------------------------------------
@@ -336,7 +328,7 @@ def test_a_word_document_renamed(tmp_path: Path) -> None:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("word/document.xml", "<document/>")
     assert str(read_error(path)) == (
-        f"{path}:0: is a zip archive but not an Excel workbook (it has no xl/workbook.xml;"
+        f"{path}:0: is a zip archive but not an Excel workbook (it has no workbook part;"
         " another document renamed .xlsx?); save the data as an Excel workbook (.xlsx) or as CSV."
     )
 
@@ -467,7 +459,7 @@ def test_a_part_whose_declared_size_lies_is_read_no_further(
     path = workbook_with_sheet(tmp_path, sheet, 2_000_000)
     error, elapsed, peak = refused_quickly(path)
     assert str(error) == (
-        f"{path}:0: cannot be read as an Excel workbook: BadZipFile: Bad CRC-32 for file"
+        f"{path}:1: cannot be read as an Excel workbook: BadZipFile: Bad CRC-32 for file"
         f" '{SHEET}'; open it in Excel and save it again as .xlsx."
     )
     assert peak < 10_000_000 and elapsed < 1.0
@@ -550,8 +542,8 @@ def test_a_sheet_damaged_half_way_fails_where_reading_stopped(tmp_path: Path) ->
         seen.extend(record.line for record in data_file)
     assert seen == [2, 3, 4]
     assert str(caught.value) == (
-        f"{path}:5: cannot be read as an Excel workbook: IndexError: list index out of range;"
-        " open it in Excel and save it again as .xlsx."
+        f"{path}:5: cannot be read as an Excel workbook: cell A5 refers to shared string 99,"
+        " which the workbook does not hold; open it in Excel and save it again as .xlsx."
     )
 
 
@@ -585,3 +577,124 @@ def test_the_sample_workbook_reads_as_the_sample_csv() -> None:
     data_file, rows = read_all(samples / "sessions.xlsx", date_format="DD/MM/YYYY HH:II")
     assert [(1, data_file.header), *rows] == expected
     assert sum(isinstance(cell, DateCell) for _, cells in rows for cell in cells) == 4
+
+
+# -- as real spreadsheet programs write them ---------------------------------------------
+
+WORKBOOKS = Path(__file__).resolve().parent / "fixtures" / "workbooks"
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        ("ABC_x000D_\nDEF", "ABC\r\nDEF"),  # Excel's CR before a line feed
+        ("_x0009_tab_x000a_", "\ttab\n"),  # any _xHHHH_, in either case
+        ("_x005F_x000D_", "_x000D_"),  # an escaped underscore: the escape as text
+        ("a_x005f_b", "a_b"),
+        ("x005F_ and _x00_ and _xZZZZ_", "x005F_ and _x00_ and _xZZZZ_"),  # no escapes
+        ("_xD83D_", "_xD83D_"),  # a surrogate is no character: left as written
+        ("_x000D_x000D_", "\rx000D_"),  # one pass, left to right
+    ],
+)
+def test_ooxml_escapes_are_decoded(stored: str, text: str) -> None:
+    assert excel.unescape_text(stored) == text
+
+
+def test_a_row_of_blank_cells_is_an_empty_row(tmp_path: Path) -> None:
+    path = workbook(tmp_path, ["a", "b"], ["  ", "\t"], [" x ", "y", " ", "\u00a0"])
+    _, rows = read_all(path)
+    assert rows == [(3, [" x ", "y"])]  # blank trailing cells are no cells; others stay
+
+
+def test_every_quirk_reads_as_excel_s_own_workbook() -> None:
+    expected = read_all(WORKBOOKS / "excel.xlsx", date_format="DD/MM/YYYY HH:II")[1]
+    assert expected[1] == (3, ["M", "TP-002", "ABC\r\nDEF", "open", "02/03/2027 00:00",
+                               "02/03/2027 00:00", "lchen", ""])
+    for quirk in sorted(WORKBOOKS.glob("quirk-*.xlsx")):
+        assert read_all(quirk, date_format="DD/MM/YYYY HH:II")[1] == expected, quirk.name
+
+
+def excel_style(tmp_path: Path, parts: dict[str, str], name: str = "hand.xlsx") -> Path:
+    """A zip of ``parts``, written by hand as the quirk under test needs."""
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part, content in parts.items():
+            archive.writestr(part, content)
+    return path
+
+
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PACKAGE = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def minimal_parts(sheet_rows: str, *, workbook_at: str = "xl/workbook.xml",
+                  sheet_target: str = "worksheets/sheet1.xml", extra: str = "") -> dict[str, str]:
+    return {
+        "_rels/.rels": f'<Relationships xmlns="{PACKAGE}"><Relationship Id="r1"'
+                       f' Type="{RELS}/officeDocument" Target="{workbook_at}"/></Relationships>',
+        workbook_at: f'<workbook xmlns="{MAIN_NS}" xmlns:r="{RELS}">{extra}<sheets>'
+                     '<sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        posixpath.join(posixpath.dirname(workbook_at), "_rels",
+                       posixpath.basename(workbook_at) + ".rels"):
+            f'<Relationships xmlns="{PACKAGE}"><Relationship Id="rId1" Type="{RELS}/worksheet"'
+            f' Target="{sheet_target}"/></Relationships>',
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN_NS}"><sheetData>{sheet_rows}'
+                                    "</sheetData></worksheet>",
+    }
+
+
+def test_the_workbook_part_is_found_through_the_package_relationships(tmp_path: Path) -> None:
+    parts = minimal_parts('<row r="1"><c r="B1" t="inlineStr"><is><t>x</t></is></c></row>',
+                          workbook_at="book/main.xml", sheet_target="../xl/worksheets/sheet1.xml")
+    assert read_all(excel_style(tmp_path, parts), has_header=False)[1] == [(1, ["", "x"])]
+
+
+def test_a_renamed_document_with_relationships_is_no_workbook(tmp_path: Path) -> None:
+    parts = {"_rels/.rels": f'<Relationships xmlns="{PACKAGE}"><Relationship Id="r1"'
+                            f' Type="{RELS}/officeDocument" Target="word/document.xml"/>'
+                            "</Relationships>",
+             "word/document.xml": "<document><body/></document>"}
+    error = read_error(excel_style(tmp_path, parts))
+    assert error.message.startswith("is a zip archive but not an Excel workbook (it has no")
+
+
+def test_a_sheet_whose_part_is_missing(tmp_path: Path) -> None:
+    parts = minimal_parts("", sheet_target="worksheets/gone.xml")
+    assert str(read_error(excel_style(tmp_path, parts))).endswith(
+        ':0: cannot be read as an Excel workbook: the part of its sheet "S" is missing; open it'
+        " in Excel and save it again as .xlsx."
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows_xml", "line", "reason"),
+    [
+        ('<row r="2"><c r="A2"><v>1</v></c></row><row r="2"/>', 3, "row 2 comes after row 2"),
+        ('<row r="1"><c r="XFE1"><v>1</v></c></row>', 1,
+         "cell XFE1 is beyond column XFD, Excel's last"),
+        ('<row r="1"><c r="B1"><v>1</v></c><c r="A1"><v>2</v></c></row>', 1,
+         "cell A1 comes after column 2"),
+        ('<row r="1"><c r="A1"><v>one</v></c></row>', 1,
+         "cell A1 holds 'one', which is not a number"),
+    ],
+)
+def test_rows_and_cells_out_of_excel_s_order(
+    tmp_path: Path, rows_xml: str, line: int, reason: str
+) -> None:
+    error = read_error(excel_style(tmp_path, minimal_parts(rows_xml)), has_header=False)
+    assert str(error).endswith(
+        f":{line}: cannot be read as an Excel workbook: {reason}; open it in Excel and save it"
+        " again as .xlsx."
+    )
+
+
+def test_dates_in_locale_formats_and_the_1904_calendar(tmp_path: Path) -> None:
+    parts = minimal_parts('<row r="1"><c r="A1" s="1"><v>45352</v></c></row>',
+                          extra='<workbookPr date1904="1"/>')
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        "</Relationships>",
+        f'<Relationship Id="rId2" Type="{RELS}/styles" Target="styles.xml"/></Relationships>')
+    parts["xl/styles.xml"] = (f'<styleSheet xmlns="{MAIN_NS}"><cellXfs><xf numFmtId="0"/>'
+                              '<xf numFmtId="57"/></cellXfs></styleSheet>')  # a Japanese date
+    ((_, (cell,)),) = read_all(excel_style(tmp_path, parts), has_header=False)[1]
+    assert cell.value == dt.datetime(2028, 3, 2)  # 45352 days after 1904-01-01

@@ -360,7 +360,8 @@ class Model:
     def row(self, line: int, cells: list[str]) -> tuple[str, list[str], list[str], dict]:
         width = len(self.header)
         if len(cells) < width or any(c.strip() for c in cells[width:]):
-            return "rejected", [f"Line has {len(cells)} columns, {width} expected."], [], {}
+            columns = "column" if len(cells) == 1 else "columns"
+            return "rejected", [f"Line has {len(cells)} {columns}, {width} expected."], [], {}
         v = {name: cells[i].strip() for i, name in enumerate(self.header)}
         errors: list[str] = []
 

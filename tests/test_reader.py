@@ -306,7 +306,6 @@ LATIN_1 = "sessionTitle;place\nSécurité incendie;Besançon\nFormation à l'ét
         ("Titel;Ort\nSchulung für Führer;Straße\n", "cp1252", "utf-8", 2, 20, "windows-1252"),
         ("Название;Город\nОбучение;Москва\n", "windows-1251", "utf-8", 1, 0, "windows-1251"),
         (FRENCH, "utf-16", "utf-8", 1, 0, "UTF-16"),  # its BOM, 0xFF 0xFE
-        ("sessionTitle;place\nFormation;Ávila\n", "utf-8", "windows-1252", 2, 30, "UTF-8"),
         ("sessionTitle;place\nFormation;Genève\n", "utf-8", "ascii", 2, 32, "UTF-8"),
     ],
 )
@@ -334,6 +333,123 @@ def test_the_likely_encoding_is_suggested(
         assert [data_file.header, *(record.cells for record in data_file)] == [
             row.split(";") for row in text.splitlines()
         ]
+
+
+JAPANESE = "sessionTitle;place\nセキュリティ研修（東京）;東京\n情報セキュリティ入門;大阪\n"
+
+
+@pytest.mark.parametrize(
+    ("read_as", "failure"),
+    [
+        ("utf-8", "cannot be decoded as utf-8 at byte 19 (0x83)"),
+        ("windows-1252", "cannot be decoded as windows-1252 at byte 33 (0x8F)"),  # undefined
+        # iso-8859-1 defines every byte, 0x80-0x9F as control characters no text holds
+        ("iso-8859-1", ("cannot be read as iso-8859-1: byte 19 (0x83) is a control character"
+                        " that no iso-8859-1 text holds")),
+    ],
+)
+def test_a_multi_byte_suggestion_does_not_depend_on_the_configured_encoding(
+    tmp_path: Path, read_as: str, failure: str
+) -> None:
+    path = write(tmp_path, JAPANESE.encode("shift_jis"))
+    error = read_error(path, encoding=read_as)
+    assert str(error).startswith(f"{path}:2: {failure}; ")
+    assert error.message.endswith(
+        "; it looks like Shift_JIS: set <fileEncoding>Shift_JIS</fileEncoding> in the provider."
+    )
+
+
+@pytest.mark.parametrize("read_as", ["iso-8859-1", "latin-1", "iso-8859-15"])
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096])
+def test_windows_1252_read_as_iso_8859_fails_at_its_first_control_character(
+    tmp_path: Path, read_as: str, chunk_size: int
+) -> None:
+    # its curly apostrophe (0x92) is a control character in iso-8859-*
+    path = write(tmp_path, FRENCH.encode("windows-1252"))
+    offset = FRENCH.encode("windows-1252").index(b"\x92")
+    with pytest.raises(DataFileError) as caught, DataFile(
+        path, encoding=read_as, chunk_size=chunk_size
+    ) as data_file:
+        assert [r.line for r in data_file] == [2]  # the records before it are read
+    assert str(caught.value) == (
+        f"{path}:3: cannot be read as {read_as}: byte {offset} (0x92) is a control character"
+        f" that no {read_as} text holds; it looks like windows-1252:"
+        " set <fileEncoding>windows-1252</fileEncoding> in the provider."
+    )
+
+
+def test_real_iso_8859_1_text_reads(tmp_path: Path) -> None:
+    path = write(tmp_path, LATIN_1.encode("iso-8859-1"))
+    _, rows = read_all(path, encoding="iso-8859-1")
+    assert rows[-1] == (3, ["Formation à l'été", "Genève"])
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as", "line", "offset", "shown"),
+    [
+        ("sessionTitle;place\nSécurité;Paris\n", "windows-1252", 2, 20,
+         '0xC3 0xA9 at byte 20 read as "é" in UTF-8 but as "Ã©" in windows-1252'),
+        # 0x81 is undefined in windows-1252: the file used to fail without a hint
+        ("sessionTitle;place\nFormation;Ávila\n", "windows-1252", 2, 29,
+         '0xC3 0x81 at byte 29 read as "Á" in UTF-8 but as "Ã\\x81" in windows-1252'),
+        ("a\r\nb\rc\nSécurité\n", "iso-8859-1", 4, 8,
+         '0xC3 0xA9 at byte 8 read as "é" in UTF-8 but as "Ã©" in iso-8859-1'),
+        ("a\n€\n", "windows-1252", 2, 2,
+         '0xE2 0x82 0xAC at byte 2 read as "€" in UTF-8 but as "â‚¬" in windows-1252'),
+        ("\ufeffa\nSécurité\n", "cp1252", 2, 6,  # the BOM is no evidence, but counts in bytes
+         '0xC3 0xA9 at byte 6 read as "é" in UTF-8 but as "Ã©" in cp1252'),
+    ],
+)
+@pytest.mark.parametrize("chunk_size", [1, 2, 4096])
+def test_utf_8_text_read_as_a_single_byte_encoding_fails_before_anything_is_read(
+    tmp_path: Path, text: str, read_as: str, line: int, offset: int, shown: str, chunk_size: int
+) -> None:
+    path = write(tmp_path, text.encode("utf-8"))
+    with pytest.raises(DataFileError) as caught:
+        DataFile(path, encoding=read_as, chunk_size=chunk_size)
+    assert str(caught.value) == (
+        f"{path}:{line}: looks like UTF-8, not {read_as}: the whole file is valid UTF-8, and the"
+        f" bytes {shown}; set <fileEncoding>UTF-8</fileEncoding> in the provider."
+    )
+    with open_data_file(path, encoding="UTF-8") as data_file:  # and it reads
+        assert [data_file.header, *(r.cells for r in data_file)][-1] == (
+            text.splitlines()[-1].split(";")
+        )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "sessionTitle\nSécurité\n".encode("windows-1252"),  # the real thing
+        b"sessionTitle\nSafety\n",  # ASCII is UTF-8 and windows-1252 alike
+        b"\xef\xbb\xbfsessionTitle\nSafety\n",  # a BOM alone
+        "sessionTitle\nSécurité\n".encode() + b"\xe9\n",  # not UTF-8 as a whole
+        "sessionTitle\nSécurité\n".encode()[:-3] + b"\xc3",  # cut inside a character
+    ],
+)
+def test_a_single_byte_file_that_is_not_utf_8_reads_as_configured(
+    tmp_path: Path, data: bytes
+) -> None:
+    path = write(tmp_path, data)
+    with open_data_file(path, encoding="windows-1252") as data_file:
+        assert [data_file.header, *(r.cells for r in data_file)] == [
+            [row]
+            for row in data.decode("windows-1252", errors="replace")
+            .removeprefix("ï»¿")
+            .splitlines()
+        ]
+
+
+def test_the_utf_8_check_reads_the_whole_file(tmp_path: Path) -> None:
+    # a valid multi-byte sequence early, and the proof that it is not UTF-8 late
+    data = "a\nSécurité\n".encode() + b"x\n" * 200_000 + b"caf\xe9\n"
+    path = write(tmp_path, data)
+    with open_data_file(path, encoding="windows-1252") as data_file:
+        assert sum(1 for _ in data_file) == 200_002
+    path.write_bytes(data[:-6] + "café\n".encode())
+    with pytest.raises(DataFileError) as caught:
+        open_data_file(path, encoding="windows-1252")
+    assert (caught.value.line, "byte 3 ") == (2, "byte 3 ")
 
 
 def test_the_suggestion_looks_at_the_bytes_around_a_late_failure(tmp_path: Path) -> None:

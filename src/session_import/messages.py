@@ -37,7 +37,7 @@ class Msg(str, Enum):
     NOT_OWNER = (
         "Session {guid} was not created by this import and cannot be modified (fullAccess is no)."
     )
-    WRONG_WIDTH = "Line has {found} columns, {expected} expected."
+    WRONG_WIDTH = "Line has {found} {columns}, {expected} expected."  # columns: column(s)
     # training courses
     INVALID_MODALITY = (
         "The modality must be distancelearning, knowledgecommunity, learning_channel or blended,"
@@ -61,8 +61,30 @@ class Msg(str, Enum):
     ENTITY_LEVEL_EMPTY = "Entity level {level} is empty but a deeper level is filled."
     # file-level
     MANDATORY_COLUMN_MISSING = "Mandatory column {field} is missing from the header."
+    MANDATORY_COLUMN_MISSING_CLOSE = (
+        "Mandatory column {field} is missing from the header; did you mean {cell}?"
+    )
     OPTIONAL_COLUMN_MISSING = (
         "Column {field} is missing from the header; the field is left as it is."
+    )
+    OPTIONAL_COLUMN_MISSING_CLOSE = (
+        "Column {field} is missing from the header (did you mean {cell}?); the field is left"
+        " as it is."
+    )
+    HEADER_NAMES_NOTHING = (
+        "The header ({cells}) names no configured field; its columns are read by position,"
+        " in the order of {source}: {fields}."
+    )
+    # a file whose configured <delimiter> is not the one it is written with (line 1)
+    HEADER_WRONG_DELIMITER = (
+        "the header split at {configured} names no configured field, split at {other} it"
+        " names {count} of {total}; the file looks {name}-delimited: set"
+        " <delimiter>{name}</delimiter> in the provider."
+    )
+    WIDTH_WRONG_DELIMITER = (
+        "the first {records} split at {configured} into {found}, not the {expected}"
+        " expected, and at {other} into {expected} columns; the file looks {name}-delimited:"
+        " set <delimiter>{name}</delimiter> in the provider."
     )
 
     def format(self, **values: object) -> str:  # type: ignore[override]

@@ -21,7 +21,7 @@ from session_import.config import (
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
-from session_import.mapping import ColumnMap, MissingColumn, build_column_map
+from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.publishing import deliver, make_clients
 from session_import.reader import DataFileError, open_data_file
@@ -302,8 +302,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             report.delimiter = data.delimiter
             report.encoding = data.encoding  # an Excel input's rejects file is UTF-8
             try:
-                columns = build_column_map(action, provider, data.header)
-            except MissingColumn as exc:
+                columns = build_column_map(action, provider, data.header, data.split_sample)
+            except FileLayoutError as exc:
                 report.error = f"{path}:1: {exc}"
                 return
             for message in columns.warnings:

@@ -12,7 +12,13 @@ starts one line after the previous record (or blank line) ended.
 
 A name ending in ``.xlsx`` is read by excel.ExcelFile instead, through the same
 interface (open_data_file chooses). When a file does not decode, charset-normalizer
-looks at a bounded sample of it to suggest the encoding it is most likely in.
+looks at a bounded sample of it to suggest the encoding it is most likely in. A file read
+in an 8-bit encoding is checked first, whole, for being UTF-8 (find_utf8_text), and one
+read in iso-8859-* fails at a C1 control character (which no text holds).
+
+The first records are read ahead at open (SAMPLE_RECORDS, the header included): for
+delimiter detection, and kept as text for split_sample, which mapping.check_delimiter
+uses to tell a file written with another delimiter than the configured one.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import codecs
 import csv
 import io
 import os
+import re
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from itertools import chain
+from itertools import chain, islice
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Self
 
@@ -39,6 +46,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Delimiters that detection chooses among, in the order that breaks ties.
 DETECTED_DELIMITERS = (";", ",", "|", "\t")
 DEFAULT_DELIMITER = ";"
+SAMPLE_RECORDS = 5  # records read ahead at open (the header included): see split_sample
 
 CHUNK_SIZE = 256 * 1024  # bytes per read; small enough to keep the peak memory low
 LONG_LINE = 1024 * 1024  # characters without a line break before a line is fed in pieces
@@ -87,6 +95,20 @@ class ReadMsg(str, Enum):
         "a line is longer than {limit} characters; check that the file is delimited text"
         " with line breaks."
     )
+    UTF8_READ_AS_SINGLE_BYTE = (
+        "looks like UTF-8, not {encoding}: the whole file is valid UTF-8, and the bytes"
+        " {bytes} at byte {offset} read as \"{utf8}\" in UTF-8 but as \"{single}\" in"
+        " {encoding}; set <fileEncoding>UTF-8</fileEncoding> in the provider."
+    )
+    CONTROL_CHARACTER = (
+        "cannot be read as {encoding}: byte {offset} ({bytes}) is a control character that"
+        " no {encoding} text holds; set <fileEncoding> to the file's encoding."
+    )
+    CONTROL_CHARACTER_LOOKS_LIKE = (
+        "cannot be read as {encoding}: byte {offset} ({bytes}) is a control character that"
+        " no {encoding} text holds; it looks like {suggestion}:"
+        " set <fileEncoding>{suggestion}</fileEncoding> in the provider."
+    )
     NUL_BYTE = "the file contains a NUL byte; it is not a text file or it is damaged."
     NUL_BYTE_LOOKS_LIKE = (
         "the file contains a NUL byte; it looks like {suggestion} text:"
@@ -101,7 +123,7 @@ class ReadMsg(str, Enum):
         "is an Excel 97-2003 or a password-protected workbook, not delimited text; in"
         " Excel, save its sheet as CSV or as an Excel workbook (.xlsx) without a password."
     )
-    # Excel workbooks (excel.py); they are checked before openpyxl parses anything.
+    # Excel workbooks (excel.py); the zip is checked before any part is parsed.
     WORKBOOK_ENCRYPTED = (
         "is an encrypted (password-protected) workbook or an old Excel 97-2003 file, which"
         " cannot be read; in Excel, remove its password or save it as an Excel workbook"
@@ -113,7 +135,7 @@ class ReadMsg(str, Enum):
         " text, give it a .csv name."
     )
     WORKBOOK_NO_WORKBOOK = (
-        "is a zip archive but not an Excel workbook (it has no xl/workbook.xml; another"
+        "is a zip archive but not an Excel workbook (it has no workbook part; another"
         " document renamed .xlsx?); save the data as an Excel workbook (.xlsx) or as CSV."
     )
     WORKBOOK_TOO_MANY_PARTS = (
@@ -228,6 +250,11 @@ class RecordFile:
             raise ValueError(f"{self.path} is closed")
         return self._records
 
+    def split_sample(self, delimiter: str) -> list[list[str]] | None:
+        """The first records of the file, the header included, as ``delimiter`` would split
+        them; None for a file that has no delimiter (a workbook)."""
+        return None
+
     def close(self) -> None:
         self._file.close()
 
@@ -279,6 +306,8 @@ SUGGESTED_ENCODINGS = {
     "big5": "Big5",
     "euc_kr": "EUC-KR",
 }
+# Multi-byte encodings whose lead and trail bytes make a confident guess from a sample.
+MULTI_BYTE_ENCODINGS = ("shift_jis", "gb18030", "big5", "euc_kr")
 SAMPLE_HEAD = 64 * 1024  # bytes from the start of the file that detection looks at ...
 SAMPLE_AROUND = 4 * 1024  # ... plus this many on each side of the failure
 # charset-normalizer ranks single-byte candidates that decode a sample equally well by
@@ -309,9 +338,79 @@ def _workbook_not_text(path: str) -> ReadMsg | None:
     return None
 
 
-def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
+def is_single_byte(encoding: str) -> bool:
+    """Whether ``encoding`` reads (nearly) every byte as one character: windows-1252,
+    iso-8859-*, mac_roman... (a few undefined bytes allowed, as in windows-1252)."""
+    return len(bytes(range(256)).decode(encoding, errors="ignore")) >= 250
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+_C1_CONTROL = re.compile("[\x80-\x9f]")
+
+
+def find_utf8_text(file: IO[bytes], chunk_size: int = CHUNK_SIZE) -> tuple[int, int, bytes] | None:
+    """(line, byte offset, bytes) of the first multi-byte sequence when the whole file is
+    valid UTF-8 and holds one (a leading UTF-8 BOM aside); None otherwise.
+
+    Read in chunks from the current position to the end, then rewound: memory stays flat.
+    An ASCII chunk costs one ``bytes.isascii``; after the first non-UTF-8 byte (a real
+    windows-1252 file: its first accented letter) nothing more is read.
+    """
+    start = file.tell()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    breaks = 0  # physical line breaks before the first multi-byte sequence
+    previous_cr = False  # the last chunk ended with \r: a \n starting this one is the same break
+    found: tuple[int, int, bytes] | None = None
+    try:
+        chunk = file.read(3)
+        if chunk == _UTF8_BOM:
+            offset, chunk = 3, b""
+        chunk += file.read(chunk_size)
+        while chunk:
+            if found is None:
+                match = None if chunk.isascii() else _NON_ASCII.search(chunk)
+                before = chunk if match is None else chunk[: match.start()]
+                breaks += before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
+                if previous_cr and before.startswith(b"\n"):
+                    breaks -= 1
+                previous_cr = before.endswith(b"\r")
+                if match is not None:
+                    at = match.start()
+                    width = 2 if chunk[at] < 0xE0 else 3 if chunk[at] < 0xF0 else 4
+                    sequence = chunk[at : at + width]
+                    if len(sequence) < width:
+                        sequence += file.read(width - len(sequence))
+                        chunk += sequence[len(chunk) - at :]
+                    found = (breaks + 1, offset + at, sequence)
+            if found is not None and not (chunk.isascii() and not decoder.getstate()[0]):
+                decoder.decode(chunk)
+            offset += len(chunk)
+            chunk = file.read(chunk_size)
+        decoder.decode(b"", True)
+    except UnicodeDecodeError:
+        return None
+    finally:
+        file.seek(start)
+    return found
+
+
+def _utf8_text_message(encoding: str, offset: int, sequence: bytes) -> str:
+    return ReadMsg.UTF8_READ_AS_SINGLE_BYTE.format(
+        encoding=encoding,
+        bytes=" ".join(f"0x{byte:02X}" for byte in sequence),
+        offset=offset,
+        utf8=sequence.decode("utf-8"),
+        single=sequence.decode(encoding, errors="backslashreplace"),
+    )
+
+
+def suggest_encoding(
+    path: str, offset: int, encoding: str, *, single_byte: bool = False
+) -> str | None:
     """The encoding the file most likely is, judged from a bounded sample around byte
-    ``offset`` (where reading in ``encoding`` failed), or None when no guess is confident."""
+    ``offset`` (where reading in ``encoding`` failed), or None when no guess is confident.
+    ``single_byte``: the failure is evidence enough to offer another 8-bit encoding."""
     head_size = SAMPLE_HEAD
     try:
         with open(path, "rb") as file:
@@ -325,8 +424,9 @@ def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
     configured = codecs.lookup(encoding).name
     # A single-byte encoding fails only on its few undefined bytes (windows-1252: 0x81,
     # 0x8D, 0x8F, 0x90, 0x9D); another single-byte encoding guessed from them is a coin
-    # toss, while UTF-8 or UTF-16 are checked by their structure: only those are offered.
-    unicode_only = len(bytes(range(256)).decode(configured, errors="ignore")) >= 250
+    # toss, while UTF-8, UTF-16 and the multi-byte Asian encodings are checked by their
+    # structure: only those are offered, and those whatever was configured.
+    structural_only = is_single_byte(configured) and not single_byte
     if configured in ("utf-8", "utf-8-sig"):
         # Valid UTF-8 letters before the failure: the file is UTF-8 with a damaged or
         # pasted-in part, which no other encoding would read better.
@@ -346,9 +446,9 @@ def suggest_encoding(path: str, offset: int, encoding: str) -> str | None:
     for match in matches:
         if match.chaos <= best.chaos + _CLOSE_CHAOS:
             close.update((match.encoding, *match.could_be_from_charset))
-    if best.encoding.startswith("utf"):
+    if best.encoding.startswith("utf") or best.encoding in MULTI_BYTE_ENCODINGS:
         close = {best.encoding}
-    elif unicode_only:
+    elif structural_only:
         return None
     name = next((name for name in SUGGESTED_ENCODINGS if name in close), None)
     if name is None or codecs.lookup(name).name == configured:
@@ -377,6 +477,24 @@ def _undecodable_message(
     if suggestion is None:
         return ReadMsg.UNDECODABLE.format(**described)
     return ReadMsg.UNDECODABLE_LOOKS_LIKE.format(**described, suggestion=suggestion)
+
+
+def _reads_c1_controls(encoding: str) -> bool:
+    """Whether a single-byte ``encoding`` reads bytes 0x80-0x9F as the C1 control
+    characters (iso-8859-*, latin-1), which no text holds; windows-1252 reads letters."""
+    return is_single_byte(encoding) and bool(
+        _C1_CONTROL.search(bytes(range(0x80, 0xA0)).decode(encoding, errors="ignore"))
+    )
+
+
+def _control_character_message(path: str, encoding: str, offset: int, bad: bytes) -> str:
+    """A C1 control character in a file read as iso-8859-*: windows-1252 text (its curly
+    quotes, dashes and euro sign are those bytes) or a multi-byte encoding's bytes."""
+    described = {"encoding": encoding, "offset": offset, "bytes": f"0x{bad[0]:02X}"}
+    suggestion = suggest_encoding(path, offset, encoding, single_byte=True)
+    if suggestion is None:
+        return ReadMsg.CONTROL_CHARACTER.format(**described)
+    return ReadMsg.CONTROL_CHARACTER_LOOKS_LIKE.format(**described, suggestion=suggestion)
 
 
 def _no_byte_order_mark_message(path: str, encoding: str) -> str:
@@ -420,6 +538,11 @@ def _split_lines(text: str) -> tuple[Iterable[str], int]:
 def _starts_with_apostrophe(cells: list[str]) -> bool:
     """Whether a cell starts with "'", tested in C (cells never hold a NUL)."""
     return "\x00'" in "\x00" + "\x00".join(cells)
+
+
+def _raising(error: Exception) -> Iterator[str]:
+    raise error
+    yield ""  # a generator: the error is raised when the lines reach it
 
 
 def _choose_delimiter(record_text: str) -> str:
@@ -479,7 +602,10 @@ class DataFile(RecordFile):
             raise DataFileError(
                 self.path, 0, ReadMsg.CANNOT_OPEN.format(reason=error.strerror or error)
             ) from None
+        self._sample_lines: list[str] = []
         try:
+            if is_single_byte(codec.name):
+                self._refuse_utf8_text()
             self._records = self._start(delimiter, has_header)
         except BaseException:
             self.close()
@@ -488,7 +614,35 @@ class DataFile(RecordFile):
     def __repr__(self) -> str:
         return f"<DataFile {self.path!r} {self.encoding} {self.delimiter!r}>"
 
+    def split_sample(self, delimiter: str) -> list[list[str]]:
+        """The first records of the file (up to SAMPLE_RECORDS, the header included), as
+        ``delimiter`` would split them, read again from the text kept at open; for
+        mapping.check_delimiter, which tells a file written with another delimiter."""
+        reader = csv.reader(self._sample_lines, delimiter=delimiter, quotechar='"', strict=False)
+        try:
+            return [cells for cells in islice(reader, 2 * SAMPLE_RECORDS) if cells][
+                :SAMPLE_RECORDS
+            ]
+        except csv.Error:
+            return []
+
     # -- reading --------------------------------------------------------------
+
+    def _refuse_utf8_text(self) -> None:
+        """A file read in a single-byte encoding (windows-1252...) that is valid UTF-8 with
+        multi-byte sequences would import as mojibake (\"SÃ©curitÃ©\"): it fails as a whole,
+        before anything is read, at the line of its first multi-byte sequence."""
+        try:
+            found = find_utf8_text(self._file, self._chunk_size)
+        except OSError as error:
+            raise DataFileError(
+                self.path, 0, ReadMsg.CANNOT_READ.format(reason=error.strerror or error)
+            ) from None
+        if found is not None:
+            line, offset, sequence = found
+            raise DataFileError(
+                self.path, line, _utf8_text_message(self.encoding, offset, sequence)
+            )
 
     def _start(self, delimiter: str | None, has_header: bool) -> Iterator[Record]:
         """Wire lines -> csv -> records; detect the delimiter and read the header now."""
@@ -499,6 +653,7 @@ class DataFile(RecordFile):
         read = self._file.read
         decoder = self._decoder
         skip_bom = self._skip_utf8_bom
+        c1_controls = _reads_c1_controls(codecs.lookup(encoding).name)
 
         # Shared between the line feeder and the record loop (closure cells are the
         # cheapest shared state to read once per record).
@@ -561,6 +716,14 @@ class DataFile(RecordFile):
                     # Python's incremental UTF-16/UTF-32 decoders (not bytes.decode) want
                     # a BOM, and fail on the first two bytes without one
                     problem, text = _no_byte_order_mark_message(path, encoding), ""
+                if c1_controls and problem is None and not text.isascii():
+                    control = _C1_CONTROL.search(text)
+                    if control is not None:  # one byte, one character: the same index
+                        at = control.start()
+                        problem = _control_character_message(
+                            path, encoding, offset + at, chunk[at : at + 1]
+                        )
+                        text = text[:at]
                 offset += len(chunk)
                 chunk = b""
                 if first:
@@ -605,10 +768,11 @@ class DataFile(RecordFile):
             yield from ()
 
         lines: Iterator[str] = chain.from_iterable(feed_lines())
+        peeked, first_record, lines = self._first_records(lines)
+        self._sample_lines = peeked
         if delimiter is None:
-            peeked, lines = self._first_record(lines)
-            self.delimiter = _choose_delimiter("".join(peeked).lstrip("\r\n"))
-            lines = chain(peeked, lines)
+            self.delimiter = _choose_delimiter(first_record)
+        lines = chain(peeked, lines)
         reader = csv.reader(
             chain(lines, mark_eof()), delimiter=self.delimiter, quotechar='"', strict=False
         )
@@ -648,24 +812,35 @@ class DataFile(RecordFile):
             self.header = first.cells if first is not None else []
         return iterator
 
-    def _first_record(self, lines: Iterator[str]) -> tuple[list[str], Iterator[str]]:
-        """The lines of the first non-blank record, read ahead for delimiter detection.
+    def _first_records(self, lines: Iterator[str]) -> tuple[list[str], str, Iterator[str]]:
+        """The lines of the first SAMPLE_RECORDS records, read ahead for delimiter detection
+        and split_sample; the text of the first non-blank record; the lines after them.
 
-        A record ends at a line break outside quotes (an even number of quotes so far);
-        an unclosed quote stops the look-ahead after a bounded amount of text.
+        A record ends at a line break outside quotes (an even number of quotes so far); an
+        unclosed quote stops the look-ahead after a bounded amount of text. A file that
+        cannot be read that far still yields the records before the problem: the error is
+        raised where the lines reach it.
         """
         peeked: list[str] = []
-        quotes = size = 0
+        first: list[str] = []
+        records = quotes = size = 0
         limit = max(csv.field_size_limit(), self._long_line)
-        for line in lines:
-            peeked.append(line)
-            if size == 0 and line in ("\n", "\r\n", "\r"):
-                continue
-            quotes += line.count('"')
-            size += len(line)
-            if quotes % 2 == 0 or size > limit:
-                break
-        return peeked, lines
+        try:
+            for line in lines:
+                peeked.append(line)
+                if quotes % 2 == 0 and line in ("\n", "\r\n", "\r"):
+                    continue  # a blank line
+                if records == 0:
+                    first.append(line)
+                quotes += line.count('"')
+                size += len(line)
+                if quotes % 2 == 0:
+                    records += 1
+                if records == SAMPLE_RECORDS or size > limit:
+                    break
+        except DataFileError as error:
+            return peeked, "".join(first), _raising(error)
+        return peeked, "".join(first), lines
 
     def _read(self, read: Callable[[int], bytes], size: int, line: int) -> bytes:
         try:
