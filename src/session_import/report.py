@@ -304,19 +304,21 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
         if not quiet:
             out.print(notice, highlight=False, markup=False, soft_wrap=True)
     prefix = "[dry run] " if report.dry_run else ""
-    if not quiet and report.files:
+    # a file that failed as a whole with no row counted: its error says it all, not a row of zeros
+    counted = [f for f in report.files if f.error is None or f.counts["rows"]]
+    if not quiet and counted:
         if out.is_terminal:
             table = Table(title=f"{prefix}session-import", show_lines=False)
             table.add_column("file")
             table.add_column("import / action")
             for name in COUNT_NAMES:
                 table.add_column(name, justify="right")
-            for f in report.files:
+            for f in counted:
                 counts = [str(f.counts[n]) for n in COUNT_NAMES]
                 table.add_row(f.file, f"{f.import_id} / {f.action}", *counts)
             out.print(table)
         else:
-            for f in report.files:
+            for f in counted:
                 out.print(prefix + _summary_line(f), highlight=False, markup=False, soft_wrap=True)
     if not quiet:
         for f in report.files:
