@@ -44,7 +44,8 @@ def nothing_changed(ws, before_runs: int, before_sessions: list[dict]) -> None:
     assert ws.query("SELECT count(*) FROM groups") == [(5,)]
 
 
-def test_a_trainings_run_whose_trainings_sessions_use_is_refused_naming_them(seeded, sessions_config):
+def test_a_trainings_run_whose_trainings_sessions_use_is_refused_naming_them(
+        seeded, sessions_config):
     data = seeded.write("s.csv", rows(
         *(f"M;TP-001;Safety {n};;;open;;;jdupont;;" for n in range(1, 8)),
         "M;TP-002;Leaders;;;open;;;amartin;;",
@@ -71,8 +72,8 @@ def test_a_teachers_or_groups_run_that_sessions_use_is_refused(seeded, sessions_
     result = revert_run(seeded, TEACHERS)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Run 2 cannot be reverted: teacher jdupont is still used by session Paris ({paris['guid']});"
-        " change or cancel them first.\n")
+        "Run 2 cannot be reverted: teacher jdupont is still used by session Paris"
+        f" ({paris['guid']}); change or cancel them first.\n")
     result = revert_run(seeded, GROUPS)
     assert result.exit_code == 1
     assert result.stderr == (
@@ -107,8 +108,9 @@ def test_a_session_that_would_come_back_without_its_training_is_refused(seeded, 
     result = revert_run(seeded, cancel_run)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Run {cancel_run} cannot be reverted: session GDPR Toronto ({gdpr['guid']}) would come back"
-        " with training TP-003, which no longer exists; revert the run that deleted it first.\n")
+        f"Run {cancel_run} cannot be reverted: session GDPR Toronto ({gdpr['guid']}) would come"
+        " back with training TP-003, which no longer exists; revert the run that deleted it"
+        " first.\n")
     assert sessions(seeded) == []
 
 
@@ -127,8 +129,8 @@ def test_a_dry_run_revert_says_what_it_would_do(seeded, sessions_config):
     made = sessions(seeded)
     result = revert_run(seeded, "--dry-run", 4)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == (
-        "[dry run] Run 4 would be reverted: 1 deleted, 0 restored, 0 recreated; nothing was changed.\n")
+    assert result.stdout == ("[dry run] Run 4 would be reverted: 1 deleted, 0 restored,"
+                             " 0 recreated; nothing was changed.\n")
     assert sessions(seeded) == made
     assert history(seeded)[0]["dry_run"] is True
     done = revert_run(seeded, 4)

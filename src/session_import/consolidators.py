@@ -20,7 +20,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -65,14 +65,21 @@ class _CopiedNotDeleted(_Failed):
 
 
 def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], when: datetime,
-                      environ: Mapping[str, str]) -> list[ConsolidatorFailure]:
-    """Run the import's enabled consolidators over one committed data file; return their failures."""
+                      environ: Mapping[str, str], *, due: Collection[str] | None = None,
+                      backup: str | None = None,
+                      on_done: Callable[[str, str | None], None] | None = None,
+                      ) -> list[ConsolidatorFailure]:
+    """Run the import's enabled consolidators over one committed data file; return their failures.
+
+    ``due`` keeps only those names (what a stopped run left undone) and ``backup`` is the
+    backup's outcome so far; ``on_done(name, backup)`` is called after each one has run.
+    """
     failures: list[ConsolidatorFailure] = []
     failed_as_a_whole = any(r.error is not None for r in reports)
     stamp = when.strftime("%Y%m%d-%H%M%S")
-    backup: str | None = None  # "moved", "copied" (the source stayed) or "failed"
+    # backup: None, "moved", "copied" (the source stayed) or "failed"
     for consolidator in imp.consolidators:
-        if consolidator.disabled:
+        if consolidator.disabled or (due is not None and consolidator.name not in due):
             continue
         try:
             if consolidator.name == "timeStampedFileErrorLogger":
@@ -96,6 +103,8 @@ def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], 
             reason = scrub(f"{type(exc).__name__}: {exc}", environ)
             error = ConsolidatorMsg.UNEXPECTED.format(name=consolidator.name, reason=reason)
             failures.append(ConsolidatorFailure(consolidator.name, str(path), error))
+        if on_done is not None:
+            on_done(consolidator.name, backup)
     return failures
 
 

@@ -183,6 +183,9 @@ class Report:
     publish_errors: list[str] = field(default_factory=list)
     consolidators: list[ConsolidatorFailure] = field(default_factory=list)
     exit_override: ExitCode | None = None
+    # (file, run id once begun) while a file's transaction is open: what a stop rolls back
+    applying: tuple[str, int | None] | None = None
+    stopped: list[str] = field(default_factory=list)  # why the command stopped, and what is left
 
     @property
     def exit_code(self) -> ExitCode:
@@ -201,6 +204,8 @@ class Report:
         }
         if self.publish_errors:
             out["publish_errors"] = list(self.publish_errors)
+        if self.stopped:
+            out["stopped"] = list(self.stopped)
         return out
 
 

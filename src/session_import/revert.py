@@ -38,7 +38,10 @@ class RevertMsg(StrEnum):
     MORE_USED = "Run {run} cannot be reverted: {count} more records are still used."
     ONE_MORE_USED = "Run {run} cannot be reverted: 1 more record is still used."
     AND_MORE = "{named} and {more} more"
-    DONE = "Run {run} reverted by run {new_run}: {deleted} deleted, {restored} restored, {recreated} recreated."
+    DONE = (
+        "Run {run} reverted by run {new_run}: {deleted} deleted, {restored} restored,"
+        " {recreated} recreated."
+    )
     WOULD = (
         "[dry run] Run {run} would be reverted: {deleted} deleted, {restored} restored,"
         " {recreated} recreated; nothing was changed."

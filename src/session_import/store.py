@@ -195,7 +195,8 @@ class StoreMsg(StrEnum):
 
 def is_damaged(exc: sqlite3.Error) -> bool:
     """SQLite's own verdict that a file is not a (sound) database."""
-    return (getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
             or "unsupported file format" in str(exc))
 
 
@@ -744,7 +745,8 @@ class Store:
             ids).fetchone()[0]
 
     def committed(self, run_id: int) -> bool:
-        return self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+        found = self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return found is not None
 
     # ---- outbox (publishing to remote LMSs) ----
 
