@@ -283,7 +283,7 @@ def test_an_unknown_sheet_name_fails_naming_the_sheets(tmp_path: Path) -> None:
     path = two_sheets(tmp_path)
     error = read_error(path, sheet_name="Sessions 2026")
     assert str(error) == (
-        f'{path}:0: has no sheet named "Sessions 2026"; its sheets are "Sessions", "Feuil 2";'
+        f'{path}: has no sheet named "Sessions 2026"; its sheets are "Sessions", "Feuil 2";'
         " set <sheetName> to one of them, or remove <sheetName> to read the first sheet."
     )
 
@@ -293,11 +293,11 @@ def test_an_unknown_sheet_name_fails_naming_the_sheets(tmp_path: Path) -> None:
 
 def test_a_missing_workbook_cannot_be_opened(tmp_path: Path) -> None:
     path = tmp_path / "missing.xlsx"
-    assert str(read_error(path)) == f"{path}:0: cannot be opened: No such file or directory."
+    assert str(read_error(path)) == f"{path}: cannot be opened: No such file or directory."
 
 
 NOT_A_ZIP = (
-    ":0: is not an Excel workbook: it is not a zip archive, or it is truncated or damaged;"
+    ": is not an Excel workbook: it is not a zip archive, or it is truncated or damaged;"
     " open it in Excel and save it as an Excel workbook (.xlsx), or, if it is delimited"
     " text, give it a .csv name."
 )
@@ -328,13 +328,13 @@ def test_a_word_document_renamed(tmp_path: Path) -> None:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("word/document.xml", "<document/>")
     assert str(read_error(path)) == (
-        f"{path}:0: is a zip archive but not an Excel workbook (it has no workbook part;"
+        f"{path}: is a zip archive but not an Excel workbook (it has no workbook part;"
         " another document renamed .xlsx?); save the data as an Excel workbook (.xlsx) or as CSV."
     )
 
 
 ENCRYPTED = (
-    ":0: is an encrypted (password-protected) workbook or an old Excel 97-2003 file, which"
+    ": is an encrypted (password-protected) workbook or an old Excel 97-2003 file, which"
     " cannot be read; in Excel, remove its password or save it as an Excel workbook"
     " (.xlsx), then import it again."
 )
@@ -441,7 +441,7 @@ def test_a_zip_bomb_is_refused_from_its_directory(
     error, elapsed, peak = refused_quickly(path)
     ratio = GIB // len(gigabyte_of_zeros[0])
     assert str(error) == (
-        f"{path}:0: is refused: its part {SHEET} would expand {ratio} times, to 1074 MB;"
+        f"{path}: is refused: its part {SHEET} would expand {ratio} times, to 1074 MB;"
         " no real workbook compresses over 100 times (a zip bomb?); save the sheet again"
         " from Excel, or as CSV."
     )
@@ -473,7 +473,7 @@ def test_a_workbook_expanding_past_the_limit(
     with zipfile.ZipFile(path) as archive:
         total = sum(info.file_size for info in archive.infolist())
     assert str(read_error(path)) == (
-        f"{path}:0: is refused: its parts would expand to {-(-total // 1_000_000)} MB, more than"
+        f"{path}: is refused: its parts would expand to {-(-total // 1_000_000)} MB, more than"
         " the 1 MB allowed (a zip bomb, or a workbook too big to import); split it into"
         " smaller workbooks or save the sheet as CSV."
     )
@@ -525,7 +525,7 @@ def test_entities_in_a_sheet_are_refused(tmp_path: Path, doctype: str) -> None:
         head=doctype,
     )
     assert str(read_error(path)) == (
-        f"{path}:0: cannot be read as an Excel workbook: a part declares a DTD or XML"
+        f"{path}: cannot be read as an Excel workbook: a part declares a DTD or XML"
         " entities, which no workbook does, and they are not read; save the sheet again"
         " from Excel, or as CSV."
     )

@@ -291,7 +291,7 @@ def test_a_listed_file_that_leads_outside_the_folder_is_refused(seeded, conf, ou
     assert result.exit_code == 3, result.stderr
     (file_report,) = report["files"]
     assert file_report["error"] == (
-        f"{listed}:0: is a symbolic link to {outside / 'sessions_secret.csv'}, outside the provider's "
+        f"{listed}: is a symbolic link to {outside / 'sessions_secret.csv'}, outside the provider's "
         f"folder {drop}; it was not read. Put the file itself in {drop}."
     )
     assert file_report["counts"]["rows"] == 0
@@ -313,7 +313,7 @@ def test_a_drop_folder_swapped_for_a_link_after_the_config_was_read_is_refused(s
         store.close()
     (file_report,) = report.files
     assert int(report.exit_code) == 3
-    assert file_report.error.startswith(f"{drop / 'sessions_secret.csv'}:0: is a symbolic link to ")
+    assert file_report.error.startswith(f"{drop / 'sessions_secret.csv'}: is a symbolic link to ")
     assert seeded.query("select count(*) from sessions") == [(0,)]
 
 

@@ -106,7 +106,7 @@ def test_data_file_error_names_file_and_line() -> None:
 def test_a_missing_file_cannot_be_opened(tmp_path: Path) -> None:
     path = tmp_path / "missing.csv"
     error = read_error(path)
-    assert str(error) == f"{path}:0: cannot be opened: No such file or directory."
+    assert str(error) == f"{path}: cannot be opened: No such file or directory."
 
 
 def test_a_folder_cannot_be_opened(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import smtplib
 import socket
 import ssl
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -80,14 +80,21 @@ class _CopiedNotDeleted(_Failed):
 
 
 def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], when: datetime,
-                      environ: Mapping[str, str]) -> list[ConsolidatorFailure]:
-    """Run the import's enabled consolidators over one committed data file; return their failures."""
+                      environ: Mapping[str, str], *, due: Collection[str] | None = None,
+                      backup: str | None = None,
+                      on_done: Callable[[str, str | None], None] | None = None,
+                      ) -> list[ConsolidatorFailure]:
+    """Run the import's enabled consolidators over one committed data file; return their failures.
+
+    ``due`` keeps only those names (what a stopped run left undone) and ``backup`` is the
+    backup's outcome so far; ``on_done(name, backup)`` is called after each one has run.
+    """
     failures: list[ConsolidatorFailure] = []
     failed_as_a_whole = any(r.error is not None for r in reports)
     stamp = backup_stamp(when)
-    backup: str | None = None  # "moved", "copied" (the source stayed) or "failed"
+    # backup: None, "moved", "copied" (the source stayed) or "failed"
     for consolidator in imp.consolidators:
-        if consolidator.disabled:
+        if consolidator.disabled or (due is not None and consolidator.name not in due):
             continue
         try:
             if consolidator.name == "timeStampedFileErrorLogger":
@@ -111,6 +118,8 @@ def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], 
             reason = scrub(f"{type(exc).__name__}: {exc}", environ)
             error = ConsolidatorMsg.UNEXPECTED.format(name=consolidator.name, reason=reason)
             failures.append(ConsolidatorFailure(consolidator.name, str(path), error))
+        if on_done is not None:
+            on_done(consolidator.name, backup)
     return failures
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 class LockBusy(Exception):
-    """Another import holds the lock (exit 5)."""
+    """Another import holds the lock, or the lock file cannot be opened or written (exit 5)."""
 
 
 class ImportLock:
@@ -43,7 +43,11 @@ class ImportLock:
                 time.sleep(0.05)
         self._fd = fd
         self._since = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
-        self._describe(what)
+        try:
+            self._describe(what)
+        except OSError as exc:  # a full disk: no import may start, and none half-starts
+            self.release()
+            raise LockBusy(f"Cannot write the lock file {self.path}: {exc.strerror}.") from exc
 
     def describe(self, what: str) -> None:
         """Say, in the lock file, what the holder is doing now (e.g. which run)."""

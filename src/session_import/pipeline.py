@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
@@ -46,10 +49,55 @@ from session_import.validate import (
 )
 
 CHUNK_ROWS = 5000
+BACKUP = "moveToBackupConsolidator"
+DELETE = "deleteProcessedFilesConsolidator"
 
 
 class UsageError(Exception):
     """The command line asks for something the configuration cannot do (exit 2)."""
+
+
+class RunMsg(StrEnum):
+    ALREADY_IMPORTED = (
+        "File {file} was already imported by run {run} on {when}; skipped (use --force to"
+        " import it again)."
+    )
+    ALREADY_IMPORTED_DUE_RAN = (
+        "File {file} was already imported by run {run} on {when}; skipped (use --force to"
+        " import it again). That run was stopped before its consolidators: {names} ran now."
+    )
+    ALREADY_IMPORTED_DUE_LEFT = (
+        "File {file} was already imported by run {run} on {when}; skipped (use --force to"
+        " import it again). That run was stopped before its consolidators: {names} are still"
+        " due; the next run that is not a dry run completes them."
+    )
+    DUE_RAN = "Run {run} ({file}) was stopped before its consolidators: {names} ran now."
+    DUE_LEFT = (
+        "Run {run} ({file}) was stopped before its consolidators: {names} are still due; the"
+        " next run that is not a dry run completes them."
+    )
+    DUE_FILE_CHANGED = (
+        "Run {run}: {file} is no longer as that run imported it (moved, deleted or replaced"
+        " since), so {names} was not done for it."
+    )
+    # a command stopped by a signal or by a failing store: what is true of the files
+    INTERRUPTED = "Interrupted by {signal}"
+    STORE_FAILED = "The store {db} failed ({error})"
+    ROLLED_BACK = (
+        "{cause}: the file being applied ({file}) was rolled back; nothing of it was written."
+    )
+    AFTER_COMMIT = "{cause} after {file} was committed as run {run}: {left}."
+    AFTER_COMMIT_UNKNOWN = (
+        "{cause} after {file} was committed as run {run}; the next run completes what is left"
+        " of it (publishing, consolidators)."
+    )
+    STILL_TO_PUBLISH = "{count} changes still to publish (the next run or publish delivers them)"
+    STILL_DUE = "its consolidators {names} are still due (the next run completes them)"
+    NO_FILE = "{cause}: no file was being applied."
+    NO_FILE_PENDING = (
+        "{cause}: no file was being applied; {count} changes still to publish (the next run or"
+        " publish delivers them)."
+    )
 
 
 @dataclass(frozen=True)
@@ -85,15 +133,19 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
 
 
 def run_import(config: Config, store: Store, given: list[Path] | None = None,
-               options: RunOptions = RunOptions()) -> Report:
-    """Run every import of ``config``; DATA files replace the provider's (one import only)."""
+               options: RunOptions = RunOptions(), report: Report | None = None) -> Report:
+    """Run every import of ``config``; DATA files replace the provider's (one import only).
+
+    ``report`` (the caller's, so that it still holds what was done when a signal or a
+    failing store stops the run) receives the outcome.
+    """
     given = [Path(p) for p in given or []]
     if given and len(config.imports) != 1:
         raise UsageError(
             f"{config.path} has {len(config.imports)} imports; data files on the command line "
             "need a configuration with exactly one import."
         )
-    report = Report(dry_run=options.dry_run, diff=options.diff)
+    report = report if report is not None else Report(dry_run=options.dry_run, diff=options.diff)
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         files, notice = data_files(imp, given)
@@ -102,19 +154,149 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
         provider = imp.provider or ProviderConfig.command_line(config.path.parent)
         publishing = bool(imp.publishers) and not options.dry_run
         delivered = False
+        # consolidators that runs stopped after their commit left undone: run id -> what is due
+        due = {d["run_id"]: d for d in store.due_consolidators(imp.id)}
         for path in files:
-            file_reports = import_file(imp, provider, path, store, options, report, listed=not given)
+            file_reports = import_file(imp, provider, path, store, options, report,
+                                       listed=not given, due=due)
             report.files.extend(file_reports)
             if publishing and any(r.run_id for r in file_reports):
                 publish_import(imp, store, report, options, budget)
                 delivered = True
             if file_reports and not options.dry_run:
-                report.consolidators.extend(
-                    run_consolidators(imp, path, file_reports, options.clock(), options.environ)
-                )
+                report.consolidators.extend(_consolidate(imp, store, path, file_reports, options))
+        for left in due.values():  # runs whose file is not among tonight's
+            if options.dry_run:
+                report.notices.append(RunMsg.DUE_LEFT.format(
+                    run=left["run_id"], file=left["file"], names=", ".join(left["names"])))
+                continue
+            names = _complete_due(imp, store, report, left, options)
+            if names:
+                report.notices.append(RunMsg.DUE_RAN.format(
+                    run=left["run_id"], file=left["file"], names=", ".join(names)))
         if publishing and not delivered:  # nothing new tonight: what earlier runs left
             publish_import(imp, store, report, options, budget)
     return report
+
+
+def _consolidate(imp: ImportConfig, store: Store, path: Path, reports: list[FileReport],
+                 options: RunOptions) -> list:
+    """The import's consolidators over one file; a committed file's list of those still due
+    shrinks as each one runs."""
+    run_id = reports[0].run_id
+
+    def done(name: str, backup: str | None) -> None:
+        store.consolidator_done(run_id, name, backup)
+
+    committed = all(r.error is None for r in reports)
+    return run_consolidators(imp, path, reports, options.clock(), options.environ,
+                             on_done=done if committed else None)
+
+
+def _enabled_consolidators(imp: ImportConfig) -> list[str]:
+    return [c.name for c in imp.consolidators if not c.disabled]
+
+
+def _due_reports(reports: list[FileReport]) -> str:
+    """What the consolidators report on, as JSON: kept with a committed file's due list."""
+    return json.dumps([
+        {"file": r.file, "import": r.import_id, "action": r.action, "counts": r.counts,
+         "rejected": [[row.line, row.values, row.messages, row.cells] for row in r.rejected],
+         "warnings": r.warnings, "warning_cells": list(r.warning_cells.items()),
+         "header": r.header, "delimiter": r.delimiter, "encoding": r.encoding}
+        for r in reports
+    ], ensure_ascii=False)
+
+
+def _reports_of_due(text: str, run_id: int) -> list[FileReport]:
+    reports = []
+    for r in json.loads(text):
+        report = FileReport(r["file"], r["import"], r["action"], counts=r["counts"],
+                            run_id=run_id, header=r["header"], delimiter=r["delimiter"],
+                            encoding=r["encoding"])
+        report.rejected = [RejectedRow(*row) for row in r["rejected"]]
+        report.warnings = [(line, messages) for line, messages in r["warnings"]]
+        report.warning_cells = {line: cells for line, cells in r["warning_cells"]}
+        reports.append(report)
+    return reports
+
+
+def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
+                  options: RunOptions) -> list[str]:
+    """Run the consolidators a stopped run left, on what it reported; the names that ran.
+
+    The backup and the delete act on the data file: only when it is still the one the run
+    imported (same place, same SHA-256), never on a file that replaced it.
+    """
+    run_id, path = due["run_id"], Path(due["file"])
+    names = [n for n in _enabled_consolidators(imp) if n in due["names"]]
+    if {BACKUP, DELETE} & set(names) and file_sha256(path) != due["sha256"]:
+        still_there = path.exists()
+        unmet = [n for n in names if n == BACKUP or (
+            n == DELETE and still_there and due["backup"] in (None, "copied"))]
+        if unmet:
+            report.notices.append(RunMsg.DUE_FILE_CHANGED.format(
+                run=run_id, file=path, names=" and ".join(unmet)))
+        names = [n for n in names if n not in (BACKUP, DELETE)]
+    if names:
+        report.consolidators.extend(run_consolidators(
+            imp, path, _reports_of_due(due["reports"], run_id),
+            datetime.fromisoformat(due["stamp"]), options.environ, due=names,
+            backup=due["backup"],
+            on_done=lambda name, backup: store.consolidator_done(run_id, name, backup)))
+    with store.transaction():
+        store.drop_due_consolidators([run_id])
+    return names
+
+
+def stop_explained(report: Report, store: Store, cause: str, import_ids: list[str],
+                   plain: str | None = None) -> list[str]:
+    """What a command stopped by a signal or a failing store leaves behind, truly: the file
+    being applied was rolled back; a file committed before has changes still to publish or
+    consolidators still due, which the next run completes. ``plain`` is said instead when
+    no committed file has work left (a busy store's own message says it all)."""
+    lines = _stop_lines(report, store, cause, import_ids)
+    if plain is not None and not any(line.startswith(f"{cause} after ") for line in lines):
+        return [plain]
+    return lines
+
+
+def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str]) -> list[str]:
+    committed: dict[int, str] = {}
+    if not report.dry_run:
+        committed = {r.run_id: r.file for r in report.files
+                     if r.run_id is not None and not r.earlier_run and r.error is None}
+    try:
+        if report.applying is not None:
+            file, run_id = report.applying
+            if run_id is None or not store.committed(run_id):
+                return [RunMsg.ROLLED_BACK.format(cause=cause, file=file)]
+            committed[run_id] = file  # the signal came just after its commit
+        lines = []
+        pending = store.pending_of_runs(committed)
+        for run_id, file in committed.items():
+            left = []
+            if pending.get(run_id):
+                left.append(RunMsg.STILL_TO_PUBLISH.format(count=pending[run_id]))
+            names = store.due_names(run_id)
+            if names:
+                left.append(RunMsg.STILL_DUE.format(names=", ".join(names)))
+            if left:
+                lines.append(RunMsg.AFTER_COMMIT.format(
+                    cause=cause, file=file, run=run_id, left="; ".join(left)))
+        if lines:
+            return lines
+        count = store.pending_of_imports(import_ids)
+    except sqlite3.Error:  # the store cannot even be read: what is known without it
+        if report.applying is not None and report.applying[1] is None:
+            return [RunMsg.ROLLED_BACK.format(cause=cause, file=report.applying[0])]
+        if committed:
+            run_id, file = max(committed.items())
+            return [RunMsg.AFTER_COMMIT_UNKNOWN.format(cause=cause, file=file, run=run_id)]
+        return [RunMsg.NO_FILE.format(cause=cause)]
+    if count:
+        return [RunMsg.NO_FILE_PENDING.format(cause=cause, count=count)]
+    return [RunMsg.NO_FILE.format(cause=cause)]
 
 
 class _PublishBudget:
@@ -132,9 +314,10 @@ class _PublishBudget:
             self.left -= time.monotonic() - started
 
 
-def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions()) -> Report:
+def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions(),
+                    report: Report | None = None) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
-    report = Report()
+    report = report if report is not None else Report()
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         if imp.publishers:
@@ -195,12 +378,16 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
 
 
 def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: Store,
-                options: RunOptions, report: Report, listed: bool = False) -> list[FileReport]:
+                options: RunOptions, report: Report, listed: bool = False,
+                due: dict[int, dict] | None = None) -> list[FileReport]:
     """One data file, in one transaction: every action of the import runs over it in turn.
 
-    The run is recorded with its journal in the same transaction; a dry run or a
-    file that failed as a whole is rolled back and then recorded without journal.
+    The run is recorded with its journal in the same transaction, and so are the
+    import's consolidators, as due until each has run; a dry run or a file that failed
+    as a whole is rolled back and then recorded without journal. ``due`` holds what
+    stopped runs left undone: a file skipped as already imported completes its run's.
     """
+    due = {} if due is None else due
     # a file the provider's glob listed must really be in its folder (a link may lead anywhere)
     refusal = _outside_provider_folder(provider, path) if listed else None
     sha256 = None if refusal else file_sha256(path)
@@ -208,10 +395,17 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
         applied = store.applied_run(imp.id, sha256)
         if applied:
             run_id, when = applied
-            report.notices.append(
-                f"File {path} was already imported by run {run_id} on {when}; skipped "
-                "(use --force to import it again)."
-            )
+            left = due.pop(run_id, None)
+            notice = RunMsg.ALREADY_IMPORTED.format(file=path, run=run_id, when=when)
+            if left is not None and options.dry_run:
+                notice = RunMsg.ALREADY_IMPORTED_DUE_LEFT.format(
+                    file=path, run=run_id, when=when, names=", ".join(left["names"]))
+            elif left is not None:
+                names = _complete_due(imp, store, report, left, options)
+                if names:  # (none when the configuration no longer has them)
+                    notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
+                        file=path, run=run_id, when=when, names=", ".join(names))
+            report.notices.append(notice)
             return []
     reports = [FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions]
     action_names = ",".join(a.name for a in imp.actions)
@@ -219,9 +413,14 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
     timer = time.perf_counter()
     max_rejects, max_cancel = _limits(imp, options)
     failure: str | None = None
+    consolidators = [] if options.dry_run else _enabled_consolidators(imp)
+    superseded = [] if options.dry_run else [
+        d["run_id"] for d in due.values() if sha256 and d["sha256"] == sha256]
+    report.applying = (str(path), None)
     try:
         with store.transaction(rollback=options.dry_run):
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
+            report.applying = (str(path), run_id)
             if refusal is not None:
                 failure = refusal
                 raise _FileFailed(failure)
@@ -235,9 +434,18 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
                     raise _FileFailed(failure)
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
                           _total(reports), int(worst(r.exit_code for r in reports)))
+            if consolidators:
+                store.add_due_consolidators(run_id, imp.id, consolidators,
+                                            options.clock().isoformat(), _due_reports(reports))
+            # imported again (--force): this run's consolidators stand for the earlier one's
+            store.drop_due_consolidators(superseded)
     except _FileFailed:
         for r in reports:
             r.fail(failure)
+    else:
+        for run in superseded:
+            due.pop(run, None)
+    report.applying = None
     if options.dry_run or failure is not None:
         with store.transaction():
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)

@@ -280,6 +280,8 @@ class DataFileError(Exception):
         self.message = message
 
     def __str__(self) -> str:
+        if not self.line:  # about the file itself (it cannot be opened): no line to name
+            return f"{self.path}: {self.message}"
         return f"{self.path}:{self.line}: {self.message}"
 
 # Encodings worth suggesting, in the order preferred among candidates that read a sample

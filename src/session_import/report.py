@@ -183,6 +183,9 @@ class Report:
     publish_errors: list[str] = field(default_factory=list)
     consolidators: list[ConsolidatorFailure] = field(default_factory=list)
     exit_override: ExitCode | None = None
+    # (file, run id once begun) while a file's transaction is open: what a stop rolls back
+    applying: tuple[str, int | None] | None = None
+    stopped: list[str] = field(default_factory=list)  # why the command stopped, and what is left
 
     @property
     def exit_code(self) -> ExitCode:
@@ -201,6 +204,8 @@ class Report:
         }
         if self.publish_errors:
             out["publish_errors"] = list(self.publish_errors)
+        if self.stopped:
+            out["stopped"] = list(self.stopped)
         return out
 
 
@@ -304,19 +309,21 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
         if not quiet:
             out.print(notice, highlight=False, markup=False, soft_wrap=True)
     prefix = "[dry run] " if report.dry_run else ""
-    if not quiet and report.files:
+    # a file that failed as a whole with no row counted: its error says it all, not a row of zeros
+    counted = [f for f in report.files if f.error is None or f.counts["rows"]]
+    if not quiet and counted:
         if out.is_terminal:
             table = Table(title=f"{prefix}session-import", show_lines=False)
             table.add_column("file")
             table.add_column("import / action")
             for name in COUNT_NAMES:
                 table.add_column(name, justify="right")
-            for f in report.files:
+            for f in counted:
                 counts = [str(f.counts[n]) for n in COUNT_NAMES]
                 table.add_row(f.file, f"{f.import_id} / {f.action}", *counts)
             out.print(table)
         else:
-            for f in report.files:
+            for f in counted:
                 out.print(prefix + _summary_line(f), highlight=False, markup=False, soft_wrap=True)
     if not quiet:
         for f in report.files:

@@ -4,19 +4,52 @@ Sessions the run created are deleted, updated ones get their old values back,
 cancelled ones come back with their GUID and id. What the run published is queued
 again, inverted, for the same remote LMSs. A record that a later run
 changed makes the whole revert refuse: undoing it would silently drop that later
-change.
+change. So does a training, teacher or group the run created that sessions (or
+groups) still use: deleting it would leave them pointing at nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from session_import.store import Change, Store, record_from
 
+NAMED = 5  # referring sessions named per record, then "and N more"
+RECORDS_NAMED = 20  # records named, then one line for the rest
+
+
+class RevertMsg(StrEnum):
+    NO_RUN = "There is no run {run}; `session-import history` lists the runs."
+    DRY_RUN = "Run {run} was a dry run: it changed nothing."
+    CHANGED_SINCE = (
+        "Run {run} cannot be reverted: {record} was changed since by run {later};"
+        " revert run {later} first."
+    )
+    STILL_USED = (
+        "Run {run} cannot be reverted: {record} is still used by {referrers}; change or cancel"
+        " them first."
+    )
+    GONE = (
+        "Run {run} cannot be reverted: {referrers} would come back with {record}, which no"
+        " longer exists; revert the run that deleted it first."
+    )
+    MORE_USED = "Run {run} cannot be reverted: {count} more records are still used."
+    ONE_MORE_USED = "Run {run} cannot be reverted: 1 more record is still used."
+    AND_MORE = "{named} and {more} more"
+    DONE = (
+        "Run {run} reverted by run {new_run}: {deleted} deleted, {restored} restored,"
+        " {recreated} recreated."
+    )
+    WOULD = (
+        "[dry run] Run {run} would be reverted: {deleted} deleted, {restored} restored,"
+        " {recreated} recreated; nothing was changed."
+    )
+
 
 class RevertRefused(Exception):
-    """The run cannot be reverted; ``reasons`` names each record and the later run."""
+    """The run cannot be reverted; ``reasons`` names each record and why."""
 
     def __init__(self, reasons: list[str]):
         super().__init__("\n".join(reasons))
@@ -30,19 +63,25 @@ class RevertResult:
     counts: dict[str, int] = field(default_factory=dict)  # "deleted", "restored", "recreated"
     dry_run: bool = False
 
+    def summary(self) -> str:
+        template = RevertMsg.WOULD if self.dry_run else RevertMsg.DONE
+        return template.format(run=self.reverted_run, new_run=self.run_id, **self.counts)
+
 
 _INVERSE = {"create": "delete", "update": "update", "delete": "create"}
 _COUNT = {"create": "deleted", "update": "restored", "delete": "recreated"}
+_SINGULAR = {"sessions": "session", "trainings": "training", "users": "teacher", "groups": "group"}
 
 
 def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> RevertResult:
     run = next((r for r in store.runs() if r["id"] == run_id), None)
     if run is None:
-        raise RevertRefused([f"There is no run {run_id}; `session-import history` lists the runs."])
+        raise RevertRefused([RevertMsg.NO_RUN.format(run=run_id)])
     if run["dry_run"]:
-        raise RevertRefused([f"Run {run_id} was a dry run: it changed nothing."])
+        raise RevertRefused([RevertMsg.DRY_RUN.format(run=run_id)])
     started = now.isoformat(timespec="seconds")
     with store.transaction(rollback=dry_run):
+        store.defer_foreign_keys()
         entries = store.run_journal(run_id)
         later = store.later_changes(run_id, {(e["table"], e["id"]) for e in entries})
         if later:
@@ -51,10 +90,8 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
                 entry = next(e for e in entries if e["table"] == table and e["id"] == record_id)
                 name = table.rstrip("s")
                 label = entry["guid"] or record_id
-                reasons.append(
-                    f"Run {run_id} cannot be reverted: {name} {label} was changed since by run"
-                    f" {later_run}; revert run {later_run} first."
-                )
+                reasons.append(RevertMsg.CHANGED_SINCE.format(
+                    run=run_id, record=f"{name} {label}", later=later_run))
             raise RevertRefused(reasons)
         changes: list[Change] = []
         counts = dict.fromkeys(_COUNT.values(), 0)
@@ -67,10 +104,15 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
         new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
                                   dry_run, reverts_run=run_id)
         store.apply(changes)
+        broken = store.broken_references()
+        if broken:
+            raise RevertRefused(_broken(store, run_id, broken, entries))
         store.journal(new_run, changes)
         # the remote LMSs the reverted run published to get the inverse changes too,
         # delivered by the import's next run or publish
         store.enqueue(run["import_id"], store.publishers_of_run(run_id), new_run, changes, {})
+        # undone: its consolidators no longer have anything to report or move
+        store.drop_due_consolidators([run_id])
         store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     if dry_run:
         with store.transaction():
@@ -78,3 +120,43 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
                                       True, reverts_run=run_id)
             store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     return RevertResult(new_run, run_id, counts, dry_run)
+
+
+def _broken(store: Store, run_id: int, broken: dict, entries: list[dict]) -> list[str]:
+    """One line per record that others would be left pointing at: one the revert deletes
+    while sessions (or groups) still use it, or one gone since that a record coming back
+    needs."""
+    deleted = {(e["table"], e["id"]): e["after"] for e in entries if e["op"] == "create"}
+    reasons = []
+    for key in sorted(broken)[:RECORDS_NAMED]:
+        referrers = [f"{_SINGULAR[table]} {name} ({guid})" for table, guid, name in broken[key]]
+        named = ", ".join(referrers[:NAMED])
+        if len(referrers) > NAMED:
+            named = RevertMsg.AND_MORE.format(named=named, more=len(referrers) - NAMED)
+        table, record_id = key
+        if key in deleted:
+            record = _label(table, deleted[key])
+            reasons.append(RevertMsg.STILL_USED.format(run=run_id, record=record, referrers=named))
+        else:
+            known = store.last_recorded(table, record_id)
+            record = _label(table, known) if known else f"{_SINGULAR[table]} #{record_id}"
+            reasons.append(RevertMsg.GONE.format(run=run_id, record=record, referrers=named))
+    more = len(broken) - RECORDS_NAMED
+    if more > 0:
+        template = RevertMsg.ONE_MORE_USED if more == 1 else RevertMsg.MORE_USED
+        reasons.append(template.format(run=run_id, count=more))
+    return reasons
+
+
+def _label(table: str, record: dict) -> str:
+    """A record as an administrator knows it: a training by its path code, a teacher by
+    login, a group by name."""
+    if table == "trainings":
+        key = record["path_code"]
+    elif table == "users":
+        key = record["login"] or record["ref_number"] or record["email"] or f"#{record['id']}"
+    elif table == "groups":
+        key = f"{record['name']} ({record['guid']})"
+    else:
+        key = f"{record['title']} ({record['guid']})"
+    return f"{_SINGULAR[table]} {key}"

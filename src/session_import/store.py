@@ -12,10 +12,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from enum import StrEnum
+from functools import cache
 from operator import attrgetter
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _IN_BATCH = 500  # keys per IN (...) list, well under SQLite's variable limit
 
 _SCHEMA_V1 = """
@@ -150,12 +152,75 @@ CREATE TABLE remote_calls (
 CREATE INDEX remote_calls_at ON remote_calls(publisher, at)
 """
 
+# the consolidators of a committed file that have not run yet (the run was stopped after
+# its commit: a signal, a kill, a full disk): written in the file's own transaction, each
+# removed once it ran, so that the import's next run completes them. ``reports`` is what
+# they report on (the file's counts, rejected rows and warnings, as JSON); ``backup`` is
+# the backup's outcome so far ("moved", "copied", "failed"), which the delete depends on.
+_SCHEMA_V4_DUE = """
+CREATE TABLE consolidators_due (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    import_id TEXT NOT NULL,
+    names TEXT NOT NULL,
+    backup TEXT,
+    stamp TEXT NOT NULL,
+    reports TEXT NOT NULL
+);
+CREATE INDEX consolidators_due_import ON consolidators_due(import_id)
+"""
+
 # version reached -> script that reaches it from the one before
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4_DUE}
 
 
 class StoreUnavailable(Exception):
     """The store cannot be opened, is not ours, or is busy (exit 5)."""
+
+
+class StoreMsg(StrEnum):
+    DAMAGED = (
+        "The store {path} is damaged or is not an SQLite file ({reason}); nothing was read or"
+        " written. Check --db, or restore the store from a backup."
+    )
+    VERSION_DAMAGED = (
+        "The store {path} is damaged: its header says schema version {version}, but it holds the"
+        " tables of version {holds}; nothing was read or written. Restore it from a backup."
+    )
+    NEWER = (
+        "The store {path} has schema version {version}, newer than this session-import knows"
+        " ({known}); upgrade session-import (if no newer session-import wrote it, the store is"
+        " damaged: restore it from a backup)."
+    )
+
+
+def is_damaged(exc: sqlite3.Error) -> bool:
+    """SQLite's own verdict that a file is not a (sound) database."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+            or "unsupported file format" in str(exc))
+
+
+@cache
+def _objects_by_version() -> dict[int, frozenset[tuple[str, str]]]:
+    """version -> the (type, name) of each table and index a store of that version holds."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        out = {}
+        for version in sorted(MIGRATIONS):
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            out[version] = frozenset(_objects(conn))
+        return out
+    finally:
+        conn.close()
+
+
+def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+    return set(conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
+        " AND name NOT LIKE 'sqlite_%'"
+    ))
 
 
 @dataclass(slots=True)
@@ -271,6 +336,8 @@ class Store:
             self.conn.execute("PRAGMA cache_size = -65536")
             self._migrate()
         except sqlite3.Error as exc:
+            if is_damaged(exc):
+                raise StoreUnavailable(StoreMsg.DAMAGED.format(path=self.path, reason=exc)) from exc
             raise StoreUnavailable(f"The store {self.path} cannot be opened: {exc}.") from exc
 
     def close(self) -> None:
@@ -291,10 +358,11 @@ class Store:
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            self._check_version(version)
         if version > SCHEMA_VERSION:
             raise StoreUnavailable(
-                f"The store {self.path} has schema version {version}, newer than this "
-                f"session-import knows ({SCHEMA_VERSION}); upgrade session-import."
+                StoreMsg.NEWER.format(path=self.path, version=version, known=SCHEMA_VERSION)
             )
         if version == 0:
             tables = self.conn.execute(
@@ -318,6 +386,25 @@ class Store:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    def _check_version(self, version: int) -> None:
+        """The header's schema version must be the one the store's tables are of: a flipped
+        bit there must not pass for a newer store, nor run a migration over a newer one."""
+        by_version = _objects_by_version()
+        present = _objects(self.conn)
+        holds = max((v for v, objects in by_version.items() if objects <= present), default=0)
+        if version == 0:
+            if not holds:
+                return  # empty, or not ours: said below
+        elif 0 < version <= SCHEMA_VERSION:
+            if holds == version:
+                return
+        elif version > SCHEMA_VERSION and not (
+                holds == SCHEMA_VERSION and present <= by_version[SCHEMA_VERSION]):
+            return  # a newer store adds tables or indexes
+        raise StoreUnavailable(
+            StoreMsg.VERSION_DAMAGED.format(path=self.path, version=version, holds=holds)
+        )
 
     @contextmanager
     def transaction(self, *, rollback: bool = False) -> Iterator[None]:
@@ -490,12 +577,24 @@ class Store:
         )
 
     def applied_run(self, import_id: str, sha256: str) -> tuple[int, str] | None:
-        """The run that applied a file with this SHA-256 for this import (not a dry run)."""
-        return self.conn.execute(
+        """The latest run that applied a file with this SHA-256 for this import (not a dry
+        run) and is still applied: a reverted run no longer counts."""
+        for run_id, ended_at in self.conn.execute(
             "SELECT id, ended_at FROM runs WHERE import_id = ? AND sha256 = ? AND dry_run = 0"
-            " AND exit_code IN (0, 1, 6) ORDER BY id LIMIT 1",
+            " AND exit_code IN (0, 1, 6) ORDER BY id DESC",
             (import_id, sha256),
-        ).fetchone()
+        ).fetchall():
+            if not self.reverted(run_id):
+                return run_id, ended_at
+        return None
+
+    def reverted(self, run_id: int) -> bool:
+        """Whether a revert undid the run (and was not itself reverted since)."""
+        reverts = self.conn.execute(
+            "SELECT id FROM runs WHERE reverts_run = ? AND dry_run = 0 AND exit_code = 0",
+            (run_id,),
+        ).fetchall()
+        return any(not self.reverted(revert) for (revert,) in reverts)
 
     def runs(self) -> list[dict]:
         cursor = self.conn.execute(
@@ -540,6 +639,114 @@ class Store:
                 for record_id, later in self.conn.execute(sql, [table, *part, run_id]):
                     found[(table, record_id)] = later
         return found
+
+    def defer_foreign_keys(self) -> None:
+        """Check the references at the end of the open transaction, not at each statement."""
+        self.conn.execute("PRAGMA defer_foreign_keys = ON")
+
+    def broken_references(self) -> dict[tuple[str, int], list[tuple[str, str, str]]]:
+        """Within a transaction whose checks are deferred: (table, id) of each record that
+        a session or a group still refers to -> the referring records, (table, guid, title
+        or name) each, in id order."""
+        found: dict[tuple[str, int], list[tuple[str, str, str]]] = {}
+        for child, label in (("sessions", "title"), ("groups", "name")):
+            columns = {fk[0]: (fk[2], fk[3]) for fk in
+                       self.conn.execute(f"PRAGMA foreign_key_list({child})")}
+            rows = self.conn.execute(f"PRAGMA foreign_key_check({child})").fetchall()
+            by_id: dict[int, list[int]] = {}
+            for _, rowid, _, fkid in rows:
+                by_id.setdefault(rowid, []).append(fkid)
+            for part in _chunks(sorted(by_id)):
+                marks = ", ".join("?" * len(part))
+                cursor = self.conn.execute(
+                    f"SELECT * FROM {child} WHERE id IN ({marks}) ORDER BY id", part)
+                names = [d[0] for d in cursor.description]
+                for row in cursor:
+                    record = dict(zip(names, row))
+                    for fkid in by_id[record["id"]]:
+                        parent, column = columns[fkid]
+                        key = (parent, record[column])
+                        found.setdefault(key, []).append((child, record["guid"], record[label]))
+        return found
+
+    def last_recorded(self, table: str, record_id: int) -> dict | None:
+        """A record as the journal last saw it (for one that no longer exists)."""
+        row = self.conn.execute(
+            "SELECT ifnull(after, before) FROM journal WHERE table_name = ? AND record_id = ?"
+            " ORDER BY run_id DESC, seq DESC LIMIT 1", (table, record_id),
+        ).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    # ---- consolidators still due after a commit ----
+
+    def add_due_consolidators(self, run_id: int, import_id: str, names: list[str], stamp: str,
+                              reports: str) -> None:
+        """In the file's own transaction: these consolidators are still to run for it."""
+        self.conn.execute(
+            "INSERT INTO consolidators_due (run_id, import_id, names, stamp, reports)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (run_id, import_id, json.dumps(names), stamp, reports),
+        )
+
+    def due_consolidators(self, import_id: str) -> list[dict]:
+        """The runs of an import whose consolidators have not all run, oldest first."""
+        cursor = self.conn.execute(
+            "SELECT d.run_id, r.file, r.sha256, d.names, d.backup, d.stamp, d.reports"
+            " FROM consolidators_due d JOIN runs r ON r.id = d.run_id"
+            " WHERE d.import_id = ? ORDER BY d.run_id",
+            (import_id,),
+        )
+        return [
+            {"run_id": run_id, "file": file, "sha256": sha256, "names": json.loads(names),
+             "backup": backup, "stamp": stamp, "reports": reports}
+            for run_id, file, sha256, names, backup, stamp, reports in cursor
+        ]
+
+    def due_names(self, run_id: int) -> list[str]:
+        row = self.conn.execute(
+            "SELECT names FROM consolidators_due WHERE run_id = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def consolidator_done(self, run_id: int, name: str, backup: str | None) -> None:
+        """One consolidator of the run ran (or failed and was reported): no longer due."""
+        with self.transaction():
+            left = [n for n in self.due_names(run_id) if n != name]
+            if left:
+                self.conn.execute(
+                    "UPDATE consolidators_due SET names = ?, backup = ? WHERE run_id = ?",
+                    (json.dumps(left), backup, run_id),
+                )
+            else:
+                self.drop_due_consolidators([run_id])
+
+    def drop_due_consolidators(self, run_ids: Iterable[int]) -> None:
+        """In the caller's transaction: those runs' consolidators are no longer wanted (the
+        file was imported again, or the run reverted)."""
+        self.conn.executemany(
+            "DELETE FROM consolidators_due WHERE run_id = ?", ((r,) for r in run_ids))
+
+    def pending_of_runs(self, run_ids: Iterable[int]) -> dict[int, int]:
+        """run id -> its changes still waiting for a publisher."""
+        found: dict[int, int] = {}
+        for part in _chunks(sorted(set(run_ids))):
+            marks = ", ".join("?" * len(part))
+            found.update(self.conn.execute(
+                f"SELECT run_id, count(*) FROM outbox WHERE run_id IN ({marks})"
+                " AND state = 'pending' GROUP BY run_id", part))
+        return found
+
+    def pending_of_imports(self, import_ids: Iterable[str]) -> int:
+        ids = sorted(set(import_ids))
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        return self.conn.execute(
+            f"SELECT count(*) FROM outbox WHERE import_id IN ({marks}) AND state = 'pending'",
+            ids).fetchone()[0]
+
+    def committed(self, run_id: int) -> bool:
+        found = self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return found is not None
 
     # ---- outbox (publishing to remote LMSs) ----
 

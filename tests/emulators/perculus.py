@@ -63,11 +63,12 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # "status", "slow", "drop"
+    kind: str  # "status", "slow", "drop", "hold"
     count: int
     path: str | None
     status: int = 503
     seconds: float = 0.0
+    release: threading.Event | None = None  # "hold": answered once it is set
 
 
 @dataclass
@@ -115,6 +116,15 @@ class PerculusEmulator:
         """The next ``count`` requests are applied, then answered ``seconds`` late."""
         with self._lock:
             self.faults.append(_Fault("slow", count, path, seconds=seconds))
+
+    def hold_next(self, count: int, path: str | None = None) -> threading.Event:
+        """The next ``count`` requests are applied, then answered only once the returned
+        event is set (or the emulator stops): a client caught waiting, for as long as a
+        test needs, whatever the machine's load."""
+        release = threading.Event()
+        with self._lock:
+            self.faults.append(_Fault("hold", count, path, release=release))
+        return release
 
     def drop_next(self, count: int, path: str | None = None) -> None:
         """The next ``count`` requests are applied, then the connection is closed
@@ -296,6 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "slow":
             emulator._release.wait(fault.seconds)
+        if fault is not None and fault.kind == "hold":
+            while not (fault.release.wait(0.05) or emulator._release.is_set()):
+                pass
         try:
             self._answer(status, answer)
         except OSError:  # the client gave up waiting

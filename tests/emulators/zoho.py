@@ -105,6 +105,7 @@ class ZohoEmulator:
         self._tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
         self._window: deque[float] = deque()
         self._locked_until = 0.0
+        self._lock_next = False
         self._fail_next: list[int] = []
         self._drop_creates = 0
         self._slow: list[float] = []
@@ -143,6 +144,12 @@ class ZohoEmulator:
         with self._lock:
             self._locked_until = time.monotonic() + self.lock_seconds
             self._window.clear()
+
+    def lock_at_next_call(self) -> None:
+        """The next API call starts the lock (answered with it), whenever it comes: unlike
+        force_lock, a client slow to start under load still meets it."""
+        with self._lock:
+            self._lock_next = True
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next `count` API calls are answered `status` without being applied."""
@@ -238,6 +245,10 @@ class ZohoEmulator:
     def _admit(self, entry: LoggedRequest) -> tuple[int, dict] | None:
         """The threshold, the lock and the injected failures; None lets the call through."""
         now = entry.time
+        if self._lock_next:
+            self._lock_next = False
+            self._locked_until = now + self.lock_seconds
+            self._window.clear()
         if now < self._locked_until:
             entry.locked = True
             return self.lock_status, {
