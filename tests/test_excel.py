@@ -661,7 +661,7 @@ def test_a_renamed_document_with_relationships_is_no_workbook(tmp_path: Path) ->
 def test_a_sheet_whose_part_is_missing(tmp_path: Path) -> None:
     parts = minimal_parts("", sheet_target="worksheets/gone.xml")
     assert str(read_error(excel_style(tmp_path, parts))).endswith(
-        ':0: cannot be read as an Excel workbook: the part of its sheet "S" is missing; open it'
+        ': cannot be read as an Excel workbook: the part of its sheet "S" is missing; open it'
         " in Excel and save it again as .xlsx."
     )
 
