@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import heapq
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -24,8 +25,22 @@ from session_import.safety import parse_limit
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 
 
+# Bounds on the work a configuration can cause, far above any real one: the largest a large
+# organisation writes (every option, both publishers, 10,000 Zoho <training> mappings) is
+# 1.4 MB and 50,000 elements and attributes; CrossKnowledge's own examples are under 2 kB.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_CONFIG_NODES = 200_000  # elements plus attributes
+# Errors (and warnings) printed for one file; the rest are counted on one last line.
+MAX_LISTED = 100
+
+
 class ConfigError(Exception):
-    """The configuration is invalid; ``errors`` holds every ``FILE:LINE: ...`` message found."""
+    """The configuration is invalid.
+
+    ``errors`` is what to print, one message a line: the ``FILE:LINE: ...`` errors in the
+    order of ``_Problems`` (root causes first), at most ``MAX_LISTED`` of them, then, when
+    there were more, ``FILE: ... and N more errors; ...``.
+    """
 
     def __init__(self, errors: list[str]):
         super().__init__("\n".join(errors))
@@ -44,6 +59,8 @@ class FieldSpec:
     # code as compared (stripped, casefolded) -> meaning ("createUpdate", "cancel", "open", "closed").
     # Codes written in <fields> win over those in <columnsMapping>, which win over the defaults.
     codes: dict[str, str] | None = None
+    # The same codes as written (stripped, case kept), for what `check` prints.
+    written_codes: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,7 @@ _FRAGMENT_HOMES = {
     "fields": "inside an action such as <createOrUpdateSessionAction>",
     "columnsMapping": "inside a <fileSystemSourceProvider>",
 }
+_FRAGMENT_SAMPLE = 100  # names of a fragment that say which action it is written for
 _IMPORT_PARTS = ("providers", "actions", "consolidators", "safety")
 _PROVIDER_OPTIONS = (
     "fileName", "path", "skipFirstLine", "columnsMapping", "fileEncoding", "delimiter",
@@ -176,6 +194,33 @@ class _Msg:
     CANNOT_READ = "cannot be read: {reason}; check the path."
     DOCTYPE = "a <!DOCTYPE> is not allowed in an import configuration; remove it."
     NOT_WELL_FORMED = "the XML is not well-formed: {reason}; fix the markup."
+    XML_EMPTY = "the file is empty; write the configuration in it, with <import-config> or <actions> as its root."
+    XML_EXTRA_CONTENT = (
+        "the XML is not well-formed: something follows the end of the root element; remove it "
+        "(a configuration has one root element, <import-config> or <actions>)."
+    )
+    XML_TAG_MISMATCH = (
+        "the XML is not well-formed: <{opened}> of line {line} is closed by </{closed}>; "
+        "close <{opened}> before it, or remove or correct </{closed}>."
+    )
+    XML_UNCLOSED = "the XML is not well-formed: the file ends inside <{tag}> of line {line}; close it with </{tag}>."
+    XML_TOO_DEEP = (
+        "elements are nested more than 256 levels deep, which no import configuration needs; "
+        "close the elements left open."
+    )
+    XML_NAME_TOO_LONG = (
+        "a name is over 50,000 characters long, which no import configuration needs; fix the markup."
+    )
+    TOO_BIG = (
+        "the file is {size}, over the {limit} MiB an import configuration may have; check that it "
+        "is the configuration and not a data file."
+    )
+    TOO_MANY_NODES = (
+        "the configuration has more than {limit} elements and attributes by this line, far more "
+        "than any import configuration needs; check that it is the configuration you meant."
+    )
+    MORE_ERRORS = "... and {count} more error{s}; fix those listed and check the configuration again."
+    MORE_WARNINGS = "... and {count} more warning{s}."
     FRAGMENT_ROOT = (
         "<{tag}> is a fragment of an import configuration; "
         "a configuration's root is <import-config> or <actions>."
@@ -238,6 +283,15 @@ class _Msg:
     NO_ACTION = "<actions> holds no action; add <createOrUpdateSessionAction> or another."
     NO_FIELDS = "<{action}> has no <fields>; list the columns the action reads."
     EMPTY_FIELDS = "<fields> is empty; list the columns the action reads."
+    MANDATORY_FIELD_MISSING = (
+        "<fields> has no <{name}>, a field mandatory by default; add <{name}/>, or "
+        "<{name}><mandatory>no</mandatory></{name}> if the file may leave it out."
+    )
+    KEY_FIELD_MISSING = "<fields> has no <{name}>, by which <{action}> finds its records; add <{name}/>."
+    KEY_FIELD_OPTIONAL = (
+        "<{name}> is how <{action}> finds its records, so it is always mandatory; "
+        "remove <mandatory>no</mandatory>."
+    )
     BELONGS_IN_OPTIONS = "<{tag}> belongs inside <options>; move it there."
     CASE = "field <{tag}> read as <{name}>."
     FIELD_TWICE = "field <{name}> is listed twice in <{parent}> (first on line {first}); keep one."
@@ -314,38 +368,60 @@ def _one_line(message: str) -> str:
 
 
 class _Problems:
-    """Every error and warning of one configuration file, reported in line order."""
+    """Every error and warning of one configuration file.
+
+    Errors about a name that session-import does not know (an unknown or misspelt element,
+    field, option, action or attribute, a CrossKnowledge name it does not support) come first,
+    in line order: the loader skips such an element, which causes errors elsewhere (a search
+    field "not in <fields>", a mandatory field missing), and the cause must be read first.
+    Then every other error, in line order. A message may be given as a function, formatted
+    only if it is listed: a hostile file of a million unknown names costs no did-you-mean
+    beyond the ``MAX_LISTED`` printed.
+    """
+
+    NAME = 0  # an unknown name: a root cause
+    OTHER = 1
 
     def __init__(self, shown: str):
         self.shown = shown
-        self._errors: list[tuple[int, int, str]] = []
-        self._warnings: list[tuple[int, int, str]] = []
+        self._errors: list[tuple[int, int, int, str | Callable[[], str]]] = []
+        self._warnings: list[tuple[int, int, int, str | Callable[[], str]]] = []
 
     @staticmethod
     def _line(where) -> int:
         return where if isinstance(where, int) else (where.sourceline or 1)
 
-    def add(self, where, message: str) -> None:
-        line = self._line(where)
-        self._errors.append((line, len(self._errors), f"{self.shown}:{line}: {_one_line(message)}"))
+    def add(self, where, message: str | Callable[[], str], *, rank: int = OTHER) -> None:
+        self._errors.append((rank, self._line(where), len(self._errors), message))
 
     def warn(self, where, message: str) -> None:
-        line = self._line(where)
-        self._warnings.append((line, len(self._warnings), f"{self.shown}:{line}: {_one_line(message)}"))
+        self._warnings.append((self.OTHER, self._line(where), len(self._warnings), message))
 
     def absorb(self, other: _Problems) -> None:
-        for line, _, text in other._errors:
-            self._errors.append((line, len(self._errors), text))
-        for line, _, text in other._warnings:
-            self._warnings.append((line, len(self._warnings), text))
+        for rank, line, _, message in other._errors:
+            self._errors.append((rank, line, len(self._errors), message))
+        for rank, line, _, message in other._warnings:
+            self._warnings.append((rank, line, len(self._warnings), message))
+
+    @property
+    def error_count(self) -> int:
+        return len(self._errors)
+
+    def _listed(self, entries, more: str) -> list[str]:
+        first = heapq.nsmallest(MAX_LISTED, entries, key=lambda entry: entry[:3])
+        lines = [f"{self.shown}:{line}: {_one_line(m() if callable(m) else m)}" for _, line, _, m in first]
+        if len(entries) > len(first):
+            count = len(entries) - len(first)
+            lines.append(f"{self.shown}: " + more.format(count=f"{count:,}", s="" if count == 1 else "s"))
+        return lines
 
     @property
     def errors(self) -> list[str]:
-        return [text for _, _, text in sorted(self._errors)]
+        return self._listed(self._errors, _Msg.MORE_ERRORS)
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return tuple(text for _, _, text in sorted(self._warnings))
+        return tuple(self._listed(self._warnings, _Msg.MORE_WARNINGS))
 
     def raise_if_any(self) -> None:
         if self._errors:
@@ -354,28 +430,34 @@ class _Problems:
     def unknown(self, el, where: str, valid, what: str = "element") -> None:
         """An element that has no place here; CrossKnowledge names are refused by name."""
         tag = el.tag
-        if what == "field" and tag in schema.UNSUPPORTED_CK_FIELDS:
-            hint = _Msg.CK_FIELD_HINT if where in ("fields", "columnsMapping") else ""
-            self.add(el, _Msg.CK_FIELD.format(tag=tag, hint=hint))
-        elif tag in _CK_OPTIONS:
-            self.add(el, _Msg.CK_OPTION.format(tag=tag))
-        elif tag in schema.UNSUPPORTED_CK_ACTIONS:
-            self.add(el, _Msg.CK_ACTION.format(tag=tag))
-        elif tag in schema.UNSUPPORTED_CK_CONSOLIDATORS:
-            self.add(el, _Msg.CK_CONSOLIDATOR.format(tag=tag))
-        elif tag == "preProcess":
-            self.add(el, _Msg.CK_PRE_PROCESS)
-        elif tag == "postProcess":
-            self.add(el, _Msg.CK_POST_PROCESS)
-        elif tag == "parameters":
-            self.add(el, _Msg.CK_PARAMETERS)
-        else:
-            close = _close(tag, valid)
-            if close:
-                self.add(el, _Msg.UNKNOWN.format(what=what, tag=tag, where=where, close=close))
-            else:
-                expected = _one_of(valid)
-                self.add(el, _Msg.UNKNOWN_EXPECTED.format(what=what, tag=tag, where=where, expected=expected))
+        self.add(el, lambda: _unknown_message(tag, where, valid, what), rank=self.NAME)
+
+
+def _unknown_message(tag: str, where: str, valid, what: str) -> str:
+    if what == "field" and tag in schema.UNSUPPORTED_CK_FIELDS:
+        hint = _Msg.CK_FIELD_HINT if where in ("fields", "columnsMapping") else ""
+        return _Msg.CK_FIELD.format(tag=tag, hint=hint)
+    if tag in _CK_OPTIONS:
+        return _Msg.CK_OPTION.format(tag=tag)
+    if tag in schema.UNSUPPORTED_CK_ACTIONS:
+        return _Msg.CK_ACTION.format(tag=tag)
+    if tag in schema.UNSUPPORTED_CK_CONSOLIDATORS:
+        return _Msg.CK_CONSOLIDATOR.format(tag=tag)
+    if tag == "preProcess":
+        return _Msg.CK_PRE_PROCESS
+    if tag == "postProcess":
+        return _Msg.CK_POST_PROCESS
+    if tag == "parameters":
+        return _Msg.CK_PARAMETERS
+    close = _close(tag, valid)
+    if close:
+        return _Msg.UNKNOWN.format(what=what, tag=_shorten_name(tag), where=where, close=close)
+    return _Msg.UNKNOWN_EXPECTED.format(what=what, tag=_shorten_name(tag), where=where, expected=_one_of(valid))
+
+
+def _shorten_name(name: str) -> str:
+    """A name echoed from the document; XML lets a name be 50,000 characters long."""
+    return name if len(name) <= 60 else name[:57] + "..."
 
 
 def _close(name: str, valid) -> str | None:
@@ -410,9 +492,9 @@ def _check_attributes(el, problems: _Problems, allowed: tuple[str, ...] = ()) ->
     for name in el.attrib:
         if name in allowed or (is_root and name.startswith(_XSI)):
             continue
-        shown = etree.QName(name).localname if name.startswith("{") else name
+        shown = _shorten_name(etree.QName(name).localname if name.startswith("{") else name)
         template = _Msg.IMPORT_ATTRIBUTE if el.tag == "import" else _Msg.UNKNOWN_ATTRIBUTE
-        problems.add(el, template.format(name=shown, tag=el.tag))
+        problems.add(el, template.format(name=shown, tag=_shorten_name(el.tag)), rank=problems.NAME)
 
 
 def _check_empty(el, problems: _Problems) -> None:
@@ -576,23 +658,31 @@ def load_config(path: str | Path, *, fragments: bool = False) -> Config:
     elif tag in schema.UNSUPPORTED_CK_ACTIONS or tag in schema.UNSUPPORTED_CK_CONSOLIDATORS:
         problems.unknown(root, "the document", _ROOTS)
     elif close := _close(tag, _ROOTS):
-        problems.add(root, _Msg.UNKNOWN_ROOT_CLOSE.format(tag=tag, close=close))
+        problems.add(root, _Msg.UNKNOWN_ROOT_CLOSE.format(tag=_shorten_name(tag), close=close))
     else:
-        problems.add(root, _Msg.UNKNOWN_ROOT.format(tag=tag))
+        problems.add(root, _Msg.UNKNOWN_ROOT.format(tag=_shorten_name(tag)))
     raise ConfigError(problems.errors)
 
 
 def _parse(path: Path, shown: str):
-    """The root element, parsed without network, DTD or entity expansion.
+    """The root element, parsed without network, DTD or entity expansion, within bounds.
 
     A document with a DOCTYPE is refused before the parser sees it, so that no entity
-    (billion laughs, a SYSTEM entity naming a local file) can ever be expanded.
+    (billion laughs, a SYSTEM entity naming a local file) can ever be expanded. A file over
+    ``MAX_CONFIG_BYTES`` is refused before it is parsed, and a tree of more than
+    ``MAX_CONFIG_NODES`` elements and attributes before it is validated: parsing the worst
+    document under the size limit takes about a second, and the validation that follows
+    never costs more than that number of nodes (benchmarks/hostile_config.py).
     """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         reason = _one_line(str(exc.strerror or exc))
         raise ConfigError([f"{shown}:1: " + _Msg.CANNOT_READ.format(reason=reason)]) from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        size = _file_size(path, len(data))
+        raise ConfigError([f"{shown}: " + _Msg.TOO_BIG.format(size=size, limit=MAX_CONFIG_BYTES // (1024 * 1024))])
     line = _doctype_line(data)
     if line is not None:
         raise ConfigError([f"{shown}:{line}: {_Msg.DOCTYPE}"])
@@ -603,15 +693,68 @@ def _parse(path: Path, shown: str):
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        reason = _one_line(_PARSER_POSITION.sub("", (exc.msg or str(exc)).strip()))
-        raise ConfigError([f"{shown}:{exc.lineno or 1}: " + _Msg.NOT_WELL_FORMED.format(reason=reason)]) from exc
+        raise ConfigError([f"{shown}:{exc.lineno or 1}: " + _syntax_message(exc)]) from exc
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise ConfigError([f"{shown}:1: {_Msg.DOCTYPE}"])  # in an encoding the byte scan cannot read
+    if root.xpath("count(//*) + count(//@*)") > MAX_CONFIG_NODES:
+        raise ConfigError([f"{shown}:{_line_past_node_limit(root)}: "
+                           + _Msg.TOO_MANY_NODES.format(limit=f"{MAX_CONFIG_NODES:,}")])
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.startswith("{"):
             el.tag = etree.QName(el).localname  # a default namespace on the root changes nothing
     return root
+
+
+def _file_size(path: Path, read: int) -> str:
+    try:
+        return f"{max(path.stat().st_size, read):,} bytes"
+    except OSError:
+        return f"over {read - 1:,} bytes"
+
+
+def _line_past_node_limit(root) -> int:
+    count = 0
+    for el in root.iter():
+        count += 1 + len(el.attrib)
+        if count > MAX_CONFIG_NODES:
+            return el.sourceline or 1
+    return 1
+
+
+# libxml2's own messages, rewritten: its advice (XML_PARSE_HUGE, a parser option) is not the
+# administrator's to follow, and a few messages end with or hold a line break.
+_LIBXML2_ADVICE = re.compile(r",?\s*(?:try|use) XML_PARSE_HUGE(?: option)?")
+_TAG_MISMATCH = re.compile(r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)")
+_UNCLOSED = re.compile(r"Premature end of data in tag (\S+) line (\d+)")
+_XML_ERR_DOCUMENT_EMPTY = 4
+_XML_ERR_DOCUMENT_END = 5
+_XML_ERR_TAG_NAME_MISMATCH = 76
+_XML_ERR_TAG_NOT_FINISHED = 77
+_XML_ERR_NAME_TOO_LONG = 110
+_XML_ERR_RESOURCE_LIMIT = 114
+
+
+def _syntax_message(exc: etree.XMLSyntaxError) -> str:
+    """What follows ``FILE:LINE: `` for a document libxml2 cannot parse."""
+    raw = _PARSER_POSITION.sub("", (exc.msg or str(exc)).strip())
+    reason = _LIBXML2_ADVICE.sub("", raw.split("\n", 1)[0]).strip().rstrip(",:")
+    if exc.code == _XML_ERR_DOCUMENT_EMPTY and reason == "Document is empty":
+        return _Msg.XML_EMPTY
+    if exc.code == _XML_ERR_DOCUMENT_END:
+        return _Msg.XML_EXTRA_CONTENT
+    if exc.code == _XML_ERR_TAG_NAME_MISMATCH and (match := _TAG_MISMATCH.match(reason)):
+        opened, line, closed = match.groups()
+        return _Msg.XML_TAG_MISMATCH.format(
+            opened=_shorten_name(opened), line=line, closed=_shorten_name(closed))
+    if exc.code == _XML_ERR_TAG_NOT_FINISHED and (match := _UNCLOSED.match(reason)):
+        tag, line = match.groups()
+        return _Msg.XML_UNCLOSED.format(tag=_shorten_name(tag), line=line)
+    if exc.code == _XML_ERR_RESOURCE_LIMIT and reason.startswith("Excessive depth"):
+        return _Msg.XML_TOO_DEEP
+    if exc.code == _XML_ERR_NAME_TOO_LONG:
+        return _Msg.XML_NAME_TOO_LONG
+    return _Msg.NOT_WELL_FORMED.format(reason=_one_line(reason or "the parser gives no reason"))
 
 
 def _doctype_line(data: bytes) -> int | None:
@@ -644,18 +787,19 @@ def _fragment(root, base: Path, problems: _Problems) -> None:
                 _options(root, action, trial, fields=None, action_el=None)
             else:
                 _fields(root, action, trial, {})
-            if not trial.errors:
+            if not trial.error_count:
                 problems.absorb(trial)
                 return
             trials.append((action, trial))
-        # Report against the action the fragment looks written for: the one that knows most of its names.
-        named = [child.tag.casefold() for child in _children(root)]
+        # Report against the action the fragment looks written for: the one that knows (or
+        # nearly knows: a misspelt name) most of its first names.
+        named = [child.tag.casefold() for child in _children(root)[:_FRAGMENT_SAMPLE]]
 
         def known(action: schema.ActionSchema) -> int:
-            names = {n.casefold() for n in (action.options if tag == "options" else action.fields)}
-            return sum(n in names for n in named)
+            names = [n.casefold() for n in (action.options if tag == "options" else action.fields)]
+            return sum(n in names or _close(n, names) is not None for n in named)
 
-        _, best = min(trials, key=lambda t: (-known(t[0]), len(t[1].errors)))
+        _, best = min(trials, key=lambda t: (-known(t[0]), t[1].error_count))
         problems.absorb(best)
 
 
@@ -826,26 +970,44 @@ def _fields(el, action: schema.ActionSchema, problems: _Problems, mapping_codes)
             continue
         lines.setdefault(name, line)
         written, mandatory = _field_children(child, name, problems, allow_mandatory=True)
-        codes = None
+        codes = as_written = None
         if name in action.code_lists:
             meanings = dict(action.code_lists[name].defaults)
             meanings.update(mapping_codes.get(name, {}))
             meanings.update(written)
             if written:  # a clash of <columnsMapping>'s own codes is reported there
                 _check_codes(child, name, meanings, problems)
-            codes = {}
+            codes, as_written = {}, {}
             for meaning, code in meanings.items():
-                codes.setdefault(code.strip().casefold(), meaning)
+                if codes.setdefault(code.strip().casefold(), meaning) == meaning:
+                    as_written.setdefault(code.strip(), meaning)
+        if name in action.key_fields and mandatory is False:
+            problems.add(child, _Msg.KEY_FIELD_OPTIONAL.format(name=name, action=action.name))
+            mandatory = None
         default = action.fields[name]
-        specs.append(FieldSpec(name, default if mandatory is None else mandatory, mandatory is not None, line, codes))
+        specs.append(FieldSpec(name, default if mandatory is None else mandatory, mandatory is not None, line,
+                               codes, as_written))
     if not _children(el):
         problems.add(el, _Msg.EMPTY_FIELDS)
+    else:
+        _check_mandatory_listed(el, action, lines, problems)
     names = {s.name for s in specs}
     if action.name == schema.LEARNER_ACTION and specs and not names & set(action.at_least_one):
         problems.add(el, _Msg.LEARNER_KEY)
     if action.repeatable and specs and not names & set(action.repeatable):
         problems.add(el, _Msg.ENTITY_LEVEL.format(field=action.repeatable[0]))
     return tuple(specs)
+
+
+def _check_mandatory_listed(el, action: schema.ActionSchema, listed, problems: _Problems) -> None:
+    """A field mandatory by default must be in <fields>: left out, a session would be created
+    without its teacher, or every create rejected for want of a title, night after night. The
+    action's own code field (sessionAction) may be left out: every row is then a create or update."""
+    for name, mandatory in action.fields.items():
+        if not mandatory or name in listed or name == action.action_field or name in action.repeatable:
+            continue  # a repeatable field (an entity level) has its own message
+        template = _Msg.KEY_FIELD_MISSING if name in action.key_fields else _Msg.MANDATORY_FIELD_MISSING
+        problems.add(el, template.format(name=name, action=action.name))
 
 
 def _code_meanings(name: str) -> dict[str, str]:
@@ -1366,8 +1528,11 @@ def _describe_action(action: ActionConfig, import_id: str) -> list[str]:
         lines.append("  may change any record, whoever created it (fullAccess yes)")
     else:
         lines.append(f"  changes only what import {import_id} created (fullAccess no)")
+    code_field = schema.ACTIONS[action.name].action_field
+    if code_field and code_field not in action.field_names:
+        lines.append(f"  no <{code_field}> in <fields>: every row creates or updates, none cancels")
     for f in action.fields:
-        if f.codes:
-            codes = ", ".join(f"{code!r} = {meaning}" for code, meaning in f.codes.items())
+        if f.written_codes:
+            codes = ", ".join(f"{code!r} = {meaning}" for code, meaning in f.written_codes.items())
             lines.append(f"  {f.name} codes: {codes}")
     return lines

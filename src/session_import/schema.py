@@ -43,6 +43,11 @@ class ActionSchema:
     at_least_one: tuple[str, ...] = ()
     # fields that may be listed more than once in <fields>
     repeatable: tuple[str, ...] = ()
+    # the code-list field saying what a row does; left out of <fields>, every row is
+    # createUpdate (SPEC section 4: M is the default when the column is absent)
+    action_field: str | None = None
+    # fields the action finds its records by: mandatory whatever <mandatory> says
+    key_fields: tuple[str, ...] = ()
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -85,6 +90,7 @@ SESSION = ActionSchema(
     ),
     search_option_mandatory=True,
     at_least_one=("trainingPathCode", "trainingId", "trainingTitle"),
+    action_field="sessionAction",
 )
 
 TRAINING = ActionSchema(
@@ -98,6 +104,8 @@ TRAINING = ActionSchema(
         "trainingDescription": False,
     },
     code_lists={"trainingAction": ACTION_CODES},
+    action_field="trainingAction",
+    key_fields=("trainingPathCode",),
 )
 
 LEARNER = ActionSchema(
