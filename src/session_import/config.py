@@ -1001,10 +1001,9 @@ def _fields(el, action: schema.ActionSchema, problems: _Problems, mapping_codes)
 
 def _check_mandatory_listed(el, action: schema.ActionSchema, listed, problems: _Problems) -> None:
     """A field mandatory by default must be in <fields>: left out, a session would be created
-    without its teacher, or every create rejected for want of a title, night after night. The
-    action's own code field (sessionAction) may be left out: every row is then a create or update."""
+    without its teacher, or every create rejected for want of a title, night after night."""
     for name, mandatory in action.fields.items():
-        if not mandatory or name in listed or name == action.action_field or name in action.repeatable:
+        if not mandatory or name in listed or name in action.repeatable:
             continue  # a repeatable field (an entity level) has its own message
         template = _Msg.KEY_FIELD_MISSING if name in action.key_fields else _Msg.MANDATORY_FIELD_MISSING
         problems.add(el, template.format(name=name, action=action.name))
@@ -1528,9 +1527,6 @@ def _describe_action(action: ActionConfig, import_id: str) -> list[str]:
         lines.append("  may change any record, whoever created it (fullAccess yes)")
     else:
         lines.append(f"  changes only what import {import_id} created (fullAccess no)")
-    code_field = schema.ACTIONS[action.name].action_field
-    if code_field and code_field not in action.field_names:
-        lines.append(f"  no <{code_field}> in <fields>: every row creates or updates, none cancels")
     for f in action.fields:
         if f.written_codes:
             codes = ", ".join(f"{code!r} = {meaning}" for code, meaning in f.written_codes.items())
