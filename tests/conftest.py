@@ -33,8 +33,12 @@ class Workspace:
     def __init__(self, root: Path, init: bool = True):
         self.root = root
         self.db = root / "store.db"
-        if init:
-            root.mkdir(parents=True, exist_ok=True)
+        self._to_init = init  # as soon as the folder exists (a test may create it itself)
+        self._init()
+
+    def _init(self) -> None:
+        if self._to_init and self.root.is_dir():
+            self._to_init = False
             result = self.run("init")
             assert result.exit_code == 0, result.stderr
 
@@ -45,6 +49,7 @@ class Workspace:
         return path
 
     def run(self, *args: str | Path) -> Result:
+        self._init()
         runner = CliRunner()
         argv = [str(a) for a in args]
         if argv and argv[0] in ("run", "check", "export", "publish", "history", "init", "status",

@@ -393,7 +393,7 @@ def run_outcome(run: dict) -> str:
     if run.get("exit_code") == ExitCode.FILE_FAILED:
         return "every row rejected"
     if counts.get("rejected"):
-        return f"{counts['rejected']} rows rejected"
+        return f"{counts['rejected']} row{'s' if counts['rejected'] != 1 else ''} rejected"
     return "dry run" if run.get("dry_run") else "applied"
 
 

@@ -55,7 +55,7 @@ class ImportStatus:
         outcomes = [f"{Path(r['file'] or '').name or 'no file'}: {run_outcome(r)}" for r in self.files]
         if self.last["exit_code"] == ExitCode.PUBLISH_PENDING or (not outcomes and self.pending):
             waiting = sum(self.pending.values())
-            outcomes.append(f"{waiting} changes still to publish")
+            outcomes.append(f"{waiting} change{'s' if waiting != 1 else ''} still to publish")
         return "; ".join(outcomes) or ("delivered" if self.last["command"] == "publish" else "nothing to do")
 
     def to_json(self) -> dict:

@@ -257,6 +257,13 @@ def _unwritable_reason(path: Path) -> str:
     return "permission denied"
 
 
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def check_location(path: str | Path, *, must_exist: bool = True, writable: bool = True) -> Path:
     """The store's path, absolute; StoreUnavailable says what to check when the store or its
     folder is missing or cannot be written, before anything (the lock file included) is touched."""
@@ -418,15 +425,23 @@ class Store:
         self._holding = False  # once a write transaction began, later waits use WRITE_WAIT
         if not create:
             check_location(self.path, writable=writable)
+        # on a read-only file system nothing can change the store, and SQLite could not
+        # create the -shm file a WAL reader needs: it is read as an immutable file
+        frozen = not create and not writable and _read_only_fs(self.path)
         try:
-            target = self.path if create else f"{self.path.absolute().as_uri()}?mode=rw"
+            target = self.path
+            if frozen:
+                target = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
+            elif not create:
+                target = f"{self.path.absolute().as_uri()}?mode=rw"
             self.conn = sqlite3.connect(
                 target, isolation_level=None, timeout=busy_timeout, check_same_thread=False,
                 uri=not create,
             )
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute("PRAGMA cache_size = -65536")
-            self._use_wal()
+            if not frozen:
+                self._use_wal()
             self._migrate()
         except sqlite3.Error as exc:
             raise StoreUnavailable(StoreMsg.CANNOT_OPEN.format(path=self.path, error=exc)) from exc
