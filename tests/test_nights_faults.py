@@ -11,12 +11,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import SESSION_CONFIG, Workspace, rows
 from test_faults import wait_for_lock_holder
+
+from session_import.store import Store, StoreUnavailable
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +161,27 @@ def test_a_night_killed_in_the_middle_shows_in_status_as_never_finished(fresh):
                             str(fresh.root / "sessions.xml")], capture_output=True, text=True,
                            timeout=120)
     assert after.returncode == 0, after.stderr
+
+
+def test_once_a_command_holds_the_store_a_busy_store_is_waited_for_not_given_up(tmp_path):
+    """--lock-timeout 0 bounds the wait to start; after that (the next file, the commit, a
+    delivery's bookkeeping) another program's write transaction is waited out."""
+    ws = Workspace(tmp_path)
+    other = sqlite3.connect(ws.db, isolation_level=None, check_same_thread=False)
+    store = Store(ws.db, busy_timeout=0, create=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="is busy"):  # the start: --lock-timeout 0
+            with store.transaction():
+                pass
+        other.execute("COMMIT")
+        with store.transaction():  # the command now holds the store
+            store.begin_run("nightly", "x", "a.csv", None, "2026-12-01T02:00:00+01:00", False)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.5, other.execute, ["COMMIT"]).start()
+        with store.transaction():  # the next file: waits for the other program, then writes
+            store.begin_run("nightly", "x", "b.csv", None, "2026-12-01T02:00:01+01:00", False)
+    finally:
+        store.close()
+    assert ws.query("SELECT file FROM runs ORDER BY id") == [("a.csv",), ("b.csv",)]
+    other.close()

@@ -412,7 +412,7 @@ def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None
     task: list = []
     if watch is not None and watch.log is not None:
         return lambda why, seconds: watch.log.emit(Event(
-            "wait", fields={"reason": why, "seconds": round(seconds, 1)}))
+            EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)}))
 
     def waiting(why: str, seconds: float) -> None:
         text = f"{why}: waiting {seconds:.1f} s"

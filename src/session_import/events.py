@@ -28,6 +28,7 @@ class EventName:
     DELIVERY = "delivery"
     DELIVERY_ERROR = "delivery_error"
     CONSOLIDATOR = "consolidator"
+    WAIT = "wait"  # a publisher waits (rate limit, lock, back-off)
     MESSAGE = "message"  # any other line the command writes to stderr
 
 
