@@ -207,7 +207,7 @@ def test_json_log_turns_other_errors_into_events(ws, sessions_config):
                     ws.write("s.csv", rows()))
     assert result.exit_code == 4
     events = [json.loads(line) for line in result.stderr.splitlines()]
-    assert [e["event"] for e in events][0] == "command_started"
+    assert events[0]["event"] == "command_started"
     assert events[-1]["event"] == "command_ended" and events[-1]["exit_code"] == 4
     messages = [e for e in events if e["event"] == "message"]
     assert messages and all(e["level"] == "error" and "bad.xml:1:" in e["message"] for e in messages)

@@ -88,7 +88,7 @@ def test_readers_at_commit_time_never_cost_the_night(fresh):
     wait_for_lock_holder(fresh, run)
     during = [subprocess.run([*CLI, *argv, "--db", str(fresh.db)], capture_output=True, text=True,
                              timeout=120) for argv in (["history"], ["status"])]
-    out, err = run.communicate(timeout=600)
+    _, err = run.communicate(timeout=600)
     stop.touch()
     seen = [json.loads(line) for line in exports.communicate(timeout=120)[0].splitlines()]
     second, _ = reader.communicate("", timeout=60)
@@ -111,7 +111,7 @@ def test_the_wal_is_emptied_after_each_file_while_a_reader_stays_connected(fresh
     idle.execute("SELECT 1 FROM sessions LIMIT 1").fetchall()
     try:
         run = start_run(fresh)
-        out, err = run.communicate(timeout=600)
+        _, err = run.communicate(timeout=600)
         assert run.returncode == 0, err
         wal = Path(f"{fresh.db}-wal")
         assert wal.exists()
@@ -127,7 +127,7 @@ def test_a_backup_taken_during_a_run_is_a_consistent_store(fresh):
     copy = fresh.root / "copy.db"
     backup = subprocess.run([*CLI, "backup", "--db", str(fresh.db), str(copy)], capture_output=True,
                             text=True, timeout=300)
-    out, err = run.communicate(timeout=600)
+    _, err = run.communicate(timeout=600)
     assert backup.returncode == 0, backup.stderr
     assert run.returncode == 0, err
     conn = sqlite3.connect(copy)
@@ -171,9 +171,8 @@ def test_once_a_command_holds_the_store_a_busy_store_is_waited_for_not_given_up(
     store = Store(ws.db, busy_timeout=0, create=False)
     try:
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(StoreUnavailable, match="is busy"):  # the start: --lock-timeout 0
-            with store.transaction():
-                pass
+        with pytest.raises(StoreUnavailable, match="is busy"), store.transaction():
+            pass  # the start: --lock-timeout 0
         other.execute("COMMIT")
         with store.transaction():  # the command now holds the store
             store.begin_run("nightly", "x", "a.csv", None, "2026-12-01T02:00:00+01:00", False)

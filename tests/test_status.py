@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import NIGHTLY_CONFIG
 from emulators.healthchecks import PingService
-from emulators.perculus import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, PerculusEmulator
-from emulators.perculus import perculus_emulator  # noqa: F401  (fixture)
+from emulators.perculus import (
+    ACCESS_KEY,
+    ACCOUNT_ID,
+    SECRET_KEY,
+    perculus_emulator,  # noqa: F401  (fixture)
+)
 from prometheus_client.parser import text_string_to_metric_families
 from test_cli_store import DROP_CONFIG
 
@@ -148,7 +152,7 @@ def test_a_run_pings_start_then_its_exit_code_with_the_summary(drop, pings):
 
 
 def test_the_ping_url_from_the_environment_and_for_publish(drop, pings, monkeypatch):
-    ws, config, folder = drop
+    ws, config, _ = drop
     monkeypatch.setenv("SESSION_IMPORT_PING_URL", pings.url)
     assert ws.run("run", config).exit_code == 0  # no file tonight: still a ping
     assert pings.paths() == ["/start", "/0"]
