@@ -25,11 +25,22 @@ class Result:
 
 
 class Workspace:
-    """A folder with a store, configs and data files, and the CLI run against them."""
+    """A folder with a store, configs and data files, and the CLI run against them.
 
-    def __init__(self, root: Path):
+    The store is created as an administrator creates it, with `session-import init`
+    (run, publish and revert never create one)."""
+
+    def __init__(self, root: Path, init: bool = True):
         self.root = root
         self.db = root / "store.db"
+        self._to_init = init  # as soon as the folder exists (a test may create it itself)
+        self._init()
+
+    def _init(self) -> None:
+        if self._to_init and self.root.is_dir():
+            self._to_init = False
+            result = self.run("init")
+            assert result.exit_code == 0, result.stderr
 
     def write(self, name: str, text: str, encoding: str = "utf-8") -> Path:
         path = self.root / name
@@ -38,9 +49,11 @@ class Workspace:
         return path
 
     def run(self, *args: str | Path) -> Result:
+        self._init()
         runner = CliRunner()
         argv = [str(a) for a in args]
-        if argv and argv[0] in ("run", "check", "export", "publish", "history") and "--db" not in argv:
+        if argv and argv[0] in ("run", "check", "export", "publish", "history", "init", "status",
+                                "backup") and "--db" not in argv:
             argv[1:1] = ["--db", str(self.db)]
         result = runner.invoke(main, argv, catch_exceptions=False)
         return Result(result.exit_code, result.stdout, result.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 
@@ -27,7 +28,13 @@ def test_quiet_prints_only_errors(ws, sessions_config):
     data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;"))
     result = ws.run("run", "--quiet", sessions_config, data)
     assert result.stdout == ""
-    assert result.stderr == f"{data}:3: Teacher with login nobody is not found.\n"
+    rejected, summary = result.stderr.splitlines()
+    assert rejected == f"{data}:3: Teacher with login nobody is not found."
+    # issue 12: a command that ends non-zero also says, dated, what each unclean file came to
+    assert re.fullmatch(
+        rf"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d {re.escape(str(data))} "
+        r"\[sessions, createOrUpdateSessionAction\]: run 4, exit 1: 2 rows, 1 created, 0 updated, "
+        r"0 unchanged, 0 cancelled, 1 rejected, 0 warnings: 1 row rejected", summary)
     assert result.exit_code == 1
 
 

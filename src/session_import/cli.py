@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -10,6 +11,7 @@ import signal
 import sqlite3
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +22,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
+from session_import.events import Event, EventName, json_line
 from session_import.export import KINDS, write_export
+from session_import.heartbeat import BODY_LIMIT, Heartbeat
 from session_import.lock import ImportLock, LockBusy
 from session_import.pipeline import (
     RunMsg,
@@ -30,6 +34,8 @@ from session_import.pipeline import (
     run_import,
     stop_explained,
 )
+from session_import.metrics import MetricsError, write_metrics
+from session_import.nights import on_record
 from session_import.publishing import credential_problems
 from session_import.report import (
     ExitCode,
@@ -40,13 +46,24 @@ from session_import.report import (
     render,
     render_journal,
     render_runs,
+    run_outcome,
     worst,
     write_json_report,
     write_rejects,
 )
 from session_import.revert import RevertRefused, revert_run
 from session_import.safety import parse_limit, store_file_clash
-from session_import.store import Store, StoreUnavailable
+from session_import.status import status_line, store_status
+from session_import.store import (
+    BackupFailed,
+    BackupRefused,
+    Store,
+    StoreUnavailable,
+    check_location,
+    init_store,
+)
+from session_import.summary import plain_text, quiet_lines
+from session_import.timespans import parse_duration, parse_since
 
 DEFAULT_DB = "session-import.db"
 
@@ -97,7 +114,10 @@ def _flush_stdout() -> None:
         sys.exit(int(ExitCode.STORE_UNAVAILABLE))
 
 
-def _consoles(quiet: bool) -> tuple[Console, Console]:
+def _consoles(quiet: bool, watch: _Watch | None = None) -> tuple[Console, Console]:
+    """stdout and stderr; with --log-format json, the report's stderr lines are its events."""
+    if watch is not None and watch.log is not None:
+        return Console(file=sys.stdout), Console(file=io.StringIO())
     return Console(file=sys.stdout), Console(file=sys.stderr)
 
 
@@ -107,11 +127,25 @@ def _fail(message: str, code: ExitCode) -> None:
 
 
 def _open_store(db: str) -> Store:
+    """An existing store, to read: never created here (`session-import init` does that)."""
     try:
-        return Store(db)
+        return Store(db, create=False, writable=False)
     except StoreUnavailable as exc:
         _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
         raise  # unreachable
+
+
+def _preflight(db: str) -> None:
+    """A store that a run, publish or revert may write: it exists, and it and its folder can
+    be written; said before anything is read or locked."""
+    try:
+        check_location(db)
+    except StoreUnavailable as exc:
+        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).astimezone()
 
 
 def _load(config_path: str, *, fragments: bool = False, quiet: bool = False):
@@ -207,6 +241,166 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+class _StderrTap(io.TextIOBase):
+    """stderr for the length of a run or publish: keeps what is written (the heartbeat's
+    body when the command ends before it has a report) and, with --log-format json,
+    turns each plain line into a ``message`` event, so that stderr is JSON lines only."""
+
+    def __init__(self, target, log: _JsonLog | None):
+        self.target = target
+        self.log = log
+        self.kept = io.StringIO()
+        self._partial = ""
+
+    @property
+    def encoding(self):
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.log is None and self.target.isatty()
+
+    def write(self, text: str) -> int:
+        if self.kept.tell() < BODY_LIMIT:
+            self.kept.write(text)
+        if self.log is None:
+            return self.target.write(text)
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            if line.strip():
+                self.log.emit(Event(EventName.MESSAGE, "error", fields={"message": line}))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+class _JsonLog:
+    def __init__(self, target):
+        self.target = target
+
+    def emit(self, event: Event) -> None:
+        self.target.write(json_line(event, _now()) + "\n")
+        self.target.flush()
+
+
+class _Watch:
+    """What an unattended run or publish tells the outside: heartbeats (--ping-url), the
+    metrics file (--metrics-file) and, with --log-format json, its events on stderr."""
+
+    def __init__(self, command: str, config: str, db: str, ping_url: str | None,
+                 metrics_file: str | None, log_format: str):
+        self.command, self.config, self.db = command, config, db
+        self.metrics_file = metrics_file
+        self.heartbeat = Heartbeat(ping_url) if ping_url else None
+        self.real_stderr = sys.stderr
+        self.log = _JsonLog(self.real_stderr) if log_format == "json" else None
+        self.tap = _StderrTap(self.real_stderr, self.log)
+        self.report = None
+        self.imports: dict[str, list[str]] = {}  # import id -> publishers, once the config is read
+
+    @property
+    def on_event(self):
+        return self.log.emit if self.log is not None else None
+
+    def configured(self, cfg) -> None:
+        self.imports = {imp.id: [p.name for p in imp.publishers] for imp in cfg.imports}
+
+    def warn(self, message: str) -> None:
+        if self.log is not None:
+            self.log.emit(Event(EventName.MESSAGE, "warning", fields={"message": message}))
+        else:
+            self.real_stderr.write(message + "\n")
+
+    def begin(self) -> None:
+        sys.stderr = self.tap
+        if self.log is not None:
+            self.log.emit(Event(EventName.COMMAND_STARTED, fields={
+                "command": self.command, "config": self.config, "pid": os.getpid()}))
+        if self.heartbeat is not None:
+            problem = self.heartbeat.start()
+            if problem:
+                self.warn(problem)
+
+    def end(self, code: int) -> None:
+        try:
+            if self.metrics_file and self.imports:
+                self._write_metrics()
+            if self.heartbeat is not None:
+                summary = plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
+                head = f"session-import {self.command} {self.config}: exit {code}\n"
+                problem = self.heartbeat.finish(code, head + summary)
+                self.heartbeat.close()
+                if problem:
+                    self.warn(problem)
+            if self.log is not None:
+                level = "info" if code == 0 else "warning" if code == ExitCode.PUBLISH_PENDING else "error"
+                self.log.emit(Event(EventName.COMMAND_ENDED, level, fields={
+                    "command": self.command, "exit_code": code}))
+        finally:
+            sys.stderr = self.real_stderr
+
+    def _write_metrics(self) -> None:
+        try:
+            store = Store(self.db, create=False, writable=False)
+        except StoreUnavailable:
+            return  # said already; the store's history is what the file shows
+        try:
+            write_metrics(store, self.imports, self.metrics_file)
+        except MetricsError as exc:
+            self.warn(str(exc))
+        finally:
+            store.close()
+
+
+@contextmanager
+def _watched(command: str, config: str, db: str, ping_url, metrics_file, log_format):
+    watch = _Watch(command, config, db, ping_url, metrics_file, log_format)
+    watch.begin()
+    code = int(ExitCode.PARTIAL)
+    try:
+        yield watch
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        raise
+    except click.ClickException as exc:
+        code = exc.exit_code
+        raise
+    except sqlite3.Error:
+        code = int(ExitCode.STORE_UNAVAILABLE)
+        raise
+    finally:
+        watch.end(code)
+
+
+def _watch_options(func):
+    func = click.option(
+        "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="json: one JSON object per line on stderr for each event (stdout stays as it is).",
+    )(func)
+    func = click.option(
+        "--metrics-file", type=click.Path(dir_okay=False),
+        help="Write the Prometheus textfile (node_exporter) of every import of CONFIG at the end.",
+    )(func)
+    func = click.option(
+        "--ping-url", envvar="SESSION_IMPORT_PING_URL", metavar="URL",
+        help="Heartbeat URL (healthchecks.io convention): URL/start, then URL/<exit code> "
+             "(default $SESSION_IMPORT_PING_URL).",
+    )(func)
+    return func
+
+
+def _recorded(store: Store, import_ids, command: str, options: RunOptions, work):
+    """A non-dry command on record in the store's commands table, per import."""
+    if options.dry_run:
+        return work()
+    return on_record(store, import_ids, command, options.clock, work)
+
+
 def _progress_callback(progress: Progress | None):
     """Rows done per file on a rich progress line; None when there is no terminal to draw on."""
     if progress is None:
@@ -285,22 +479,30 @@ def _limit(ctx, param, value):
               help="Seconds to wait for another import to finish.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
 @_publish_timeout
+@_watch_options
 @common
 def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
-        lock_timeout, no_progress, publish_timeout, db, quiet, verbose):
+        lock_timeout, no_progress, publish_timeout, ping_url, metrics_file, log_format, db, quiet,
+        verbose):
     """Run every import of CONFIG (DATA files, CSV or .xlsx, replace the provider's files)."""
     _not_the_store("--report", report_path, db)
     _not_the_store("--rejects", rejects_path, db)
-    cfg = _runnable(config, quiet, "run")
-    out, err = _consoles(quiet)
-    progress = _progress(out, quiet, no_progress)
-    options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
-                         max_cancel=max_cancel, on_progress=_progress_callback(progress),
-                         publish_timeout=publish_timeout, on_wait=_wait_callback(progress, err))
-    report = Report(dry_run=dry_run, diff=diff)
-    _locked(db, lock_timeout, f"session-import run {config}", progress, report, cfg,
-            lambda store: run_import(cfg, store, [Path(p) for p in data], options, report))
-    _finish(report, out, err, quiet, verbose, report_path, rejects_path)
+    with _watched("run", config, db, ping_url, metrics_file, log_format) as watch:
+        _preflight(db)
+        cfg = _runnable(config, quiet, "run")
+        watch.configured(cfg)
+        out, err = _consoles(quiet, watch)
+        progress = _progress(out, quiet, no_progress)
+        options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
+                             max_cancel=max_cancel, on_progress=_progress_callback(progress),
+                             publish_timeout=publish_timeout,
+                             on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
+        imports = [imp.id for imp in cfg.imports]
+        report = Report(dry_run=dry_run, diff=diff)
+        _locked(db, lock_timeout, f"session-import run {config}", progress, report, cfg,
+                lambda store: _recorded(store, imports, "run", options, lambda: run_import(
+                    cfg, store, [Path(p) for p in data], options, report)))
+        _finish(report, out, err, quiet, verbose, report_path, rejects_path, watch)
 
 
 def _runnable(config: str, quiet: bool, verb: str):
@@ -324,13 +526,16 @@ def _environ() -> dict[str, str]:
     return dict(os.environ)
 
 
-def _wait_callback(progress: Progress | None, err: Console):
+def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None = None):
     """A publisher's wait (pacing, lock, back-off). On a terminal: one live line of the
     progress display, its spinner turning while the publisher waits. Piped: a line once
     per reason, and for every long wait, so a paced delivery of hundreds of calls does
     not print hundreds of lines."""
     said: set[str] = set()
     task: list = []
+    if watch is not None and watch.log is not None:
+        return lambda why, seconds: watch.log.emit(Event(
+            EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)}))
 
     def waiting(why: str, seconds: float) -> None:
         text = f"{why}: waiting {seconds:.1f} s"
@@ -368,7 +573,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
     store = None
     try:
         lock.acquire(lock_timeout, what=what)
-        store = Store(db, busy_timeout=lock_timeout)
+        store = Store(db, busy_timeout=lock_timeout, create=False)
         if progress is not None:
             progress.start()
         work(store)
@@ -409,7 +614,9 @@ def _stopped(report: Report, store: Store | None, cfg, cause: str, code: ExitCod
     report.exit_override = code
 
 
-def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None) -> None:
+def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, watch=None) -> None:
+    if watch is not None:
+        watch.report = report
     try:
         render(report, out, err, quiet=quiet, verbose=verbose)
     except BrokenPipeError:  # | head: the summary goes nowhere, the report files still get it
@@ -428,6 +635,10 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None) ->
                 else:
                     click.echo(str(exc), err=True)
                     code = worst([code, ExitCode.FILE_FAILED])
+    if quiet and code != ExitCode.OK and (watch is None or watch.log is None):
+        # a cron mail says what happened: a dated line per file that was not clean
+        for line in quiet_lines(report, _now()):
+            click.echo(line, err=True)
     sys.exit(int(code))
 
 
@@ -437,18 +648,26 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None) ->
 @click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
               help="Seconds to wait for a running import to finish.")
 @_publish_timeout
+@_watch_options
 @common
-def publish(config, report_path, lock_timeout, publish_timeout, db, quiet, verbose):
+def publish(config, report_path, lock_timeout, publish_timeout, ping_url, metrics_file, log_format,
+            db, quiet, verbose):
     """Deliver to the remote LMSs of CONFIG the changes still waiting, reading no data file."""
     _not_the_store("--report", report_path, db)
-    cfg = _runnable(config, quiet, "published")
-    out, err = _consoles(quiet)
-    progress = _progress(out, quiet, False)
-    options = RunOptions(publish_timeout=publish_timeout, on_wait=_wait_callback(progress, err))
-    report = Report()
-    _locked(db, lock_timeout, f"session-import publish {config}", progress, report, cfg,
-            lambda store: publish_pending(cfg, store, options, report))
-    _finish(report, out, err, quiet, verbose, report_path)
+    with _watched("publish", config, db, ping_url, metrics_file, log_format) as watch:
+        _preflight(db)
+        cfg = _runnable(config, quiet, "published")
+        watch.configured(cfg)
+        out, err = _consoles(quiet, watch)
+        progress = _progress(out, quiet, False)
+        options = RunOptions(publish_timeout=publish_timeout,
+                             on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
+        imports = [imp.id for imp in cfg.imports if imp.publishers]
+        report = Report()
+        _locked(db, lock_timeout, f"session-import publish {config}", progress, report, cfg,
+                lambda store: _recorded(store, imports, "publish", options,
+                                        lambda: publish_pending(cfg, store, options, report)))
+        _finish(report, out, err, quiet, verbose, report_path, watch=watch)
 
 
 @main.command()
@@ -476,9 +695,6 @@ def check(config, db, quiet, verbose):
 def export(kind, fmt, output, db, quiet, verbose):
     """Print the store's sessions, trainings, users or groups."""
     _not_the_store("--output", output, db)
-    if not Path(db).exists():
-        _fail(f"The store {db} does not exist; run an import first or give --db.",
-              ExitCode.STORE_UNAVAILABLE)
     store = _open_store(db)
     try:
         if output:
@@ -494,27 +710,38 @@ def export(kind, fmt, output, db, quiet, verbose):
         store.close()
 
 
-def _existing_store(db: str) -> Store:
-    if not Path(db).exists():
-        _fail(f"The store {db} does not exist; run an import first or give --db.",
-              ExitCode.STORE_UNAVAILABLE)
-    return _open_store(db)
+def _since(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_since(value, _now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _duration(ctx, param, value):
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 @main.command()
 @click.argument("run_id", metavar="[RUN]", type=int, required=False)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="A table (plain lines when piped) or JSON.")
+@click.option("--since", callback=_since, metavar="DURATION|DATE",
+              help="Only the runs started since then: 7d, 26h, 2026-12-01, 2026-12-01T02:00.")
 @common
-def history(run_id, fmt, db, quiet, verbose):
+def history(run_id, fmt, since, db, quiet, verbose):
     """The recorded runs, newest first; with RUN, that run's journal of changes."""
-    store = _existing_store(db)
+    store = _open_store(db)
     try:
-        runs = store.runs()
         if run_id is None:
-            payload = runs
+            since_iso = since.astimezone(UTC).isoformat(timespec="seconds") if since else None
+            payload = [dict(r, outcome=run_outcome(r)) for r in store.runs(since=since_iso)]
         else:
-            if not any(r["id"] == run_id for r in runs):
+            if store.run_file(run_id) is None:
                 _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
                       ExitCode.USAGE)
             payload = [journal_view(e) for e in store.run_journal(run_id)]
@@ -538,16 +765,17 @@ def history(run_id, fmt, db, quiet, verbose):
 @common
 def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
     """Undo what run RUN changed, as a new recorded run."""
+    _preflight(db)
     lock = ImportLock(db)
     try:
         lock.acquire(lock_timeout, what=f"session-import revert {run_id}")
-        store = _existing_store(db)
+        store = Store(db, busy_timeout=lock_timeout, create=False)
         try:
             result = revert_run(store, run_id, dry_run=dry_run,
                                 now=datetime.now(UTC).astimezone())
         finally:
             store.close()
-    except LockBusy as exc:
+    except (LockBusy, StoreUnavailable) as exc:
         _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
     except RevertRefused as exc:
         for reason in exc.reasons:
@@ -557,3 +785,64 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
         lock.release()
     if not quiet:
         click.echo(result.summary())
+
+
+@main.command()
+@common
+def init(db, quiet, verbose):
+    """Create an empty store at the current schema (an existing one is left as it is)."""
+    try:
+        message = init_store(db)
+    except StoreUnavailable as exc:
+        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    if not quiet:
+        click.echo(message)
+
+
+@main.command()
+@click.argument("dest", type=click.Path())
+@common
+def backup(dest, db, quiet, verbose):
+    """Write a consistent copy of the store to DEST (a file, or a folder to copy it into),
+    also while an import writes to it."""
+    store = _open_store(db)
+    try:
+        message = store.backup(dest)
+    except BackupRefused as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except BackupFailed as exc:
+        _fail(str(exc), ExitCode.FILE_FAILED)
+    finally:
+        store.close()
+    if not quiet:
+        click.echo(message)
+
+
+@main.command()
+@click.option("--max-age", default="26h", show_default=True, callback=_duration, metavar="DURATION",
+              help="How old the last success of an import may be: 26h, 8d, 90m.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="The imports of CONFIG (default: every import on record in the store).")
+@common
+def status(max_age, fmt, config_path, db, quiet, verbose):
+    """Each import's last run, outcome, last success and changes to publish; exit 0 when
+    every import ran successfully within --max-age, else 1 (a monitoring check)."""
+    import_ids = None
+    if config_path:
+        import_ids = [imp.id for imp in _load(config_path, quiet=True).imports]
+    store = _open_store(db)
+    try:
+        report = store_status(store, _now(), max_age, import_ids)
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        if not quiet:
+            for import_status in report.imports:
+                click.echo(status_line(import_status))
+        for problem in report.problems + [p for s in report.imports for p in s.problems]:
+            click.echo(problem, err=True)
+    sys.exit(report.exit_code)

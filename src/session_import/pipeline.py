@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from session_import.config import (
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
+from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.publishing import deliver, make_clients
@@ -115,6 +117,17 @@ class RunOptions:
     publish_timeout: float = 15 * 60  # seconds a run may spend delivering to remote LMSs
     # called before a publisher waits (rate limit, lock) with (why, seconds)
     on_wait: Callable[[str, float], None] | None = None
+    # called with each event of the run (file started and ended, rejected rows, deliveries...)
+    on_event: Observer | None = None
+
+    def emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+# what the provider listed is the import's to move or delete; a file named on the command
+# line is the caller's (a corrected rejects file imported by hand must not vanish)
+_LISTED_ONLY = ("moveToBackupConsolidator", "deleteProcessedFilesConsolidator")
 
 
 def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | None]:
@@ -151,20 +164,33 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
         files, notice = data_files(imp, given)
         if notice:
             report.notices.append(notice)
+            store.record_night(imp.id, "no_file", str(imp.provider.path / imp.provider.file_name),
+                               options.clock().isoformat(timespec="seconds"), options.dry_run,
+                               reason=notice)
+            options.emit(Event(EventName.NO_FILE, "warning", imp.id, fields={"message": notice}))
         provider = imp.provider or ProviderConfig.command_line(config.path.parent)
         publishing = bool(imp.publishers) and not options.dry_run
         delivered = False
+        # files named on the command line are the caller's: never moved or deleted
+        consolidating = imp if not given else dataclasses.replace(imp, consolidators=tuple(
+            c for c in imp.consolidators if c.name not in _LISTED_ONLY))
         # consolidators that runs stopped after their commit left undone: run id -> what is due
         due = {d["run_id"]: d for d in store.due_consolidators(imp.id)}
         for path in files:
-            file_reports = import_file(imp, provider, path, store, options, report,
+            options.emit(Event(EventName.FILE_STARTED, import_id=imp.id, file=str(path)))
+            file_reports = import_file(consolidating, provider, path, store, options, report,
                                        listed=not given, due=due)
+            store.checkpoint()
+            for event in file_ended(file_reports):
+                options.emit(event)
             report.files.extend(file_reports)
             if publishing and any(r.run_id for r in file_reports):
                 publish_import(imp, store, report, options, budget)
                 delivered = True
             if file_reports and not options.dry_run:
-                report.consolidators.extend(_consolidate(imp, store, path, file_reports, options))
+                failures = _consolidate(consolidating, store, path, file_reports, options)
+                report.consolidators.extend(failures)
+                _emit_consolidators(options, consolidating, path, file_reports, failures)
         for left in due.values():  # runs whose file is not among tonight's
             if options.dry_run:
                 report.notices.append(RunMsg.DUE_LEFT.format(
@@ -299,6 +325,21 @@ def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str])
     return [RunMsg.NO_FILE.format(cause=cause)]
 
 
+def _emit_consolidators(options: RunOptions, imp: ImportConfig, path: Path,
+                        reports: list[FileReport], failures) -> None:
+    failed = {f.name: f.error for f in failures}
+    run_id = reports[0].run_id
+    for consolidator in imp.consolidators:
+        if consolidator.disabled:
+            continue
+        error = failed.get(consolidator.name)
+        fields = {"consolidator": consolidator.name, "ok": error is None}
+        if error is not None:
+            fields["error"] = error
+        options.emit(Event(EventName.CONSOLIDATOR, "info" if error is None else "error", imp.id,
+                           str(path), run_id, fields))
+
+
 class _PublishBudget:
     """--publish-timeout: the seconds a command may spend delivering, whatever its
     imports took; each delivery uses up what it spends."""
@@ -340,10 +381,14 @@ def publish_import(imp: ImportConfig, store: Store, report: Report, options: Run
     for message in result.errors:
         if message not in report.publish_errors:
             report.publish_errors.append(message)
+        options.emit(Event(EventName.DELIVERY_ERROR, "error", imp.id, fields={"message": message}))
     for publisher, runs in result.runs.items():
         for run_id, delivered in runs.items():
             file_report = _report_of_run(report, store, run_id)
             file_report.add_delivery(publisher, delivered)
+            level = "warning" if delivered.counts.get("pending") or delivered.counts.get("rejected") else "info"
+            options.emit(Event(EventName.DELIVERY, level, imp.id, file_report.file, run_id,
+                               {"publisher": publisher, "counts": dict(delivered.counts)}))
 
 
 def _report_of_run(report: Report, store: Store, run_id: int) -> FileReport:
@@ -406,6 +451,12 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
                     notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
                         file=path, run=run_id, when=when, names=", ".join(names))
             report.notices.append(notice)
+            skip = store.record_night(imp.id, "skip", str(path),
+                                      options.clock().isoformat(timespec="seconds"),
+                                      options.dry_run, action=",".join(a.name for a in imp.actions),
+                                      sha256=sha256, applied_by=run_id)
+            options.emit(Event(EventName.FILE_SKIPPED, import_id=imp.id, file=str(path), run_id=skip,
+                               fields={"applied_by": run_id, "message": notice}))
             return []
     reports = [FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions]
     action_names = ",".join(a.name for a in imp.actions)
@@ -450,7 +501,7 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
         with store.transaction():
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
-                          _total(reports), int(worst(r.exit_code for r in reports)))
+                          _total(reports), int(worst(r.exit_code for r in reports)), failure)
     for r in reports:
         r.run_id = run_id
         r.seconds = time.perf_counter() - timer

@@ -385,9 +385,28 @@ def journal_view(entry: dict) -> dict:
     }
 
 
+def run_outcome(run: dict) -> str:
+    """What a recorded run came to, in a few words (history's last column, status)."""
+    kind = run.get("kind") or "import"
+    if kind == "skip":
+        return f"skipped: already imported by run {run.get('applied_by')}"
+    if kind == "no_file":
+        return run.get("reason") or "no file"
+    if kind == "revert":
+        return f"revert of run {run.get('reverts_run')}"
+    if run.get("reason"):
+        return f"failed: {run['reason']}"
+    counts = run.get("counts") or {}
+    if run.get("exit_code") == ExitCode.FILE_FAILED:
+        return "every row rejected"
+    if counts.get("rejected"):
+        return f"{counts['rejected']} row{'s' if counts['rejected'] != 1 else ''} rejected"
+    return "dry run" if run.get("dry_run") else "applied"
+
+
 def render_runs(runs: list[dict], out: Console) -> None:
     columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit",
-               "to publish")
+               "to publish", "outcome")
     rows = []
     for r in runs:
         counts = r["counts"] or {}
@@ -395,14 +414,16 @@ def render_runs(runs: list[dict], out: Console) -> None:
         what = r["file"] or ""
         if r["reverts_run"]:
             what = f"revert of run {r['reverts_run']}"
+        elif out.is_terminal:
+            what = Path(what).name  # a cut-off path helps nobody: the name stays whole
         rows.append((str(r["id"]), r["import_id"], what, (r["sha256"] or "")[:12], r["started_at"],
                      r["ended_at"] or "", "yes" if r["dry_run"] else "no", summary,
                      "" if r["exit_code"] is None else str(r["exit_code"]),
-                     str(r.get("pending") or 0)))
+                     str(r.get("pending") or 0), run_outcome(r)))
     if out.is_terminal:
         table = Table(title="session-import runs, newest first")
         for name in columns:
-            table.add_column(name)
+            table.add_column(name, no_wrap=name in ("id", "file", "started"))
         for row in rows:
             table.add_row(*row)
         out.print(table)

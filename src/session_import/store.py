@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -17,7 +18,11 @@ from functools import cache
 from operator import attrgetter
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# once a command holds the store, how long any later statement (the commit above all)
+# waits for another connection: a reader never costs a night its work. --lock-timeout
+# only bounds the wait to start.
+WRITE_WAIT_SECONDS = 600.0
 _IN_BATCH = 500  # keys per IN (...) list, well under SQLite's variable limit
 
 _SCHEMA_V1 = """
@@ -169,28 +174,44 @@ CREATE TABLE consolidators_due (
 CREATE INDEX consolidators_due_import ON consolidators_due(import_id)
 """
 
+# every night on record: a run row for a file skipped as already imported or a glob that
+# matched nothing, the reason of a file that failed as a whole, and one row per import
+# for each run or publish command, written when it starts (a command killed before its
+# end stays without ended_at) and completed with the exit code it gave that import
+_SCHEMA_V5 = """
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'import'
+    CHECK (kind IN ('import', 'skip', 'no_file', 'revert'));
+ALTER TABLE runs ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN applied_by INTEGER REFERENCES runs(id);
+UPDATE runs SET kind = 'revert' WHERE reverts_run IS NOT NULL;
+CREATE INDEX runs_started ON runs(started_at);
+
+CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    import_id TEXT NOT NULL,
+    command TEXT NOT NULL CHECK (command IN ('run', 'publish')),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    exit_code INTEGER,
+    counts TEXT,
+    seconds REAL,
+    runs_after INTEGER NOT NULL,
+    pid INTEGER
+);
+CREATE INDEX commands_import ON commands(import_id, id);
+INSERT INTO commands (import_id, command, started_at, ended_at, exit_code, counts, runs_after, pid)
+    SELECT import_id, 'run', started_at, ended_at, exit_code, counts, id - 1, pid FROM runs
+    WHERE dry_run = 0 AND kind = 'import' ORDER BY id
+"""
+
 # version reached -> script that reaches it from the one before
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4_DUE}
+MIGRATIONS: dict[int, str] = {
+    1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4_DUE, 5: _SCHEMA_V5,
+}
 
 
 class StoreUnavailable(Exception):
     """The store cannot be opened, is not ours, or is busy (exit 5)."""
-
-
-class StoreMsg(StrEnum):
-    DAMAGED = (
-        "The store {path} is damaged or is not an SQLite file ({reason}); nothing was read or"
-        " written. Check --db, or restore the store from a backup."
-    )
-    VERSION_DAMAGED = (
-        "The store {path} is damaged: its header says schema version {version}, but it holds the"
-        " tables of version {holds}; nothing was read or written. Restore it from a backup."
-    )
-    NEWER = (
-        "The store {path} has schema version {version}, newer than this session-import knows"
-        " ({known}); upgrade session-import (if no newer session-import wrote it, the store is"
-        " damaged: restore it from a backup)."
-    )
 
 
 def is_damaged(exc: sqlite3.Error) -> bool:
@@ -221,6 +242,128 @@ def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
         "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
         " AND name NOT LIKE 'sqlite_%'"
     ))
+class BackupRefused(Exception):
+    """The backup's destination is the store itself or one of its files (exit 2)."""
+
+
+class BackupFailed(Exception):
+    """The backup could not be written (exit 3)."""
+
+
+class StoreMsg(StrEnum):
+    DAMAGED = (
+        "The store {path} is damaged or is not an SQLite file ({reason}); nothing was read or"
+        " written. Check --db, or restore the store from a backup."
+    )
+    VERSION_DAMAGED = (
+        "The store {path} is damaged: its header says schema version {version}, but it holds the"
+        " tables of version {holds}; nothing was read or written. Restore it from a backup."
+    )
+    MISSING = (
+        "The store {path} does not exist; nothing was read. Create it with `session-import init "
+        "--db {path}`, or give the --db (or SESSION_IMPORT_DB) of the store you meant."
+    )
+    FOLDER_MISSING = (
+        "The folder {folder} of the store {path} does not exist: create it (or give the --db, or "
+        "SESSION_IMPORT_DB, you meant)."
+    )
+    NOT_A_FILE = "The store {path} is not a file; give the path of the store file."
+    NOT_WRITABLE = (
+        "The store {path} cannot be written ({reason}): check its owner and permissions, and "
+        "that its file system is not mounted read-only."
+    )
+    FOLDER_NOT_WRITABLE = (
+        "The folder {folder} of the store {path} cannot be written ({reason}): the lock file "
+        "and SQLite's -wal and -shm files live beside the store; check the folder's owner and "
+        "permissions, and that its file system is not mounted read-only."
+    )
+    CANNOT_OPEN = "The store {path} cannot be opened: {error}."
+    NEWER = (
+        "The store {path} has schema version {version}, newer than this session-import knows"
+        " ({known}); upgrade session-import (if no newer session-import wrote it, the store is"
+        " damaged: restore it from a backup)."
+    )
+    FOREIGN = (
+        "The store {path} is an SQLite file that session-import did not create; give another "
+        "--db path."
+    )
+    BUSY = (
+        "The store {path} is busy ({error}): another program holds it; nothing was written."
+    )
+    CREATED = "Created the store {path} (schema version {version})."
+    EXISTS = "The store {path} already exists (schema version {version}); it was left as it is."
+    EXISTS_OLDER = (
+        "The store {path} already exists (schema version {version}); it was left as it is "
+        "(the next command that opens it upgrades it to version {known})."
+    )
+    EXISTS_FOREIGN = (
+        "{path} already exists and is not a session-import store; it was left as it is: give "
+        "another --db path."
+    )
+    BACKUP_IS_STORE = "{dest} is the store or one of its files; give another backup path."
+    BACKUP_FAILED = "Could not write the backup {dest}: {reason}."
+    BACKED_UP = "Backed up the store {path} to {dest} (schema version {version}, {sessions} sessions)."
+
+
+def _unwritable_reason(path: Path) -> str:
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "permission denied"
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_location(path: str | Path, *, must_exist: bool = True, writable: bool = True) -> Path:
+    """The store's path, absolute; StoreUnavailable says what to check when the store or its
+    folder is missing or cannot be written, before anything (the lock file included) is touched."""
+    path = Path(path).absolute()
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreUnavailable(StoreMsg.FOLDER_MISSING.format(folder=folder, path=path))
+    if not path.exists():
+        if must_exist:
+            raise StoreUnavailable(StoreMsg.MISSING.format(path=path))
+    elif not path.is_file():
+        raise StoreUnavailable(StoreMsg.NOT_A_FILE.format(path=path))
+    elif writable and not os.access(path, os.W_OK):
+        raise StoreUnavailable(StoreMsg.NOT_WRITABLE.format(path=path, reason=_unwritable_reason(path)))
+    if writable and not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreUnavailable(StoreMsg.FOLDER_NOT_WRITABLE.format(
+            folder=folder, path=path, reason=_unwritable_reason(folder)))
+    return path
+
+
+def init_store(path: str | Path) -> str:
+    """`session-import init`: create an empty store at the current schema, or leave an
+    existing one as it is; returns what was done, as a sentence."""
+    path = Path(path).absolute()
+    if path.exists():
+        check_location(path, writable=False)
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            version, tables = 0, 1
+        if version == 0 and tables:
+            raise StoreUnavailable(StoreMsg.EXISTS_FOREIGN.format(path=path))
+        if version < SCHEMA_VERSION:
+            return StoreMsg.EXISTS_OLDER.format(path=path, version=version, known=SCHEMA_VERSION)
+        return StoreMsg.EXISTS.format(path=path, version=version)
+    check_location(path, must_exist=False)
+    Store(path, create=True).close()
+    return StoreMsg.CREATED.format(path=path, version=SCHEMA_VERSION)
 
 
 @dataclass(slots=True)
@@ -326,19 +469,100 @@ def _chunks(values: list, size: int = _IN_BATCH) -> Iterator[list]:
 
 
 class Store:
-    def __init__(self, path: str | Path, busy_timeout: float = 5.0):
+    """The store, in WAL mode: readers (export, history, status, backup) never wait for a
+    run and never make its commit wait; they see the store as of the last commit.
+
+    ``create`` False (what every command but ``init`` uses) refuses a store that does not
+    exist instead of creating an empty one; ``writable`` False only reads.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout: float = 5.0, *, create: bool = True,
+                 writable: bool = True):
         self.path = Path(path)
+        self._holding = False  # once a write transaction began, later waits use WRITE_WAIT
+        if not create:
+            check_location(self.path, writable=writable)
+        # on a read-only file system nothing can change the store, and SQLite could not
+        # create the -shm file a WAL reader needs: it is read as an immutable file
+        frozen = not create and not writable and _read_only_fs(self.path)
         try:
+            target = self.path
+            if frozen:
+                target = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
+            elif not create:
+                target = f"{self.path.absolute().as_uri()}?mode=rw"
             self.conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=busy_timeout, check_same_thread=False
+                target, isolation_level=None, timeout=busy_timeout, check_same_thread=False,
+                uri=not create,
             )
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute("PRAGMA cache_size = -65536")
+            if not frozen:
+                self._use_wal()
             self._migrate()
         except sqlite3.Error as exc:
             if is_damaged(exc):
                 raise StoreUnavailable(StoreMsg.DAMAGED.format(path=self.path, reason=exc)) from exc
-            raise StoreUnavailable(f"The store {self.path} cannot be opened: {exc}.") from exc
+            raise StoreUnavailable(StoreMsg.CANNOT_OPEN.format(path=self.path, error=exc)) from exc
+
+    def _use_wal(self) -> None:
+        """WAL is kept in the file: set once, by the first command that can (it needs a moment
+        alone with the store; a store held by another program stays as it is until then)."""
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the store and empty it, so it never grows past one file's work.
+        It never waits: with a reader in the middle of a transaction, what it still needs
+        stays for the next checkpoint."""
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
+
+    def backup(self, dest: str | Path) -> str:
+        """A consistent copy of the store as of its last commit, even while a run writes
+        (SQLite's online backup), written beside ``dest`` then renamed over it."""
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / self.path.name
+        own = {Path(f"{self.path}{suffix}").resolve() for suffix in ("", "-wal", "-shm", "-journal", ".lock")}
+        if dest.resolve() in own or (dest.exists() and self.path.exists()
+                                     and os.path.samefile(dest, self.path)):
+            raise BackupRefused(StoreMsg.BACKUP_IS_STORE.format(dest=dest))
+        tmp_name = None
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            os.close(fd)
+            copy = sqlite3.connect(tmp_name, isolation_level=None)
+            try:
+                self.conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+                version = copy.execute("PRAGMA user_version").fetchone()[0]
+                sessions = copy.execute("SELECT count(*) FROM sessions").fetchone()[0]
+            finally:
+                copy.close()
+            with open(tmp_name, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, 0o600)  # the store holds personal data: the copy is the owner's
+            os.replace(tmp_name, dest)
+            tmp_name = None
+        except (OSError, sqlite3.Error) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise BackupFailed(StoreMsg.BACKUP_FAILED.format(dest=dest, reason=reason)) from exc
+        finally:
+            if tmp_name is not None:
+                try:
+                    os.unlink(tmp_name)
+                except OSError:
+                    pass
+        return StoreMsg.BACKED_UP.format(path=self.path.absolute(), dest=dest.absolute(),
+                                         version=version, sessions=sessions)
 
     def close(self) -> None:
         self.conn.close()
@@ -369,10 +593,7 @@ class Store:
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
             ).fetchone()[0]
             if tables:
-                raise StoreUnavailable(
-                    f"The store {self.path} is an SQLite file that session-import did not "
-                    "create; give another --db path."
-                )
+                raise StoreUnavailable(StoreMsg.FOREIGN.format(path=self.path))
         if version == SCHEMA_VERSION:
             return
         self.conn.execute("BEGIN IMMEDIATE")
@@ -412,10 +633,10 @@ class Store:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(
-                f"The store {self.path} is busy ({exc}): another program holds it; "
-                "nothing was written."
-            ) from exc
+            raise StoreUnavailable(StoreMsg.BUSY.format(path=self.path, error=exc)) from exc
+        if not self._holding:
+            self._holding = True
+            self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
         try:
             yield
         except BaseException:
@@ -550,16 +771,109 @@ class Store:
                   started_at: str, dry_run: bool, reverts_run: int | None = None) -> int:
         cur = self.conn.execute(
             "INSERT INTO runs (import_id, action, file, sha256, started_at, dry_run, reverts_run,"
-            " pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (import_id, action, file, sha256, started_at, int(dry_run), reverts_run, os.getpid()),
+            " pid, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (import_id, action, file, sha256, started_at, int(dry_run), reverts_run, os.getpid(),
+             "revert" if reverts_run is not None else "import"),
         )
         return cur.lastrowid
 
-    def end_run(self, run_id: int, ended_at: str, counts: dict, exit_code: int) -> None:
+    def end_run(self, run_id: int, ended_at: str, counts: dict, exit_code: int,
+                reason: str | None = None) -> None:
         self.conn.execute(
-            "UPDATE runs SET ended_at = ?, counts = ?, exit_code = ? WHERE id = ?",
-            (ended_at, json.dumps(counts), exit_code, run_id),
+            "UPDATE runs SET ended_at = ?, counts = ?, exit_code = ?, reason = ? WHERE id = ?",
+            (ended_at, json.dumps(counts), exit_code, reason, run_id),
         )
+
+    def record_night(self, import_id: str, kind: str, file: str, when: str, dry_run: bool, *,
+                     action: str | None = None, sha256: str | None = None,
+                     reason: str | None = None, applied_by: int | None = None) -> int:
+        """A night that applied nothing, on record as a run of its own (exit 0, no counts):
+        ``skip`` (the file was already imported by run ``applied_by``) or ``no_file``."""
+        assert kind in ("skip", "no_file")
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO runs (import_id, action, file, sha256, started_at, ended_at, dry_run,"
+                " exit_code, pid, kind, reason, applied_by) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                (import_id, action, file, sha256, when, when, int(dry_run), os.getpid(), kind,
+                 reason, applied_by),
+            )
+        return cur.lastrowid
+
+    # ---- commands: one row per import for each run or publish ----
+
+    def begin_commands(self, import_ids: Iterable[str], command: str, started_at: str) -> dict[str, int]:
+        """Committed at once, so that a command killed before its end is on record too."""
+        ids = {}
+        with self.transaction():
+            runs_after = self.conn.execute("SELECT ifnull(max(id), 0) FROM runs").fetchone()[0]
+            for import_id in dict.fromkeys(import_ids):
+                ids[import_id] = self.conn.execute(
+                    "INSERT INTO commands (import_id, command, started_at, runs_after, pid)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (import_id, command, started_at, runs_after, os.getpid()),
+                ).lastrowid
+        return ids
+
+    def end_commands(self, ended: dict[int, tuple[str, int, dict]], seconds: float) -> None:
+        """command id -> (ended at, exit code, rows by outcome); ``seconds`` it took."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE commands SET ended_at = ?, exit_code = ?, counts = ?, seconds = ? WHERE id = ?",
+                [(at, code, json.dumps(counts), seconds, cid)
+                 for cid, (at, code, counts) in ended.items()],
+            )
+
+    def known_imports(self) -> list[str]:
+        return [i for (i,) in self.conn.execute(
+            "SELECT import_id FROM commands UNION SELECT import_id FROM runs"
+            " WHERE kind != 'revert' ORDER BY 1"
+        )]
+
+    def latest_commands(self, import_id: str, limit: int = 2) -> list[dict]:
+        """The import's last commands, newest first."""
+        return self._dicts(
+            "SELECT id, import_id, command, started_at, ended_at, exit_code, counts, seconds,"
+            " runs_after, pid FROM commands WHERE import_id = ? ORDER BY id DESC LIMIT ?", (import_id, limit),
+            json_columns=("counts",),
+        )
+
+    def last_success(self, import_id: str) -> dict | None:
+        rows = self._dicts(
+            "SELECT id, command, started_at, ended_at, exit_code FROM commands"
+            " WHERE import_id = ? AND exit_code = 0 ORDER BY id DESC LIMIT 1", (import_id,))
+        return rows[0] if rows else None
+
+    def runs_of_command(self, command: dict) -> list[dict]:
+        """The runs (files) a command recorded for its import, in order."""
+        return self._dicts(
+            "SELECT id, file, started_at, ended_at, exit_code, counts, kind, reason, applied_by"
+            " FROM runs WHERE import_id = ? AND id > ? AND dry_run = 0 AND kind != 'revert'"
+            " AND id <= ifnull((SELECT min(runs_after) FROM commands c WHERE c.import_id = ?"
+            " AND c.id > ?), 9223372036854775807) ORDER BY id",
+            (command["import_id"], command["runs_after"], command["import_id"], command["id"]),
+            json_columns=("counts",),
+        )
+
+    def pending_by_publisher(self, import_id: str) -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT publisher, count(*) FROM outbox WHERE import_id = ? AND state = 'pending'"
+            " GROUP BY publisher ORDER BY publisher", (import_id,)))
+
+    def publishers_of_import(self, import_id: str) -> list[str]:
+        return [p for (p,) in self.conn.execute(
+            "SELECT DISTINCT publisher FROM outbox WHERE import_id = ? ORDER BY publisher",
+            (import_id,))]
+
+    def _dicts(self, sql: str, params: tuple, json_columns: tuple[str, ...] = ()) -> list[dict]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        out = []
+        for row in cursor:
+            record = dict(zip(names, row))
+            for name in json_columns:
+                record[name] = json.loads(record[name]) if record[name] else None
+            out.append(record)
+        return out
 
     def journal(self, run_id: int, changes: list[Change]) -> None:
         start = self.conn.execute(
@@ -581,7 +895,7 @@ class Store:
         run) and is still applied: a reverted run no longer counts."""
         for run_id, ended_at in self.conn.execute(
             "SELECT id, ended_at FROM runs WHERE import_id = ? AND sha256 = ? AND dry_run = 0"
-            " AND exit_code IN (0, 1, 6) ORDER BY id DESC",
+            " AND kind = 'import' AND exit_code IN (0, 1, 6) ORDER BY id DESC",
             (import_id, sha256),
         ).fetchall():
             if not self.reverted(run_id):
@@ -596,12 +910,15 @@ class Store:
         ).fetchall()
         return any(not self.reverted(revert) for (revert,) in reverts)
 
-    def runs(self) -> list[dict]:
+    def runs(self, since: str | None = None) -> list[dict]:
+        """The runs, newest first; ``since`` (ISO 8601, with an offset) keeps those started then
+        or later, compared as instants whatever offset each was written with."""
+        where = " WHERE julianday(r.started_at) >= julianday(?)" if since else ""
         cursor = self.conn.execute(
             "SELECT r.id, r.import_id, r.action, r.file, r.sha256, r.started_at, r.ended_at,"
-            " r.dry_run, r.counts, r.exit_code, r.reverts_run,"
+            " r.dry_run, r.counts, r.exit_code, r.reverts_run, r.kind, r.reason, r.applied_by,"
             " (SELECT count(*) FROM outbox o WHERE o.run_id = r.id AND o.state = 'pending')"
-            " AS pending FROM runs r ORDER BY r.id DESC"
+            f" AS pending FROM runs r{where} ORDER BY r.id DESC", (since,) if since else ()
         )
         names = [d[0] for d in cursor.description]
         out = []
