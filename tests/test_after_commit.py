@@ -245,11 +245,11 @@ def test_a_dry_run_leaves_them_due_and_a_forced_import_stands_for_them(
         " them.\n")
     assert server.inbox.messages == [] and night.exists() and len(due(ws)) == 1
 
-    forced = ws.run("run", "--force", config)  # run 5 (a skipped dry run records none)
+    forced = ws.run("run", "--force", config)  # run 6 (the skipped dry run is run 5)
     assert forced.exit_code == 1, forced.stderr
     assert due(ws) == []  # the earlier run's are superseded, not done twice
     (message,) = server.inbox.messages
-    assert "Recorded as run 5" in message.get_body(("plain",)).get_content()
+    assert "Recorded as run 6" in message.get_body(("plain",)).get_content()
     assert not night.exists()
 
 

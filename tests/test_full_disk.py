@@ -68,6 +68,7 @@ def disk(tmp_path):
 def on_disk(ws: Workspace, disk: SmallDisk) -> Workspace:
     """A workspace whose store (and its lock) lives on the small disk, seeded."""
     ws.db = disk.mount / "store.db"
+    assert ws.run("init").exit_code == 0
     ws.seed()
     return ws
 
@@ -83,6 +84,7 @@ def store_bytes(ws: Workspace) -> bytes:
 
 def test_a_run_whose_lock_cannot_be_written_exits_5(ws, disk, sessions_config):
     ws.db = disk.mount / "fresh.db"
+    assert ws.run("init").exit_code == 0
     disk.fill()
     data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
     for argv in (("run", sessions_config, data), ("publish", sessions_config),
@@ -95,12 +97,13 @@ def test_a_run_whose_lock_cannot_be_written_exits_5(ws, disk, sessions_config):
 def test_a_run_on_a_full_store_exits_5_and_the_store_keeps_what_it_had(on_disk, disk, sessions_config):
     data = on_disk.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
     before = store_bytes(on_disk)
-    disk.fill()  # the lock file exists: rewriting it reuses its page, the store needs new ones
+    disk.fill()  # a store in WAL mode needs room for its -wal and -shm files to open
     result = on_disk.run("run", sessions_config, data)
     assert result.exit_code == 5
     assert result.stderr == (
-        f"The store {on_disk.db} failed (database or disk is full): the file being applied"
-        f" ({data}) was rolled back; nothing of it was written.\n")
+        f"The store {on_disk.db} cannot be opened (disk I/O error): its file system has no space"
+        " left (SQLite needs some beside the store for its -wal and -shm files); nothing was read"
+        " or written. Free some space and run the command again.\n")
     assert store_bytes(on_disk) == before
     disk.free()
     assert on_disk.run("run", sessions_config, data).exit_code == 0
@@ -111,14 +114,17 @@ def test_revert_and_a_dry_run_on_a_full_store_exit_5(on_disk, disk, sessions_con
     disk.fill()
     reverted = on_disk.run("revert", "--db", on_disk.db, "3")
     assert reverted.exit_code == 5
-    assert reverted.stderr == ("The store failed: database or disk is full; nothing of the"
-                               " work in progress was written.\n")
+    assert reverted.stderr == (
+        f"The store {on_disk.db} cannot be opened (disk I/O error): its file system has no space"
+        " left (SQLite needs some beside the store for its -wal and -shm files); nothing was read"
+        " or written. Free some space and run the command again.\n")
     data = on_disk.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
     dry = on_disk.run("run", "--dry-run", sessions_config, data)
     assert dry.exit_code == 5
     assert dry.stderr == (
-        f"The store {on_disk.db} failed (database or disk is full): the file being applied"
-        f" ({data}) was rolled back; nothing of it was written.\n")
+        f"The store {on_disk.db} cannot be opened (disk I/O error): its file system has no space"
+        " left (SQLite needs some beside the store for its -wal and -shm files); nothing was read"
+        " or written. Free some space and run the command again.\n")
     assert store_bytes(on_disk) == before
 
 
@@ -133,8 +139,9 @@ def test_publish_on_a_full_store_exits_5_and_keeps_the_queue(
     result = on_disk.run("publish", config)
     assert result.exit_code == 5
     assert result.stderr.endswith(
-        f"The store {on_disk.db} failed (database or disk is full): no file was being applied;"
-        " 4 changes still to publish (the next run or publish delivers them).\n")
+        f"The store {on_disk.db} cannot be opened (disk I/O error): its file system has no space"
+        " left (SQLite needs some beside the store for its -wal and -shm files); nothing was read"
+        " or written. Free some space and run the command again.\n")
     disk.free()
     assert on_disk.run("publish", config).exit_code == 0
     assert len(perculus_emulator.sessions) == 4
@@ -176,6 +183,7 @@ def test_standard_output_on_a_full_disk_exits_5_for_every_command(ws, disk, sess
 def test_a_store_that_fills_up_while_recording_deliveries_says_the_file_was_committed(
         ws: Workspace, disk, perculus_emulator: PerculusEmulator, perculus_env):  # noqa: F811
     ws.db = disk.mount / "store.db"
+    assert ws.run("init").exit_code == 0
     ws.seed()
     config = nightly_config(ws, perculus_emulator.base_url)
     night = ws.write("night.csv", NIGHT)

@@ -145,11 +145,14 @@ def test_a_file_whose_run_was_reverted_imports_again(seeded, sessions_config):
     again, report = seeded.import_rows(sessions_config, data)  # run 6: not "already imported"
     assert again.exit_code == 0 and "already imported" not in again.stdout
     assert report["files"][0]["counts"]["created"] == 1
-    skipped = seeded.run("run", sessions_config, data)
+    skipped = seeded.run("run", sessions_config, data)  # run 7: the skip, on record
     assert skipped.stdout.startswith(f"File {data} was already imported by run 6 on ")
+    refused = revert_run(seeded, 7)
+    assert (refused.exit_code, refused.stderr) == (
+        1, "Run 7 applied nothing (a file skipped as already imported): there is nothing to revert.\n")
     # a revert undone by another revert: the file's run is applied again
-    assert revert_run(seeded, 6).exit_code == 0  # run 7
-    assert revert_run(seeded, 7).exit_code == 0  # run 8 puts run 6's session back
+    assert revert_run(seeded, 6).exit_code == 0  # run 8
+    assert revert_run(seeded, 8).exit_code == 0  # run 9 puts run 6's session back
     back = seeded.run("run", sessions_config, data)
     assert back.stdout.startswith(f"File {data} was already imported by run 6 on ")
     assert [s["title"] for s in sessions(seeded)] == ["Paris"]

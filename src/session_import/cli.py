@@ -822,7 +822,7 @@ def backup(dest, db, quiet, verbose):
 @click.option("--max-age", default="26h", show_default=True, callback=_duration, metavar="DURATION",
               help="How old the last success of an import may be: 26h, 8d, 90m.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+              show_default=True, help="A line per import, or JSON.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="The imports of CONFIG (default: every import on record in the store).")
 @common

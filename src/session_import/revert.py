@@ -23,6 +23,7 @@ RECORDS_NAMED = 20  # records named, then one line for the rest
 class RevertMsg(StrEnum):
     NO_RUN = "There is no run {run}; `session-import history` lists the runs."
     DRY_RUN = "Run {run} was a dry run: it changed nothing."
+    NOTHING_APPLIED = "Run {run} applied nothing ({outcome}): there is nothing to revert."
     CHANGED_SINCE = (
         "Run {run} cannot be reverted: {record} was changed since by run {later};"
         " revert run {later} first."
@@ -79,6 +80,9 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
         raise RevertRefused([RevertMsg.NO_RUN.format(run=run_id)])
     if run["dry_run"]:
         raise RevertRefused([RevertMsg.DRY_RUN.format(run=run_id)])
+    if run["kind"] in ("skip", "no_file"):
+        outcome = "a file skipped as already imported" if run["kind"] == "skip" else "no file"
+        raise RevertRefused([RevertMsg.NOTHING_APPLIED.format(run=run_id, outcome=outcome)])
     started = now.isoformat(timespec="seconds")
     with store.transaction(rollback=dry_run):
         store.defer_foreign_keys()

@@ -278,6 +278,11 @@ class StoreMsg(StrEnum):
         "permissions, and that its file system is not mounted read-only."
     )
     CANNOT_OPEN = "The store {path} cannot be opened: {error}."
+    NO_SPACE = (
+        "The store {path} cannot be opened ({error}): its file system has no space left (SQLite"
+        " needs some beside the store for its -wal and -shm files); nothing was read or written."
+        " Free some space and run the command again."
+    )
     NEWER = (
         "The store {path} has schema version {version}, newer than this session-import knows"
         " ({known}); upgrade session-import (if no newer session-import wrote it, the store is"
@@ -312,6 +317,15 @@ def _unwritable_reason(path: Path) -> str:
     except OSError as exc:
         return exc.strerror or str(exc)
     return "permission denied"
+
+
+def _no_space(folder: Path) -> bool:
+    """Less room left than the -shm file SQLite creates to open a store in WAL mode."""
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024
 
 
 def _read_only_fs(path: Path) -> bool:
@@ -503,6 +517,8 @@ class Store:
         except sqlite3.Error as exc:
             if is_damaged(exc):
                 raise StoreUnavailable(StoreMsg.DAMAGED.format(path=self.path, reason=exc)) from exc
+            if _no_space(self.path.absolute().parent):
+                raise StoreUnavailable(StoreMsg.NO_SPACE.format(path=self.path, error=exc)) from exc
             raise StoreUnavailable(StoreMsg.CANNOT_OPEN.format(path=self.path, error=exc)) from exc
 
     def _use_wal(self) -> None:
