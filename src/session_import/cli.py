@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
@@ -28,19 +28,27 @@ from session_import.report import (
     render,
     render_journal,
     render_runs,
+    terminal_safe,
     worst,
+    write_json,
     write_json_report,
     write_rejects,
 )
 from session_import.revert import RevertRefused, revert_run
 from session_import.safety import parse_limit
+from session_import.spool import SpillFailed
 from session_import.store import Store, StoreUnavailable
 
 DEFAULT_DB = "session-import.db"
 
 
+def _console(file) -> Console:
+    """Data is printed as written: never read as markup (``[bold]``) or emoji codes (``:100:``)."""
+    return Console(file=file, markup=False, emoji=False, highlight=False)
+
+
 def _consoles(quiet: bool) -> tuple[Console, Console]:
-    return Console(file=sys.stdout), Console(file=sys.stderr)
+    return _console(sys.stdout), _console(sys.stderr)
 
 
 def _fail(message: str, code: ExitCode) -> None:
@@ -114,22 +122,34 @@ def _raise_interrupted(signum, frame):
 
 
 def _progress_callback(progress: Progress | None):
-    """Rows done per file on a rich progress line; None when there is no terminal to draw on."""
+    """Per file and action, on a rich progress line: a bar of the bytes read of the file's
+    size, the rows done, the rate and the time left since the file started; None when there
+    is no terminal to draw on. Nothing is said of a rate before half a second has passed."""
     if progress is None:
         return None
     tasks: dict[tuple[str, str], tuple[int, float]] = {}
 
-    def update(file: str, action: str, rows: int) -> None:
+    def update(file: str, action: str, rows: int, done: int, size: int) -> None:
         key = (file, action)
         if key not in tasks:
-            tasks[key] = (progress.add_task(f"{Path(file).name} ({action})", rows="", rate=""),
-                          time.monotonic())
+            name = terminal_safe(f"{Path(file).name} ({action})")
+            tasks[key] = (progress.add_task(name, total=max(size, 1), **_NO_FIGURES), time.monotonic())
         task, started = tasks[key]
         elapsed = time.monotonic() - started
-        rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
-        progress.update(task, completed=rows, rows=f"{rows:,} rows", rate=rate)
+        done = min(done, size)
+        figures = dict(_NO_FIGURES, rows=f"{rows:,} rows",
+                       percent=f"{100 * done / size:3.0f}%" if size else "")
+        if elapsed >= 0.5 and rows:
+            figures["rate"] = f"{rows / elapsed:,.0f} rows/s"
+        if elapsed >= 0.5 and done:
+            left = elapsed * (size - done) / done
+            figures["left"] = f"{int(left) // 60}:{int(left) % 60:02d} left"
+        progress.update(task, completed=done, **figures)
 
     return update
+
+
+_NO_FIGURES = {"percent": "", "rows": "", "rate": "", "left": ""}
 
 
 def _publish_timeout(func):
@@ -215,7 +235,7 @@ def _wait_callback(progress: Progress | None, err: Console):
             if task:
                 progress.update(task[0], description=text)
             else:
-                task.append(progress.add_task(text, total=None, rows="", rate=""))
+                task.append(progress.add_task(text, total=None, **_NO_FIGURES))
             return
         if why in said and seconds < 5:
             return
@@ -230,8 +250,10 @@ def _progress(out: Console, quiet: bool, no_progress: bool) -> Progress | None:
     if not out.is_terminal or quiet or no_progress:
         return None
     return Progress(
-        TextColumn("{task.description}"), SpinnerColumn(),
-        TextColumn("{task.fields[rows]}"), TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.description}", markup=False), SpinnerColumn(), BarColumn(),
+        TextColumn("{task.fields[percent]}", markup=False),
+        TextColumn("{task.fields[rows]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
+        TextColumn("{task.fields[left]}", markup=False),
         console=out, transient=True,
     )
 
@@ -254,6 +276,10 @@ def _locked(db: str, lock_timeout: float, what: str, progress, work):
     except sqlite3.Error as exc:
         _fail(f"The store {db} failed: {exc}; the file being applied was rolled back.",
               ExitCode.STORE_UNAVAILABLE)
+    except SpillFailed as exc:
+        _fail(f"Could not keep the run's rejected rows and warnings in the temporary folder ({exc}); "
+              "set TMPDIR to a folder with room. A file whose import had not ended was rolled back.",
+              ExitCode.STORE_UNAVAILABLE)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
@@ -269,7 +295,8 @@ def _locked(db: str, lock_timeout: float, what: str, progress, work):
 
 
 def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None) -> None:
-    render(report, out, err, quiet=quiet, verbose=verbose)
+    render(report, out, err, quiet=quiet, verbose=verbose, report_path=report_path,
+           rejects_path=rejects_path)
     code = report.exit_code
     for target, writer in ((report_path, write_json_report), (rejects_path, write_rejects)):
         if target:
@@ -355,22 +382,23 @@ def history(run_id, fmt, db, quiet, verbose):
     try:
         runs = store.runs()
         if run_id is None:
-            payload = runs
+            if fmt == "json":
+                click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
+            else:
+                render_runs(runs, _console(sys.stdout))
+            return
+        if not any(r["id"] == run_id for r in runs):
+            _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
+                  ExitCode.USAGE)
+        # streamed from the store: a run's journal may hold millions of changes
+        views = (journal_view(e) for e in store.journal_entries(run_id))
+        if fmt == "json":
+            write_json(views, sys.stdout.write)
+            sys.stdout.write("\n")
         else:
-            if not any(r["id"] == run_id for r in runs):
-                _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
-                      ExitCode.USAGE)
-            payload = [journal_view(e) for e in store.run_journal(run_id)]
+            render_journal(run_id, views, _console(sys.stdout))
     finally:
         store.close()
-    if fmt == "json":
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-        return
-    out = Console(file=sys.stdout)
-    if run_id is None:
-        render_runs(payload, out)
-    else:
-        render_journal(run_id, payload, out)
 
 
 @main.command()

@@ -24,7 +24,7 @@ from session_import.dates import compile_date_format
 from session_import.mapping import ColumnMap, MissingColumn, build_column_map
 from session_import.messages import Issue
 from session_import.publishing import deliver, make_clients
-from session_import.reader import DataFileError, open_data_file
+from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.report import FileReport, RejectedRow, Report, worst
 from session_import.resolve import (
     REJECTED,
@@ -62,8 +62,9 @@ class RunOptions:
     chunk_rows: int = CHUNK_ROWS
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC).astimezone())
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
-    # called after each chunk with (file, action, rows done so far); the CLI draws a progress bar
-    on_progress: Callable[[str, str, int], None] | None = None
+    # called when a file's action starts and after each chunk with (file, action, rows done so
+    # far, bytes of the file read, the file's size); the CLI draws a progress bar
+    on_progress: Callable[[str, str, int, int, int], None] | None = None
     publish_timeout: float = 15 * 60  # seconds a run may spend delivering to remote LMSs
     # called before a publisher waits (rate limit, lock) with (why, seconds)
     on_wait: Callable[[str, float], None] | None = None
@@ -94,6 +95,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
             "need a configuration with exactly one import."
         )
     report = Report(dry_run=options.dry_run, diff=options.diff)
+    started = time.monotonic()
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         files, notice = data_files(imp, given)
@@ -114,6 +116,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
                 )
         if publishing and not delivered:  # nothing new tonight: what earlier runs left
             publish_import(imp, store, report, options, budget)
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -135,10 +138,12 @@ class _PublishBudget:
 def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions()) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = Report()
+    started = time.monotonic()
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         if imp.publishers:
             publish_import(imp, store, report, options, budget)
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -218,6 +223,8 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
     timer = time.perf_counter()
     max_rejects, max_cancel = _limits(imp, options)
     failure: str | None = None
+    ran = 0  # actions that ran: a safety limit refuses them, they keep what they would have given
+    refused = False
     try:
         with store.transaction(rollback=options.dry_run):
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
@@ -227,16 +234,24 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
             for action, file_report in zip(imp.actions, reports):
                 modifiable = store.modifiable_sessions(imp.id, action.full_access)
                 _run_action(action, imp, provider, path, store, file_report, options, run_id)
-                failure = file_report.error or _limit_failure(
-                    path, file_report, max_rejects, max_cancel, modifiable
-                )
+                ran += 1
+                failure = file_report.error
+                if failure is None:
+                    failure = _limit_failure(path, file_report, max_rejects, max_cancel, modifiable)
+                    refused = failure is not None
                 if failure is not None:
                     raise _FileFailed(failure)
+            for r in reports:
+                r.flush()  # a failure to keep them rolls the file back
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
                           _total(reports), int(worst(r.exit_code for r in reports)))
     except _FileFailed:
-        for r in reports:
-            r.fail(failure)
+        for i, r in enumerate(reports):
+            if refused and i < ran:
+                r.refuse(failure)
+            else:
+                r.fail(failure)
+            r.flush()
     if options.dry_run or failure is not None:
         with store.transaction():
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
@@ -300,6 +315,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             report.header = data.header
             report.delimiter = data.delimiter
             report.encoding = data.encoding  # an Excel input's rejects file is UTF-8
+            if isinstance(data, DataFile):
+                report.encoding, report.newline = rejects_layout(path, data.encoding)
             try:
                 columns = build_column_map(action, provider, data.header)
             except MissingColumn as exc:
@@ -312,6 +329,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
             rows: dict[int, dict] | None = {} if publishers else None
+            if options.on_progress is not None:
+                options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report, rows)
                 store.journal(run_id, changes)
@@ -319,7 +338,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
                     rows.clear()
                 if options.on_progress is not None:
-                    options.on_progress(str(path), action.name, report.counts["rows"])
+                    options.on_progress(str(path), action.name, report.counts["rows"],
+                                        data.bytes_read, data.size)
     except DataFileError as exc:
         report.error = str(exc)
 
@@ -354,7 +374,7 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
     if not outcome.issues:
         report.counts[outcome.kind] += 1
         if outcome.diff and report.keep_changes:
-            report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
+            report.changes.append(_change(outcome))
         return
     errors = [i.text for i in outcome.issues if not i.warning]
     warnings = [i.text for i in outcome.issues if i.warning]
@@ -364,10 +384,13 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
     else:
         report.counts[outcome.kind] += 1
     if warnings:
-        report.add_warning(outcome.line, warnings)
-        report.warning_cells[outcome.line] = list(cells)
+        report.add_warning(outcome.line, warnings, list(cells))
     if outcome.kind == UPDATED and outcome.diff and report.keep_changes:
-        report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
+        report.changes.append(_change(outcome))
+
+
+def _change(outcome: Outcome) -> dict:
+    return {"line": outcome.line, "guid": outcome.guid, "title": outcome.title, "fields": outcome.diff}
 
 
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----

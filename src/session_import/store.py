@@ -232,6 +232,14 @@ _GETTERS = {cls: attrgetter(*_COLUMNS[table]) for table, cls in _RECORDS.items()
 _NAMES = {cls: _COLUMNS[table] for table, cls in _RECORDS.items()}
 
 
+# a record's column that holds another record's id -> (that record's table, its key)
+_REFERENCES = {
+    "training_id": ("trainings", "path_code"),
+    "teacher_id": ("users", "login"),
+    "group_id": ("groups", "name"),
+    "parent_id": ("groups", "name"),
+}
+
 # json.dumps(..., ensure_ascii=False) builds a new encoder at every call
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -525,6 +533,30 @@ class Store:
              "after": json.loads(after) if after else None}
             for seq, line, table, op, record_id, guid, before, after in cursor
         ]
+
+    def journal_entries(self, run_id: int) -> Iterator[dict]:
+        """A run's journal as ``run_journal`` gives it, but read from a cursor one entry at a
+        time (a run may hold millions), each entry with ``keys``: for each record id its
+        before and after values hold (``training_id``...), that record's key (training path
+        code, teacher login, group name), or None when the record is gone."""
+        keys = [
+            f"(SELECT {key} FROM {table} WHERE id = json_extract(j.{side}, '$.{column}'))"
+            for side in ("before", "after") for column, (table, key) in _REFERENCES.items()
+        ]
+        cursor = self.conn.execute(
+            "SELECT seq, line, table_name, op, record_id, guid, before, after, " + ", ".join(keys)
+            + " FROM journal j WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        width = len(_REFERENCES)
+        for seq, line, table, op, record_id, guid, before, after, *found in cursor:
+            yield {
+                "seq": seq, "line": line, "table": table, "op": op, "id": record_id, "guid": guid,
+                "before": json.loads(before) if before else None,
+                "after": json.loads(after) if after else None,
+                "keys": {"before": dict(zip(_REFERENCES, found[:width])),
+                         "after": dict(zip(_REFERENCES, found[width:]))},
+            }
 
     def later_changes(self, run_id: int, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """(table, record id) -> the first later run that changed that record."""
