@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from conftest import rows
 from test_cli_output import on_a_terminal, run_on_a_terminal
 
@@ -99,12 +98,11 @@ def test_rejected_rows_come_before_the_summary_and_are_capped(ws, sessions_confi
     assert "more rows" not in piped.stderr
 
 
-@pytest.mark.slow
 def test_the_progress_bar_shows_percent_time_left_and_a_sane_rate(ws, sessions_config):
     """The first frame used to read 2,171,081,223 rows/s: the rate was timed from the end of
-    the first chunk. It is timed from the start of the file, and said after half a second."""
+    the first chunk. It is timed from the start of the file."""
     ws.seed()
-    data = ws.write("s.csv", rows(*(f"M;TP-001;S{i};;;open;;;jdupont;;" for i in range(30_000))))
+    data = ws.write("s.csv", rows(*(f"M;TP-001;S{i};;;open;;;jdupont;;" for i in range(12_000))))
     code, text = run_on_a_terminal(ws, "--dry-run", sessions_config, data)
     assert code == 0
     assert "s.csv (createOrUpdateSessionAction)" in text

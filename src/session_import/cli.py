@@ -123,8 +123,9 @@ def _raise_interrupted(signum, frame):
 
 def _progress_callback(progress: Progress | None):
     """Per file and action, on a rich progress line: a bar of the bytes read of the file's
-    size, the rows done, the rate and the time left since the file started; None when there
-    is no terminal to draw on. Nothing is said of a rate before half a second has passed."""
+    size, the rows done, the rate and the time left; None when there is no terminal to draw
+    on. The pipeline calls it when the file starts, so that the rate and the time left are
+    measured from there (they once were from the end of the first chunk: 2 billion rows/s)."""
     if progress is None:
         return None
     tasks: dict[tuple[str, str], tuple[int, float]] = {}
@@ -136,15 +137,15 @@ def _progress_callback(progress: Progress | None):
             tasks[key] = (progress.add_task(name, total=max(size, 1), **_NO_FIGURES), time.monotonic())
         task, started = tasks[key]
         elapsed = time.monotonic() - started
-        done = min(done, size)
+        done = min(done, size) if rows else 0  # the reader reads ahead: nothing is done yet
         figures = dict(_NO_FIGURES, rows=f"{rows:,} rows",
                        percent=f"{100 * done / size:3.0f}%" if size else "")
-        if elapsed >= 0.5 and rows:
+        if elapsed > 0 and rows:
             figures["rate"] = f"{rows / elapsed:,.0f} rows/s"
-        if elapsed >= 0.5 and done:
+        if elapsed > 0 and done:
             left = elapsed * (size - done) / done
             figures["left"] = f"{int(left) // 60}:{int(left) % 60:02d} left"
-        progress.update(task, completed=done, **figures)
+        progress.update(task, completed=done, refresh=True, **figures)  # each chunk is drawn
 
     return update
 
