@@ -16,6 +16,10 @@ For each size it times, in separate child processes (peak RSS from wait4):
   rerun            the same file again with --force: every row unchanged
   update           a file where 10% of rows change and 1% cancel
   dry run          the update file with --dry-run
+  all rejected     a file whose every row names an unknown teacher, with --report and
+                   --rejects, on the seeded store: the memory that rejected rows cost
+                   (it must stay flat)
+  history json     `history RUN --format json` of the create run (one change per row)
 and prints rows/s, wall seconds, peak RSS and the ratio to the python load,
 as a table and as JSON in benchmarks/results/.
 """
@@ -30,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +109,8 @@ conn.execute("COMMIT")
 
 SESSION_IMPORT_CASES = ("create", "rerun (unchanged)", "dry run (update file)",
                         "update (10% changed, 1% cancelled)")
+ALL_REJECTED = "all rejected (--report, --rejects)"
+HISTORY_JSON = "history RUN --format json (create run)"
 
 
 def session_row(i: int, variant: int = 0, first_year: int = 2027) -> str:
@@ -136,6 +143,17 @@ def generate(rows: int) -> tuple[Path, Path]:
                 else:  # 10% changed (end one hour later, some closed)
                     f.write(session_row(i, variant=1 if i % 10 == 3 else 0))
     return create, update
+
+
+def generate_rejected(rows: int) -> Path:
+    """Every row names a teacher that does not exist: every row is rejected."""
+    rejected = DATA / f"rejected_{rows}.csv"
+    if not rejected.exists():
+        with open(rejected, "w", encoding="utf-8") as f:
+            f.write(HEADER)
+            f.writelines(session_row(i).replace(f";t{i % TEACHERS}\n", f";nobody{i}\n")
+                         for i in range(rows))
+    return rejected
 
 
 def seeded_store(cli: list[str]) -> Path:
@@ -185,17 +203,28 @@ def big_store(cli: list[str], sessions: int) -> Path:
 def timed(argv: list[str]) -> dict:
     """Run a child; wall seconds, exit code and its own peak RSS."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
+    # stderr to a file: a pipe that nobody reads while the child runs fills up (a million
+    # rejected rows) and blocks the child forever
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        stderr.seek(max(stderr.seek(0, os.SEEK_END) - 500, 0))
+        err = stderr.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "exit_code": code, "stderr": err[-500:]}
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "exit_code": code, "stderr": err}
 
 
-def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: str) -> list[dict]:
+def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: str,
+               cases: list[str] | None = None) -> list[dict]:
+    """Every case, or only those whose name starts with one of ``cases`` (and create,
+    which the history case reads)."""
     create, update = generate(rows)
+    rejected = generate_rejected(rows)
+
+    def wanted(name: str) -> bool:
+        return not cases or any(name.startswith(c) for c in cases) or (
+            name == "create" and wanted(HISTORY_JSON))
     work = DATA / "work"
     work.mkdir(exist_ok=True)
     config = DATA / "bench.xml"
@@ -203,7 +232,8 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
 
     def record(name: str, result: dict) -> None:
         # session-import exits 1 when rows are rejected; anything else must exit 0
-        if result["exit_code"] not in ((0, 1) if name in SESSION_IMPORT_CASES else (0,)):
+        allowed = (0, 1) if name in SESSION_IMPORT_CASES else (3,) if name == ALL_REJECTED else (0,)
+        if result["exit_code"] not in allowed:
             raise SystemExit(f"{name} failed with exit {result['exit_code']}: {result['stderr']}")
         results.setdefault(name, []).append(result)
 
@@ -211,7 +241,7 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
     for _ in range(runs):
         for f in work.iterdir():
             f.unlink()
-        if sqlite3_cli:
+        if sqlite3_cli and wanted("sqlite3 .import"):
             script = f".mode csv\n.separator ;\n.import --skip 1 {create} rows\n"
             target = work / "sqlite.db"
             started = time.perf_counter()
@@ -224,21 +254,38 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
             record("sqlite3 .import", {"seconds": time.perf_counter() - started,
                                        "peak_rss_mb": usage.ru_maxrss / 1024,
                                        "exit_code": os.waitstatus_to_exitcode(status), "stderr": ""})
-        record("python load", timed([sys.executable, "-c", PLAIN_LOAD, str(create), str(work / "plain.db")]))
-        floor_db = work / "floor.db"
-        shutil.copy(base_store, floor_db)
-        record("store load (no checks)", timed([sys.executable, "-c", STORE_LOAD, str(create), str(floor_db)]))
+        if wanted("python load"):
+            record("python load", timed([sys.executable, "-c", PLAIN_LOAD, str(create),
+                                         str(work / "plain.db")]))
+        if wanted("store load"):
+            floor_db = work / "floor.db"
+            shutil.copy(base_store, floor_db)
+            record("store load (no checks)", timed([sys.executable, "-c", STORE_LOAD, str(create),
+                                                    str(floor_db)]))
         db = work / "store.db"
         shutil.copy(base_store, db)
         common = cli + ["run", "--quiet", "--no-progress", "--db", str(db)]
-        record("create", timed(common + [str(config), str(create)]))
-        record("rerun (unchanged)", timed(common + ["--force", str(config), str(create)]))
-        snapshot = work / "before-update.db"
-        shutil.copy(db, snapshot)
-        record("dry run (update file)", timed(common + ["--dry-run", str(config), str(update)]))
-        record("update (10% changed, 1% cancelled)", timed(common + [str(config), str(update)]))
-    python_load = statistics.median(r["seconds"] for r in results["python load"])
-    store_load = statistics.median(r["seconds"] for r in results["store load (no checks)"])
+        if wanted("create"):
+            record("create", timed(common + [str(config), str(create)]))
+        if wanted(HISTORY_JSON):
+            create_run = _last_run(db)
+            record(HISTORY_JSON, timed(cli + ["history", "--db", str(db), "--format", "json",
+                                              str(create_run)]))
+        if wanted("rerun"):
+            record("rerun (unchanged)", timed(common + ["--force", str(config), str(create)]))
+        if wanted("dry run"):
+            record("dry run (update file)", timed(common + ["--dry-run", str(config), str(update)]))
+        if wanted("update"):
+            record("update (10% changed, 1% cancelled)", timed(common + [str(config), str(update)]))
+        if wanted(ALL_REJECTED):  # on the base store: what the rejected rows cost, nothing else
+            rejecting = work / "rejecting.db"
+            shutil.copy(base_store, rejecting)
+            record(ALL_REJECTED, timed(cli + ["run", "--quiet", "--no-progress", "--db", str(rejecting),
+                                              "--report", str(work / "rejected.json"), "--rejects",
+                                              str(work / "rejected.csv"), str(config), str(rejected)]))
+    python_load = statistics.median(r["seconds"] for r in results.get("python load", [{"seconds": 0}]))
+    store_load = statistics.median(r["seconds"] for r in results.get("store load (no checks)",
+                                                                      [{"seconds": 0}]))
     table = []
     for name, runs_of in results.items():
         seconds = statistics.median(r["seconds"] for r in runs_of)
@@ -247,10 +294,20 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
             "median_seconds": round(seconds, 3),
             "rows_per_second": round(rows / seconds),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs_of), 1),
-            "ratio_to_python_load": round(seconds / python_load, 2),
-            "ratio_to_store_load": round(seconds / store_load, 2),
+            "ratio_to_python_load": round(seconds / python_load, 2) if python_load else None,
+            "ratio_to_store_load": round(seconds / store_load, 2) if store_load else None,
         })
     return table
+
+
+def _last_run(db: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def main() -> None:
@@ -259,6 +316,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each case; medians are quoted")
     parser.add_argument("--store-sessions", type=int, default=0,
                         help="also run against a store already holding this many sessions")
+    parser.add_argument("--case", action="append", metavar="NAME",
+                        help="run only the cases whose name starts with NAME (repeatable)")
     args = parser.parse_args()
     sizes = args.rows or [100_000, 1_000_000]
     cli = [sys.executable, "-m", "session_import"]
@@ -267,18 +326,19 @@ def main() -> None:
     seed = seeded_store(cli)
     table = []
     for rows in sizes:
-        table += bench_size(rows, args.runs, cli, seed, f"{rows:,} rows, empty store")
+        table += bench_size(rows, args.runs, cli, seed, f"{rows:,} rows, empty store", args.case)
     if args.store_sessions:
         store = big_store(cli, args.store_sessions)
         for rows in sizes:
-            table += bench_size(rows, args.runs, cli, store, f"{rows:,} rows, store of {args.store_sessions:,}")
+            table += bench_size(rows, args.runs, cli, store, f"{rows:,} rows, store of {args.store_sessions:,}",
+                                args.case)
     widths = (36, 38, 9, 10, 9, 8, 8)
     print(f"{'size':<{widths[0]}}{'case':<{widths[1]}}{'seconds':>{widths[2]}}{'rows/s':>{widths[3]}}"
           f"{'RSS MB':>{widths[4]}}{'x load':>{widths[5]}}{'x store':>{widths[6]}}")
     for r in table:
         print(f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}{r['median_seconds']:>{widths[2]}.2f}"
               f"{r['rows_per_second']:>{widths[3]},}{r['peak_rss_mb']:>{widths[4]}.0f}"
-              f"{r['ratio_to_python_load']:>{widths[5]}.2f}{r['ratio_to_store_load']:>{widths[6]}.2f}")
+              f"{r['ratio_to_python_load'] or 0:>{widths[5]}.2f}{r['ratio_to_store_load'] or 0:>{widths[6]}.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"bench-{stamp}.json"

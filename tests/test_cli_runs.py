@@ -40,7 +40,7 @@ def test_every_run_is_recorded_with_its_journal(seeded, sessions_config):
     assert journal[1]["fields"] == {"status": ["open", "closed"]}
     assert journal[0]["guid"] == seeded.export()[0]["guid"]
     plain = seeded.run("history", "--db", seeded.db, str(latest["id"]))
-    assert "line 3:" in plain.stdout and "'open' -> 'closed'" in plain.stdout
+    assert f"line 3: session {journal[1]['guid']} (Paris) updated: status: open -> closed\n" in plain.stdout
 
 
 def test_dry_run_is_recorded_without_changes(seeded, sessions_config):

@@ -234,7 +234,8 @@ def test_diff_shows_old_and_new_values(seeded, sessions_config):
             },
         }
     ]
-    assert "'open' -> 'closed'" in result.stdout
+    assert (f"b.csv:2: {guid} (S): status: open -> closed, start_date: 2026-12-01 -> 2026-12-02, "
+            "teacher_login: jdupont -> amartin\n") in result.stdout
 
 
 def test_report_json_shape(seeded, sessions_config):

@@ -193,18 +193,20 @@ def data_file(root: Path, name: str = "sessions_1.csv", encoding: str = "utf-8")
     return path
 
 
-def partial_report(path: Path, action: str = SESSION_ACTION) -> FileReport:
+def partial_report(path: Path, action: str = SESSION_ACTION, title: str = "=Bad",
+                   more_messages: tuple[str, ...] = ()) -> FileReport:
     """Line 2 created, line 3 rejected, line 4 created with a warning; a file-level warning."""
     report = FileReport(str(path), "nightly", action)
     report.header = HEADER.split(";")
     report.counts.update(rows=3, created=2, rejected=1)
+    cells = BAD.split(";")
+    cells[2] = title
     report.rejected.append(RejectedRow(
-        3, {"sessionTitle": "=Bad", "teacherLogin": "<nobody>"},
-        ["Teacher with login <nobody> is not found."], BAD.split(";"),
+        3, {"sessionTitle": title, "teacherLogin": "<nobody>"},
+        ["Teacher with login <nobody> is not found.", *more_messages], cells,
     ))
     report.add_warning(1, [STATUS_MISSING])
-    report.add_warning(4, [BOOKED])
-    report.warning_cells[4] = WARNED.split(";")
+    report.add_warning(4, [BOOKED], WARNED.split(";"))
     report.run_id = 7
     return report
 
@@ -279,8 +281,7 @@ def test_error_log_of_several_actions_sorted_together(tmp_path):
     sessions = partial_report(path)
     trainings = FileReport(str(path), "nightly", "createOrUpdateTrainingCourseAction")
     trainings.rejected.append(RejectedRow(2, {}, ["Field trainingTitle is empty.", "Other."], ["a", "b"]))
-    trainings.add_warning(3, ["Careful."])
-    trainings.warning_cells[3] = ["c", "d"]
+    trainings.add_warning(3, ["Careful."], ["c", "d"])
     run(path, [sessions, trainings], logger(tmp_path / "logs"))
     (log,) = (tmp_path / "logs").iterdir()
     assert [line.split(",")[0:2] for line in log.read_text().splitlines()] == [
@@ -649,10 +650,8 @@ def test_an_unexpected_error_is_reported_never_raised(tmp_path):
 def test_email_report_text_html_and_the_rejects_file(tmp_path, smtp_server):
     server = smtp_server()
     path = data_file(tmp_path, encoding="iso-8859-1")
-    report = partial_report(path)
+    report = partial_report(path, title="=Bad été", more_messages=("Group with name Équipe is not found.",))
     report.encoding = "ISO-8859-1"
-    report.rejected[0].cells[2] = report.rejected[0].values["sessionTitle"] = "=Bad été"
-    report.rejected[0].messages.append("Group with name Équipe is not found.")
     failures = run(path, [report], mailer("admin@example.org", "ops@example.org"), environ=server.env)
     assert failures == []
     assert report.email == {"sent": True, "error": None}

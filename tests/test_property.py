@@ -276,7 +276,7 @@ def run_product(variant: Variant, seeds: list[Session], header: list[str], rows:
             for r in fr.rejected
         ],
         "warnings": [{"line": line, "messages": list(msgs)} for line, msgs in fr.warnings],
-        "changes": fr.changes,
+        "changes": list(fr.changes),
         "journal": [
             {k: e[k] for k in ("line", "table", "op", "id", "guid", "before", "after")} for e in journal
         ],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
@@ -47,7 +47,9 @@ from session_import.report import (
     render_journal,
     render_runs,
     run_outcome,
+    terminal_safe,
     worst,
+    write_json,
     write_json_report,
     write_rejects,
 )
@@ -62,6 +64,7 @@ from session_import.store import (
     check_location,
     init_store,
 )
+from session_import.spool import SpillFailed
 from session_import.summary import plain_text, quiet_lines
 from session_import.timespans import parse_duration, parse_since
 
@@ -114,11 +117,16 @@ def _flush_stdout() -> None:
         sys.exit(int(ExitCode.STORE_UNAVAILABLE))
 
 
+def _console(file) -> Console:
+    """Data is printed as written: never read as markup (``[bold]``) or emoji codes (``:100:``)."""
+    return Console(file=file, markup=False, emoji=False, highlight=False)
+
+
 def _consoles(quiet: bool, watch: _Watch | None = None) -> tuple[Console, Console]:
     """stdout and stderr; with --log-format json, the report's stderr lines are its events."""
     if watch is not None and watch.log is not None:
-        return Console(file=sys.stdout), Console(file=io.StringIO())
-    return Console(file=sys.stdout), Console(file=sys.stderr)
+        return _console(sys.stdout), _console(io.StringIO())
+    return _console(sys.stdout), _console(sys.stderr)
 
 
 def _fail(message: str, code: ExitCode) -> None:
@@ -402,20 +410,30 @@ def _recorded(store: Store, import_ids, command: str, options: RunOptions, work)
 
 
 def _progress_callback(progress: Progress | None):
-    """Rows done per file on a rich progress line; None when there is no terminal to draw on."""
+    """Per file and action, on a rich progress line: a bar of the bytes read of the file's
+    size, the rows done, the rate and the time left; None when there is no terminal to draw
+    on. The pipeline calls it when the file starts, so that the rate and the time left are
+    measured from there (they once were from the end of the first chunk: 2 billion rows/s)."""
     if progress is None:
         return None
     tasks: dict[tuple[str, str], tuple[int, float]] = {}
 
-    def update(file: str, action: str, rows: int) -> None:
+    def update(file: str, action: str, rows: int, done: int, size: int) -> None:
         key = (file, action)
         if key not in tasks:
-            tasks[key] = (progress.add_task(f"{Path(file).name} ({action})", rows="", rate=""),
-                          time.monotonic())
+            name = terminal_safe(f"{Path(file).name} ({action})")
+            tasks[key] = (progress.add_task(name, total=max(size, 1), **_NO_FIGURES), time.monotonic())
         task, started = tasks[key]
         elapsed = time.monotonic() - started
-        rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
-        progress.update(task, completed=rows, rows=f"{rows:,} rows", rate=rate)
+        done = min(done, size) if rows else 0  # the reader reads ahead: nothing is done yet
+        figures = dict(_NO_FIGURES, rows=f"{rows:,} rows",
+                       percent=f"{100 * done / size:3.0f}%" if size else "")
+        if elapsed > 0 and rows:
+            figures["rate"] = f"{rows / elapsed:,.0f} rows/s"
+        if elapsed > 0 and done:
+            left = elapsed * (size - done) / done
+            figures["left"] = f"{int(left) // 60}:{int(left) % 60:02d} left"
+        progress.update(task, completed=done, refresh=True, **figures)  # each chunk is drawn
 
     return update
 
@@ -436,6 +454,9 @@ class _Seconds(click.ParamType):
 
 
 SECONDS = _Seconds()
+
+
+_NO_FIGURES = {"percent": "", "rows": "", "rate": "", "left": ""}
 
 
 def _publish_timeout(func):
@@ -543,7 +564,7 @@ def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None
             if task:
                 progress.update(task[0], description=text)
             else:
-                task.append(progress.add_task(text, total=None, rows="", rate=""))
+                task.append(progress.add_task(text, total=None, **_NO_FIGURES))
             return
         if why in said and seconds < 5:
             return
@@ -558,8 +579,10 @@ def _progress(out: Console, quiet: bool, no_progress: bool) -> Progress | None:
     if not out.is_terminal or quiet or no_progress:
         return None
     return Progress(
-        TextColumn("{task.description}"), SpinnerColumn(),
-        TextColumn("{task.fields[rows]}"), TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.description}", markup=False), SpinnerColumn(), BarColumn(),
+        TextColumn("{task.fields[percent]}", markup=False),
+        TextColumn("{task.fields[rows]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
+        TextColumn("{task.fields[left]}", markup=False),
         console=out, transient=True,
     )
 
@@ -588,6 +611,10 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
     except sqlite3.Error as exc:
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
+    except SpillFailed as exc:
+        _fail(f"Could not keep the run's rejected rows and warnings in the temporary folder ({exc}); "
+              "set TMPDIR to a folder with room. A file whose import had not ended was rolled back.",
+              ExitCode.STORE_UNAVAILABLE)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
@@ -618,7 +645,8 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, wa
     if watch is not None:
         watch.report = report
     try:
-        render(report, out, err, quiet=quiet, verbose=verbose)
+        render(report, out, err, quiet=quiet, verbose=verbose, report_path=report_path,
+               rejects_path=rejects_path)
     except BrokenPipeError:  # | head: the summary goes nowhere, the report files still get it
         _stdout_gone()
     for line in report.stopped:
@@ -739,22 +767,24 @@ def history(run_id, fmt, since, db, quiet, verbose):
     try:
         if run_id is None:
             since_iso = since.astimezone(UTC).isoformat(timespec="seconds") if since else None
-            payload = [dict(r, outcome=run_outcome(r)) for r in store.runs(since=since_iso)]
+            runs = [dict(r, outcome=run_outcome(r)) for r in store.runs(since=since_iso)]
+            if fmt == "json":
+                click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
+            else:
+                render_runs(runs, _console(sys.stdout))
+            return
+        if store.run_file(run_id) is None:
+            _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
+                  ExitCode.USAGE)
+        # streamed from the store: a run's journal may hold millions of changes
+        views = (journal_view(e) for e in store.journal_entries(run_id))
+        if fmt == "json":
+            write_json(views, sys.stdout.write)
+            sys.stdout.write("\n")
         else:
-            if store.run_file(run_id) is None:
-                _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
-                      ExitCode.USAGE)
-            payload = [journal_view(e) for e in store.run_journal(run_id)]
+            render_journal(run_id, views, _console(sys.stdout))
     finally:
         store.close()
-    if fmt == "json":
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-        return
-    out = Console(file=sys.stdout)
-    if run_id is None:
-        render_runs(payload, out)
-    else:
-        render_journal(run_id, payload, out)
 
 
 @main.command()

@@ -13,6 +13,7 @@ import base64
 import codecs
 import csv
 import errno
+import heapq
 import html
 import io
 import itertools
@@ -24,24 +25,34 @@ import smtplib
 import socket
 import ssl
 import stat
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 
 from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg
 from session_import.reader import neutralise_formula
-from session_import.report import COUNT_NAMES, ConsolidatorFailure, FileReport, Report, rejects_csv
+from session_import.report import (
+    COUNT_NAMES,
+    ConsolidatorFailure,
+    FileReport,
+    Report,
+    rejected_lines,
+    rejects_csv,
+)
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
 HIDDEN = "********"  # what a secret becomes in any text the tool shows
 # 7-bit transfer encodings, so that no relay needs 8BITMIME; headers folded only past SMTP's
 # own limit (folding at 78 can leave a subject starting with a space once unfolded)
 EMAIL_POLICY = policy.default.clone(cte_type="7bit", max_line_length=998)
+EMAIL_ROWS = 100  # rejected rows and warnings an e-mail lists per action; the others are counted
+MAX_ATTACHMENT = 10 * 1024 * 1024  # characters of rejects file; past it, mail servers refuse it
 
 
 class ConsolidatorMsg(StrEnum):
@@ -69,6 +80,14 @@ class ConsolidatorMsg(StrEnum):
     NOT_SENT = "the e-mail could not be sent through {server}: {reason}."
     RECIPIENTS_REFUSED = "the SMTP server {server} refused {refused}; the other recipients received it."
     UNEXPECTED = "{name} failed: {reason}"
+    EMAIL_MORE_ROWS = "and {count} more rows: see {where}."
+    EMAIL_MORE_WARNINGS = "and {count} more warnings: the error log and the --report file list them all."
+    EMAIL_ATTACHED = "the attached {attachment}"
+    EMAIL_NOT_ATTACHED = "the error log or the --rejects file"
+    EMAIL_TOO_LARGE = (
+        "The rejects file is larger than {limit} and is not attached: write it with --rejects, or"
+        " read the error log."
+    )
 
 
 class _Failed(Exception):
@@ -169,24 +188,33 @@ def _error_line(report: FileReport) -> int:
     return max(int(found.group(1)), 1) if found else 1
 
 
-def error_log_lines(reports: list[FileReport]) -> list[str]:
-    """``Line number:4,ERROR,<the row's cells>,<message>``, in line order, errors first."""
-    entries: list[tuple[int, int, str]] = []
+def error_log_lines(reports: list[FileReport]) -> Iterator[str]:
+    """``Line number:4,ERROR,<the row's cells>,<message>``, in line order, errors first; read
+    from the reports as a stream (a file may have a million rejected rows)."""
+    streams: list = []
     errors_seen: set[str] = set()
     for report in reports:
         if report.error is not None and report.error not in errors_seen:
             # every action of a failed file carries the same error: one line
             errors_seen.add(report.error)
             line = _error_line(report)
-            entries.append((line, 0, _log_line(line, "ERROR", [report.error])))
-        for row in report.rejected:
-            for message in row.messages:
-                entries.append((row.line, 0, _log_line(row.line, "ERROR", [*row.cells, message])))
-        for line, messages in report.warnings:
-            cells = report.warning_cells.get(line) or []
-            for message in messages:
-                entries.append((line, 1, _log_line(line, "WARNING", [*cells, message])))
-    return [text for _, _, text in sorted(entries, key=lambda e: (e[0], e[1]))]
+            streams.append([(line, 0, _log_line(line, "ERROR", [report.error]))])
+        streams.append(_rejected_entries(report))
+        streams.append(_warning_entries(report))
+    # merge keeps the order of the streams for equal keys: as a stable sort of them all would
+    return (text for _, _, text in heapq.merge(*streams, key=lambda e: (e[0], e[1])))
+
+
+def _rejected_entries(report: FileReport) -> Iterator[tuple[int, int, str]]:
+    for row in report.rejected:
+        for message in row.messages:
+            yield row.line, 0, _log_line(row.line, "ERROR", [*row.cells, message])
+
+
+def _warning_entries(report: FileReport) -> Iterator[tuple[int, int, str]]:
+    for line, messages, cells in report.warnings.with_cells():
+        for message in messages:
+            yield line, 1, _log_line(line, "WARNING", [*(cells or []), message])
 
 
 def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport],
@@ -194,13 +222,15 @@ def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[
     """The log of one data file, under a name no other file has; None for a clean file
     (no error and no warning: no log)."""
     lines = error_log_lines(reports)
-    if not lines:
+    first = next(lines, None)
+    if first is None:
         return None
     folder = Path(consolidator.options["location"][0])
     name = f"{stamp}_{path.name}.log"
     folder_fd = open_folder(folder, ConsolidatorMsg.LOG_FOLDER.format(folder=folder))
     try:
-        return folder / _write_new_file(folder_fd, name, "".join(lines).encode("utf-8"))
+        chunks = (line.encode("utf-8") for line in itertools.chain([first], lines))
+        return folder / _write_new_file(folder_fd, name, chunks)
     except OSError as exc:
         raise _Failed(ConsolidatorMsg.LOG_WRITE.format(file=folder / name)) from exc
     finally:
@@ -358,12 +388,12 @@ def _finish_temporary(folder_fd: int, temporary: str, name: str) -> str:
     return placed
 
 
-def _write_new_file(folder_fd: int, name: str, data: bytes) -> str:
+def _write_new_file(folder_fd: int, name: str, chunks: Iterable[bytes]) -> str:
     """Write through a temporary file, so that a failure (a full disk) leaves no partial file."""
     temporary, fd = _temporary(folder_fd, name, 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            out.writelines(chunks)
             out.flush()
             os.fsync(out.fileno())
         return _finish_temporary(folder_fd, temporary, name)
@@ -456,7 +486,7 @@ def _header_safe(text: str) -> str:
 
 def _rejected_lines(reports: list[FileReport]) -> int:
     """Rows rejected by any action, each counted once."""
-    return len({row.line for r in reports for row in r.rejected})
+    return rejected_lines(reports)
 
 
 def email_subject(imp: ImportConfig, path: Path, reports: list[FileReport]) -> str:
@@ -496,6 +526,12 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
         page.append(f"<p>Recorded as run {run_id}: <code>session-import history {run_id}</code> "
                     "lists each change.</p>")
     head = "".join(f"<th>{n}</th>" for n in COUNT_NAMES)
+    with_rejects = [r for r in reports if r.rejected]
+    attachment = f"{_header_safe(path.stem)}.rejects.csv"
+    csv_text = (rejects_csv(Report(files=list(reports)), with_rejects[0].file, MAX_ATTACHMENT)
+                if with_rejects else None)
+    where = (ConsolidatorMsg.EMAIL_ATTACHED.format(attachment=attachment) if csv_text is not None
+             else ConsolidatorMsg.EMAIL_NOT_ATTACHED)
     for r in reports:
         counts = ", ".join(f"{r.counts[n]} {n}" for n in COUNT_NAMES[1:])
         text.append("")
@@ -506,23 +542,38 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
             text.append(f"The file failed as a whole, nothing of it was applied: {r.error}")
             page.append(f"<p>The file failed as a whole, nothing of it was applied: {esc(r.error)}</p>")
         if r.rejected:
+            rows = iter(r.rejected)
+            shown = list(islice(rows, EMAIL_ROWS))
             text.append("Rejected rows:")
-            text.extend(f"  line {row.line}: {' '.join(row.messages)}" for row in r.rejected)
+            text.extend(f"  line {row.line}: {' '.join(row.messages)}" for row in shown)
             items = "".join(
-                f"<tr><td>{row.line}</td><td>{esc(' '.join(row.messages))}</td></tr>" for row in r.rejected
+                f"<tr><td>{row.line}</td><td>{esc(' '.join(row.messages))}</td></tr>" for row in shown
             )
             page.append(f"<table border=1><tr><th>line</th><th>messages</th></tr>{items}</table>")
+            if more := sum(1 for _ in rows):
+                said = ConsolidatorMsg.EMAIL_MORE_ROWS.format(count=more, where=where)
+                text.append(f"  {said}")
+                page.append(f"<p>{esc(said)}</p>")
         if r.warnings:
+            warnings = iter(r.warnings)
+            shown = list(islice(warnings, EMAIL_ROWS))
             text.append("Warnings:")
-            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in r.warnings)
+            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown)
             items = "".join(f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>"
-                            for line, msgs in r.warnings)
+                            for line, msgs in shown)
             page.append(f"<p>Warnings:</p><table border=1><tr><th>line</th><th>messages</th></tr>"
                         f"{items}</table>")
-    with_rejects = [r for r in reports if r.rejected]
-    attachment = f"{_header_safe(path.stem)}.rejects.csv"
+            if more := sum(1 for _ in warnings):
+                said = ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=more)
+                text.append(f"  {said}")
+                page.append(f"<p>{esc(said)}</p>")
     if with_rejects:
-        note = f"The rejected rows are attached as {attachment}: correct them and import that file again."
+        if csv_text is not None:
+            note = f"The rejected rows are attached as {attachment}: correct them and import that file again."
+        else:
+            limit = (f"{MAX_ATTACHMENT // 2**20} MiB" if MAX_ATTACHMENT % 2**20 == 0
+                     else f"{MAX_ATTACHMENT:,} characters")
+            note = ConsolidatorMsg.EMAIL_TOO_LARGE.format(limit=limit)
         text.extend(["", note])
         page.append(f"<p>{esc(note)}</p>")
     message.set_content("\n".join(text) + "\n")
@@ -531,9 +582,8 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
         + "\n".join(page) + "</body></html>\n",
         subtype="html",
     )
-    if with_rejects:
+    if csv_text is not None:
         first = with_rejects[0]
-        csv_text = rejects_csv(Report(files=list(reports)), first.file)
         message.add_attachment(
             csv_text.encode(first.encoding, errors="replace"), maintype="text", subtype="csv",
             filename=attachment, params={"charset": _attachment_charset(first.encoding)},

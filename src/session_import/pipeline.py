@@ -29,7 +29,7 @@ from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.publishing import deliver, make_clients
-from session_import.reader import DataFileError, open_data_file
+from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.report import FileReport, RejectedRow, Report, worst
 from session_import.resolve import (
     REJECTED,
@@ -112,8 +112,9 @@ class RunOptions:
     chunk_rows: int = CHUNK_ROWS
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC).astimezone())
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
-    # called after each chunk with (file, action, rows done so far); the CLI draws a progress bar
-    on_progress: Callable[[str, str, int], None] | None = None
+    # called when a file's action starts and after each chunk with (file, action, rows done so
+    # far, bytes of the file read, the file's size); the CLI draws a progress bar
+    on_progress: Callable[[str, str, int, int, int], None] | None = None
     publish_timeout: float = 15 * 60  # seconds a run may spend delivering to remote LMSs
     # called before a publisher waits (rate limit, lock) with (why, seconds)
     on_wait: Callable[[str, float], None] | None = None
@@ -159,6 +160,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
             "need a configuration with exactly one import."
         )
     report = report if report is not None else Report(dry_run=options.dry_run, diff=options.diff)
+    started = time.monotonic()
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         files, notice = data_files(imp, given)
@@ -202,6 +204,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
                     run=left["run_id"], file=left["file"], names=", ".join(names)))
         if publishing and not delivered:  # nothing new tonight: what earlier runs left
             publish_import(imp, store, report, options, budget)
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -224,25 +227,37 @@ def _enabled_consolidators(imp: ImportConfig) -> list[str]:
 
 
 def _due_reports(reports: list[FileReport]) -> str:
-    """What the consolidators report on, as JSON: kept with a committed file's due list."""
+    """What the consolidators report on, as JSON, kept with a committed file's due list;
+    its rejected rows and warnings go beside it, a row each (``_due_rows``)."""
     return json.dumps([
         {"file": r.file, "import": r.import_id, "action": r.action, "counts": r.counts,
-         "rejected": [[row.line, row.values, row.messages, row.cells] for row in r.rejected],
-         "warnings": r.warnings, "warning_cells": list(r.warning_cells.items()),
-         "header": r.header, "delimiter": r.delimiter, "encoding": r.encoding}
+         "header": r.header, "delimiter": r.delimiter, "encoding": r.encoding,
+         "newline": r.newline}
         for r in reports
     ], ensure_ascii=False)
 
 
-def _reports_of_due(text: str, run_id: int) -> list[FileReport]:
+def _due_rows(reports: list[FileReport]) -> Iterator[tuple[int, str, str]]:
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    for i, r in enumerate(reports):
+        for row in r.rejected:
+            yield i, "rejected", encode([row.line, row.values, row.messages, row.cells])
+        for line, messages, cells in r.warnings.with_cells():
+            yield i, "warning", encode([line, messages, cells])
+
+
+def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
     reports = []
-    for r in json.loads(text):
+    for i, r in enumerate(json.loads(text)):
         report = FileReport(r["file"], r["import"], r["action"], counts=r["counts"],
                             run_id=run_id, header=r["header"], delimiter=r["delimiter"],
-                            encoding=r["encoding"])
-        report.rejected = [RejectedRow(*row) for row in r["rejected"]]
-        report.warnings = [(line, messages) for line, messages in r["warnings"]]
-        report.warning_cells = {line: cells for line, cells in r["warning_cells"]}
+                            encoding=r["encoding"], newline=r["newline"])
+        for entry in store.due_rows(run_id, i, "rejected"):
+            report.rejected.append(RejectedRow(*json.loads(entry)))
+        for entry in store.due_rows(run_id, i, "warning"):
+            line, messages, cells = json.loads(entry)
+            report.warnings.append(line, messages, cells)
+        report.flush()
         reports.append(report)
     return reports
 
@@ -266,7 +281,7 @@ def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
         names = [n for n in names if n not in (BACKUP, DELETE)]
     if names:
         report.consolidators.extend(run_consolidators(
-            imp, path, _reports_of_due(due["reports"], run_id),
+            imp, path, _reports_of_due(store, due["reports"], run_id),
             datetime.fromisoformat(due["stamp"]), options.environ, due=names,
             backup=due["backup"],
             on_done=lambda name, backup: store.consolidator_done(run_id, name, backup)))
@@ -359,10 +374,12 @@ def publish_pending(config: Config, store: Store, options: RunOptions = RunOptio
                     report: Report | None = None) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = report if report is not None else Report()
+    started = time.monotonic()
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
         if imp.publishers:
             publish_import(imp, store, report, options, budget)
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -468,6 +485,8 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
     superseded = [] if options.dry_run else [
         d["run_id"] for d in due.values() if sha256 and d["sha256"] == sha256]
     report.applying = (str(path), None)
+    ran = 0  # actions that ran: a safety limit refuses them, they keep what they would have given
+    refused = False
     try:
         with store.transaction(rollback=options.dry_run):
             run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
@@ -478,21 +497,30 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
             for action, file_report in zip(imp.actions, reports):
                 modifiable = store.modifiable_sessions(imp.id, action.full_access)
                 _run_action(action, imp, provider, path, store, file_report, options, run_id)
-                failure = file_report.error or _limit_failure(
-                    path, file_report, max_rejects, max_cancel, modifiable
-                )
+                ran += 1
+                failure = file_report.error
+                if failure is None:
+                    failure = _limit_failure(path, file_report, max_rejects, max_cancel, modifiable)
+                    refused = failure is not None
                 if failure is not None:
                     raise _FileFailed(failure)
+            for r in reports:
+                r.flush()  # a failure to keep them rolls the file back
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
                           _total(reports), int(worst(r.exit_code for r in reports)))
             if consolidators:
                 store.add_due_consolidators(run_id, imp.id, consolidators,
-                                            options.clock().isoformat(), _due_reports(reports))
+                                            options.clock().isoformat(), _due_reports(reports),
+                                            _due_rows(reports))
             # imported again (--force): this run's consolidators stand for the earlier one's
             store.drop_due_consolidators(superseded)
     except _FileFailed:
-        for r in reports:
-            r.fail(failure)
+        for i, r in enumerate(reports):
+            if refused and i < ran:
+                r.refuse(failure)
+            else:
+                r.fail(failure)
+            r.flush()
     else:
         for run in superseded:
             due.pop(run, None)
@@ -560,6 +588,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             report.header = data.header
             report.delimiter = data.delimiter
             report.encoding = data.encoding  # an Excel input's rejects file is UTF-8
+            if isinstance(data, DataFile):
+                report.encoding, report.newline = rejects_layout(path, data.encoding)
             try:
                 columns = build_column_map(action, provider, data.header, data.split_sample)
             except FileLayoutError as exc:
@@ -572,6 +602,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
             rows: dict[int, dict] | None = {} if publishers else None
+            if options.on_progress is not None:
+                options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report, rows)
                 store.journal(run_id, changes)
@@ -579,7 +611,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
                     rows.clear()
                 if options.on_progress is not None:
-                    options.on_progress(str(path), action.name, report.counts["rows"])
+                    options.on_progress(str(path), action.name, report.counts["rows"],
+                                        data.bytes_read, data.size)
     except DataFileError as exc:
         report.error = str(exc)
 
@@ -614,7 +647,7 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
     if not outcome.issues:
         report.counts[outcome.kind] += 1
         if outcome.diff and report.keep_changes:
-            report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
+            report.changes.append(_change(outcome))
         return
     errors = [i.text for i in outcome.issues if not i.warning]
     warnings = [i.text for i in outcome.issues if i.warning]
@@ -624,10 +657,13 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
     else:
         report.counts[outcome.kind] += 1
     if warnings:
-        report.add_warning(outcome.line, warnings)
-        report.warning_cells[outcome.line] = list(cells)
+        report.add_warning(outcome.line, warnings, list(cells))
     if outcome.kind == UPDATED and outcome.diff and report.keep_changes:
-        report.changes.append({"line": outcome.line, "guid": outcome.guid, "fields": outcome.diff})
+        report.changes.append(_change(outcome))
+
+
+def _change(outcome: Outcome) -> dict:
+    return {"line": outcome.line, "guid": outcome.guid, "title": outcome.title, "fields": outcome.diff}
 
 
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----

@@ -258,6 +258,17 @@ class RecordFile:
     def close(self) -> None:
         self._file.close()
 
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file reading has got, in bytes (a progress bar's measure; the
+        reader, or a workbook's zip, reads a little ahead of the records it gave)."""
+        return self._file.tell()
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return os.fstat(self._file.fileno()).st_size
+
     def __enter__(self) -> Self:
         return self
 
@@ -879,3 +890,27 @@ def open_data_file(
             path, has_header=has_header, sheet_name=sheet_name, date_format=date_format
         )
     return DataFile(path, encoding=encoding, delimiter=delimiter, has_header=has_header)
+
+
+LAYOUT_SAMPLE = 64 * 1024  # bytes read to find how a file breaks its lines
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
+def rejects_layout(path: str | os.PathLike[str], encoding: str) -> tuple[str, str]:
+    """The encoding and line break of a file written like the delimited file ``path``, so
+    that its rejects file can stand in its place: ``encoding``, as utf-8-sig when the file
+    starts with a UTF-8 byte order mark (plain UTF-8 when it does not), and the line break
+    that ends its first line (\\r\\n when there is none)."""
+    try:
+        with open(path, "rb") as handle:
+            sample = handle.read(LAYOUT_SAMPLE)
+        name = codecs.lookup(encoding).name
+    except (OSError, LookupError):
+        return encoding, "\r\n"
+    if name in ("utf-8", "utf-8-sig"):
+        encoding = "utf-8-sig" if sample.startswith(_UTF8_BOM) else "utf-8"
+    text = codecs.getincrementaldecoder(name)(errors="replace").decode(sample)
+    found = _LINE_BREAK.search(text)
+    if found is None or (found.group() == "\r" and found.end() == len(text)):
+        return encoding, "\r\n"  # none, or a \r that the sample may have cut from its \n
+    return encoding, found.group()

@@ -67,6 +67,7 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     diff: dict[str, list] | None = None  # updated fields: name -> [old, new]
     guid: str | None = None
+    title: str | None = None  # an updated session's title, shown beside its GUID
 
 
 def _reject(line: int, issues: list[Issue]) -> Outcome:
@@ -394,7 +395,7 @@ class SessionResolver(_Resolver):
         rebooked = (new.teacher_id, new.start_date, new.end_date) != (
             found.teacher_id, found.start_date, found.end_date)
         warnings = self._warnings(data, new) if rebooked else list(data.warnings)
-        return Outcome(data.line, UPDATED, warnings, diff=diff, guid=found.guid)
+        return Outcome(data.line, UPDATED, warnings, diff=diff, guid=found.guid, title=new.title)
 
     @staticmethod
     def _raw_or_iso(data: SessionInput, name: str, iso: str) -> str:

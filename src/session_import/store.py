@@ -160,8 +160,10 @@ CREATE INDEX remote_calls_at ON remote_calls(publisher, at)
 # the consolidators of a committed file that have not run yet (the run was stopped after
 # its commit: a signal, a kill, a full disk): written in the file's own transaction, each
 # removed once it ran, so that the import's next run completes them. ``reports`` is what
-# they report on (the file's counts, rejected rows and warnings, as JSON); ``backup`` is
-# the backup's outcome so far ("moved", "copied", "failed"), which the delete depends on.
+# they report on (each action's counts and how the input was written, as JSON), and
+# consolidators_due_rows its rejected rows and warnings, a row each (a file may have a
+# million); ``backup`` is the backup's outcome so far ("moved", "copied", "failed"), which
+# the delete depends on.
 _SCHEMA_V4_DUE = """
 CREATE TABLE consolidators_due (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id),
@@ -171,7 +173,15 @@ CREATE TABLE consolidators_due (
     stamp TEXT NOT NULL,
     reports TEXT NOT NULL
 );
-CREATE INDEX consolidators_due_import ON consolidators_due(import_id)
+CREATE INDEX consolidators_due_import ON consolidators_due(import_id);
+
+CREATE TABLE consolidators_due_rows (
+    run_id INTEGER NOT NULL REFERENCES consolidators_due(run_id),
+    report INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('rejected', 'warning')),
+    entry TEXT NOT NULL
+);
+CREATE INDEX consolidators_due_rows_run ON consolidators_due_rows(run_id, report, kind)
 """
 
 # every night on record: a run row for a file skipped as already imported or a glob that
@@ -453,6 +463,14 @@ _COLUMNS = {table: [f.name for f in fields(cls)] for table, cls in _RECORDS.item
 _GETTERS = {cls: attrgetter(*_COLUMNS[table]) for table, cls in _RECORDS.items()}
 _NAMES = {cls: _COLUMNS[table] for table, cls in _RECORDS.items()}
 
+
+# a record's column that holds another record's id -> (that record's table, its key)
+_REFERENCES = {
+    "training_id": ("trainings", "path_code"),
+    "teacher_id": ("users", "login"),
+    "group_id": ("groups", "name"),
+    "parent_id": ("groups", "name"),
+}
 
 # json.dumps(..., ensure_ascii=False) builds a new encoder at every call
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -958,6 +976,30 @@ class Store:
             for seq, line, table, op, record_id, guid, before, after in cursor
         ]
 
+    def journal_entries(self, run_id: int) -> Iterator[dict]:
+        """A run's journal as ``run_journal`` gives it, but read from a cursor one entry at a
+        time (a run may hold millions), each entry with ``keys``: for each record id its
+        before and after values hold (``training_id``...), that record's key (training path
+        code, teacher login, group name), or None when the record is gone."""
+        keys = [
+            f"(SELECT {key} FROM {table} WHERE id = json_extract(j.{side}, '$.{column}'))"
+            for side in ("before", "after") for column, (table, key) in _REFERENCES.items()
+        ]
+        cursor = self.conn.execute(
+            "SELECT seq, line, table_name, op, record_id, guid, before, after, " + ", ".join(keys)
+            + " FROM journal j WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        width = len(_REFERENCES)
+        for seq, line, table, op, record_id, guid, before, after, *found in cursor:
+            yield {
+                "seq": seq, "line": line, "table": table, "op": op, "id": record_id, "guid": guid,
+                "before": json.loads(before) if before else None,
+                "after": json.loads(after) if after else None,
+                "keys": {"before": dict(zip(_REFERENCES, found[:width])),
+                         "after": dict(zip(_REFERENCES, found[width:]))},
+            }
+
     def later_changes(self, run_id: int, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """(table, record id) -> the first later run that changed that record."""
         found: dict[tuple[str, int], int] = {}
@@ -1013,13 +1055,26 @@ class Store:
     # ---- consolidators still due after a commit ----
 
     def add_due_consolidators(self, run_id: int, import_id: str, names: list[str], stamp: str,
-                              reports: str) -> None:
-        """In the file's own transaction: these consolidators are still to run for it."""
+                              reports: str, rows: Iterable[tuple[int, str, str]]) -> None:
+        """In the file's own transaction: these consolidators are still to run for it, on
+        ``reports`` and its ``rows`` (report index, "rejected" or "warning", JSON entry),
+        written as they come."""
         self.conn.execute(
             "INSERT INTO consolidators_due (run_id, import_id, names, stamp, reports)"
             " VALUES (?, ?, ?, ?, ?)",
             (run_id, import_id, json.dumps(names), stamp, reports),
         )
+        self.conn.executemany(
+            "INSERT INTO consolidators_due_rows (run_id, report, kind, entry) VALUES (?, ?, ?, ?)",
+            ((run_id, *row) for row in rows),
+        )
+
+    def due_rows(self, run_id: int, report: int, kind: str) -> Iterator[str]:
+        """The JSON entries kept for one report of a run with consolidators due, in order."""
+        cursor = self.conn.execute(
+            "SELECT entry FROM consolidators_due_rows WHERE run_id = ? AND report = ? AND kind = ?"
+            " ORDER BY rowid", (run_id, report, kind))
+        return (entry for (entry,) in cursor)
 
     def due_consolidators(self, import_id: str) -> list[dict]:
         """The runs of an import whose consolidators have not all run, oldest first."""
@@ -1055,6 +1110,9 @@ class Store:
     def drop_due_consolidators(self, run_ids: Iterable[int]) -> None:
         """In the caller's transaction: those runs' consolidators are no longer wanted (the
         file was imported again, or the run reverted)."""
+        run_ids = list(run_ids)
+        self.conn.executemany(
+            "DELETE FROM consolidators_due_rows WHERE run_id = ?", ((r,) for r in run_ids))
         self.conn.executemany(
             "DELETE FROM consolidators_due WHERE run_id = ?", ((r,) for r in run_ids))
 
