@@ -66,7 +66,7 @@ def test_a_tripped_max_rejects_shows_the_rows_behind_it_everywhere(ws):
     ]
     (log,) = (ws.root / "logs").iterdir()
     assert log.read_text().splitlines() == [
-        f"Line number:1,ERROR,{data}: {LIMIT}",
+        f'Line number:1,ERROR,"{data}: {LIMIT}"',  # quoted: the message holds a comma
         "Line number:3,ERROR,M,TP-001,B,,,open,,,nobody,,,Teacher with login nobody is not found.",
         "Line number:4,ERROR,M,TP-009,C,,,open,,,jdupont,,,Training with training path code TP-009 is not found.",
     ]

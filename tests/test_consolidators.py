@@ -328,8 +328,7 @@ def test_error_log_quotes_and_neutralises_cells_as_csv_does(tmp_path):
     cells = ["M", "=cmd|' /C calc'!A0", "Paris, Lyon", 'say "hi"', "+1", "@SUM(A1)", "-2", "\tx", ""]
     message = "Training with training path code A, title B is not found."
     report.rejected.append(RejectedRow(2, {}, [message], cells))
-    report.add_warning(3, ["Teacher =x is already booked."])
-    report.warning_cells[3] = ["=HYPERLINK(\"http://x\")", "a,b"]
+    report.add_warning(3, ["Teacher =x is already booked."], ["=HYPERLINK(\"http://x\")", "a,b"])
     run(path, [report], logger(tmp_path / "logs"))
     (log,) = (tmp_path / "logs").iterdir()
     text = log.read_text()

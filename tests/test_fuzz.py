@@ -38,6 +38,7 @@ from lxml import etree
 
 from session_import.cli import main
 from session_import.reader import DataFile, DataFileError, Record, open_data_file
+from session_import.report import terminal_safe
 
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))  # FUZZ_SCALE=20 for a long hunt
 EXAMPLE_SECONDS = 10  # per example: far above the slowest honest one, far below a hang
@@ -266,7 +267,7 @@ def check_run(seeded_db: Path, config_name: str, data: bytes, dry_run: bool) -> 
             assert result.exit_code == 3
             where = FILE_LINE.match(error)
             assert where and where["file"] == str(path), error
-            assert error in result.stderr
+            assert terminal_safe(error) in result.stderr  # control characters shown escaped
             assert counts["rows"] == 0
         elif counts["rejected"] == 0:
             assert result.exit_code == 0

@@ -614,11 +614,13 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
     if quiet:
         return
     prefix = "[dry run] " if report.dry_run else ""
-    if report.files:
+    # a file that failed as a whole with no row counted: its error says it all, not a row of zeros
+    counted = [f for f in report.files if f.error is None or f.counts["rows"]]
+    if counted:
         if out.is_terminal:
-            _summary_table(report, out)
+            _summary_table(report, counted, out)
         else:
-            for f in report.files:
+            for f in counted:
                 _say(out, prefix + _summary_line(f))
     for f in report.files:
         for publisher, counts in f.publishers.items():
@@ -629,12 +631,12 @@ def render(report: Report, out: Console, err: Console, *, quiet: bool = False, v
         for f in report.files:
             rate = f.counts["rows"] / f.seconds if f.seconds else 0.0
             _say(out, f"{f.file}: run {f.run_id}, {f.seconds:.2f} s, {rate:.0f} rows/s")
-    if report.files:
+    if counted:
         last = ViewMsg.FINISHED_DRY_RUN if report.dry_run else ViewMsg.FINISHED
         _say(out, last.format(elapsed=_elapsed(report.seconds)))
 
 
-def _summary_table(report: Report, out: Console) -> None:
+def _summary_table(report: Report, files: list[FileReport], out: Console) -> None:
     title = ViewMsg.TITLE_DRY_RUN if report.dry_run else ViewMsg.TITLE
     table = Table(title=Text(title, style="bold yellow" if report.dry_run else "bold"))
     table.add_column("file")
@@ -642,7 +644,7 @@ def _summary_table(report: Report, out: Console) -> None:
     for name in COUNT_NAMES:
         table.add_column(name, justify="right")
     table.add_column("time", justify="right")
-    for f in report.files:
+    for f in files:
         what = Text(terminal_safe(f"{f.import_id} / {f.action}"))
         if f.refused:  # on a line of its own, so that a long name never cuts it off
             what.append(f"\n{ViewMsg.NOT_APPLIED}", style="bold red")
@@ -746,8 +748,8 @@ def render_runs(runs: list[dict], out: Console) -> None:
             table.add_row(*_cells(*row))
         out.print(table)
         return
-    for row in rows:
-        _say(out, "\t".join(row))
+    for row in rows:  # the tabs separate the columns: only the cells are made safe
+        out.file.write("\t".join(terminal_safe(cell) for cell in row) + "\n")
 
 
 def journal_line(view: dict) -> str:
