@@ -20,6 +20,7 @@ from lxml import etree
 
 from session_import import schema
 from session_import.dates import compile_date_format
+from session_import.errors import ExitCode, SessionImportError
 from session_import.safety import parse_limit
 
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
@@ -34,13 +35,15 @@ MAX_CONFIG_NODES = 200_000  # elements plus attributes
 MAX_LISTED = 100
 
 
-class ConfigError(Exception):
+class ConfigError(SessionImportError):
     """The configuration is invalid.
 
     ``errors`` is what to print, one message a line: the ``FILE:LINE: ...`` errors in the
     order of ``_Problems`` (root causes first), at most ``MAX_LISTED`` of them, then, when
     there were more, ``FILE: ... and N more errors; ...``.
     """
+
+    exit_code = ExitCode.CONFIG_INVALID
 
     def __init__(self, errors: list[str]):
         super().__init__("\n".join(errors))

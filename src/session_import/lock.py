@@ -23,9 +23,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from session_import.errors import ExitCode, SessionImportError
 
-class LockBusy(Exception):
+
+class LockBusy(SessionImportError):
     """Another import holds the lock, or the lock file cannot be used (exit 5)."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
 
 
 class LockMsg(StrEnum):

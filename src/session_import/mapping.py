@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from session_import.config import ActionConfig, ProviderConfig
+from session_import.errors import ExitCode, SessionImportError
 from session_import.messages import Issue, Msg, issue
 from session_import.reader import DETECTED_DELIMITERS
 from session_import.schema import IGNORED_COLUMN
@@ -16,8 +17,10 @@ HEADER_CELLS_SHOWN = 10  # header cells a warning names before "and N more"
 CLOSE_CELL = 0.75  # how close a header cell must be to a field's name to be suggested
 
 
-class FileLayoutError(Exception):
+class FileLayoutError(SessionImportError):
     """The file's columns cannot be mapped: the file fails as a whole (line 1)."""
+
+    exit_code = ExitCode.FILE_FAILED
 
 
 class MissingColumn(FileLayoutError):

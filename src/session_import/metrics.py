@@ -16,6 +16,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from session_import.errors import ExitCode, SessionImportError
 from session_import.report import COUNT_NAMES
 from session_import.store import Store
 
@@ -26,7 +27,8 @@ class MetricsMsg(StrEnum):
     NOT_WRITTEN = "Could not write the metrics file {path}: {reason}; the exit code is unchanged."
 
 
-class MetricsError(Exception):
+class MetricsError(SessionImportError):
+    exit_code = ExitCode.FILE_FAILED
     pass
 
 

@@ -25,6 +25,7 @@ from session_import.config import (
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
+from session_import.errors import ExitCode, SessionImportError
 from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
@@ -44,9 +45,9 @@ from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_
 from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.store import Change, Store
 from session_import.validate import (
+    session_validator,
     validate_entity,
     validate_learner,
-    session_validator,
     validate_training,
 )
 
@@ -55,8 +56,10 @@ BACKUP = "moveToBackupConsolidator"
 DELETE = "deleteProcessedFilesConsolidator"
 
 
-class UsageError(Exception):
+class UsageError(SessionImportError):
     """The command line asks for something the configuration cannot do (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class RunMsg(StrEnum):

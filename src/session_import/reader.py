@@ -38,6 +38,8 @@ from itertools import chain, islice
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Self
 
+from session_import.errors import ExitCode, SessionImportError
+
 if TYPE_CHECKING:
     from session_import.excel import ExcelFile
 
@@ -281,8 +283,10 @@ class RecordFile:
         self.close()
 
 
-class DataFileError(Exception):
+class DataFileError(SessionImportError):
     """The file cannot be read as a whole."""
+
+    exit_code = ExitCode.FILE_FAILED
 
     def __init__(self, path: str, line: int, message: str):
         super().__init__(path, line, message)

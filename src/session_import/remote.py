@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from session_import.errors import ExitCode, SessionImportError
+
 ChangeKind = Literal["create", "update", "cancel"]
 OutcomeState = Literal["published", "rejected", "pending", "skipped"]
 
@@ -95,9 +97,11 @@ def network_problem(exc: BaseException) -> str:
     return "connection failed"
 
 
-class CredentialsError(Exception):
+class CredentialsError(SessionImportError):
     """Credentials missing (a configuration error, exit 4) or refused by the
     service (everything stays queued, exit 6).  The message names no secret."""
+
+    exit_code = ExitCode.PUBLISH_PENDING
 
     def __init__(self, message: str, *, missing: bool = False) -> None:
         super().__init__(message)

@@ -26,30 +26,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.reader import neutralise_formula
 from session_import.spool import SpooledList
-
-
-class ExitCode(IntEnum):
-    OK = 0  # every row applied (warnings allowed), or an empty file
-    PARTIAL = 1  # some rows rejected, the others applied
-    USAGE = 2  # command-line usage error
-    FILE_FAILED = 3  # a file failed as a whole, or every one of its rows was rejected
-    CONFIG_INVALID = 4  # the configuration is invalid; nothing was run
-    STORE_UNAVAILABLE = 5  # the store cannot be opened, or another import holds the lock
-    PUBLISH_PENDING = 6  # applied to the store, some changes not yet delivered to a remote LMS
-    SIGINT = 130
-    SIGTERM = 143
-
-
-# how bad each code is, for the worst of several files
-_SEVERITY = [ExitCode.OK, ExitCode.PUBLISH_PENDING, ExitCode.PARTIAL, ExitCode.FILE_FAILED,
-             ExitCode.CONFIG_INVALID, ExitCode.STORE_UNAVAILABLE, ExitCode.SIGINT, ExitCode.SIGTERM]
-
-
-def worst(codes) -> ExitCode:
-    return max((ExitCode(c) for c in codes), key=_SEVERITY.index, default=ExitCode.OK)
-
 
 COUNT_NAMES = ("rows", "created", "updated", "unchanged", "cancelled", "rejected", "warnings")
 
@@ -362,8 +341,10 @@ def rejected_lines(reports: Iterable[FileReport]) -> int:
     return sum(1 for _ in merge_rows([iter(r.rejected) for r in reports]))
 
 
-class OutputError(Exception):
+class OutputError(SessionImportError):
     """A report or rejects file could not be written."""
+
+    exit_code = ExitCode.FILE_FAILED
 
 
 def _atomic_write(path: Path, write, encoding: str = "utf-8") -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from session_import.errors import ExitCode, SessionImportError
 from session_import.store import Change, Store, record_from
 
 NAMED = 5  # referring sessions named per record, then "and N more"
@@ -49,8 +50,10 @@ class RevertMsg(StrEnum):
     )
 
 
-class RevertRefused(Exception):
+class RevertRefused(SessionImportError):
     """The run cannot be reverted; ``reasons`` names each record and why."""
+
+    exit_code = ExitCode.PARTIAL
 
     def __init__(self, reasons: list[str]):
         super().__init__("\n".join(reasons))

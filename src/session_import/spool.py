@@ -22,11 +22,15 @@ import weakref
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
+from session_import.errors import ExitCode, SessionImportError
+
 BLOCK_ENTRIES = 500  # entries kept in memory before they are written as one block
 
 
-class SpillFailed(Exception):
+class SpillFailed(SessionImportError):
     """The temporary file could not be written (the temporary folder is full or read-only)."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
 
 
 class _SpoolFile:

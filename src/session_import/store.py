@@ -18,6 +18,8 @@ from functools import cache
 from operator import attrgetter
 from pathlib import Path
 
+from session_import.errors import ExitCode, SessionImportError
+
 SCHEMA_VERSION = 5
 # once a command holds the store, how long any later statement (the commit above all)
 # waits for another connection: a reader never costs a night its work. --lock-timeout
@@ -220,8 +222,10 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(SessionImportError):
     """The store cannot be opened, is not ours, or is busy (exit 5)."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
 
 
 def is_damaged(exc: sqlite3.Error) -> bool:
@@ -252,12 +256,16 @@ def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
         "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
         " AND name NOT LIKE 'sqlite_%'"
     ))
-class BackupRefused(Exception):
+class BackupRefused(SessionImportError):
     """The backup's destination is the store itself or one of its files (exit 2)."""
 
+    exit_code = ExitCode.USAGE
 
-class BackupFailed(Exception):
+
+class BackupFailed(SessionImportError):
     """The backup could not be written (exit 3)."""
+
+    exit_code = ExitCode.FILE_FAILED
 
 
 class StoreMsg(StrEnum):
