@@ -1,0 +1,1 @@
+"""The PostgreSQL store's parts: its URL, its schema, its run lock."""
