@@ -199,6 +199,13 @@ CREATE TABLE run_locks (
     since TEXT NOT NULL,
     what TEXT,
     PRIMARY KEY (lock_key, backend_pid)
+);
+
+-- PostgreSQL only: each record table's highest id ever used, deleted ones included (what
+-- sqlite_sequence is to SQLite), locked by a file from its first create to its commit
+CREATE TABLE id_marks (
+    table_name TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL
 )
 """
 
@@ -209,11 +216,15 @@ MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 # database's tables are someone else's, and nothing is created beside them
 OWN_TABLES = ("trainings", "users", "groups", "sessions", "runs", "journal", "outbox",
               "remote_ids", "remote_calls", "consolidators_due", "consolidators_due_rows",
-              "commands", "run_locks", "schema_version")
+              "commands", "run_locks", "id_marks", "schema_version")
 
 
 class ForeignTables(Exception):
     """The database holds tables named as the store's, without a schema version."""
+
+
+class NoStore(Exception):
+    """The database holds no store (``init`` creates it)."""
 
 
 class NewerSchema(Exception):
