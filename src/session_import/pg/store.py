@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from enum import StrEnum
 from operator import attrgetter
 
 import psycopg
@@ -24,6 +25,7 @@ import psycopg
 from session_import.pg import schema
 from session_import.pg.lock import KEEPALIVE, SCHEMA_KEY, SERVER_KEEPALIVE, key
 from session_import.pg.url import masked, scrub
+from session_import.store import BackupRefused, StoreUnavailable
 
 WRITE_WAIT_SECONDS = 600.0
 _UPDATE_VIA_COPY = 64  # updates of one table in a chunk above which a temporary table pays
@@ -51,6 +53,66 @@ REFERENCES = {
 }
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
+class PgMsg(StrEnum):
+    CANNOT_CONNECT = "The store {url} cannot be reached: {error}."
+    MISSING = (
+        "The database {url} holds no session-import store; nothing was read. Create it with"
+        " `session-import init --db {url}`, or give the --db (or SESSION_IMPORT_DB) of the store"
+        " you meant."
+    )
+    NEWER = (
+        "The store {url} has schema version {version}, newer than this session-import knows"
+        " ({known}); upgrade session-import."
+    )
+    FOREIGN = (
+        "The database {url} holds tables named as a session-import store's ({tables}) but no"
+        " schema version: they are not session-import's; give another database, or another"
+        " schema first in its search_path."
+    )
+    CREATED = "Created the store {url} (schema version {version})."
+    EXISTS = "The store {url} already exists (schema version {version}); it was left as it is."
+    EXISTS_OLDER = (
+        "The store {url} already exists (schema version {version}); it was left as it is (the"
+        " next command that opens it upgrades it to version {known})."
+    )
+    FAILED = "The store {url} failed: {error}"
+    NO_BACKUP = (
+        "session-import backup copies an SQLite store; back up the PostgreSQL store {url} with"
+        " pg_dump (README, \"A PostgreSQL store\")."
+    )
+
+
+def _unavailable(url: str, exc: BaseException) -> StoreUnavailable:
+    """What a command says of a store it cannot open, password masked."""
+    if isinstance(exc, schema.NoStore):
+        return StoreUnavailable(PgMsg.MISSING.format(url=masked(url)))
+    if isinstance(exc, schema.NewerSchema):
+        return StoreUnavailable(PgMsg.NEWER.format(url=masked(url), version=exc.version,
+                                                   known=schema.SCHEMA_VERSION))
+    if isinstance(exc, schema.ForeignTables):
+        return StoreUnavailable(PgMsg.FOREIGN.format(url=masked(url),
+                                                     tables=", ".join(exc.args[0])))
+    error = scrub(str(exc).strip().replace("\n", " "), url)
+    return StoreUnavailable(PgMsg.CANNOT_CONNECT.format(url=masked(url), error=error))
+
+
+def init_pg_store(url: str) -> str:
+    """`session-import init` on a PostgreSQL database: create the store's tables, or leave
+    an existing store as it is; what was done, as a sentence."""
+    try:
+        with psycopg.connect(url, autocommit=True, **KEEPALIVE) as conn:
+            version = schema.current_version(conn)
+            if version == 0:
+                schema.migrate(conn, SCHEMA_KEY)
+                return PgMsg.CREATED.format(url=masked(url), version=schema.SCHEMA_VERSION)
+    except (psycopg.Error, schema.ForeignTables) as exc:
+        raise _unavailable(url, exc) from None
+    if version < schema.SCHEMA_VERSION:
+        return PgMsg.EXISTS_OLDER.format(url=masked(url), version=version,
+                                         known=schema.SCHEMA_VERSION)
+    return PgMsg.EXISTS.format(url=masked(url), version=version)
+
+
 def _record_json(record) -> str | None:
     if record is None:
         return None
@@ -67,7 +129,10 @@ class PostgresStore:
         self.path = masked(url)
         self._in_transaction = False
         self._run_ids: list[int] = []  # run ids handed out in the open transaction
-        self.conn = psycopg.connect(url, autocommit=True, **KEEPALIVE)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, **KEEPALIVE)
+        except psycopg.Error as exc:
+            raise _unavailable(url, exc) from None
         try:
             self.conn.execute(SERVER_KEEPALIVE)
             self.conn.execute(f"SET lock_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
@@ -83,6 +148,9 @@ class PostgresStore:
                     schema.migrate(self.conn, SCHEMA_KEY)
                 elif version > schema.SCHEMA_VERSION:
                     raise schema.NewerSchema(version)
+        except (psycopg.Error, schema.NoStore, schema.NewerSchema, schema.ForeignTables) as exc:
+            self.conn.close()
+            raise _unavailable(url, exc) from None
         except BaseException:
             self.conn.close()
             raise
@@ -100,6 +168,9 @@ class PostgresStore:
 
     def checkpoint(self) -> None:
         """Nothing to do: the server keeps its own write-ahead log."""
+
+    def backup(self, dest) -> str:
+        raise BackupRefused(PgMsg.NO_BACKUP.format(url=self.path))
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.url)

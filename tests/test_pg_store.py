@@ -1,0 +1,83 @@
+"""The PostgreSQL store's own rules: ids as on SQLite, run ids given back after a rollback,
+messages that never show the password, record locks inside a file's transaction."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
+
+from session_import.pg.store import PostgresStore, init_pg_store
+from session_import.pg.url import masked
+from session_import.store import StoreUnavailable
+
+
+def _password(url: str) -> str:
+    return url.split("@")[0].rsplit(":", 1)[1]
+
+
+def test_init_creates_the_store_once(pg_url):  # noqa: F811
+    assert init_pg_store(pg_url) == f"Created the store {masked(pg_url)} (schema version 5)."
+    assert init_pg_store(pg_url) == (
+        f"The store {masked(pg_url)} already exists (schema version 5); it was left as it is.")
+    assert _password(pg_url) not in masked(pg_url)
+
+
+def test_a_database_without_a_store_is_named_without_its_password(pg_url):  # noqa: F811
+    with pytest.raises(StoreUnavailable) as caught:
+        PostgresStore(pg_url, create=False)
+    assert str(caught.value).startswith(f"The database {masked(pg_url)} holds no session-import")
+    assert _password(pg_url) not in str(caught.value)
+
+
+def test_a_wrong_password_or_server_is_said_without_the_password(pg_url):  # noqa: F811
+    wrong = pg_url.replace(_password(pg_url), "not-the-password")
+    with pytest.raises(StoreUnavailable) as caught:
+        PostgresStore(wrong, create=False)
+    assert "cannot be reached" in str(caught.value) and "not-the-password" not in str(caught.value)
+    assert "password authentication failed" in str(caught.value)
+
+
+def test_ids_are_never_reused_after_a_delete_and_a_rollback_leaves_none(pg_url):  # noqa: F811
+    with PostgresStore(pg_url) as store:
+        store.conn.execute("INSERT INTO trainings (id, guid, path_code, title, modality)"
+                           " VALUES (1, 'G', 'TP', 'T', 'blended')")
+        from session_import.store import Change, SessionRecord
+
+        session = SessionRecord(7, "S", "x", "open", None, None, 1, None, None, "i", "i")
+        with store.transaction():
+            assert store.next_id("sessions") == 1
+            store.apply([Change(2, "sessions", "create", None, session)])
+        with store.transaction():
+            store.apply([Change(2, "sessions", "delete", session, None)])
+        assert store.next_id("sessions") == 8
+        with store.transaction(rollback=True):
+            store.apply([Change(2, "sessions", "create", None,
+                                SessionRecord(8, "S8", "x", "open", None, None, 1, None, None,
+                                              "i", "i"))])
+        assert store.next_id("sessions") == 8
+
+
+def test_a_rolled_back_run_gives_its_id_back(pg_url):  # noqa: F811
+    with PostgresStore(pg_url) as store:
+        with store.transaction(rollback=True):
+            assert store.begin_run("i", "a", "f", None, "2026-01-01T00:00:00+00:00", True) == 1
+        with store.transaction():
+            assert store.begin_run("i", "a", "f", None, "2026-01-01T00:00:00+00:00", True) == 1
+        with pytest.raises(ZeroDivisionError), store.transaction():
+            store.begin_run("i", "a", "f", None, "2026-01-01T00:00:00+00:00", False)
+            1 / 0
+        assert store.record_night("i", "skip", "f", "2026-01-01T00:00:00+00:00", False) == 2
+
+
+def test_records_read_in_a_file_transaction_are_locked_until_its_end(pg_url):  # noqa: F811
+    with PostgresStore(pg_url) as store, psycopg.connect(pg_url, autocommit=True) as other:
+        store.conn.execute("INSERT INTO trainings (id, guid, path_code, title, modality)"
+                           " VALUES (1, 'G', 'TP', 'T', 'blended')")
+        assert [t.path_code for t in store.trainings_by("path_code", ["TP"])] == ["TP"]
+        other.execute("SELECT 1 FROM trainings WHERE id = 1 FOR UPDATE NOWAIT")  # not locked
+        with store.transaction(rollback=True):
+            store.trainings_by("path_code", ["TP"])
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("SELECT 1 FROM trainings WHERE id = 1 FOR UPDATE NOWAIT")
+        other.execute("SELECT 1 FROM trainings WHERE id = 1 FOR UPDATE NOWAIT")
