@@ -81,3 +81,36 @@ def test_records_read_in_a_file_transaction_are_locked_until_its_end(pg_url):  #
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 other.execute("SELECT 1 FROM trainings WHERE id = 1 FOR UPDATE NOWAIT")
         other.execute("SELECT 1 FROM trainings WHERE id = 1 FOR UPDATE NOWAIT")
+
+
+def _queue(store, *sessions):
+    """Pending changes of import i for publisher zoho, one per session id given, in order."""
+    store.conn.execute("INSERT INTO runs (id, import_id, started_at, dry_run) VALUES"
+                       " (1, 'i', '2026-01-01T00:00:00+00:00', 0) ON CONFLICT DO NOTHING")
+    for session_id in sessions:
+        store.conn.execute(
+            "INSERT INTO outbox (import_id, publisher, run_id, line, session_id, kind, session)"
+            " VALUES ('i', 'zoho', 1, 2, %s, 'update', '{}')", (session_id,))
+
+
+def test_two_workers_claim_each_change_once_and_a_session_in_order(pg_url):  # noqa: F811
+    with PostgresStore(pg_url) as a, PostgresStore(pg_url) as b:
+        _queue(a, 10, 11, 10, 12, 13)  # changes 1..5; 1 and 3 are session 10's
+        first = [e["id"] for e in a.queued("i", "zoho", limit=2)]
+        assert first == [1, 2]
+        # b never takes session 10's later change while a holds its earlier one
+        assert [e["id"] for e in b.queued("i", "zoho")] == [4, 5]
+        assert [e["id"] for e in a.queued("i", "zoho", after=2)] == [3]
+        assert [e["id"] for e in b.queued("i", "zoho")] == [4, 5]  # its own, again
+        a.settle_many([(1, "published", "now", None, False, None)])
+        a.release_claims()  # a leaves 2 and 3 pending (say the service was down)
+        assert [e["id"] for e in b.queued("i", "zoho")] == [2, 3, 4, 5]
+
+
+def test_a_dead_workers_claims_are_free_at_once(pg_url):  # noqa: F811
+    a = PostgresStore(pg_url)
+    _queue(a, 10, 11)
+    assert len(a.queued("i", "zoho")) == 2
+    a.conn.close()  # the process died: its connection, and its key, are gone
+    with PostgresStore(pg_url) as b:
+        assert [e["id"] for e in b.queued("i", "zoho")] == [1, 2]

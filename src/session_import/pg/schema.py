@@ -206,7 +206,11 @@ CREATE TABLE run_locks (
 CREATE TABLE id_marks (
     table_name TEXT PRIMARY KEY,
     last_id BIGINT NOT NULL
-)
+);
+
+-- PostgreSQL only: the publishing worker that claimed a queued change, by the advisory
+-- lock key its connection holds while it publishes: a claim lasts as long as that lock
+ALTER TABLE outbox ADD COLUMN claimed_by BIGINT
 """
 
 # version reached -> script that reaches it from the one before (as the SQLite store's)

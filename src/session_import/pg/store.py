@@ -129,6 +129,7 @@ class PostgresStore:
         self.path = masked(url)
         self._in_transaction = False
         self._run_ids: list[int] = []  # run ids handed out in the open transaction
+        self._worker: int | None = None  # the key held while this store publishes
         try:
             self.conn = psycopg.connect(url, autocommit=True, **KEEPALIVE)
         except psycopg.Error as exc:
@@ -158,7 +159,13 @@ class PostgresStore:
     # ---- connection ----
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            if not self.conn.closed and not self._in_transaction:
+                self.release_claims()
+        except psycopg.Error:
+            pass  # the connection is gone: so are its claims
+        finally:
+            self.conn.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -721,27 +728,73 @@ class PostgresStore:
                                     json.dumps(after, ensure_ascii=False), changed,
                                     json.dumps(row, ensure_ascii=False) if row else None))
 
+    def _worker_key(self) -> int:
+        """This connection's publishing key, held (a session advisory lock) from its first
+        claim to its end: a claim is another worker's while that key is held."""
+        if self._worker is None:
+            self._worker = key("worker", os.urandom(16).hex())
+            self.conn.execute("SELECT pg_advisory_lock(%s)", (self._worker,))
+        return self._worker
+
     def queued(self, import_id: str, publisher: str, limit: int = 2000,
                after: int = 0) -> list[dict]:
-        cursor = self.conn.execute(
-            "SELECT o.id, o.run_id, o.line, o.session_id, o.kind, o.session, o.changed, o.row,"
-            " o.attempted, r.remote_id FROM outbox o LEFT JOIN remote_ids r"
-            " ON r.session_id = o.session_id AND r.publisher = o.publisher"
-            " WHERE o.import_id = %s AND o.publisher = %s AND o.state = 'pending' AND o.id > %s"
+        """The next ``limit`` pending changes (ids over ``after``) of an import for a
+        publisher, in queue order, each with the session's remote id when its create was
+        delivered, and each claimed by this worker: several workers (hosts) publish at
+        once, each change by one of them.
+
+        A change waits while an older pending change of its session is another import's,
+        is claimed by another live worker, or was passed over earlier in this pass (its
+        claim was held elsewhere then): a session's changes go in order, whoever delivers
+        them. Claims are taken one worker at a time (under a transaction advisory lock:
+        claiming takes milliseconds, delivering may take minutes, and claims taken side by
+        side could split one session's changes) and last as long as the worker's key
+        (``FOR UPDATE SKIP LOCKED`` passes over rows that another claim still writes)."""
+        me = self._worker_key()
+        sql = (
+            "WITH live AS MATERIALIZED (SELECT (l.classid::bigint << 32) | l.objid::bigint"
+            " AS worker FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.objsubid = 1),"
+            " picked AS (SELECT o.id FROM outbox o"
+            " WHERE o.import_id = %(import)s AND o.publisher = %(publisher)s"
+            " AND o.state = 'pending' AND o.id > %(after)s"
+            " AND (o.claimed_by IS NULL OR o.claimed_by = %(me)s"
+            " OR o.claimed_by NOT IN (SELECT worker FROM live))"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.session_id = o.session_id"
             " AND p.publisher = o.publisher AND p.id < o.id AND p.state = 'pending'"
-            " AND p.import_id != o.import_id)"
-            " ORDER BY o.id LIMIT %s",
-            (import_id, publisher, after, limit),
+            " AND (p.import_id != o.import_id"
+            " OR (p.claimed_by != %(me)s AND p.claimed_by IN (SELECT worker FROM live))"
+            " OR (p.id <= %(after)s AND p.claimed_by IS DISTINCT FROM %(me)s)))"
+            " ORDER BY o.id LIMIT %(limit)s FOR UPDATE OF o SKIP LOCKED)"
+            " UPDATE outbox o SET claimed_by = %(me)s WHERE o.id IN (SELECT id FROM picked)"
+            " RETURNING o.id, o.run_id, o.line, o.session_id, o.kind, o.session, o.changed,"
+            " o.row, o.attempted, (SELECT r.remote_id FROM remote_ids r"
+            " WHERE r.session_id = o.session_id AND r.publisher = o.publisher)"
         )
+        with self.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                              (key("claim", f"{import_id}\0{publisher}"),))
+            found = self.conn.execute(sql, {"import": import_id, "publisher": publisher,
+                                            "after": after, "limit": limit, "me": me}
+                                      ).fetchall()
+        found.sort(key=lambda row: row[0])
         return [
             {"id": id_, "run_id": run_id, "line": line, "session_id": session_id, "kind": kind,
              "session": json.loads(session), "changed": json.loads(changed) if changed else [],
              "row": json.loads(row) if row else None, "attempted": bool(attempted),
              "remote_id": remote_id}
             for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id
-            in cursor
+            in found
         ]
+
+    def release_claims(self) -> None:
+        """This worker's claims on changes it did not settle: others may take them now."""
+        if self._worker is None:
+            return
+        self.conn.execute("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = %s",
+                          (self._worker,))
+        self.conn.execute("SELECT pg_advisory_unlock(%s)", (self._worker,))
+        self._worker = None
 
     def remote_owner(self, publisher: str, remote_id: str) -> int | None:
         row = self.conn.execute(
