@@ -114,3 +114,21 @@ def test_a_dead_workers_claims_are_free_at_once(pg_url):  # noqa: F811
     a.conn.close()  # the process died: its connection, and its key, are gone
     with PostgresStore(pg_url) as b:
         assert [e["id"] for e in b.queued("i", "zoho")] == [1, 2]
+
+
+def test_the_pace_is_shared_by_every_worker(pg_url):  # noqa: F811
+    class Limit:
+        max_requests, span = 3, 30.0
+
+        @staticmethod
+        def clock():
+            return 0.0
+
+    with PostgresStore(pg_url) as a, PostgresStore(pg_url) as b:
+        pacers = [a.shared_pacer("zoho", Limit), b.shared_pacer("zoho", Limit)]
+        granted = [p.wait_needed() == 0 for p in pacers * 3]
+        assert granted == [True, True, True, False, False, False]
+        assert 29 < pacers[1].wait_needed() <= 30
+        assert a.recent_calls("zoho", 0) == [] and a.pace_anchor("zoho") is None
+        a.record_calls("zoho", [1.0], 0.0)  # keeps the shared calls
+        assert b.conn.execute("SELECT count(*) FROM remote_calls").fetchone()[0] == 3

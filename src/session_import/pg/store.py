@@ -24,6 +24,7 @@ import psycopg
 
 from session_import.pg import schema
 from session_import.pg.lock import KEEPALIVE, SCHEMA_KEY, SERVER_KEEPALIVE, key
+from session_import.pg.pace import SharedPacer
 from session_import.pg.url import masked, scrub
 from session_import.store import BackupRefused, StoreUnavailable
 
@@ -832,37 +833,26 @@ class PostgresStore:
         with self.transaction():
             self.conn.execute("UPDATE outbox SET message = %s WHERE id = %s", (message, entry_id))
 
-    def recent_calls(self, publisher: str, since: float) -> list[float]:
-        return [at for (at,) in self.conn.execute(
-            "SELECT at FROM remote_calls WHERE publisher = %s AND at > %s ORDER BY at",
-            (publisher, since),
-        )]
+    def shared_pacer(self, publisher: str, pacer):
+        """The pacer a client of this store uses: every worker's calls counted together
+        (see session_import.pg.pace); ``pacer`` gives the limit."""
+        if pacer is None:
+            return None
+        return SharedPacer(self.conn, publisher, pacer.max_requests, pacer.span, pacer.clock)
 
-    _ANCHOR = "{publisher}@boot "
+    def recent_calls(self, publisher: str, since: float) -> list[float]:
+        """None to add to a command's own pacer: the shared pacer counts them in the store."""
+        return []
 
     def pace_anchor(self, publisher: str) -> tuple[str, float] | None:
-        prefix = self._ANCHOR.format(publisher=publisher)
-        row = self.conn.execute(
-            "SELECT publisher, at FROM remote_calls WHERE left(publisher, %s) = %s",
-            (len(prefix), prefix),
-        ).fetchone()
-        return None if row is None else (row[0][len(prefix):], row[1])
+        return None
 
     def record_calls(self, publisher: str, calls: list[float], keep_after: float,
                      anchor: tuple[str, float] | None = None) -> None:
-        prefix = self._ANCHOR.format(publisher=publisher)
-        with self.transaction(), self.conn.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM remote_calls WHERE publisher = %s OR left(publisher, %s) = %s",
-                (publisher, len(prefix), prefix),
-            )
-            kept = [(publisher, at) for at in calls if at > keep_after]
-            if kept:
-                cursor.executemany("INSERT INTO remote_calls (publisher, at) VALUES (%s, %s)",
-                                   kept)
-            if anchor is not None:
-                cursor.execute("INSERT INTO remote_calls (publisher, at) VALUES (%s, %s)",
-                               (prefix + anchor[0], anchor[1]))
+        """The shared pacer recorded each call when it was sent: only calls older than any
+        window (an hour, on the server's clock) are dropped."""
+        self.conn.execute("DELETE FROM remote_calls WHERE publisher = %s"
+                          " AND at < extract(epoch FROM clock_timestamp()) - 3600", (publisher,))
 
     def publishers_of_run(self, run_id: int) -> list[str]:
         return [p for (p,) in self.conn.execute(
