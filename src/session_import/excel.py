@@ -73,6 +73,7 @@ from lxml import etree
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel, from_ISO8601
 
+from session_import.dates import DEFAULT_DATE_FORMAT, compile_date_format
 from session_import.reader import (
     DataFileError,
     DateCell,
@@ -96,9 +97,6 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_END = b"PK\x06\x06"
 _ENCRYPTED_PART = 0x1  # general purpose flag bit of a zip entry
 
-_DATE_TOKEN = re.compile("YYYY|MM|DD|HH|II|SS", re.IGNORECASE)
-_TIME_TOKENS = ("HH", "II", "SS")
-DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 
 # lxml, hardened: no DTD loaded, no entity expanded, no network, libxml2's size limits
 _XML_OPTIONS: dict[str, Any] = {
@@ -736,40 +734,28 @@ def _date_writer(date_format: str | None) -> Callable[[dt.date], str]:
     '05/12/2026 00:00'; 09:30 in DD/MM/YYYY -> '2026-12-05T09:30:00'). A date alone
     uses the format's date part, which dateFormat parsing accepts alone too.
     """
-    text = date_format or DEFAULT_DATE_FORMAT
-    parts = [p for p in re.split(f"({_DATE_TOKEN.pattern})", text, flags=re.IGNORECASE) if p]
-    tokens = [p.upper() if _DATE_TOKEN.fullmatch(p) else None for p in parts]
-    if any(tokens.count(t) != 1 for t in ("YYYY", "MM", "DD")):
-        return _iso  # not a format that config.py lets through; never lose the date
-    times = {t for t in tokens if t in _TIME_TOKENS}
-    if times:
-        first_time = min(i for i, t in enumerate(tokens) if t in _TIME_TOKENS)
-        head = first_time
-        while head and tokens[head - 1] is None:
-            head -= 1  # the literal between the date and the time goes too
-        date_part = list(zip(parts[:head], tokens[:head], strict=True))
-        if not all(t in tokens[:head] for t in ("YYYY", "MM", "DD")):
-            date_part = []
-    else:
-        date_part = list(zip(parts, tokens, strict=True))
-    full = list(zip(parts, tokens, strict=True))
+    try:
+        fmt = compile_date_format(date_format or DEFAULT_DATE_FORMAT)
+    except ValueError:
+        return _iso  # not a format that the configuration lets through; never lose the date
+    full, date_part = fmt.parts, fmt.date_parts
 
-    def render(layout: list[tuple[str, str | None]], value: dt.date) -> str:
+    def render(layout: tuple[str, ...], value: dt.date) -> str:
         fields = {"YYYY": f"{value.year:04d}", "MM": f"{value.month:02d}"}
         fields["DD"] = f"{value.day:02d}"
         if isinstance(value, dt.datetime):
             fields["HH"] = f"{value.hour:02d}"
             fields["II"] = f"{value.minute:02d}"
             fields["SS"] = f"{value.second:02d}"
-        return "".join(fields[token] if token else part for part, token in layout)
+        return "".join(fields.get(part, part) for part in layout)
 
     def write(value: dt.date) -> str:
         if isinstance(value, dt.datetime):
             shown = (
                 value.microsecond == 0
-                and (value.hour == 0 or "HH" in times)
-                and (value.minute == 0 or "II" in times)
-                and (value.second == 0 or "SS" in times)
+                and (value.hour == 0 or "HH" in full)
+                and (value.minute == 0 or "II" in full)
+                and (value.second == 0 or "SS" in full)
             )
             return render(full, value) if shown else _iso(value)
         return render(date_part, value) if date_part else _iso(value)

@@ -10,7 +10,7 @@ from session_import.config import ActionConfig, ProviderConfig
 from session_import.errors import ExitCode, SessionImportError
 from session_import.messages import Issue, Msg, issue
 from session_import.reader import DETECTED_DELIMITERS
-from session_import.schema import IGNORED_COLUMN
+from session_import.catalog import IGNORED_COLUMN
 
 DELIMITER_NAMES = {";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab"}
 HEADER_CELLS_SHOWN = 10  # header cells a warning names before "and N more"

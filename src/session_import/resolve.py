@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from session_import.config import ActionConfig
 from session_import.messages import Issue, Msg, issue, warning
-from session_import.schema import CANCEL
+from session_import.catalog import CANCEL
 from session_import.store import (
     Change,
     GroupRecord,
