@@ -89,7 +89,8 @@ def open_folder(folder: Path) -> int:
     checked and the folder written are the same object, whatever is renamed meanwhile.
     """
     parts = folder.parts
-    fd = os.open(parts[0] if folder.is_absolute() else ".", _PATH_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    start = parts[0] if folder.is_absolute() else "."
+    fd = os.open(start, _PATH_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         steps = parts[1:] if folder.is_absolute() else parts
         for index, part in enumerate(steps):
@@ -122,7 +123,8 @@ def _open_component(parent: int, part: str, flags: int, folder: Path) -> int:
             except OSError:
                 continue  # gone meanwhile: look again
             if target is not None:
-                raise FolderMoved(folder, Path(os.path.normpath(_path_of(parent) / target))) from exc
+                where = Path(os.path.normpath(_path_of(parent) / target))
+                raise FolderMoved(folder, where) from exc
             if kind != stat.S_IFDIR:
                 raise FolderUnavailable(folder) from exc
         except OSError as exc:

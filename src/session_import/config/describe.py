@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 from session_import.config.model import ActionConfig, Config, ProviderConfig, PublisherConfig
 
@@ -15,14 +17,16 @@ _FRAGMENT_HOMES = {
     "columnsMapping": "inside a <fileSystemSourceProvider>",
 }
 
-
-_DELIMITER_NAMES = {";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab", None: "detected among ; , | TAB"}
+_DELIMITER_NAMES = {
+    ";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab", None: "detected among ; , | TAB",
+}
 
 
 def describe(config: Config) -> list[str]:
     """Plain lines saying what each import will read and do (the `check` command)."""
     if config.form == "fragment":
-        home = _FRAGMENT_HOMES.get(config.fragment or "", "inside an <import> of an <import-config>")
+        home = _FRAGMENT_HOMES.get(config.fragment or "",
+                                   "inside an <import> of an <import-config>")
         line = f"{config.path}: a valid <{config.fragment}> fragment; it belongs {home} "
         return [line + "(a fragment cannot be run on its own)."]
     lines = [f"{config.path}: {len(config.imports)} import(s), {config.form} form"]
@@ -49,8 +53,9 @@ def _describe_publisher(p: PublisherConfig) -> str:
         return (f"Perculus at {o.get('base_url')} (batches of {o.get('batch_size', 100)}, times in "
                 f"{o.get('timezone', 'Europe/Istanbul')}; credentials from PERCULUS_ACCESS_KEY, "
                 "PERCULUS_SECRET_KEY, PERCULUS_ACCOUNT_ID)")
+    trainings = cast(Mapping, o.get("trainings", {}))
     return (f"Zoho People at {o.get('base_url')} (at most {o.get('max_requests', 30)} calls in "
-            f"{o.get('window_seconds', 60):g} s, {len(o.get('trainings', {}))} training(s) with their "
+            f"{o.get('window_seconds', 60):g} s, {len(trainings)} training(s) with their "
             "own module; credentials from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN)")
 
 
@@ -65,7 +70,8 @@ def _describe_provider(provider: ProviderConfig | None, config_path: Path) -> li
     sheet = f", sheet {p.sheet_name}" if p.sheet_name else ""
     delimiter = _DELIMITER_NAMES.get(p.delimiter, repr(p.delimiter))
     if p.columns_mapping:
-        mapping = "columns by position: " + ", ".join(c.name or "(ignored)" for c in p.columns_mapping)
+        names = ", ".join(c.name or "(ignored)" for c in p.columns_mapping)
+        mapping = "columns by position: " + names
     else:
         mapping = "columns by header name, else in <fields> order"
     return [reads, f"format: {delimiter}, {p.encoding}, {header}, {dates}{sheet}", mapping]

@@ -19,7 +19,8 @@ def text_of(el) -> str:
 
 
 def check_container(el, problems: Problems, attributes: tuple[str, ...] = ()) -> None:
-    """An element that holds elements holds nothing else: no text (CrossKnowledge's '...'), no attribute."""
+    """An element that holds elements holds nothing else: no text (CrossKnowledge's '...'),
+    no attribute."""
     stray = "".join([el.text or ""] + [c.tail or "" for c in el]).strip()
     if stray:
         problems.add(el, Msg.UNEXPECTED_TEXT.format(text=shorten_text(stray), tag=el.tag))

@@ -9,7 +9,13 @@ from session_import.config.actions import mapping_codes, read_actions, read_fiel
 from session_import.config.consolidators import read_consolidators
 from session_import.config.elements import check_container, children, first_time, leaf
 from session_import.config.messages import ConfigError, Msg, Problems, close_match, shorten_name
-from session_import.config.model import ActionConfig, Config, ImportConfig, SafetyConfig
+from session_import.config.model import (
+    ActionConfig,
+    Config,
+    ConsolidatorConfig,
+    ImportConfig,
+    SafetyConfig,
+)
 from session_import.config.provider import read_columns, read_provider, read_providers
 from session_import.config.publishers import read_publishers
 from session_import.config.xml import parse_document
@@ -17,17 +23,13 @@ from session_import.safety import parse_limit
 
 _ROOTS = ("import-config", "actions")
 
-
 # Roots of CrossKnowledge's published snippets; `check` validates the supported ones in place.
 _FRAGMENT_ROOTS = (
     "providers", "fileSystemSourceProvider", "consolidators", "options", "fields", "columnsMapping",
     "preProcess", "postProcess", "parameters",
 )
 
-
 _FRAGMENT_SAMPLE = 100  # names of a fragment that say which action it is written for
-
-
 _IMPORT_PARTS = ("providers", "actions", "consolidators", "safety")
 
 
@@ -47,8 +49,8 @@ def load_config(path: str | Path, *, fragments: bool = False) -> Config:
     if tag == "actions":
         actions = read_actions(root, problems, {})
         problems.raise_if_any()
-        imports = (ImportConfig(stem, None, actions, line=root.sourceline or 1),)
-        return Config(path, "bare", imports, problems.warnings)
+        bare = ImportConfig(stem, None, actions, line=root.sourceline or 1)
+        return Config(path, "bare", (bare,), problems.warnings)
     if tag == "import-config":
         imports = _imports(root, base, stem, problems)
         problems.raise_if_any()
@@ -146,8 +148,12 @@ def _import(el, import_id: str, base: Path, problems: Problems) -> ImportConfig:
         actions = read_actions(parts["actions"], problems, mapping_codes(parts.get("providers")))
     else:
         problems.add(el, Msg.NO_ACTIONS)
-    provider = read_providers(parts["providers"], base, problems, actions) if "providers" in parts else None
-    consolidators = read_consolidators(parts["consolidators"], base, problems) if "consolidators" in parts else ()
+    provider = None
+    if "providers" in parts:
+        provider = read_providers(parts["providers"], base, problems, actions)
+    consolidators: tuple[ConsolidatorConfig, ...] = ()
+    if "consolidators" in parts:
+        consolidators = read_consolidators(parts["consolidators"], base, problems)
     safety = _safety(parts["safety"], problems) if "safety" in parts else SafetyConfig()
     publishers = read_publishers(parts["publishers"], problems) if "publishers" in parts else ()
     return ImportConfig(import_id, provider, actions, consolidators, safety, el.sourceline or 1,

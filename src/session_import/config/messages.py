@@ -39,7 +39,10 @@ class Msg(StrEnum):
     CANNOT_READ = "cannot be read: {reason}; check the path."
     DOCTYPE = "a <!DOCTYPE> is not allowed in an import configuration; remove it."
     NOT_WELL_FORMED = "the XML is not well-formed: {reason}; fix the markup."
-    XML_EMPTY = "the file is empty; write the configuration in it, with <import-config> or <actions> as its root."
+    XML_EMPTY = (
+        "the file is empty; write the configuration in it, with <import-config> or <actions> as "
+        "its root."
+    )
     XML_EXTRA_CONTENT = (
         "the XML is not well-formed: something follows the end of the root element; remove it "
         "(a configuration has one root element, <import-config> or <actions>)."
@@ -48,13 +51,17 @@ class Msg(StrEnum):
         "the XML is not well-formed: <{opened}> of line {line} is closed by </{closed}>; "
         "close <{opened}> before it, or remove or correct </{closed}>."
     )
-    XML_UNCLOSED = "the XML is not well-formed: the file ends inside <{tag}> of line {line}; close it with </{tag}>."
+    XML_UNCLOSED = (
+        "the XML is not well-formed: the file ends inside <{tag}> of line {line}; close it with "
+        "</{tag}>."
+    )
     XML_TOO_DEEP = (
         "elements are nested more than 256 levels deep, which no import configuration needs; "
         "close the elements left open."
     )
     XML_NAME_TOO_LONG = (
-        "a name is over 50,000 characters long, which no import configuration needs; fix the markup."
+        "a name is over 50,000 characters long, which no import configuration needs; "
+        "fix the markup."
     )
     TOO_BIG = (
         "the file is {size}, over the {limit} MiB an import configuration may have; check that it "
@@ -64,25 +71,38 @@ class Msg(StrEnum):
         "the configuration has more than {limit} elements and attributes by this line, far more "
         "than any import configuration needs; check that it is the configuration you meant."
     )
-    MORE_ERRORS = "... and {count} more error{s}; fix those listed and check the configuration again."
+    MORE_ERRORS = (
+        "... and {count} more error{s}; fix those listed and check the configuration again."
+    )
     MORE_WARNINGS = "... and {count} more warning{s}."
     FRAGMENT_ROOT = (
         "<{tag}> is a fragment of an import configuration; "
         "a configuration's root is <import-config> or <actions>."
     )
-    UNKNOWN_ROOT = "unknown root element <{tag}>; a configuration's root is <import-config> or <actions>."
+    UNKNOWN_ROOT = (
+        "unknown root element <{tag}>; a configuration's root is <import-config> or <actions>."
+    )
     UNKNOWN_ROOT_CLOSE = (
         "unknown root element <{tag}>; did you mean <{close}>? "
         "A configuration's root is <import-config> or <actions>."
     )
-    IMPORT_ROOT = "<import> must stand inside <import-config>; wrap it in <import-config>...</import-config>."
+    IMPORT_ROOT = (
+        "<import> must stand inside <import-config>; wrap it in "
+        "<import-config>...</import-config>."
+    )
     ACTION_ROOT = "<{tag}> must stand inside <actions>; wrap it in <actions>...</actions>."
     UNKNOWN = "unknown {what} <{tag}> in <{where}>; did you mean <{close}>?"
     UNKNOWN_EXPECTED = "unknown {what} <{tag}> in <{where}>; expected {expected}."
     CK_ACTION = "<{tag}> is a CrossKnowledge action that session-import does not support."
-    CK_CONSOLIDATOR = "<{tag}> is a CrossKnowledge consolidator that session-import does not support."
-    CK_OPTION = "<{tag}> is a CrossKnowledge option that session-import does not support; remove it."
-    CK_FIELD = "<{tag}> is a CrossKnowledge field that session-import does not support; remove it{hint}."
+    CK_CONSOLIDATOR = (
+        "<{tag}> is a CrossKnowledge consolidator that session-import does not support."
+    )
+    CK_OPTION = (
+        "<{tag}> is a CrossKnowledge option that session-import does not support; remove it."
+    )
+    CK_FIELD = (
+        "<{tag}> is a CrossKnowledge field that session-import does not support; remove it{hint}."
+    )
     CK_FIELD_HINT = " (an <ignoredColumn/> keeps a column's place)"
     CK_PRE_PROCESS = (
         "<preProcess> is a CrossKnowledge pre-process that session-import does not support; "
@@ -93,20 +113,30 @@ class Msg(StrEnum):
         "do that work after the import runs, and remove it."
     )
     CK_PARAMETERS = (
-        "<parameters> holds CrossKnowledge parameters that session-import does not support; remove it."
+        "<parameters> holds CrossKnowledge parameters that session-import does not support; "
+        "remove it."
     )
     OTHER_ACTIONS_OPTION = "<{tag}> is an option of <{owner}>, not of <{action}>; remove it."
-    NO_PUBLISHER = "<publishers> names no publisher; add <perculusPublisher> or <zohoPeoplePublisher>, or remove it."
+    NO_PUBLISHER = (
+        "<publishers> names no publisher; add <perculusPublisher> or <zohoPeoplePublisher>, or "
+        "remove it."
+    )
     PUBLISHER_OPTION_MISSING = "<{tag}> needs <{option}>; add it."
     PUBLISHER_EMPTY = "<{tag}> is empty; write its value or remove it."
-    PUBLISHER_URL = "<{tag}> is {value!r}; write an http:// or https:// address such as https://example.com."
+    PUBLISHER_URL = (
+        "<{tag}> is {value!r}; write an http:// or https:// address such as https://example.com."
+    )
     PUBLISHER_NUMBER = "<{tag}> is {value!r}; write a whole number from {low} to {high}."
     PUBLISHER_SECONDS = "<{tag}> is {value!r}; write a number of seconds greater than 0."
-    PUBLISHER_ZONE = "<{tag}> is {value!r}, not a known time zone; write an IANA name such as Europe/Istanbul."
+    PUBLISHER_ZONE = (
+        "<{tag}> is {value!r}, not a known time zone; write an IANA name such as Europe/Istanbul."
+    )
     PUBLISHER_TRAINING = (
         '<training> needs pathCode=, courseId=, batchId= and moduleId=; it lacks {missing}.'
     )
-    PUBLISHER_TRAINING_TWICE = '<training pathCode="{code}"> appears twice (first on line {first}); keep one.'
+    PUBLISHER_TRAINING_TWICE = (
+        '<training pathCode="{code}"> appears twice (first on line {first}); keep one.'
+    )
     PUBLISHER_MODULE = (
         "<zohoPeoplePublisher> needs <courseId>, <batchId> and <moduleId>, or a <training> element "
         "for each training it publishes; it has neither."
@@ -132,7 +162,9 @@ class Msg(StrEnum):
         "<fields> has no <{name}>, a field mandatory by default; add <{name}/>, or "
         "<{name}><mandatory>no</mandatory></{name}> if the file may leave it out."
     )
-    KEY_FIELD_MISSING = "<fields> has no <{name}>, by which <{action}> finds its records; add <{name}/>."
+    KEY_FIELD_MISSING = (
+        "<fields> has no <{name}>, by which <{action}> finds its records; add <{name}/>."
+    )
     KEY_FIELD_OPTIONAL = (
         "<{name}> is how <{action}> finds its records, so it is always mandatory; "
         "remove <mandatory>no</mandatory>."
@@ -140,7 +172,9 @@ class Msg(StrEnum):
     BELONGS_IN_OPTIONS = "<{tag}> belongs inside <options>; move it there."
     CASE = "field <{tag}> read as <{name}>."
     FIELD_TWICE = "field <{name}> is listed twice in <{parent}> (first on line {first}); keep one."
-    NOT_A_SEARCH_FIELD = "field <{tag}> cannot be used in <{option}>; name one or more of {expected}."
+    NOT_A_SEARCH_FIELD = (
+        "field <{tag}> cannot be used in <{option}>; name one or more of {expected}."
+    )
     SEARCH_FIELD_NOT_IN_FIELDS = "search field <{name}> is not in <fields>; add it to <fields>."
     NO_SEARCH_OPTION = (
         "<{action}> has no <{option}> in <options>; add one naming the fields that find an "
@@ -153,11 +187,16 @@ class Msg(StrEnum):
     )
     ENTITY_LEVEL = "<fields> needs at least one <{field}/>; add one per level of the hierarchy."
     EMPTY_CODE = "<{tag}> is empty; write the code the file uses for it."
-    SAME_CODE = "the code {code!r} of <{field}> means both {first} and {second}; give each its own code."
+    SAME_CODE = (
+        "the code {code!r} of <{field}> means both {first} and {second}; give each its own code."
+    )
     NO_FIELD_ELEMENTS = "<{field}> takes no elements; remove <{tag}>."
-    ONE_PROVIDER = "only one <fileSystemSourceProvider> per import; use one <import> per kind of file."
+    ONE_PROVIDER = (
+        "only one <fileSystemSourceProvider> per import; use one <import> per kind of file."
+    )
     NO_FILE_NAME = (
-        "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as sessions_*.csv."
+        "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as "
+        "sessions_*.csv."
     )
     DOT_DOT = "String '..' is forbidden in file path; {what}."
     PATH_TILDE = (
@@ -167,26 +206,35 @@ class Msg(StrEnum):
     PATH_CONTROL = "<{tag}> holds a line break or a tab; write the path on one line."
     PATH_OUTSIDE = (
         "<{tag}> {text} leads to {target} through a symbolic link, outside the configuration's "
-        "folder {base}; write {target} as an absolute path if that folder is meant, or remove the link."
+        "folder {base}; write {target} as an absolute path if that folder is meant, or remove "
+        "the link."
     )
-    PATH_UNRESOLVABLE = "<{tag}> {text} cannot be followed: {reason}; fix or remove the symbolic link."
+    PATH_UNRESOLVABLE = (
+        "<{tag}> {text} cannot be followed: {reason}; fix or remove the symbolic link."
+    )
     ABSOLUTE_FILE_NAME = (
-        "<fileName> {text} is an absolute path; put the folder in <path> and the name in <fileName>."
+        "<fileName> {text} is an absolute path; put the folder in <path> and the name in "
+        "<fileName>."
     )
     UNKNOWN_ENCODING = (
-        "unknown encoding {text!r} in <fileEncoding>; write one such as UTF-8, ISO-8859-1 or windows-1252."
+        "unknown encoding {text!r} in <fileEncoding>; write one such as UTF-8, ISO-8859-1 or "
+        "windows-1252."
     )
     UNKNOWN_DELIMITER = "unknown delimiter {text!r}; did you mean {close}?"
     UNKNOWN_DELIMITER_EXPECTED = "unknown delimiter {text!r}; write semicolon, comma, pipe or tab."
     UNKNOWN_ZONE = "unknown time zone {text!r} in <timezone>; did you mean {close}?"
-    UNKNOWN_ZONE_EXPECTED = "unknown time zone {text!r} in <timezone>; write an IANA zone such as Europe/Paris."
+    UNKNOWN_ZONE_EXPECTED = (
+        "unknown time zone {text!r} in <timezone>; write an IANA zone such as Europe/Paris."
+    )
     DATE_CHARACTERS = (
         "the given date format {text} is not valid. It should only contain the following "
         "characters (case insensitive): 'YMDHIS /_.:;,-'"
     )
     DATE_FORMAT = "{reason}; write it with YYYY, MM, DD and optionally HH, II, SS."
     EMPTY_MAPPING = "<columnsMapping> is empty; list the file's columns in order."
-    MAPPED_TWICE = "field <{name}> is mapped twice in <columnsMapping> (first on line {first}); keep one."
+    MAPPED_TWICE = (
+        "field <{name}> is mapped twice in <columnsMapping> (first on line {first}); keep one."
+    )
     MANDATORY_NOT_MAPPED = (
         "mandatory field <{name}> is not in <columnsMapping>; add a column for it or make it "
         "<mandatory>no</mandatory>."
@@ -254,10 +302,12 @@ class Problems:
 
     def _listed(self, entries, more: str) -> list[str]:
         first = heapq.nsmallest(MAX_LISTED, entries, key=lambda entry: entry[:3])
-        lines = [f"{self.shown}:{line}: {one_line(m() if callable(m) else m)}" for _, line, _, m in first]
+        lines = [f"{self.shown}:{line}: {one_line(m() if callable(m) else m)}"
+                 for _, line, _, m in first]
         if len(entries) > len(first):
             count = len(entries) - len(first)
-            lines.append(f"{self.shown}: " + more.format(count=f"{count:,}", s="" if count == 1 else "s"))
+            plural = "" if count == 1 else "s"
+            lines.append(f"{self.shown}: " + more.format(count=f"{count:,}", s=plural))
         return lines
 
     @property
@@ -297,7 +347,8 @@ def _unknown_message(tag: str, where: str, valid, what: str) -> str:
     close = close_match(tag, valid)
     if close:
         return Msg.UNKNOWN.format(what=what, tag=shorten_name(tag), where=where, close=close)
-    return Msg.UNKNOWN_EXPECTED.format(what=what, tag=shorten_name(tag), where=where, expected=_one_of(valid))
+    return Msg.UNKNOWN_EXPECTED.format(what=what, tag=shorten_name(tag), where=where,
+                                       expected=_one_of(valid))
 
 
 def shorten_name(name: str) -> str:

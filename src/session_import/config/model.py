@@ -19,7 +19,8 @@ class FieldSpec:
     mandatory_explicit: bool  # True when <mandatory> was written for this field
     line: int
     # For code-list fields (sessionAction, sessionStatus, trainingAction):
-    # code as compared (stripped, casefolded) -> meaning ("createUpdate", "cancel", "open", "closed").
+    # code as compared (stripped, casefolded) -> meaning ("createUpdate", "cancel", "open",
+    # "closed").
     # Codes written in <fields> win over those in <columnsMapping>, which win over the defaults.
     codes: dict[str, str] | None = None
     # The same codes as written (stripped, case kept), for what `check` prints.
@@ -88,26 +89,6 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
-class ImportConfig:
-    id: str
-    provider: ProviderConfig | None
-    actions: tuple[ActionConfig, ...]
-    consolidators: tuple[ConsolidatorConfig, ...] = ()  # in CrossKnowledge's running order
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
-    line: int = 0
-    publishers: tuple = ()  # publishers.PerculusPublisher / ZohoPeoplePublisher, in file order
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    form: str  # "bare" (<actions>) or "full" (<import-config>)
-    imports: tuple[ImportConfig, ...]
-    warnings: tuple[str, ...] = ()  # FILE:LINE: ... e.g. "field <sessionID> read as <sessionId>."
-    fragment: str | None = None  # root element name when a fragment was checked (check only)
-
-
-@dataclass(frozen=True)
 class PublisherConfig:
     """A remote LMS to publish to: ``name`` is "perculus" or "zoho"; ``settings`` are the
     keyword arguments of its client's settings (perculus.PerculusSettings, zoho.ZohoSettings)."""
@@ -115,3 +96,23 @@ class PublisherConfig:
     name: str
     line: int
     settings: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    id: str
+    provider: ProviderConfig | None
+    actions: tuple[ActionConfig, ...]
+    consolidators: tuple[ConsolidatorConfig, ...] = ()  # in CrossKnowledge's running order
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    line: int = 0
+    publishers: tuple[PublisherConfig, ...] = ()  # in file order
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    form: str  # "bare" (<actions>), "full" (<import-config>) or "fragment" (check only)
+    imports: tuple[ImportConfig, ...]
+    warnings: tuple[str, ...] = ()  # FILE:LINE: ... e.g. "field <sessionID> read as <sessionId>."
+    fragment: str | None = None  # root element name when a fragment was checked (check only)

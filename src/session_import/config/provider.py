@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from session_import import catalog
@@ -64,7 +66,8 @@ def read_provider(el, base: Path, problems: Problems, actions) -> ProviderConfig
             values["columns_mapping"] = read_columns(child, problems, actions)
             continue
         if name in ("skipFirstLine", "autoDetectLineEndings"):
-            flag = yes_no(child, problems)  # line endings are always detected: the value changes nothing
+            # line endings are always detected: autoDetectLineEndings changes nothing
+            flag = yes_no(child, problems)
             if name == "skipFirstLine":
                 values["skip_first_line"] = flag
             continue
@@ -72,37 +75,43 @@ def read_provider(el, base: Path, problems: Problems, actions) -> ProviderConfig
         if not text:
             problems.add(child, Msg.EMPTY.format(tag=name, what=_EMPTY_HINTS[name]))
             continue
-        if name == "fileName":
-            if has_dot_dot(text):
-                problems.add(child, Msg.DOT_DOT.format(what="name the folder in <path>"))
-            elif Path(text).is_absolute():
-                problems.add(child, Msg.ABSOLUTE_FILE_NAME.format(text=text))
-            else:
-                values["file_name"] = text
-        elif name == "path":
-            folder = config_folder(child, text, base, problems)
-            if folder is not None:
-                values["path"] = folder
-        elif name == "fileEncoding":
-            try:
-                codecs.lookup(text)
-                values["encoding"] = text
-            except LookupError:
-                problems.add(child, Msg.UNKNOWN_ENCODING.format(text=text))
-        elif name == "delimiter":
-            values["delimiter"] = _delimiter(child, text, problems)
-        elif name == "sheetName":
-            values["sheet_name"] = text
-        elif name == "timezone":
-            values["timezone"] = _timezone(child, text, problems)
-        elif name == "dateFormat":
-            values["date_format"] = _date_format(child, text, problems)
+        value: object
+        if name == "path":
+            key, value = "path", config_folder(child, text, base, problems)
+        else:
+            key, read = _VALUES[name]
+            value = read(child, text, problems)
+        if value is not None:
+            values[key] = value
     if "fileName" not in seen:
         problems.add(el, Msg.NO_FILE_NAME)
     values.setdefault("file_name", None)
     if mapping_el is not None:
         _check_columns_cover(mapping_el, values["columns_mapping"], actions, problems)
     return ProviderConfig(line=el.sourceline or 1, **values)
+
+
+def _file_name(el, text: str, problems: Problems) -> str | None:
+    if has_dot_dot(text):
+        problems.add(el, Msg.DOT_DOT.format(what="name the folder in <path>"))
+    elif Path(text).is_absolute():
+        problems.add(el, Msg.ABSOLUTE_FILE_NAME.format(text=text))
+    else:
+        return text
+    return None
+
+
+def _encoding(el, text: str, problems: Problems) -> str | None:
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        problems.add(el, Msg.UNKNOWN_ENCODING.format(text=text))
+        return None
+    return text
+
+
+def _sheet_name(el, text: str, problems: Problems) -> str:
+    return text
 
 
 def _delimiter(el, text: str, problems: Problems) -> str:
@@ -139,6 +148,17 @@ def _date_format(el, text: str, problems: Problems) -> str:
         problems.add(el, Msg.DATE_FORMAT.format(reason=exc))
         return DEFAULT_DATE_FORMAT
     return text
+
+
+# option -> (ProviderConfig field, reader of its value: None when it is not valid)
+_VALUES: dict[str, tuple[str, Callable[[Any, str, Problems], object]]] = {
+    "fileName": ("file_name", _file_name),
+    "fileEncoding": ("encoding", _encoding),
+    "delimiter": ("delimiter", _delimiter),
+    "sheetName": ("sheet_name", _sheet_name),
+    "timezone": ("timezone", _timezone),
+    "dateFormat": ("date_format", _date_format),
+}
 
 
 def _known_fields(actions) -> tuple[str, ...]:

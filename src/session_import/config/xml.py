@@ -13,14 +13,8 @@ from session_import.config.messages import ConfigError, Msg, one_line, shorten_n
 # Bounds on the work a configuration can cause, far above any real one: the largest a large
 # organisation writes (every option, both publishers, 10,000 Zoho <training> mappings) is
 # 1.4 MB and 50,000 elements and attributes; CrossKnowledge's own examples are under 2 kB.
-
-
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-
-
 MAX_CONFIG_NODES = 200_000  # elements plus attributes
-
-
 _PARSER_POSITION = re.compile(r",? line \d+, column \d+$")
 
 
@@ -42,7 +36,8 @@ def parse_document(path: Path, shown: str):
         raise ConfigError([f"{shown}:1: " + Msg.CANNOT_READ.format(reason=reason)]) from exc
     if len(data) > MAX_CONFIG_BYTES:
         size = _file_size(path, len(data))
-        raise ConfigError([f"{shown}: " + Msg.TOO_BIG.format(size=size, limit=MAX_CONFIG_BYTES // (1024 * 1024))])
+        limit = MAX_CONFIG_BYTES // (1024 * 1024)
+        raise ConfigError([f"{shown}: " + Msg.TOO_BIG.format(size=size, limit=limit)])
     line = _doctype_line(data)
     if line is not None:
         raise ConfigError([f"{shown}:{line}: {Msg.DOCTYPE}"])
@@ -85,29 +80,13 @@ def _line_past_node_limit(root) -> int:
 # libxml2's own messages, rewritten: its advice (XML_PARSE_HUGE, a parser option) is not the
 # administrator's to follow, and a few messages end with or hold a line break.
 _LIBXML2_ADVICE = re.compile(r",?\s*(?:try|use) XML_PARSE_HUGE(?: option)?")
-
-
 _TAG_MISMATCH = re.compile(r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)")
-
-
 _UNCLOSED = re.compile(r"Premature end of data in tag (\S+) line (\d+)")
-
-
 _XML_ERR_DOCUMENT_EMPTY = 4
-
-
 _XML_ERR_DOCUMENT_END = 5
-
-
 _XML_ERR_TAG_NAME_MISMATCH = 76
-
-
 _XML_ERR_TAG_NOT_FINISHED = 77
-
-
 _XML_ERR_NAME_TOO_LONG = 110
-
-
 _XML_ERR_RESOURCE_LIMIT = 114
 
 
