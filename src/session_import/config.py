@@ -21,7 +21,8 @@ from lxml import etree
 from session_import import schema
 from session_import.dates import compile_date_format
 from session_import.errors import ExitCode, SessionImportError
-from session_import.safety import parse_limit
+from session_import.limits import parse_limit
+from session_import.publishers import settings as publisher_settings
 
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 
@@ -1494,14 +1495,7 @@ def describe(config: Config) -> list[str]:
 
 
 def _describe_publisher(p: PublisherConfig) -> str:
-    o = p.settings
-    if p.name == "perculus":
-        return (f"Perculus at {o.get('base_url')} (batches of {o.get('batch_size', 100)}, times in "
-                f"{o.get('timezone', 'Europe/Istanbul')}; credentials from PERCULUS_ACCESS_KEY, "
-                "PERCULUS_SECRET_KEY, PERCULUS_ACCOUNT_ID)")
-    return (f"Zoho People at {o.get('base_url')} (at most {o.get('max_requests', 30)} calls in "
-            f"{o.get('window_seconds', 60):g} s, {len(o.get('trainings', {}))} training(s) with their "
-            "own module; credentials from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN)")
+    return publisher_settings.describe(p.name, p.settings)
 
 
 def _describe_provider(provider: ProviderConfig | None, config_path: Path) -> list[str]:
