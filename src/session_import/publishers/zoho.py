@@ -343,7 +343,6 @@ class ZohoPeopleClient:
         self._token: str | None = None
         self._token_renew_at = 0.0
         self._token_proven = False  # a call other than a 401 was answered with it
-        self.refreshes = 0
 
     @classmethod
     def from_environment(
@@ -681,7 +680,6 @@ class ZohoPeopleClient:
             self._token = token
             self._token_renew_at = now + lifetime - min(60.0, lifetime / 10)
             self._token_proven = False
-            self.refreshes += 1
             log.debug("Zoho People access token renewed (valid %g s).", lifetime)
             return token
         raise _Stop(ZohoMsg.TOKEN_UNAVAILABLE.format(reason=reason, tries=self.settings.tries))
