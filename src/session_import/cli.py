@@ -22,9 +22,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
-from session_import.events import Event, EventName, json_line
+from session_import.watch.events import Event, EventName, json_line
 from session_import.export import KINDS, write_export
-from session_import.heartbeat import BODY_LIMIT, Heartbeat
+from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
 from session_import.lock import ImportLock, LockBusy
 from session_import.pipeline import (
     RunMsg,
@@ -34,9 +34,9 @@ from session_import.pipeline import (
     run_import,
     stop_explained,
 )
-from session_import.metrics import MetricsError, write_metrics
-from session_import.nights import on_record
-from session_import.publishing import credential_problems
+from session_import.watch.metrics import MetricsError, write_metrics
+from session_import.watch.nights import on_record
+from session_import.publishers import credential_problems
 from session_import.report import (
     ExitCode,
     OutputError,
@@ -54,8 +54,8 @@ from session_import.report import (
     write_rejects,
 )
 from session_import.revert import RevertRefused, revert_run
-from session_import.safety import parse_limit, store_file_clash
-from session_import.status import status_line, store_status
+from session_import.limits import parse_limit, store_file_clash
+from session_import.watch.status import status_line, store_status
 from session_import.store import (
     BackupFailed,
     BackupRefused,
@@ -65,8 +65,8 @@ from session_import.store import (
     init_store,
 )
 from session_import.spool import SpillFailed
-from session_import.summary import plain_text, quiet_lines
-from session_import.timespans import parse_duration, parse_since
+from session_import.watch.summary import plain_text, quiet_lines
+from session_import.watch.timespans import parse_duration, parse_since
 
 DEFAULT_DB = "session-import.db"
 

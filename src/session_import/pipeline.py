@@ -25,11 +25,11 @@ from session_import.config import (
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.errors import ExitCode, SessionImportError
-from session_import.events import Event, EventName, Observer, file_ended
+from session_import.watch.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.paths import RunPathMsg, leads_outside
-from session_import.publishing import deliver, make_clients
+from session_import.publishers import deliver, make_clients
 from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.report import FileReport, RejectedRow, Report, worst
 from session_import.resolve import (
@@ -41,7 +41,7 @@ from session_import.resolve import (
     SessionResolver,
     TrainingResolver,
 )
-from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
 from session_import.store import Change, Store
 from session_import.validate import (
     session_validator,

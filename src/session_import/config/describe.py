@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 from session_import.config.model import ActionConfig, Config, ProviderConfig, PublisherConfig
+from session_import.publishers import settings as publisher_settings
 
 _FRAGMENT_HOMES = {
     "providers": "inside an <import>, before its <actions>",
@@ -48,15 +47,7 @@ def describe(config: Config) -> list[str]:
 
 
 def _describe_publisher(p: PublisherConfig) -> str:
-    o = p.settings
-    if p.name == "perculus":
-        return (f"Perculus at {o.get('base_url')} (batches of {o.get('batch_size', 100)}, times in "
-                f"{o.get('timezone', 'Europe/Istanbul')}; credentials from PERCULUS_ACCESS_KEY, "
-                "PERCULUS_SECRET_KEY, PERCULUS_ACCOUNT_ID)")
-    trainings = cast(Mapping, o.get("trainings", {}))
-    return (f"Zoho People at {o.get('base_url')} (at most {o.get('max_requests', 30)} calls in "
-            f"{o.get('window_seconds', 60):g} s, {len(trainings)} training(s) with their "
-            "own module; credentials from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN)")
+    return publisher_settings.describe(p.name, p.settings)
 
 
 def _describe_provider(provider: ProviderConfig | None, config_path: Path) -> list[str]:

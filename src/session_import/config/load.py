@@ -19,7 +19,7 @@ from session_import.config.model import (
 from session_import.config.provider import read_columns, read_provider, read_providers
 from session_import.config.publishers import read_publishers
 from session_import.config.xml import parse_document
-from session_import.safety import parse_limit
+from session_import.limits import parse_limit
 
 _ROOTS = ("import-config", "actions")
 

@@ -25,7 +25,8 @@ def on_record(store: Store, import_ids: Iterable[str], command: str,
     report = work()
     ended = clock().isoformat(timespec="seconds")
     store.end_commands(
-        {ids[import_id]: (ended, int(import_exit_code(report, import_id)), import_counts(report, import_id))
+        {ids[import_id]: (ended, int(import_exit_code(report, import_id)),
+                          import_counts(report, import_id))
          for import_id in ids},
         time.monotonic() - started,
     )
