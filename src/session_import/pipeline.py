@@ -29,6 +29,7 @@ from session_import.errors import ExitCode, SessionImportError
 from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
+from session_import.model import ChangeOp
 from session_import.publishing import deliver, make_clients
 from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.report import FileReport, RejectedRow, Report, worst
@@ -43,7 +44,7 @@ from session_import.resolve import (
 )
 from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
 from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
-from session_import.store import Change, Store
+from session_import.store import Store
 from session_import.validate import (
     session_validator,
     validate_entity,
@@ -621,7 +622,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
 
 
 def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
-               rows: dict[int, dict] | None = None) -> list[Change]:
+               rows: dict[int, dict] | None = None) -> list[ChangeOp]:
     """One chunk; ``rows`` (when publishing) receives each applied row's cells and values."""
     prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
     for record in records:
@@ -683,7 +684,7 @@ class _Stage:
     def resolve(self, typed, issues) -> Outcome:
         return self.resolver.resolve(typed, issues)
 
-    def flush(self) -> list[Change]:
+    def flush(self) -> list[ChangeOp]:
         return self.resolver.flush()
 
 
