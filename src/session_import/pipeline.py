@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from session_import.resolve import (
 )
 from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
 from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
-from session_import.store import Store
+from session_import.store import Store, StoreError
 from session_import.validate import (
     session_validator,
     validate_entity,
@@ -332,7 +331,7 @@ def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str])
         if lines:
             return lines
         count = store.pending_of_imports(import_ids)
-    except sqlite3.Error:  # the store cannot even be read: what is known without it
+    except StoreError:  # the store cannot even be read: what is known without it
         if report.applying is not None and report.applying[1] is None:
             return [RunMsg.ROLLED_BACK.format(cause=cause, file=report.applying[0])]
         if committed:

@@ -4,6 +4,7 @@ from session_import.store.connection import StoreMsg, check_location
 from session_import.store.interface import (
     BackupFailed,
     BackupRefused,
+    StoreError,
     StoreUnavailable,
 )
 from session_import.store.schema import MIGRATIONS, SCHEMA_VERSION, init_store
@@ -15,6 +16,7 @@ __all__ = [
     "BackupFailed",
     "BackupRefused",
     "Store",
+    "StoreError",
     "StoreMsg",
     "StoreUnavailable",
     "check_location",

@@ -1,8 +1,10 @@
 """The SQLite connection: opening (location checks, PRAGMAs, WAL), transactions, checkpoint
-and backup."""
+and backup, and the translation of sqlite3's errors into the store's own."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sqlite3
 import tempfile
@@ -10,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 from session_import.store.interface import (
     BackupFailed,
     BackupRefused,
+    StoreError,
     StoreUnavailable,
 )
 
@@ -23,6 +26,7 @@ from session_import.store.interface import (
 # only bounds the wait to start.
 WRITE_WAIT_SECONDS = 600.0
 _IN_BATCH = 500  # keys per IN (...) list, well under SQLite's variable limit
+T = TypeVar("T")
 
 
 def chunks(values: list, size: int = _IN_BATCH) -> Iterator[list]:
@@ -187,6 +191,50 @@ def _use_wal(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
 
 
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """sqlite3's errors, as StoreError with SQLite's own words."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def translated(rows: Iterator) -> Iterator:
+    """Rows read lazily from a cursor, raising StoreError instead of sqlite3's errors."""
+    try:
+        yield from rows
+    except sqlite3.Error as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def _raising_store_errors(method):
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(*args, **kwargs):
+            return translated(method(*args, **kwargs))
+        return generator
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+    return call
+
+
+def raising_store_errors(cls: type[T]) -> type[T]:
+    """Class decorator: no public method of the store lets an sqlite3 error out, each one
+    becomes a StoreError with SQLite's own words, so nothing outside the package needs
+    sqlite3. ``transaction`` translates its own; a method that returns a cursor's rows
+    lazily wraps them in ``translated``."""
+    for name, member in inspect.getmembers(cls, inspect.isfunction):
+        if not name.startswith("_") and name != "transaction":
+            setattr(cls, name, _raising_store_errors(member))
+    return cls
+
+
 class Connection:
     """The store's connection and what it does as a whole: transactions, checkpoint, backup."""
 
@@ -260,19 +308,21 @@ class Connection:
     @contextmanager
     def transaction(self, *, rollback: bool = False) -> Iterator[None]:
         """One data file's work: committed at the end, or rolled back on error or ``rollback``."""
+        self._begin()
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        with store_errors():
+            self.conn.execute("ROLLBACK" if rollback else "COMMIT")
+
+    def _begin(self) -> None:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(StoreMsg.BUSY.format(path=self.path, error=exc)) from exc
         if not self._holding:
             self._holding = True
-            self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
-        try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
-        if rollback:
-            self.conn.execute("ROLLBACK")
-        else:
-            self.conn.execute("COMMIT")
+            with store_errors():
+                self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from session_import.store.connection import Connection
+from session_import.store.connection import Connection, translated
 
 _QUERIES = {
     "sessions": """
@@ -55,7 +55,7 @@ class Export(Connection):
         cursor = self.conn.execute(sql)
         names = [d[0] for d in cursor.description]
         if not publishing:
-            return names, (dict(zip(names, row, strict=True)) for row in cursor)
+            return names, translated(dict(zip(names, row, strict=True)) for row in cursor)
 
         def with_remote(row):
             record = dict(zip(names, row, strict=True))
@@ -64,4 +64,4 @@ class Export(Connection):
             record["publish_state"] = _STATES[record["publish_state"]]
             return record
 
-        return names, (with_remote(row) for row in cursor)
+        return names, translated(with_remote(row) for row in cursor)

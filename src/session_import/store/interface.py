@@ -11,6 +11,13 @@ class StoreUnavailable(SessionImportError):
     exit_code = ExitCode.STORE_UNAVAILABLE
 
 
+class StoreError(SessionImportError):
+    """A statement failed on a store that was open (a full disk, an I/O error, a damaged
+    page): exit 5, with the backend's own words."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+
 class BackupRefused(SessionImportError):
     """The backup's destination is the store itself or one of its files (exit 2)."""
 

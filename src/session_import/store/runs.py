@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from session_import.model import RECORD_TYPES, ChangeOp
-from session_import.store.connection import Connection, chunks
+from session_import.store.connection import Connection, chunks, translated
 from session_import.store.records import COLUMNS, GETTERS
 
 # a record's column that holds another record's id -> (that record's table, its key)
@@ -326,7 +326,7 @@ class DueConsolidators(Connection):
         cursor = self.conn.execute(
             "SELECT entry FROM consolidators_due_rows WHERE run_id = ? AND report = ? AND kind = ?"
             " ORDER BY rowid", (run_id, report, kind))
-        return (entry for (entry,) in cursor)
+        return translated(entry for (entry,) in cursor)
 
     def due_consolidators(self, import_id: str) -> list[dict]:
         """The runs of an import whose consolidators have not all run, oldest first."""
