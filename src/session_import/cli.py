@@ -60,6 +60,7 @@ from session_import.store import (
     BackupRefused,
     Store,
     StoreError,
+    StoreInterface,
     StoreUnavailable,
     check_location,
     init_store,
@@ -402,7 +403,7 @@ def _watch_options(func):
     return func
 
 
-def _recorded(store: Store, import_ids, command: str, options: RunOptions, work):
+def _recorded(store: StoreInterface, import_ids, command: str, options: RunOptions, work):
     """A non-dry command on record in the store's commands table, per import."""
     if options.dry_run:
         return work()
@@ -629,7 +630,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
             signal.signal(sig, handler)
 
 
-def _stopped(report: Report, store: Store | None, cfg, cause: str, code: ExitCode,
+def _stopped(report: Report, store: StoreInterface | None, cfg, cause: str, code: ExitCode,
              plain: str | None = None) -> None:
     """The work stopped: what is true of the files (rolled back, or committed with what is
     left to do), for the terminal and the JSON report."""

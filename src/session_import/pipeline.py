@@ -43,7 +43,7 @@ from session_import.resolve import (
 )
 from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
 from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
-from session_import.store import Store, StoreError
+from session_import.store import StoreError, StoreInterface
 from session_import.validate import (
     session_validator,
     validate_entity,
@@ -149,7 +149,7 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
     return files, None
 
 
-def run_import(config: Config, store: Store, given: list[Path] | None = None,
+def run_import(config: Config, store: StoreInterface, given: list[Path] | None = None,
                options: RunOptions = RunOptions(), report: Report | None = None) -> Report:
     """Run every import of ``config``; DATA files replace the provider's (one import only).
 
@@ -211,7 +211,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
     return report
 
 
-def _consolidate(imp: ImportConfig, store: Store, path: Path, reports: list[FileReport],
+def _consolidate(imp: ImportConfig, store: StoreInterface, path: Path, reports: list[FileReport],
                  options: RunOptions) -> list:
     """The import's consolidators over one file; a committed file's list of those still due
     shrinks as each one runs."""
@@ -249,7 +249,7 @@ def _due_rows(reports: list[FileReport]) -> Iterator[tuple[int, str, str]]:
             yield i, "warning", encode([line, messages, cells])
 
 
-def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
+def _reports_of_due(store: StoreInterface, text: str, run_id: int) -> list[FileReport]:
     reports = []
     for i, r in enumerate(json.loads(text)):
         report = FileReport(r["file"], r["import"], r["action"], counts=r["counts"],
@@ -265,7 +265,7 @@ def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
     return reports
 
 
-def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
+def _complete_due(imp: ImportConfig, store: StoreInterface, report: Report, due: dict,
                   options: RunOptions) -> list[str]:
     """Run the consolidators a stopped run left, on what it reported; the names that ran.
 
@@ -293,7 +293,7 @@ def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
     return names
 
 
-def stop_explained(report: Report, store: Store, cause: str, import_ids: list[str],
+def stop_explained(report: Report, store: StoreInterface, cause: str, import_ids: list[str],
                    plain: str | None = None) -> list[str]:
     """What a command stopped by a signal or a failing store leaves behind, truly: the file
     being applied was rolled back; a file committed before has changes still to publish or
@@ -305,7 +305,8 @@ def stop_explained(report: Report, store: Store, cause: str, import_ids: list[st
     return lines
 
 
-def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str]) -> list[str]:
+def _stop_lines(report: Report, store: StoreInterface, cause: str,
+                import_ids: list[str]) -> list[str]:
     committed: dict[int, str] = {}
     if not report.dry_run:
         committed = {r.run_id: r.file for r in report.files
@@ -373,7 +374,7 @@ class _PublishBudget:
             self.left -= time.monotonic() - started
 
 
-def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions(),
+def publish_pending(config: Config, store: StoreInterface, options: RunOptions = RunOptions(),
                     report: Report | None = None) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = report if report is not None else Report()
@@ -386,7 +387,7 @@ def publish_pending(config: Config, store: Store, options: RunOptions = RunOptio
     return report
 
 
-def publish_import(imp: ImportConfig, store: Store, report: Report, options: RunOptions,
+def publish_import(imp: ImportConfig, store: StoreInterface, report: Report, options: RunOptions,
                    budget: _PublishBudget) -> None:
     """Deliver what the import has queued (this file's changes and any left from earlier
     runs) and put the outcome in the reports of the runs that made the changes."""
@@ -411,7 +412,7 @@ def publish_import(imp: ImportConfig, store: Store, report: Report, options: Run
                                {"publisher": publisher, "counts": dict(delivered.counts)}))
 
 
-def _report_of_run(report: Report, store: Store, run_id: int) -> FileReport:
+def _report_of_run(report: Report, store: StoreInterface, run_id: int) -> FileReport:
     for file_report in report.files:
         if file_report.run_id == run_id and file_report.action == SESSION_ACTION:
             return file_report
@@ -442,7 +443,7 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     return rejects, cancel
 
 
-def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: Store,
+def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: StoreInterface,
                 options: RunOptions, report: Report, listed: bool = False,
                 due: dict[int, dict] | None = None) -> list[FileReport]:
     """One data file, in one transaction: every action of the import runs over it in turn.
@@ -585,7 +586,8 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
 
 
 def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, path: Path,
-                store: Store, report: FileReport, options: RunOptions, run_id: int) -> None:
+                store: StoreInterface, report: FileReport, options: RunOptions,
+                run_id: int) -> None:
     try:
         with _records(path, provider) as data:
             report.header = data.header
@@ -687,7 +689,8 @@ class _Stage:
         return self.resolver.flush()
 
 
-def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, store: Store) -> _Stage:
+def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig,
+           store: StoreInterface) -> _Stage:
     if action.name == SESSION_ACTION:
         fmt = compile_date_format(provider.date_format)
         return _Stage(SessionResolver(action, imp.id, store),

@@ -1,10 +1,12 @@
-"""The store: the only place with SQL; ``Store`` is its SQLite backend."""
+"""The store: the only place with SQL. ``StoreInterface`` is what the rest of the package
+uses of a store; ``Store`` is its SQLite backend."""
 
 from session_import.store.connection import StoreMsg, check_location
 from session_import.store.interface import (
     BackupFailed,
     BackupRefused,
     StoreError,
+    StoreInterface,
     StoreUnavailable,
 )
 from session_import.store.schema import MIGRATIONS, SCHEMA_VERSION, init_store
@@ -17,6 +19,7 @@ __all__ = [
     "BackupRefused",
     "Store",
     "StoreError",
+    "StoreInterface",
     "StoreMsg",
     "StoreUnavailable",
     "check_location",
