@@ -317,6 +317,7 @@ class Connection:
         with store_errors():
             self.conn.execute("ROLLBACK" if rollback else "COMMIT")
 
+    @store_errors()
     def _begin(self) -> None:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -324,5 +325,4 @@ class Connection:
             raise StoreUnavailable(StoreMsg.BUSY.format(path=self.path, error=exc)) from exc
         if not self._holding:
             self._holding = True
-            with store_errors():
-                self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
