@@ -8,7 +8,6 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -60,6 +59,8 @@ from session_import.store import (
     BackupFailed,
     BackupRefused,
     Store,
+    StoreError,
+    StoreInterface,
     StoreUnavailable,
     check_location,
     init_store,
@@ -207,7 +208,7 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             click.echo(CliMsg.STORE_FAILED.format(error=exc), err=True)
             ctx.exit(int(ExitCode.STORE_UNAVAILABLE))
         except BrokenPipeError:  # caught before click, which would exit 1
@@ -378,7 +379,7 @@ def _watched(command: str, config: str, db: str, ping_url, metrics_file, log_for
     except click.ClickException as exc:
         code = exc.exit_code
         raise
-    except sqlite3.Error:
+    except StoreError:
         code = int(ExitCode.STORE_UNAVAILABLE)
         raise
     finally:
@@ -402,7 +403,7 @@ def _watch_options(func):
     return func
 
 
-def _recorded(store: Store, import_ids, command: str, options: RunOptions, work):
+def _recorded(store: StoreInterface, import_ids, command: str, options: RunOptions, work):
     """A non-dry command on record in the store's commands table, per import."""
     if options.dry_run:
         return work()
@@ -608,7 +609,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
         # busy in the middle of the work: its own words, and what a commit before left
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc.__cause__ or exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE, plain=str(exc))
-    except sqlite3.Error as exc:
+    except StoreError as exc:
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
     except SpillFailed as exc:
@@ -629,7 +630,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
             signal.signal(sig, handler)
 
 
-def _stopped(report: Report, store: Store | None, cfg, cause: str, code: ExitCode,
+def _stopped(report: Report, store: StoreInterface | None, cfg, cause: str, code: ExitCode,
              plain: str | None = None) -> None:
     """The work stopped: what is true of the files (rolled back, or committed with what is
     left to do), for the terminal and the JSON report."""

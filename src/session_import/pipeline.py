@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from session_import.errors import ExitCode, SessionImportError
 from session_import.watch.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
+from session_import.model import ChangeOp
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
 from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
@@ -42,7 +42,7 @@ from session_import.resolve import (
     TrainingResolver,
 )
 from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
-from session_import.store import Change, Store
+from session_import.store import StoreError, StoreInterface
 from session_import.validate import (
     session_validator,
     validate_entity,
@@ -148,7 +148,7 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
     return files, None
 
 
-def run_import(config: Config, store: Store, given: list[Path] | None = None,
+def run_import(config: Config, store: StoreInterface, given: list[Path] | None = None,
                options: RunOptions = RunOptions(), report: Report | None = None) -> Report:
     """Run every import of ``config``; DATA files replace the provider's (one import only).
 
@@ -210,7 +210,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
     return report
 
 
-def _consolidate(imp: ImportConfig, store: Store, path: Path, reports: list[FileReport],
+def _consolidate(imp: ImportConfig, store: StoreInterface, path: Path, reports: list[FileReport],
                  options: RunOptions) -> list:
     """The import's consolidators over one file; a committed file's list of those still due
     shrinks as each one runs."""
@@ -248,7 +248,7 @@ def _due_rows(reports: list[FileReport]) -> Iterator[tuple[int, str, str]]:
             yield i, "warning", encode([line, messages, cells])
 
 
-def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
+def _reports_of_due(store: StoreInterface, text: str, run_id: int) -> list[FileReport]:
     reports = []
     for i, r in enumerate(json.loads(text)):
         report = FileReport(r["file"], r["import"], r["action"], counts=r["counts"],
@@ -264,7 +264,7 @@ def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
     return reports
 
 
-def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
+def _complete_due(imp: ImportConfig, store: StoreInterface, report: Report, due: dict,
                   options: RunOptions) -> list[str]:
     """Run the consolidators a stopped run left, on what it reported; the names that ran.
 
@@ -292,7 +292,7 @@ def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
     return names
 
 
-def stop_explained(report: Report, store: Store, cause: str, import_ids: list[str],
+def stop_explained(report: Report, store: StoreInterface, cause: str, import_ids: list[str],
                    plain: str | None = None) -> list[str]:
     """What a command stopped by a signal or a failing store leaves behind, truly: the file
     being applied was rolled back; a file committed before has changes still to publish or
@@ -304,7 +304,8 @@ def stop_explained(report: Report, store: Store, cause: str, import_ids: list[st
     return lines
 
 
-def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str]) -> list[str]:
+def _stop_lines(report: Report, store: StoreInterface, cause: str,
+                import_ids: list[str]) -> list[str]:
     committed: dict[int, str] = {}
     if not report.dry_run:
         committed = {r.run_id: r.file for r in report.files
@@ -330,7 +331,7 @@ def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str])
         if lines:
             return lines
         count = store.pending_of_imports(import_ids)
-    except sqlite3.Error:  # the store cannot even be read: what is known without it
+    except StoreError:  # the store cannot even be read: what is known without it
         if report.applying is not None and report.applying[1] is None:
             return [RunMsg.ROLLED_BACK.format(cause=cause, file=report.applying[0])]
         if committed:
@@ -372,7 +373,7 @@ class _PublishBudget:
             self.left -= time.monotonic() - started
 
 
-def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions(),
+def publish_pending(config: Config, store: StoreInterface, options: RunOptions = RunOptions(),
                     report: Report | None = None) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = report if report is not None else Report()
@@ -385,7 +386,7 @@ def publish_pending(config: Config, store: Store, options: RunOptions = RunOptio
     return report
 
 
-def publish_import(imp: ImportConfig, store: Store, report: Report, options: RunOptions,
+def publish_import(imp: ImportConfig, store: StoreInterface, report: Report, options: RunOptions,
                    budget: _PublishBudget) -> None:
     """Deliver what the import has queued (this file's changes and any left from earlier
     runs) and put the outcome in the reports of the runs that made the changes."""
@@ -410,7 +411,7 @@ def publish_import(imp: ImportConfig, store: Store, report: Report, options: Run
                                {"publisher": publisher, "counts": dict(delivered.counts)}))
 
 
-def _report_of_run(report: Report, store: Store, run_id: int) -> FileReport:
+def _report_of_run(report: Report, store: StoreInterface, run_id: int) -> FileReport:
     for file_report in report.files:
         if file_report.run_id == run_id and file_report.action == SESSION_ACTION:
             return file_report
@@ -441,7 +442,7 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     return rejects, cancel
 
 
-def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: Store,
+def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: StoreInterface,
                 options: RunOptions, report: Report, listed: bool = False,
                 due: dict[int, dict] | None = None) -> list[FileReport]:
     """One data file, in one transaction: every action of the import runs over it in turn.
@@ -584,7 +585,8 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
 
 
 def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, path: Path,
-                store: Store, report: FileReport, options: RunOptions, run_id: int) -> None:
+                store: StoreInterface, report: FileReport, options: RunOptions,
+                run_id: int) -> None:
     try:
         with _records(path, provider) as data:
             report.header = data.header
@@ -620,7 +622,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
 
 
 def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
-               rows: dict[int, dict] | None = None) -> list[Change]:
+               rows: dict[int, dict] | None = None) -> list[ChangeOp]:
     """One chunk; ``rows`` (when publishing) receives each applied row's cells and values."""
     prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
     for record in records:
@@ -682,11 +684,12 @@ class _Stage:
     def resolve(self, typed, issues) -> Outcome:
         return self.resolver.resolve(typed, issues)
 
-    def flush(self) -> list[Change]:
+    def flush(self) -> list[ChangeOp]:
         return self.resolver.flush()
 
 
-def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, store: Store) -> _Stage:
+def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig,
+           store: StoreInterface) -> _Stage:
     if action.name == SESSION_ACTION:
         fmt = compile_date_format(provider.date_format)
         return _Stage(SessionResolver(action, imp.id, store),

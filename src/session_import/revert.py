@@ -15,7 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from session_import.errors import ExitCode, SessionImportError
-from session_import.store import Change, Store, record_from
+from session_import.model import ChangeOp, record_from
+from session_import.store import Store
 
 NAMED = 5  # referring sessions named per record, then "and N more"
 RECORDS_NAMED = 20  # records named, then one line for the rest
@@ -100,14 +101,14 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
                 reasons.append(RevertMsg.CHANGED_SINCE.format(
                     run=run_id, record=f"{name} {label}", later=later_run))
             raise RevertRefused(reasons)
-        changes: list[Change] = []
+        changes: list[ChangeOp] = []
         counts = dict.fromkeys(_COUNT.values(), 0)
         for entry in reversed(entries):
             before = record_from(entry["table"], entry["before"]) if entry["before"] else None
             after = record_from(entry["table"], entry["after"]) if entry["after"] else None
             op = _INVERSE[entry["op"]]
             counts[_COUNT[entry["op"]]] += 1
-            changes.append(Change(entry["line"], entry["table"], op, after, before))
+            changes.append(ChangeOp(entry["line"], entry["table"], op, after, before))
         new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
                                   dry_run, reverts_run=run_id)
         store.apply(changes)
