@@ -37,7 +37,7 @@ from hypothesis.errors import InvalidArgument
 from lxml import etree
 
 from session_import.cli import main
-from session_import.reader import DataFile, DataFileError, Record, open_data_file
+from session_import.sources import DataFile, DataFileError, Record, open_data_file
 from session_import.report import terminal_safe
 
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))  # FUZZ_SCALE=20 for a long hunt

@@ -36,7 +36,7 @@ from itertools import islice
 from pathlib import Path
 
 from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg
-from session_import.reader import neutralise_formula
+from session_import.formulas import neutralise_formula
 from session_import.report import (
     COUNT_NAMES,
     ConsolidatorFailure,

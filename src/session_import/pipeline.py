@@ -30,7 +30,7 @@ from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.publishing import deliver, make_clients
-from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
+from session_import.sources import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.report import FileReport, RejectedRow, Report, worst
 from session_import.resolve import (
     REJECTED,

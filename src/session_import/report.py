@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from session_import.errors import ExitCode, SessionImportError, worst
-from session_import.reader import neutralise_formula
+from session_import.formulas import neutralise_formula
 from session_import.spool import SpooledList
 
 COUNT_NAMES = ("rows", "created", "updated", "unchanged", "cancelled", "rejected", "warnings")
