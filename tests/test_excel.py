@@ -1,4 +1,4 @@
-"""excel.py: an .xlsx workbook -> records with the sheet's row numbers (SPEC 3 and 7)."""
+"""sources.excel: an .xlsx workbook -> records with the sheet's row numbers (SPEC 3 and 7)."""
 
 from __future__ import annotations
 

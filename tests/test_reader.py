@@ -1,4 +1,4 @@
-"""reader.py: one data file -> records with exact physical line numbers (SPEC 3 and 7)."""
+"""sources: one data file -> records with exact physical line numbers (SPEC 3 and 7)."""
 
 from __future__ import annotations
 

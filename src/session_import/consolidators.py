@@ -37,13 +37,13 @@ from pathlib import Path
 
 from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg
 from session_import.formulas import neutralise_formula
+from session_import.outputs import rejects_csv
 from session_import.report import (
     COUNT_NAMES,
     ConsolidatorFailure,
     FileReport,
     Report,
     rejected_lines,
-    rejects_csv,
 )
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
@@ -605,7 +605,7 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
     if error is not None:
         error = scrub(error, environ)
     for r in reports:
-        r.email = {"sent": sent, "error": error}
+        r.emailed(sent, error)
     if error is not None:
         raise _Failed(error)
 
