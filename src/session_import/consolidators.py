@@ -37,14 +37,14 @@ from pathlib import Path
 
 from session_import import paths
 from session_import.config import ConsolidatorConfig, ImportConfig
-from session_import.reader import neutralise_formula
+from session_import.formulas import neutralise_formula
+from session_import.outputs import rejects_csv
 from session_import.report import (
     COUNT_NAMES,
     ConsolidatorFailure,
     FileReport,
     Report,
     rejected_lines,
-    rejects_csv,
 )
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
@@ -558,7 +558,7 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
     if error is not None:
         error = scrub(error, environ)
     for r in reports:
-        r.email = {"sent": sent, "error": error}
+        r.emailed(sent, error)
     if error is not None:
         raise _Failed(error)
 

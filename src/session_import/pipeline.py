@@ -23,18 +23,16 @@ from session_import.config import (
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
-from session_import.errors import ExitCode, SessionImportError
+from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.watch.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.model import ChangeOp
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
-from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
-from session_import.report import FileReport, RejectedRow, Report, worst
+from session_import.report import FileReport, RejectedRow, Report
 from session_import.resolve import (
     REJECTED,
-    UPDATED,
     EntityResolver,
     LearnerResolver,
     Outcome,
@@ -42,6 +40,7 @@ from session_import.resolve import (
     TrainingResolver,
 )
 from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.sources import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.store import StoreError, StoreInterface
 from session_import.validate import (
     session_validator,
@@ -534,8 +533,7 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
                           _total(reports), int(worst(r.exit_code for r in reports)), failure)
     for r in reports:
-        r.run_id = run_id
-        r.seconds = time.perf_counter() - timer
+        r.finish(run_id, time.perf_counter() - timer)
     return reports
 
 
@@ -589,15 +587,15 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                 run_id: int) -> None:
     try:
         with _records(path, provider) as data:
-            report.header = data.header
-            report.delimiter = data.delimiter
-            report.encoding = data.encoding  # an Excel input's rejects file is UTF-8
+            # an Excel input's rejects file is UTF-8
+            encoding, newline = data.encoding, report.newline
             if isinstance(data, DataFile):
-                report.encoding, report.newline = rejects_layout(path, data.encoding)
+                encoding, newline = rejects_layout(path, data.encoding)
+            report.read_as(data.header, data.delimiter, encoding, newline)
             try:
                 columns = build_column_map(action, provider, data.header, data.split_sample)
             except FileLayoutError as exc:
-                report.error = f"{path}:1: {exc}"
+                report.fail(f"{path}:1: {exc}")
                 return
             for message in columns.warnings:
                 report.add_warning(1, [message])
@@ -618,7 +616,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                     options.on_progress(str(path), action.name, report.counts["rows"],
                                         data.bytes_read, data.size)
     except DataFileError as exc:
-        report.error = str(exc)
+        report.fail(str(exc))
 
 
 def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
@@ -635,6 +633,7 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
         if rows is not None:
             rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])
+    count = report.count
     for row, typed, issues in prepared:
         if typed is None:
             outcome = Outcome(row.line, REJECTED, issues)
@@ -642,32 +641,9 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
         else:
             outcome = stage.resolve(typed, issues)
             values = dict(row.values)
-        _count(report, outcome, row.cells, values)
+        count(outcome, row.cells, values)
     return stage.flush()
 
-
-def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[str, str]) -> None:
-    report.counts["rows"] += 1
-    if not outcome.issues:
-        report.counts[outcome.kind] += 1
-        if outcome.diff and report.keep_changes:
-            report.changes.append(_change(outcome))
-        return
-    errors = [i.text for i in outcome.issues if not i.warning]
-    warnings = [i.text for i in outcome.issues if i.warning]
-    if outcome.kind == REJECTED:
-        report.counts["rejected"] += 1
-        report.rejected.append(RejectedRow(outcome.line, values, errors, list(cells)))
-    else:
-        report.counts[outcome.kind] += 1
-    if warnings:
-        report.add_warning(outcome.line, warnings, list(cells))
-    if outcome.kind == UPDATED and outcome.diff and report.keep_changes:
-        report.changes.append(_change(outcome))
-
-
-def _change(outcome: Outcome) -> dict:
-    return {"line": outcome.line, "guid": outcome.guid, "title": outcome.title, "fields": outcome.diff}
 
 
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----

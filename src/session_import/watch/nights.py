@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from session_import.report import COUNT_NAMES, Report, worst
+from session_import.errors import worst
+from session_import.report import COUNT_NAMES, Report
 from session_import.store import Store
 
 

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from session_import.errors import ExitCode
+from session_import.history import run_outcome
 from session_import.lock import read_holder
-from session_import.report import ExitCode, run_outcome
 from session_import.store import Store
 from session_import.watch.timespans import describe
 

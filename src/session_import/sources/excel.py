@@ -1,4 +1,4 @@
-"""One Excel workbook (.xlsx) -> a stream of records, through reader.DataFile's interface.
+"""One Excel workbook (.xlsx) -> a stream of records, through records.RecordFile's interface.
 
 The sheet's rows are the lines: a record's line is its row number in the sheet, the
 header is the first row that holds something (normally row 1), and rows without any
@@ -34,11 +34,11 @@ entity expanded, no network: a part that declares a DTD is refused.
 
 How cells read (each a str, as in a CSV):
 
-- empty -> ''; a string as it is, then reader.restore_formula as for CSV;
+- empty -> ''; a string as it is, then formulas.restore_formula as for CSV;
 - a number as Excel shows it in the General format: 12.0 -> '12', 12.5 -> '12.5',
   at most 15 significant digits (0.1 + 0.2 -> '0.3'), never in exponent form;
 - a boolean -> 'TRUE' or 'FALSE', the words Excel shows (in English);
-- a number in a date or time format -> a reader.DateCell (its text: see DateCell and
+- a number in a date or time format -> a records.DateCell (its text: see DateCell and
   ``_date_writer``); a time of day alone -> 'HH:MM:SS'; a duration ([h]:mm format)
   -> 'H:MM:SS' with the hours in full; openpyxl's tables of formats and its serial-date
   arithmetic are used, so the values are the ones openpyxl gives;
@@ -74,14 +74,8 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelt
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel, from_ISO8601
 
 from session_import.dates import DEFAULT_DATE_FORMAT, compile_date_format
-from session_import.reader import (
-    DataFileError,
-    DateCell,
-    ReadMsg,
-    Record,
-    RecordFile,
-    restore_formula,
-)
+from session_import.formulas import restore_formula
+from session_import.sources.records import DataFileError, DateCell, ReadMsg, Record, RecordFile
 
 MAX_EXPANDED = 512 * 1024 * 1024  # bytes that all the parts together may expand to
 MAX_RATIO = 100  # real sheets compress 10-25 times; a bomb of zeros, 1000 times
@@ -174,7 +168,9 @@ class _Package:
         name = name.lstrip("/")
         return self._exact.get(name) or self._folded.get(name.lower())
 
-    def elements(self, name: str, wanted: tuple[str, ...], root: str | None = None) -> Iterator[Any]:
+    def elements(
+        self, name: str, wanted: tuple[str, ...], root: str | None = None
+    ) -> Iterator[Any]:
         """The elements of part ``name`` with one of the local names ``wanted``, each once it
         is complete and dropped after it (so nothing accumulates), in document order.
         Raises _Unreadable for a DTD, or for another root element than ``root``."""
@@ -208,7 +204,8 @@ class _Package:
             target = element.get("Target")
             if target is None or element.get("TargetMode", "").lower() == "external":
                 continue
-            found.setdefault(element.get("Id", ""), (element.get("Type", ""), _resolve(folder, target)))
+            kind = element.get("Type", "")
+            found.setdefault(element.get("Id", ""), (kind, _resolve(folder, target)))
         return found
 
 
@@ -333,7 +330,7 @@ def _integer(text: str | None) -> int:
 class ExcelFile(RecordFile):
     """Context manager; iterate it for Records of data rows (the header is not yielded).
 
-    The same interface as reader.DataFile: ``path``, ``encoding`` ('utf-8') and
+    The same interface as delimited.DataFile: ``path``, ``encoding`` ('utf-8') and
     ``delimiter`` (';'), which a rejects file of an Excel input is written in, and
     ``header``. One pass: iterating again continues where the previous iteration stopped.
     """
@@ -398,7 +395,8 @@ class ExcelFile(RecordFile):
         if isinstance(error, DataFileError | MemoryError):
             return error
         if isinstance(error, _Unreadable):
-            return DataFileError(self.path, line if error.line is None else error.line, error.message)
+            at = line if error.line is None else error.line
+            return DataFileError(self.path, at, error.message)
         if isinstance(error, OSError):
             message = ReadMsg.CANNOT_READ.format(reason=error.strerror or error)
             return DataFileError(self.path, line, message)
@@ -576,7 +574,9 @@ class _CellReader:
             try:
                 return self.number(value, _integer(style) if style and self.dates else 0)
             except ValueError:
-                raise _damaged(f"cell {cell.get('r')} holds {value!r}, which is not a number") from None
+                raise _damaged(
+                    f"cell {cell.get('r')} holds {value!r}, which is not a number"
+                ) from None
         if kind == "s":
             index = int(value)
             if not 0 <= index < len(self.strings):
