@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from session_import import schema
+from session_import import catalog
 from session_import.config import ConfigError, describe, load_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -330,7 +330,7 @@ def test_namespace_declarations_and_xsi_attributes_on_the_root_are_accepted(tmp_
         """)
     assert load_config(path).imports[0].id == "c"
     default_ns = write(tmp_path, bare().replace("<actions>", '<actions xmlns="urn:example:import">', 1), "ns.xml")
-    assert load_config(default_ns).imports[0].actions[0].name == schema.SESSION_ACTION
+    assert load_config(default_ns).imports[0].actions[0].name == catalog.SESSION_ACTION
     inner = write(tmp_path, f"""
         <import-config xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
           <import xsi:type="x"><actions>{SESSION}</actions></import>
@@ -455,7 +455,7 @@ def test_bare_form(tmp_path):
     assert imp.consolidators == () and imp.safety.max_rejects is None and imp.safety.max_cancel is None
     (action,) = imp.actions
     assert (action.name, action.line, action.full_access, action.search_fields) == (
-        schema.SESSION_ACTION, 2, False, ("sessionTitle",))
+        catalog.SESSION_ACTION, 2, False, ("sessionTitle",))
     assert [(f.name, f.mandatory, f.mandatory_explicit, f.line) for f in action.fields] == [
         ("sessionAction", True, False, 4), ("sessionTitle", True, False, 4), ("teacherLogin", True, False, 4)
     ]
@@ -485,7 +485,7 @@ def test_full_form_with_every_option(tmp_path, monkeypatch):
     # <fields> win over <columnsMapping>, which wins over the defaults, meaning by meaning
     assert session.field("sessionAction").codes == {"c": "createUpdate", "a": "cancel"}
     assert session.field("sessionStatus").codes == {"o": "open", "x": "closed"}
-    assert [c.name for c in nightly.consolidators] == list(schema.CONSOLIDATORS)
+    assert [c.name for c in nightly.consolidators] == list(catalog.CONSOLIDATORS)
     logger, backup, email, delete = nightly.consolidators
     assert logger.options == {"location": (str(tmp_path / "logs"),)}
     assert backup.options == {"backupFolder": (str(tmp_path / "backup"),), "timestamp": ("no",)}
@@ -559,7 +559,7 @@ def test_pre_and_post_processes_are_refused_by_name(tmp_path, where, tag, kind):
     )
 
 
-@pytest.mark.parametrize("action", schema.UNSUPPORTED_CK_ACTIONS)
+@pytest.mark.parametrize("action", catalog.UNSUPPORTED_CK_ACTIONS)
 def test_unsupported_crossknowledge_actions_are_refused_by_name(tmp_path, action):
     path = write(tmp_path, f"<actions>\n{SESSION}<{action}><fields><x/></fields></{action}>\n</actions>")
     assert errors_of(path) == [

@@ -32,12 +32,12 @@ from conftest import HEADER, rows
 from session_import import consolidators
 from session_import.config import ConsolidatorConfig, ImportConfig
 from session_import.consolidators import run_consolidators, scrub
+from session_import.outputs import write_rejects
 from session_import.report import (
     ConsolidatorFailure,
     FileReport,
     RejectedRow,
     Report,
-    write_rejects,
 )
 
 SENTINEL = "S3ntinel-pa55"

@@ -1,4 +1,4 @@
-"""excel.py: an .xlsx workbook -> records with the sheet's row numbers (SPEC 3 and 7)."""
+"""sources.excel: an .xlsx workbook -> records with the sheet's row numbers (SPEC 3 and 7)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from session_import import excel
-from session_import.excel import ExcelFile
-from session_import.reader import DataFile, DataFileError, DateCell, Record, open_data_file
+from session_import.sources import DataFile, DataFileError, DateCell, Record, excel, open_data_file
+from session_import.sources.excel import ExcelFile
 
 SHEET = "xl/worksheets/sheet1.xml"
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

@@ -37,8 +37,8 @@ from hypothesis.errors import InvalidArgument
 from lxml import etree
 
 from session_import.cli import main
-from session_import.reader import DataFile, DataFileError, Record, open_data_file
-from session_import.report import terminal_safe
+from session_import.sources import DataFile, DataFileError, Record, open_data_file
+from session_import.render import terminal_safe
 
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))  # FUZZ_SCALE=20 for a long hunt
 EXAMPLE_SECONDS = 10  # per example: far above the slowest honest one, far below a hang

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import HEADER, ROOT, rows
 
-from session_import.report import write_json
+from session_import.outputs import write_json
 from session_import.spool import BLOCK_ENTRIES, SpooledList
 
 # ---- the spool ----

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import rows
 
-from session_import.config import leads_outside, load_config
+from session_import.config import load_config
+from session_import.paths import leads_outside
 from session_import.pipeline import RunOptions, run_import
 from session_import.store import Store
 

@@ -1,5 +1,5 @@
 """The Perculus client against a real HTTP server on loopback that follows the
-documented API (tests/emulators/perculus.py), through remote.Delivery."""
+documented API (tests/emulators/perculus.py), through contract.Delivery."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +10,15 @@ import requests
 
 from emulators.perculus import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, PerculusEmulator
 from emulators.perculus import perculus_emulator  # noqa: F401  (fixture)
-from session_import.perculus import PerculusClient, PerculusSettings, credentials_from_env
-from session_import.remote import Change, CredentialsError, Delivery, Outcome, SessionData
+from session_import.publishers.contract import (
+    CredentialsError,
+    Delivery,
+    DeliveryOutcome,
+    RemoteChange,
+    SessionData,
+)
+from session_import.publishers.perculus import PerculusClient
+from session_import.publishers.settings import PERCULUS_CREDENTIALS, PerculusSettings
 
 TOKEN = "/auth/connect/token"
 BATCH = "/xapi/v2/session/batch"
@@ -36,16 +43,16 @@ def session(title: str = "Safety 1", start: str | None = "2030-03-10T10:00:00",
     return SessionData(**values)  # type: ignore[arg-type]
 
 
-def create(change_id: int, title: str | None = None, **fields: object) -> Change:
-    return Change(change_id, "create", session(title or f"Session {change_id}", **fields))
+def create(change_id: int, title: str | None = None, **fields: object) -> RemoteChange:
+    return RemoteChange(change_id, "create", session(title or f"Session {change_id}", **fields))
 
 
-def update(change_id: int, remote_id: str | None, changed: set[str], **fields: object) -> Change:
-    return Change(change_id, "update", session(**fields), frozenset(changed), remote_id=remote_id)
+def update(change_id: int, remote_id: str | None, changed: set[str], **fields: object) -> RemoteChange:
+    return RemoteChange(change_id, "update", session(**fields), frozenset(changed), remote_id=remote_id)
 
 
-def cancel(change_id: int, remote_id: str | None) -> Change:
-    return Change(change_id, "cancel", session(), remote_id=remote_id)
+def cancel(change_id: int, remote_id: str | None) -> RemoteChange:
+    return RemoteChange(change_id, "cancel", session(), remote_id=remote_id)
 
 
 class Harness:
@@ -68,8 +75,8 @@ class Harness:
         return PerculusClient(PerculusSettings(**values), credentials,  # type: ignore[arg-type]
                               session=self.http, sleep=self.sleeps.append)
 
-    def deliver(self, changes: list[Change], client: PerculusClient | None = None,
-                **delivery: object) -> list[Outcome]:
+    def deliver(self, changes: list[RemoteChange], client: PerculusClient | None = None,
+                **delivery: object) -> list[DeliveryOutcome]:
         client = client or self.client()
         delivered = Delivery(changes, before_send=self._record, **delivery)  # type: ignore
         return list(client.deliver(delivered))
@@ -84,7 +91,7 @@ def harness(perculus_emulator: PerculusEmulator):  # noqa: F811
         yield Harness(perculus_emulator, http)
 
 
-def by_id(outcomes: list[Outcome]) -> dict[int, Outcome]:
+def by_id(outcomes: list[DeliveryOutcome]) -> dict[int, DeliveryOutcome]:
     assert len({o.change_id for o in outcomes}) == len(outcomes), "one outcome per change"
     return {o.change_id: o for o in outcomes}
 
@@ -196,21 +203,21 @@ def test_a_207_rejects_exactly_the_refused_changes_with_perculus_words(harness: 
     ]))
     assert harness.emulator.calls(BATCH)[0] is not None
     assert outcomes[1].state == "published" and outcomes[1].remote_id in harness.emulator.sessions
-    assert outcomes[2] == Outcome(2, "rejected", message=(
+    assert outcomes[2] == DeliveryOutcome(2, "rejected", message=(
         "Perculus rejected the session: Invalid session start date. (code 12)."))
-    assert outcomes[3] == Outcome(3, "rejected", message=(
+    assert outcomes[3] == DeliveryOutcome(3, "rejected", message=(
         "Perculus rejected the session: session_not_found (code 30)."))
-    assert outcomes[4] == Outcome(4, "published", remote_id=known)
+    assert outcomes[4] == DeliveryOutcome(4, "published", remote_id=known)
     assert len(harness.emulator.sessions) == 2
 
 
 def test_a_400_rejects_every_item_and_joins_a_list_of_details(harness: Harness) -> None:
     harness.emulator.now = harness.emulator.now.replace(year=2031)  # both starts are past
-    outcomes = harness.deliver([create(1), Change(2, "create", session(title=""))])
+    outcomes = harness.deliver([create(1), RemoteChange(2, "create", session(title=""))])
     assert outcomes == [
-        Outcome(1, "rejected", message=(
+        DeliveryOutcome(1, "rejected", message=(
             "Perculus rejected the session: Invalid session start date. (code 12).")),
-        Outcome(2, "rejected", message=(
+        DeliveryOutcome(2, "rejected", message=(
             "Perculus rejected the session: Session name is required.; "
             "Invalid session start date. (code 12).")),
     ]
@@ -307,13 +314,13 @@ def test_a_new_token_refused_again_is_refused_credentials(harness: Harness) -> N
 def test_a_missing_or_empty_variable_is_named(variable: str) -> None:
     environ = {k: v for k, v in CREDENTIALS.items() if k != variable}
     with pytest.raises(CredentialsError) as raised:
-        credentials_from_env(environ)
+        PERCULUS_CREDENTIALS.read(environ)
     assert raised.value.missing is True
     assert raised.value.message == (
         f"{variable} is not set; the Perculus publisher reads its credentials from the environment."
     )
     with pytest.raises(CredentialsError) as raised:
-        credentials_from_env(dict(CREDENTIALS, **{variable: "  "}))
+        PERCULUS_CREDENTIALS.read(dict(CREDENTIALS, **{variable: "  "}))
     assert raised.value.missing is True
     assert raised.value.message.startswith(f"{variable} is empty;")
     settings = PerculusSettings(base_url="http://127.0.0.1:9")
@@ -324,7 +331,7 @@ def test_a_missing_or_empty_variable_is_named(variable: str) -> None:
 
 def test_credentials_from_env_reads_the_three_variables() -> None:
     environ = dict(CREDENTIALS, HOME="/root")
-    assert credentials_from_env(environ) == CREDENTIALS
+    assert PERCULUS_CREDENTIALS.read(environ) == CREDENTIALS
 
 
 def test_secrets_never_reach_an_exception_an_outcome_or_a_log(
@@ -375,7 +382,7 @@ def test_5xx_then_success_is_retried_with_back_off(harness: Harness) -> None:
     guid = harness.emulator.add_session("S", "2030-03-10T10:00:00+01:00")
     harness.emulator.fail_next(2, status=503, path=BATCH)
     outcomes = harness.deliver([update(1, guid, {"title"}, title="T")])
-    assert outcomes == [Outcome(1, "published", remote_id=guid)]
+    assert outcomes == [DeliveryOutcome(1, "published", remote_id=guid)]
     assert len(harness.emulator.calls(BATCH)) == 3
     assert harness.sleeps == [0.01, 0.02]
 
@@ -400,10 +407,10 @@ def test_5xx_every_time_leaves_the_changes_pending_after_three_tries(harness: Ha
     changes = [update(1, guid, {"title"}), update(2, guid, {"end"}), cancel(3, guid)]
     outcomes = harness.deliver(changes, harness.client(batch_size=1))
     assert outcomes == [
-        Outcome(1, "pending", message="Perculus did not answer (HTTP 500) after 3 tries."),
-        Outcome(2, "pending", message=(
+        DeliveryOutcome(1, "pending", message="Perculus did not answer (HTTP 500) after 3 tries."),
+        DeliveryOutcome(2, "pending", message=(
             "Perculus is unavailable (HTTP 500); the change waits for the next run.")),
-        Outcome(3, "pending", message=(
+        DeliveryOutcome(3, "pending", message=(
             "Perculus is unavailable (HTTP 500); the change waits for the next run.")),
     ]
     assert len(harness.emulator.calls(BATCH)) == 3  # the next changes are not tried
@@ -435,10 +442,10 @@ def test_an_attempted_create_found_by_search_is_published_and_never_sent(harness
     guid = harness.emulator.add_session("Session 1", "2030-03-10T12:00:00+03:00",
                                         timezone="Europe/Istanbul")
     harness.emulator.add_session("Session 1", "2030-03-11T10:00:00+01:00")  # same name, other day
-    first = Change(1, "create", session("Session 1"), attempted=True)
-    second = Change(2, "create", session("Session 2"), attempted=True)
+    first = RemoteChange(1, "create", session("Session 1"), attempted=True)
+    second = RemoteChange(2, "create", session("Session 2"), attempted=True)
     outcomes = harness.deliver([first, second])
-    assert outcomes[0] == Outcome(1, "published", remote_id=guid)
+    assert outcomes[0] == DeliveryOutcome(1, "published", remote_id=guid)
     assert outcomes[1].state == "published" and outcomes[1].remote_id != guid
     assert [[i["name"] for i in r.json] for r in harness.emulator.calls(BATCH)] == [["Session 2"]]
     assert harness.sent == [[2]]
@@ -447,8 +454,8 @@ def test_an_attempted_create_found_by_search_is_published_and_never_sent(harness
 
 def test_a_create_is_never_sent_blind_when_the_lookup_fails(harness: Harness) -> None:
     harness.emulator.fail_next(99, status=503, path=SEARCH)
-    outcomes = harness.deliver([Change(1, "create", session(), attempted=True), create(2)])
-    assert outcomes[0] == Outcome(1, "pending", message=(
+    outcomes = harness.deliver([RemoteChange(1, "create", session(), attempted=True), create(2)])
+    assert outcomes[0] == DeliveryOutcome(1, "pending", message=(
         "Perculus could not be searched for the session (HTTP 503 to the search); "
         "it will be looked for again."))
     assert outcomes[1].state == "published"
@@ -462,8 +469,8 @@ def test_a_token_endpoint_that_stays_down_leaves_everything_pending(harness: Har
     reason = ("Perculus is unavailable (HTTP 503 to the token request); "
               "the change waits for the next run.")
     # the cancel does not wait for the batch being filled
-    assert outcomes == [Outcome(2, "pending", message=reason),
-                        Outcome(1, "pending", message=reason)]
+    assert outcomes == [DeliveryOutcome(2, "pending", message=reason),
+                        DeliveryOutcome(1, "pending", message=reason)]
     assert [r.path for r in harness.emulator.requests] == [TOKEN] * 3
 
 
@@ -481,8 +488,8 @@ def test_after_the_deadline_nothing_new_is_sent(harness: Harness) -> None:
         now[0] = 200.0
     # a cancel does not wait for the batch being filled (other sessions): it comes first
     assert outcomes[1:] == [
-        Outcome(3, "pending", message="publish timeout"),
-        Outcome(2, "pending", message="publish timeout"),
+        DeliveryOutcome(3, "pending", message="publish timeout"),
+        DeliveryOutcome(2, "pending", message="publish timeout"),
     ]
     assert outcomes[0].state == "published"
     assert len(harness.emulator.calls(BATCH)) == 1
@@ -495,7 +502,7 @@ def test_a_back_off_that_would_pass_the_deadline_is_not_waited(harness: Harness)
         CREDENTIALS, session=harness.http, sleep=harness.sleeps.append)
     import time
     outcomes = list(client.deliver(Delivery([create(1)], deadline=time.monotonic() + 30)))
-    assert outcomes == [Outcome(1, "pending", message="publish timeout")]
+    assert outcomes == [DeliveryOutcome(1, "pending", message="publish timeout")]
     assert harness.sleeps == []
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,8 @@ from conftest import NIGHTLY_CONFIG, Workspace
 from emulators.perculus import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, PerculusEmulator
 from emulators.perculus import perculus_emulator  # noqa: F401  (fixture)
 from emulators.zoho import ZohoEmulator
+
+from session_import.publishers import SessionData, session_payload
 
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin"
 
@@ -160,9 +163,9 @@ def test_a_run_over_two_files_reports_pending_once_and_exits_0_when_all_was_deli
 
 def test_changes_that_stay_queued_do_not_block_later_ones(
         ws: Workspace, zoho: ZohoEmulator, monkeypatch):
-    from session_import import publishing
+    from session_import.publishers import outbox
 
-    monkeypatch.setattr(publishing, "QUEUE_PAGE", 2)  # 2000 in production
+    monkeypatch.setattr(outbox, "QUEUE_PAGE", 2)  # 2000 in production
     ws.seed()
     # only TP-002 has a module: TP-001's sessions wait (NO_MODULE) until the config says where
     config = zoho_config(ws, zoho, default="")
@@ -288,3 +291,27 @@ def test_reverting_a_cancel_does_not_duplicate_the_session_on_zoho(
     assert reverted.exit_code == 0, reverted.stderr
     assert ws.run("publish", config).exit_code == 0
     assert [s["name"] for s in zoho.sessions.values()] == ["Safety"]
+
+
+# ---- the payload the outbox queues ------------------------------------------------------------
+
+def test_the_queued_session_is_the_payload_of_its_records(ws: Workspace, zoho: ZohoEmulator):
+    ws.seed()
+    config = zoho_config(ws, zoho)
+    night = ws.write("night.csv", data(line("Safety", "01/03/2027 09:00", "01/03/2027 11:00")))
+    result, _ = ws.import_rows(config, night)
+    assert result.exit_code == 0, result.stderr
+    [(queued,)] = ws.query("SELECT session FROM outbox")
+    [session] = ws.query("SELECT guid, title, start_date, end_date, training_id, teacher_id"
+                         " FROM sessions")
+    [training] = ws.query("SELECT path_code, title, locale, modality FROM trainings WHERE id = ?",
+                          session[4])
+    [(ref_number,)] = ws.query("SELECT ref_number FROM users WHERE id = ?", session[5])
+    payload = session_payload(
+        SimpleNamespace(guid=session[0], title=session[1], start_date=session[2],
+                        end_date=session[3]),
+        SimpleNamespace(path_code=training[0], title=training[1], locale=training[2],
+                        modality=training[3]),
+        SimpleNamespace(ref_number=ref_number))
+    assert json.loads(queued) == payload
+    assert SessionData(**payload).title == "Safety"

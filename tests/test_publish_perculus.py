@@ -284,9 +284,9 @@ def test_a_reverted_run_is_undone_on_perculus_by_the_next_publish(setup):
 
 
 def test_the_queue_is_read_a_page_at_a_time_and_keeps_each_sessions_order(setup, monkeypatch):
-    from session_import import publishing
+    from session_import.publishers import outbox
 
-    monkeypatch.setattr(publishing, "QUEUE_PAGE", 2)
+    monkeypatch.setattr(outbox, "QUEUE_PAGE", 2)
     ws, emulator, write_config = setup
     config = write_config(batch=3)
     night = ws.write("night.csv", data(

@@ -17,7 +17,7 @@ import pytest
 from conftest import NIGHTLY_CONFIG, ROOT, Workspace
 from emulators.zoho import ZohoEmulator
 
-from session_import import publishing
+from session_import.publishers import outbox
 from session_import.config import load_config
 from session_import.pipeline import RunOptions, run_import
 from session_import.store import Store
@@ -337,7 +337,7 @@ def test_after_a_reboot_calls_from_the_future_count_as_just_sent(ten_in_two_seco
     the wall clock is left: a stored time in the future counts as now, never as a stall."""
     ws, zoho, config = ten_in_two_seconds
     boot = {"id": "before-the-reboot"}
-    monkeypatch.setattr(publishing, "boot_clock",
+    monkeypatch.setattr(outbox, "boot_clock",
                         lambda: (boot["id"], time.clock_gettime(time.CLOCK_BOOTTIME)))
     first, second = nights(ws, 10, 5)
     assert run_with_clock(ws, config, first, +3600) == 0

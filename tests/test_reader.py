@@ -1,4 +1,4 @@
-"""reader.py: one data file -> records with exact physical line numbers (SPEC 3 and 7)."""
+"""sources: one data file -> records with exact physical line numbers (SPEC 3 and 7)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from session_import.reader import (
-    FORMULA_PREFIXES,
+from session_import.formulas import FORMULA_PREFIXES, neutralise_formula, restore_formula
+from session_import.sources import (
     SUGGESTED_ENCODINGS,
     DataFile,
     DataFileError,
     Record,
-    neutralise_formula,
     open_data_file,
-    restore_formula,
 )
 
 # Chunk sizes that put chunk boundaries everywhere: inside \r\n, inside a multi-byte

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from conftest import ROOT, SAMPLE_CONFIGS, rows
-from session_import import revert
+from session_import import history as history_module
 
 TRAININGS, TEACHERS, GROUPS = 1, 2, 3  # the seeding runs
 
@@ -115,7 +115,7 @@ def test_a_session_that_would_come_back_without_its_training_is_refused(seeded, 
 
 
 def test_past_a_count_the_records_still_used_are_summed_up(seeded, sessions_config, monkeypatch):
-    monkeypatch.setattr(revert, "RECORDS_NAMED", 1)
+    monkeypatch.setattr(history_module, "RECORDS_NAMED", 1)
     data = seeded.write("s.csv", rows(*(f"M;TP-00{n};S{n};;;open;;;jdupont;;" for n in (1, 2, 3))))
     assert seeded.run("run", sessions_config, data).exit_code == 0
     lines = revert_run(seeded, TRAININGS).stderr.splitlines()

@@ -20,7 +20,7 @@ from emulators.perculus import (
 from prometheus_client.parser import text_string_to_metric_families
 from test_cli_store import DROP_CONFIG
 
-from session_import import heartbeat
+from session_import.watch import heartbeat
 
 HEAD = "sessionAction;trainingPathCode;sessionTitle;teacherLogin\n"
 

@@ -15,11 +15,10 @@ import pytest
 import requests
 from emulators.zoho import ZohoEmulator
 
-from session_import.remote import Change, CredentialsError, Delivery, SessionData
-from session_import.zoho import (
+from session_import.publishers.contract import CredentialsError, Delivery, RemoteChange, SessionData
+from session_import.publishers.settings import ZOHO_CREDENTIALS, ZohoSettings
+from session_import.publishers.zoho import (
     ZohoPeopleClient,
-    ZohoSettings,
-    credentials_from_env,
     is_threshold_answer,
     rejection_message,
     twelve_hour,
@@ -99,14 +98,14 @@ def session(n: int = 1, **override: object) -> SessionData:
     return SessionData(**values)  # type: ignore[arg-type]
 
 
-def create(n: int = 1, **override: object) -> Change:
+def create(n: int = 1, **override: object) -> RemoteChange:
     attempted = bool(override.pop("attempted", False))
-    return Change(
+    return RemoteChange(
         id=n, kind="create", session=session(n, **override), attempted=attempted, line=n + 1
     )
 
 
-def deliver(client: ZohoPeopleClient, changes: list[Change], **hooks: object):
+def deliver(client: ZohoPeopleClient, changes: list[RemoteChange], **hooks: object):
     return list(client.deliver(Delivery(changes, **hooks)))  # type: ignore[arg-type]
 
 
@@ -153,7 +152,7 @@ def test_a_session_whose_end_is_not_after_its_start_is_rejected_without_a_call(z
     client = make_client(zoho, http)
     same = create(1, start="2026-03-02T10:00:00", end="2026-03-02T10:00:00")
     late = create(2, start="2026-03-03T23:59:00", end=None)  # no minute left in its day
-    moved = Change(id=3, kind="update", session=session(3, start="2026-03-04T15:00:00",
+    moved = RemoteChange(id=3, kind="update", session=session(3, start="2026-03-04T15:00:00",
                                                         end="2026-03-04T15:00:00"),
                    changed=frozenset({"end"}), remote_id="219225000000648999")
     outcomes = deliver(client, [same, late, moved])
@@ -398,14 +397,14 @@ def test_an_attempted_create_found_in_the_module_is_not_sent_again(zoho, http):
 def test_an_update_patches_only_the_changed_fields(zoho, http):
     client = make_client(zoho, http)
     remote_id = deliver(client, [create(1)])[0].remote_id
-    renamed = Change(
+    renamed = RemoteChange(
         id=2,
         kind="update",
         session=session(1, title="Renamed"),
         changed=frozenset({"title"}),
         remote_id=remote_id,
     )
-    moved = Change(
+    moved = RemoteChange(
         id=3,
         kind="update",
         session=session(1, title="Renamed", start="2026-04-01T14:00:00", end=None),
@@ -428,7 +427,7 @@ def test_an_update_patches_only_the_changed_fields(zoho, http):
 
 
 def test_an_update_touching_no_zoho_field_sends_nothing(zoho, http):
-    change = Change(
+    change = RemoteChange(
         id=1,
         kind="update",
         session=session(1),
@@ -441,10 +440,10 @@ def test_an_update_touching_no_zoho_field_sends_nothing(zoho, http):
 
 
 def test_a_cancel_is_a_warning_and_sends_nothing(zoho, http):
-    cancel = Change(
+    cancel = RemoteChange(
         id=1, kind="cancel", session=session(1, title="Fire drill"), remote_id="219225000000648145"
     )
-    never_delivered = Change(id=2, kind="cancel", session=session(2))
+    never_delivered = RemoteChange(id=2, kind="cancel", session=session(2))
     outcomes = deliver(make_client(zoho, http), [cancel, never_delivered])
 
     assert [(o.state, o.warning, o.message) for o in outcomes] == [
@@ -509,7 +508,7 @@ def test_refused_credentials_raise_with_the_documented_text(zoho, http):
 
 def test_a_missing_or_empty_variable_is_named():
     with pytest.raises(CredentialsError) as empty:
-        credentials_from_env(
+        ZOHO_CREDENTIALS.read(
             {"ZOHO_CLIENT_ID": "id", "ZOHO_CLIENT_SECRET": "  ", "ZOHO_REFRESH_TOKEN": "r"}
         )
     assert empty.value.missing
@@ -523,7 +522,7 @@ def test_a_missing_or_empty_variable_is_named():
         "ZOHO_CLIENT_SECRET is not set; "
         "the Zoho People publisher reads its credentials from the environment."
     )
-    assert credentials_from_env(credentials()) == credentials()
+    assert ZOHO_CREDENTIALS.read(credentials()) == credentials()
 
 
 def test_no_secret_appears_anywhere(zoho, http, caplog):

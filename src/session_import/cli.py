@@ -8,9 +8,7 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import sys
-import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,13 +16,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import Progress
 
 from session_import import __version__
 from session_import.config import ConfigError, describe, load_config
-from session_import.events import Event, EventName, json_line
+from session_import.errors import ExitCode, worst
+from session_import.watch.events import Event, EventName, json_line
 from session_import.export import KINDS, write_export
-from session_import.heartbeat import BODY_LIMIT, Heartbeat
+from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
 from session_import.lock import ImportLock, LockBusy
 from session_import.pipeline import (
     RunMsg,
@@ -34,39 +33,41 @@ from session_import.pipeline import (
     run_import,
     stop_explained,
 )
-from session_import.metrics import MetricsError, write_metrics
-from session_import.nights import on_record
-from session_import.publishing import credential_problems
-from session_import.report import (
-    ExitCode,
-    OutputError,
-    Report,
-    _atomic_write,
+from session_import.watch.metrics import MetricsError, write_metrics
+from session_import.watch.nights import on_record
+from session_import.publishers import credential_problems
+from session_import.history import (
+    RevertRefused,
     journal_view,
-    render,
     render_journal,
     render_runs,
+    revert_run,
     run_outcome,
-    terminal_safe,
-    worst,
+)
+from session_import.outputs import (
+    OutputError,
+    atomic_write,
     write_json,
     write_json_report,
     write_rejects,
 )
-from session_import.revert import RevertRefused, revert_run
-from session_import.safety import parse_limit, store_file_clash
-from session_import.status import status_line, store_status
+from session_import.render import progress_callback, progress_display, render, wait_lines
+from session_import.report import Report
+from session_import.limits import parse_limit, store_file_clash
+from session_import.watch.status import status_line, store_status
 from session_import.store import (
     BackupFailed,
     BackupRefused,
     Store,
+    StoreError,
+    StoreInterface,
     StoreUnavailable,
     check_location,
     init_store,
 )
 from session_import.spool import SpillFailed
-from session_import.summary import plain_text, quiet_lines
-from session_import.timespans import parse_duration, parse_since
+from session_import.watch.summary import plain_text, quiet_lines
+from session_import.watch.timespans import parse_duration, parse_since
 
 DEFAULT_DB = "session-import.db"
 
@@ -207,7 +208,7 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             click.echo(CliMsg.STORE_FAILED.format(error=exc), err=True)
             ctx.exit(int(ExitCode.STORE_UNAVAILABLE))
         except BrokenPipeError:  # caught before click, which would exit 1
@@ -378,7 +379,7 @@ def _watched(command: str, config: str, db: str, ping_url, metrics_file, log_for
     except click.ClickException as exc:
         code = exc.exit_code
         raise
-    except sqlite3.Error:
+    except StoreError:
         code = int(ExitCode.STORE_UNAVAILABLE)
         raise
     finally:
@@ -402,40 +403,11 @@ def _watch_options(func):
     return func
 
 
-def _recorded(store: Store, import_ids, command: str, options: RunOptions, work):
+def _recorded(store: StoreInterface, import_ids, command: str, options: RunOptions, work):
     """A non-dry command on record in the store's commands table, per import."""
     if options.dry_run:
         return work()
     return on_record(store, import_ids, command, options.clock, work)
-
-
-def _progress_callback(progress: Progress | None):
-    """Per file and action, on a rich progress line: a bar of the bytes read of the file's
-    size, the rows done, the rate and the time left; None when there is no terminal to draw
-    on. The pipeline calls it when the file starts, so that the rate and the time left are
-    measured from there (they once were from the end of the first chunk: 2 billion rows/s)."""
-    if progress is None:
-        return None
-    tasks: dict[tuple[str, str], tuple[int, float]] = {}
-
-    def update(file: str, action: str, rows: int, done: int, size: int) -> None:
-        key = (file, action)
-        if key not in tasks:
-            name = terminal_safe(f"{Path(file).name} ({action})")
-            tasks[key] = (progress.add_task(name, total=max(size, 1), **_NO_FIGURES), time.monotonic())
-        task, started = tasks[key]
-        elapsed = time.monotonic() - started
-        done = min(done, size) if rows else 0  # the reader reads ahead: nothing is done yet
-        figures = dict(_NO_FIGURES, rows=f"{rows:,} rows",
-                       percent=f"{100 * done / size:3.0f}%" if size else "")
-        if elapsed > 0 and rows:
-            figures["rate"] = f"{rows / elapsed:,.0f} rows/s"
-        if elapsed > 0 and done:
-            left = elapsed * (size - done) / done
-            figures["left"] = f"{int(left) // 60}:{int(left) % 60:02d} left"
-        progress.update(task, completed=done, refresh=True, **figures)  # each chunk is drawn
-
-    return update
 
 
 class _Seconds(click.ParamType):
@@ -454,9 +426,6 @@ class _Seconds(click.ParamType):
 
 
 SECONDS = _Seconds()
-
-
-_NO_FIGURES = {"percent": "", "rows": "", "rate": "", "left": ""}
 
 
 def _publish_timeout(func):
@@ -513,9 +482,9 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         cfg = _runnable(config, quiet, "run")
         watch.configured(cfg)
         out, err = _consoles(quiet, watch)
-        progress = _progress(out, quiet, no_progress)
+        progress = progress_display(out, quiet, no_progress)
         options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
-                             max_cancel=max_cancel, on_progress=_progress_callback(progress),
+                             max_cancel=max_cancel, on_progress=progress_callback(progress),
                              publish_timeout=publish_timeout,
                              on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
         imports = [imp.id for imp in cfg.imports]
@@ -548,43 +517,11 @@ def _environ() -> dict[str, str]:
 
 
 def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None = None):
-    """A publisher's wait (pacing, lock, back-off). On a terminal: one live line of the
-    progress display, its spinner turning while the publisher waits. Piped: a line once
-    per reason, and for every long wait, so a paced delivery of hundreds of calls does
-    not print hundreds of lines."""
-    said: set[str] = set()
-    task: list = []
+    """A publisher's wait: an event in the JSON log when there is one, else render.wait_lines."""
     if watch is not None and watch.log is not None:
         return lambda why, seconds: watch.log.emit(Event(
             EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)}))
-
-    def waiting(why: str, seconds: float) -> None:
-        text = f"{why}: waiting {seconds:.1f} s"
-        if progress is not None:
-            if task:
-                progress.update(task[0], description=text)
-            else:
-                task.append(progress.add_task(text, total=None, **_NO_FIGURES))
-            return
-        if why in said and seconds < 5:
-            return
-        said.add(why)
-        err.print(text, highlight=False, markup=False)
-
-    return waiting
-
-
-def _progress(out: Console, quiet: bool, no_progress: bool) -> Progress | None:
-    """A live progress display on a terminal; None when piped, quiet or asked not to."""
-    if not out.is_terminal or quiet or no_progress:
-        return None
-    return Progress(
-        TextColumn("{task.description}", markup=False), SpinnerColumn(), BarColumn(),
-        TextColumn("{task.fields[percent]}", markup=False),
-        TextColumn("{task.fields[rows]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
-        TextColumn("{task.fields[left]}", markup=False),
-        console=out, transient=True,
-    )
+    return wait_lines(progress, err)
 
 
 def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, cfg, work) -> None:
@@ -608,7 +545,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
         # busy in the middle of the work: its own words, and what a commit before left
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc.__cause__ or exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE, plain=str(exc))
-    except sqlite3.Error as exc:
+    except StoreError as exc:
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
     except SpillFailed as exc:
@@ -629,7 +566,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
             signal.signal(sig, handler)
 
 
-def _stopped(report: Report, store: Store | None, cfg, cause: str, code: ExitCode,
+def _stopped(report: Report, store: StoreInterface | None, cfg, cause: str, code: ExitCode,
              plain: str | None = None) -> None:
     """The work stopped: what is true of the files (rolled back, or committed with what is
     left to do), for the terminal and the JSON report."""
@@ -687,7 +624,7 @@ def publish(config, report_path, lock_timeout, publish_timeout, ping_url, metric
         cfg = _runnable(config, quiet, "published")
         watch.configured(cfg)
         out, err = _consoles(quiet, watch)
-        progress = _progress(out, quiet, False)
+        progress = progress_display(out, quiet, False)
         options = RunOptions(publish_timeout=publish_timeout,
                              on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
         imports = [imp.id for imp in cfg.imports if imp.publishers]
@@ -727,7 +664,7 @@ def export(kind, fmt, output, db, quiet, verbose):
     try:
         if output:
             try:
-                _atomic_write(Path(output), lambda handle: write_export(store, kind, fmt, handle))
+                atomic_write(Path(output), lambda handle: write_export(store, kind, fmt, handle))
             except OutputError as exc:
                 if _disk_full(exc):
                     _fail(CliMsg.FREE_SPACE.format(error=exc), ExitCode.STORE_UNAVAILABLE)

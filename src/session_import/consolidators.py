@@ -35,15 +35,16 @@ from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
-from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg
-from session_import.reader import neutralise_formula
+from session_import import paths
+from session_import.config import ConsolidatorConfig, ImportConfig
+from session_import.formulas import neutralise_formula
+from session_import.outputs import rejects_csv
 from session_import.report import (
     COUNT_NAMES,
     ConsolidatorFailure,
     FileReport,
     Report,
     rejected_lines,
-    rejects_csv,
 )
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
@@ -239,7 +240,6 @@ def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[
 
 # ---- folders opened once, files given a name no file has ----
 
-_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY)
 # hard links refused: a file system without them, Linux' protected_hardlinks (another user's file)
 _NO_HARD_LINKS = frozenset({errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
                             errno.ENOSYS})
@@ -247,61 +247,14 @@ _MAX_NAME_RACES = 100  # names taken by someone else between our look and our cl
 
 
 def open_folder(folder: Path, cannot: str) -> int:
-    """A descriptor of ``folder`` (created when missing), reached from the root one component
-    at a time without following a link.
-
-    The configuration resolved every link of ``folder`` when it was read, so a component
-    that is a link now was made since: it must not send the import's logs and backups
-    elsewhere. Every write then goes relative to this descriptor, so the folder checked
-    and the folder written are the same object, whatever is renamed meanwhile.
-    ``cannot`` is the failure when a component is not a folder or cannot be created.
-    """
-    parts = folder.parts
-    fd = os.open(parts[0] if folder.is_absolute() else ".", _PATH_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    """A descriptor of ``folder`` reached without following a link (paths.open_folder);
+    ``cannot`` is the failure when a component is not a folder or cannot be created."""
     try:
-        steps = parts[1:] if folder.is_absolute() else parts
-        for index, part in enumerate(steps):
-            mode = os.O_RDONLY if index == len(steps) - 1 else _PATH_ONLY  # the last one is fsynced
-            child = _open_component(fd, part, mode | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                    folder, cannot)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _open_component(parent: int, part: str, flags: int, folder: Path, cannot: str) -> int:
-    for _ in range(3):  # again after creating it, or when it changed between two looks
-        try:
-            return os.open(part, flags, dir_fd=parent)
-        except FileNotFoundError:
-            try:
-                os.mkdir(part, 0o777, dir_fd=parent)
-            except FileExistsError:
-                pass  # made meanwhile: open what is there
-            except OSError as exc:
-                raise _Failed(cannot) from exc
-        except NotADirectoryError as exc:
-            try:
-                kind = stat.S_IFMT(os.lstat(part, dir_fd=parent).st_mode)
-                target = os.readlink(part, dir_fd=parent) if kind == stat.S_IFLNK else None
-            except OSError:
-                continue  # gone meanwhile: look again
-            if target is not None:
-                where = Path(os.path.normpath(_path_of(parent) / target))
-                raise _Failed(RunPathMsg.FOLDER_MOVED.format(folder=folder, target=where)) from exc
-            if kind != stat.S_IFDIR:
-                raise _Failed(cannot) from exc
-        except OSError as exc:
-            raise _Failed(cannot) from exc
-    raise _Failed(cannot)
-
-
-def _path_of(fd: int) -> Path:
-    """Where a folder descriptor is now (for messages only)."""
-    return Path(os.readlink(f"/proc/self/fd/{fd}"))
+        return paths.open_folder(folder)
+    except paths.FolderMoved as exc:
+        raise _Failed(str(exc)) from exc
+    except paths.FolderUnavailable as exc:
+        raise _Failed(cannot) from exc
 
 
 def _free_names(name: str, taken: Callable[[], set[str]]) -> Iterator[str]:
@@ -605,7 +558,7 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
     if error is not None:
         error = scrub(error, environ)
     for r in reports:
-        r.email = {"sent": sent, "error": error}
+        r.emailed(sent, error)
     if error is not None:
         raise _Failed(error)
 

@@ -6,7 +6,7 @@ import csv
 import json
 from typing import TextIO
 
-from session_import.reader import neutralise_formula
+from session_import.formulas import neutralise_formula
 from session_import.store import Store
 
 KINDS = ("sessions", "trainings", "users", "groups")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from session_import.config import ActionConfig, ProviderConfig
 from session_import.errors import ExitCode, SessionImportError
 from session_import.messages import Issue, Msg, issue
-from session_import.reader import DETECTED_DELIMITERS
-from session_import.schema import IGNORED_COLUMN
+from session_import.catalog import IGNORED_COLUMN
+from session_import.sources import DETECTED_DELIMITERS
 
 DELIMITER_NAMES = {";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab"}
 HEADER_CELLS_SHOWN = 10  # header cells a warning names before "and N more"
@@ -132,7 +132,7 @@ def check_delimiter(
     - with a header: split at another delimiter, the header names configured fields (the
       delimiter naming the most wins, ties in the order ; , | TAB);
     - else, with or without a header: every one of the first records (up to
-      reader.SAMPLE_RECORDS, the header included) has the wrong width split at the
+      sources.SAMPLE_RECORDS, the header included) has the wrong width split at the
       configured delimiter, and the expected width at another one (the first in that order).
     """
     others = [d for d in DETECTED_DELIMITERS if d != configured]

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,35 +14,34 @@ from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
+from session_import.catalog import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.config import (
     ActionConfig,
     Config,
     ImportConfig,
     ProviderConfig,
-    RunPathMsg,
-    leads_outside,
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
-from session_import.errors import ExitCode, SessionImportError
-from session_import.events import Event, EventName, Observer, file_ended
+from session_import.errors import ExitCode, SessionImportError, worst
+from session_import.watch.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
-from session_import.publishing import deliver, make_clients
-from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
-from session_import.report import FileReport, RejectedRow, Report, worst
+from session_import.model import ChangeOp
+from session_import.paths import RunPathMsg, leads_outside
+from session_import.publishers import deliver, make_clients
+from session_import.report import FileReport, RejectedRow, Report
 from session_import.resolve import (
     REJECTED,
-    UPDATED,
     EntityResolver,
     LearnerResolver,
     Outcome,
     SessionResolver,
     TrainingResolver,
 )
-from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
-from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
-from session_import.store import Change, Store
+from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.sources import DataFile, DataFileError, open_data_file, rejects_layout
+from session_import.store import StoreError, StoreInterface
 from session_import.validate import (
     session_validator,
     validate_entity,
@@ -149,7 +147,7 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
     return files, None
 
 
-def run_import(config: Config, store: Store, given: list[Path] | None = None,
+def run_import(config: Config, store: StoreInterface, given: list[Path] | None = None,
                options: RunOptions = RunOptions(), report: Report | None = None) -> Report:
     """Run every import of ``config``; DATA files replace the provider's (one import only).
 
@@ -211,7 +209,7 @@ def run_import(config: Config, store: Store, given: list[Path] | None = None,
     return report
 
 
-def _consolidate(imp: ImportConfig, store: Store, path: Path, reports: list[FileReport],
+def _consolidate(imp: ImportConfig, store: StoreInterface, path: Path, reports: list[FileReport],
                  options: RunOptions) -> list:
     """The import's consolidators over one file; a committed file's list of those still due
     shrinks as each one runs."""
@@ -249,7 +247,7 @@ def _due_rows(reports: list[FileReport]) -> Iterator[tuple[int, str, str]]:
             yield i, "warning", encode([line, messages, cells])
 
 
-def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
+def _reports_of_due(store: StoreInterface, text: str, run_id: int) -> list[FileReport]:
     reports = []
     for i, r in enumerate(json.loads(text)):
         report = FileReport(r["file"], r["import"], r["action"], counts=r["counts"],
@@ -265,7 +263,7 @@ def _reports_of_due(store: Store, text: str, run_id: int) -> list[FileReport]:
     return reports
 
 
-def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
+def _complete_due(imp: ImportConfig, store: StoreInterface, report: Report, due: dict,
                   options: RunOptions) -> list[str]:
     """Run the consolidators a stopped run left, on what it reported; the names that ran.
 
@@ -293,7 +291,7 @@ def _complete_due(imp: ImportConfig, store: Store, report: Report, due: dict,
     return names
 
 
-def stop_explained(report: Report, store: Store, cause: str, import_ids: list[str],
+def stop_explained(report: Report, store: StoreInterface, cause: str, import_ids: list[str],
                    plain: str | None = None) -> list[str]:
     """What a command stopped by a signal or a failing store leaves behind, truly: the file
     being applied was rolled back; a file committed before has changes still to publish or
@@ -305,7 +303,8 @@ def stop_explained(report: Report, store: Store, cause: str, import_ids: list[st
     return lines
 
 
-def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str]) -> list[str]:
+def _stop_lines(report: Report, store: StoreInterface, cause: str,
+                import_ids: list[str]) -> list[str]:
     committed: dict[int, str] = {}
     if not report.dry_run:
         committed = {r.run_id: r.file for r in report.files
@@ -331,7 +330,7 @@ def _stop_lines(report: Report, store: Store, cause: str, import_ids: list[str])
         if lines:
             return lines
         count = store.pending_of_imports(import_ids)
-    except sqlite3.Error:  # the store cannot even be read: what is known without it
+    except StoreError:  # the store cannot even be read: what is known without it
         if report.applying is not None and report.applying[1] is None:
             return [RunMsg.ROLLED_BACK.format(cause=cause, file=report.applying[0])]
         if committed:
@@ -373,7 +372,7 @@ class _PublishBudget:
             self.left -= time.monotonic() - started
 
 
-def publish_pending(config: Config, store: Store, options: RunOptions = RunOptions(),
+def publish_pending(config: Config, store: StoreInterface, options: RunOptions = RunOptions(),
                     report: Report | None = None) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = report if report is not None else Report()
@@ -386,7 +385,7 @@ def publish_pending(config: Config, store: Store, options: RunOptions = RunOptio
     return report
 
 
-def publish_import(imp: ImportConfig, store: Store, report: Report, options: RunOptions,
+def publish_import(imp: ImportConfig, store: StoreInterface, report: Report, options: RunOptions,
                    budget: _PublishBudget) -> None:
     """Deliver what the import has queued (this file's changes and any left from earlier
     runs) and put the outcome in the reports of the runs that made the changes."""
@@ -411,7 +410,7 @@ def publish_import(imp: ImportConfig, store: Store, report: Report, options: Run
                                {"publisher": publisher, "counts": dict(delivered.counts)}))
 
 
-def _report_of_run(report: Report, store: Store, run_id: int) -> FileReport:
+def _report_of_run(report: Report, store: StoreInterface, run_id: int) -> FileReport:
     for file_report in report.files:
         if file_report.run_id == run_id and file_report.action == SESSION_ACTION:
             return file_report
@@ -442,7 +441,7 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     return rejects, cancel
 
 
-def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: Store,
+def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: StoreInterface,
                 options: RunOptions, report: Report, listed: bool = False,
                 due: dict[int, dict] | None = None) -> list[FileReport]:
     """One data file, in one transaction: every action of the import runs over it in turn.
@@ -534,8 +533,7 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
             store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
                           _total(reports), int(worst(r.exit_code for r in reports)), failure)
     for r in reports:
-        r.run_id = run_id
-        r.seconds = time.perf_counter() - timer
+        r.finish(run_id, time.perf_counter() - timer)
     return reports
 
 
@@ -585,18 +583,19 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
 
 
 def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, path: Path,
-                store: Store, report: FileReport, options: RunOptions, run_id: int) -> None:
+                store: StoreInterface, report: FileReport, options: RunOptions,
+                run_id: int) -> None:
     try:
         with _records(path, provider) as data:
-            report.header = data.header
-            report.delimiter = data.delimiter
-            report.encoding = data.encoding  # an Excel input's rejects file is UTF-8
+            # an Excel input's rejects file is UTF-8
+            encoding, newline = data.encoding, report.newline
             if isinstance(data, DataFile):
-                report.encoding, report.newline = rejects_layout(path, data.encoding)
+                encoding, newline = rejects_layout(path, data.encoding)
+            report.read_as(data.header, data.delimiter, encoding, newline)
             try:
                 columns = build_column_map(action, provider, data.header, data.split_sample)
             except FileLayoutError as exc:
-                report.error = f"{path}:1: {exc}"
+                report.fail(f"{path}:1: {exc}")
                 return
             for message in columns.warnings:
                 report.add_warning(1, [message])
@@ -617,11 +616,11 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                     options.on_progress(str(path), action.name, report.counts["rows"],
                                         data.bytes_read, data.size)
     except DataFileError as exc:
-        report.error = str(exc)
+        report.fail(str(exc))
 
 
 def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
-               rows: dict[int, dict] | None = None) -> list[Change]:
+               rows: dict[int, dict] | None = None) -> list[ChangeOp]:
     """One chunk; ``rows`` (when publishing) receives each applied row's cells and values."""
     prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
     for record in records:
@@ -634,6 +633,7 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
         if rows is not None:
             rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])
+    count = report.count
     for row, typed, issues in prepared:
         if typed is None:
             outcome = Outcome(row.line, REJECTED, issues)
@@ -641,32 +641,9 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
         else:
             outcome = stage.resolve(typed, issues)
             values = dict(row.values)
-        _count(report, outcome, row.cells, values)
+        count(outcome, row.cells, values)
     return stage.flush()
 
-
-def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[str, str]) -> None:
-    report.counts["rows"] += 1
-    if not outcome.issues:
-        report.counts[outcome.kind] += 1
-        if outcome.diff and report.keep_changes:
-            report.changes.append(_change(outcome))
-        return
-    errors = [i.text for i in outcome.issues if not i.warning]
-    warnings = [i.text for i in outcome.issues if i.warning]
-    if outcome.kind == REJECTED:
-        report.counts["rejected"] += 1
-        report.rejected.append(RejectedRow(outcome.line, values, errors, list(cells)))
-    else:
-        report.counts[outcome.kind] += 1
-    if warnings:
-        report.add_warning(outcome.line, warnings, list(cells))
-    if outcome.kind == UPDATED and outcome.diff and report.keep_changes:
-        report.changes.append(_change(outcome))
-
-
-def _change(outcome: Outcome) -> dict:
-    return {"line": outcome.line, "guid": outcome.guid, "title": outcome.title, "fields": outcome.diff}
 
 
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----
@@ -683,11 +660,12 @@ class _Stage:
     def resolve(self, typed, issues) -> Outcome:
         return self.resolver.resolve(typed, issues)
 
-    def flush(self) -> list[Change]:
+    def flush(self) -> list[ChangeOp]:
         return self.resolver.flush()
 
 
-def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, store: Store) -> _Stage:
+def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig,
+           store: StoreInterface) -> _Stage:
     if action.name == SESSION_ACTION:
         fmt = compile_date_format(provider.date_format)
         return _Stage(SessionResolver(action, imp.id, store),

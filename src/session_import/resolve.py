@@ -21,15 +21,9 @@ from datetime import datetime, timedelta
 
 from session_import.config import ActionConfig
 from session_import.messages import Issue, Msg, issue, warning
-from session_import.schema import CANCEL
-from session_import.store import (
-    Change,
-    GroupRecord,
-    SessionRecord,
-    Store,
-    TrainingRecord,
-    UserRecord,
-)
+from session_import.catalog import CANCEL
+from session_import.model import ChangeOp, GroupRecord, SessionRecord, TrainingRecord, UserRecord
+from session_import.store import Store
 from session_import.validate import (
     KEEP,
     SEARCH_ATTRS,
@@ -64,7 +58,7 @@ class Outcome:
     line: int
     kind: str
     issues: list[Issue] = field(default_factory=list)  # errors when rejected, plus warnings
-    changes: list[Change] = field(default_factory=list)
+    changes: list[ChangeOp] = field(default_factory=list)
     diff: dict[str, list] | None = None  # updated fields: name -> [old, new]
     guid: str | None = None
     title: str | None = None  # an updated session's title, shown beside its GUID
@@ -134,9 +128,9 @@ class _Resolver:
         self.import_id = import_id
         self.store = store
         self.next_id = store.next_id(self.table)
-        self.changes: list[Change] = []
+        self.changes: list[ChangeOp] = []
 
-    def flush(self) -> list[Change]:
+    def flush(self) -> list[ChangeOp]:
         """Write the chunk's changes; returned for the journal."""
         changes, self.changes = self.changes, []
         self.store.apply(changes)
@@ -330,7 +324,7 @@ class SessionResolver(_Resolver):
         if cancel:
             self.sessions.remove(found)
             self._cancelled.add(found.id)
-            self.changes.append(Change(line, "sessions", "delete", found, None))
+            self.changes.append(ChangeOp(line, "sessions", "delete", found, None))
             return Outcome(line, CANCELLED, list(data.warnings), guid=found.guid)
         return self._update(data, found, teacher_id, group_id)
 
@@ -353,7 +347,7 @@ class SessionResolver(_Resolver):
         )
         self.next_id += 1
         self.sessions.add(record)
-        self.changes.append(Change(data.line, "sessions", "create", None, record))
+        self.changes.append(ChangeOp(data.line, "sessions", "create", None, record))
         return Outcome(data.line, CREATED, self._warnings(data, record), guid=record.guid)
 
     def _warnings(self, data: SessionInput, record: SessionRecord) -> list[Issue]:
@@ -391,7 +385,7 @@ class SessionResolver(_Resolver):
             return Outcome(data.line, UNCHANGED, list(data.warnings), guid=found.guid)
         new.updated_by_import = self.import_id
         self.sessions.replace(found, new)
-        self.changes.append(Change(data.line, "sessions", "update", found, new))
+        self.changes.append(ChangeOp(data.line, "sessions", "update", found, new))
         rebooked = (new.teacher_id, new.start_date, new.end_date) != (
             found.teacher_id, found.start_date, found.end_date)
         warnings = self._warnings(data, new) if rebooked else list(data.warnings)
@@ -531,7 +525,7 @@ class TrainingResolver(_Resolver):
             if issues:
                 return _reject(line, issues)
             self.index.remove(current)
-            self.changes.append(Change(line, "trainings", "delete", current, None))
+            self.changes.append(ChangeOp(line, "trainings", "delete", current, None))
             return Outcome(line, CANCELLED, guid=current.guid)
         if current is None:
             for name, value in (("trainingTitle", data.title), ("trainingModality", data.modality)):
@@ -546,7 +540,7 @@ class TrainingResolver(_Resolver):
             )
             self.next_id += 1
             self.index.add(record)
-            self.changes.append(Change(line, "trainings", "create", None, record))
+            self.changes.append(ChangeOp(line, "trainings", "create", None, record))
             return Outcome(line, CREATED, guid=record.guid)
         if isinstance(data.modality, str) and data.modality != current.modality:
             issues.append(issue(line, "trainingModality", Msg.MODALITY_CHANGE))
@@ -564,7 +558,7 @@ class TrainingResolver(_Resolver):
             return Outcome(line, UNCHANGED, guid=current.guid)
         new.updated_by_import = self.import_id
         self.index.replace(current, new)
-        self.changes.append(Change(line, "trainings", "update", current, new))
+        self.changes.append(ChangeOp(line, "trainings", "update", current, new))
         return Outcome(line, UPDATED, diff=diff, guid=current.guid)
 
 
@@ -610,7 +604,7 @@ class LearnerResolver(_Resolver):
             )
             self.next_id += 1
             self.index.add(record)
-            self.changes.append(Change(line, "users", "create", None, record))
+            self.changes.append(ChangeOp(line, "users", "create", None, record))
             return Outcome(line, CREATED)
         new = replace(current)
         for attr, value in data.values.items():
@@ -622,7 +616,7 @@ class LearnerResolver(_Resolver):
             return Outcome(line, UNCHANGED)
         new.updated_by_import = self.import_id
         self.index.replace(current, new)
-        self.changes.append(Change(line, "users", "update", current, new))
+        self.changes.append(ChangeOp(line, "users", "update", current, new))
         return Outcome(line, UPDATED, diff=diff)
 
 
@@ -649,7 +643,7 @@ class EntityResolver(_Resolver):
             record = GroupRecord(self.next_id, new_guid(), name, parent_id, self.import_id, self.import_id)
             self.next_id += 1
             self.index.add(record)
-            self.changes.append(Change(line, "groups", "create", None, record))
+            self.changes.append(ChangeOp(line, "groups", "create", None, record))
             parent_id = record.id
             created = True
         return Outcome(line, CREATED if created else UNCHANGED)

@@ -14,8 +14,8 @@ from session_import.config import ActionConfig
 from session_import.dates import AMBIGUOUS, GAP, DateFormat, zone_problem
 from session_import.mapping import MappedRow
 from session_import.messages import Issue, Msg, issue, warning
-from session_import.reader import DateCell
-from session_import.schema import CREATE_UPDATE, MODALITIES
+from session_import.catalog import CREATE_UPDATE, MODALITIES
+from session_import.sources import DateCell
 
 NULL = "NULL"
 

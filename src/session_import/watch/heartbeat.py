@@ -59,7 +59,8 @@ class Heartbeat:
 
     def finish(self, exit_code: int, summary: str) -> str | None:
         """Ping ``URL/<exit code>`` with the summary; a message when it failed."""
-        return self._ping(f"/{int(exit_code)}", _body(summary), f"ping of exit code {int(exit_code)}")
+        code = int(exit_code)
+        return self._ping(f"/{code}", _body(summary), f"ping of exit code {code}")
 
     def close(self) -> None:
         self.session.close()

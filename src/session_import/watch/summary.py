@@ -8,7 +8,9 @@ from datetime import datetime
 
 from rich.console import Console
 
-from session_import.report import COUNT_NAMES, ExitCode, Report, render
+from session_import.errors import ExitCode
+from session_import.render import render
+from session_import.report import COUNT_NAMES, Report
 
 
 def _reason(f) -> str:

@@ -7,9 +7,9 @@ answer was lost (timeout, reset connection, 5xx) may have been applied, so its
 creates are looked for with ``POST /xapi/v2/session/search`` before they are
 sent again, and a create is never sent twice without such a look-up.
 
-Secrets (the keys and the token) never reach an exception, an Outcome or a log
+Secrets (the keys and the token) never reach an exception, an outcome or a log
 record: messages are built from fixed texts and HTTP statuses only, and
-``_redact`` scrubs every text that leaves this module as a second line of defence.
+``Secrets.redact`` scrubs every text that leaves this module as a second line of defence.
 """
 from __future__ import annotations
 
@@ -18,24 +18,36 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as clock_time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .remote import Change, CredentialsError, Delivery, Outcome, SessionData, network_problem
+from session_import.publishers.contract import (
+    CredentialsError,
+    Delivery,
+    DeliveryOutcome,
+    RemoteChange,
+    SessionData,
+)
+from session_import.publishers.http import (
+    Secrets,
+    network_problem,
+    past_deadline,
+    wait_within_deadline,
+)
+from session_import.publishers.settings import (
+    MAX_DURATION,
+    MIN_DURATION,
+    PERCULUS_CREDENTIALS,
+    PerculusSettings,
+)
 
 log = logging.getLogger(__name__)
 
-ACCESS_KEY = "PERCULUS_ACCESS_KEY"
-SECRET_KEY = "PERCULUS_SECRET_KEY"
-ACCOUNT_ID = "PERCULUS_ACCOUNT_ID"
-CREDENTIAL_VARIABLES = (ACCESS_KEY, SECRET_KEY, ACCOUNT_ID)
-
-MIN_DURATION = 5  # minutes, as Perculus accepts them
-MAX_DURATION = 360
+ACCESS_KEY, SECRET_KEY, ACCOUNT_ID = PERCULUS_CREDENTIALS.names
 
 TOKEN_PATH = "/auth/connect/token"
 BATCH_PATH = "/xapi/v2/session/batch"
@@ -48,12 +60,6 @@ SEARCH_MAX_PAGES = 20  # a name and a three-day window: more would be a runaway 
 # Every text a change can carry, in one place (STYLE 9).
 REJECTED = "Perculus rejected the session: {details} (code {code})."
 REFUSED = "Perculus refused the credentials (HTTP {status})."
-VARIABLE_MISSING = (
-    "{name} is not set; the Perculus publisher reads its credentials from the environment."
-)
-VARIABLE_EMPTY = (
-    "{name} is empty; the Perculus publisher reads its credentials from the environment."
-)
 NO_START = "Perculus cannot publish a session without a start date."
 BAD_DURATION = (
     "Perculus cannot publish a session of {minutes} minutes; it accepts "
@@ -81,74 +87,6 @@ DERIVED_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class PerculusSettings:
-    """The ``<perculusPublisher>`` element, plus what tests need to be fast."""
-
-    base_url: str
-    batch_size: int = 100
-    timezone: str = "Europe/Istanbul"
-    default_duration: int = 60  # minutes, for a session without an end time
-    connect_timeout: float = 10.0  # seconds
-    read_timeout: float = 30.0
-    tries: int = 3  # for network failures and 5xx answers
-    backoff_factor: float = 1.0  # seconds: waits of 1, 2, 4... between tries
-    # the wall time given to a start that has a date only
-    date_only_start: clock_time = clock_time(9, 0)
-
-    def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"baseUrl must start with https:// (got {self.base_url!r}).")
-        if self.batch_size < 1:
-            raise ValueError(f"batchSize must be at least 1 (got {self.batch_size}).")
-        if not MIN_DURATION <= self.default_duration <= MAX_DURATION:
-            raise ValueError(
-                f"defaultDuration must be between {MIN_DURATION} and {MAX_DURATION} minutes "
-                f"(got {self.default_duration})."
-            )
-        if self.tries < 1:
-            raise ValueError(f"tries must be at least 1 (got {self.tries}).")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {self.timezone!r} is not a known IANA time zone.") from None
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-
-
-def credentials_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The three Perculus variables, or CredentialsError(missing=True) naming the
-    first one that is unset or empty (an empty one counts as missing, SPEC 9)."""
-    found: dict[str, str] = {}
-    for name in CREDENTIAL_VARIABLES:
-        value = environ.get(name)
-        if value is None:
-            raise CredentialsError(VARIABLE_MISSING.format(name=name), missing=True)
-        if not value.strip():
-            raise CredentialsError(VARIABLE_EMPTY.format(name=name), missing=True)
-        found[name] = value
-    return found
-
-
-class _Secrets:
-    """Holds the credentials and the token; its repr shows none of them."""
-
-    def __init__(self, credentials: Mapping[str, str]) -> None:
-        checked = credentials_from_env(credentials)
-        self.access_key = checked[ACCESS_KEY]
-        self.secret_key = checked[SECRET_KEY]
-        self.account_id = checked[ACCOUNT_ID]
-        self.token: str | None = None
-
-    def __repr__(self) -> str:
-        return "<Perculus credentials: hidden>"
-
-    def redact(self, text: str) -> str:
-        for secret in (self.token, self.secret_key, self.access_key):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
-
-
 class _NoAnswer(Exception):
     """A call that got no usable answer: network failure, timeout or 5xx."""
 
@@ -165,7 +103,7 @@ class _LocalRejection(Exception):
 class _Item:
     """One session object of a batch and the change it came from."""
 
-    change: Change
+    change: RemoteChange
     payload: dict[str, object]
     start: datetime | None = None  # creates: the aware start, to match the answer
 
@@ -208,7 +146,7 @@ def _create_key(item: _Item) -> tuple[str, datetime]:
 
 
 class PerculusClient:
-    """remote.Client for Perculus.
+    """contract.Client for Perculus.
 
     ``session`` is the HTTP session to use (injected by tests; the caller owns it);
     without one the client makes its own and ``close()`` closes it.  The client
@@ -216,6 +154,7 @@ class PerculusClient:
     """
 
     name = "perculus"
+    pacer = None  # Perculus states no rate limit
 
     def __init__(
         self,
@@ -227,7 +166,8 @@ class PerculusClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self._secrets = _Secrets(credentials)
+        self._secrets = Secrets(
+            "Perculus", PERCULUS_CREDENTIALS.read(credentials), redacted=(SECRET_KEY, ACCESS_KEY))
         self._zone = ZoneInfo(settings.timezone)
         self._owns_session = session is None
         self._http = session if session is not None else requests.Session()
@@ -237,12 +177,6 @@ class PerculusClient:
         # guids this client has matched to a change: a look-up never hands one out twice
         self._claimed: set[str] = set()
         self._mount_adapters()
-
-    @classmethod
-    def from_environment(
-        cls, settings: PerculusSettings, environ: Mapping[str, str], **kwargs: object
-    ) -> PerculusClient:
-        return cls(settings, credentials_from_env(environ), **kwargs)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"<PerculusClient {self.settings.base_url}>"
@@ -302,9 +236,9 @@ class PerculusClient:
 
     def _fetch_token(self) -> str:
         form = {
-            "username": self._secrets.access_key,
-            "password": self._secrets.secret_key,
-            "account_id": self._secrets.account_id,
+            "username": self._secrets[ACCESS_KEY],
+            "password": self._secrets[SECRET_KEY],
+            "account_id": self._secrets[ACCOUNT_ID],
             "client_id": "api",
             "grant_type": "password",
         }
@@ -375,7 +309,7 @@ class PerculusClient:
                     raise _LocalRejection(BAD_DURATION.format(minutes=minutes))
         return start, minutes
 
-    def _item(self, change: Change) -> _Item | None:
+    def _item(self, change: RemoteChange) -> _Item | None:
         """The batch item of a create or an update; None when the update touches
         no field Perculus knows."""
         session = change.session
@@ -411,7 +345,7 @@ class PerculusClient:
 
     # -- delivery ------------------------------------------------------------------
 
-    def deliver(self, delivery: Delivery) -> Iterator[Outcome]:
+    def deliver(self, delivery: Delivery) -> Iterator[DeliveryOutcome]:
         run = _Run(self, delivery)
         for change in delivery.changes:
             if change.remote_id:
@@ -429,12 +363,12 @@ class _Run:
         self.delivery = delivery
         self.stopped: str | None = None  # the pending reason for everything after
 
-    def outcomes(self) -> Iterator[Outcome]:
+    def outcomes(self) -> Iterator[DeliveryOutcome]:
         batch = _Batch()
         for change in self.delivery.changes:
             if change.kind == "cancel":
                 if not change.remote_id:
-                    yield Outcome(change.id, "skipped")  # its create never reached Perculus
+                    yield DeliveryOutcome(change.id, "skipped")  # its create never reached Perculus
                     continue
                 if change.remote_id.upper() in batch.guids:  # keep the update before the delete
                     yield from self._send_batch(batch.items)
@@ -442,15 +376,16 @@ class _Run:
                 yield from self._cancel(change)
                 continue
             if change.kind == "update" and not change.remote_id:
-                yield Outcome(change.id, "skipped")  # defensive: the outbox waits for the create
+                # defensive: the outbox waits for the create
+                yield DeliveryOutcome(change.id, "skipped")
                 continue
             try:
                 item = self.client._item(change)
             except _LocalRejection as rejection:
-                yield Outcome(change.id, "rejected", message=str(rejection))
+                yield DeliveryOutcome(change.id, "rejected", message=str(rejection))
                 continue
             if item is None:
-                yield Outcome(change.id, "skipped")
+                yield DeliveryOutcome(change.id, "skipped")
                 continue
             if not batch.accepts(item, self.settings.batch_size):
                 yield from self._send_batch(batch.items)
@@ -460,9 +395,8 @@ class _Run:
 
     # -- guards --------------------------------------------------------------------
 
-    def _past_deadline(self, after: float = 0.0) -> bool:
-        deadline = self.delivery.deadline
-        return deadline is not None and self.client._clock() + after > deadline
+    def _past_deadline(self) -> bool:
+        return past_deadline(self.delivery, self.client._clock)
 
     def _can_send(self) -> bool:
         """Whether a new request may go out; the first one fetches the token, so
@@ -476,26 +410,25 @@ class _Run:
                 self.stopped = UNAVAILABLE.format(problem=failure.problem)
         return self.stopped is None
 
-    def _pending(self, items: Sequence[_Item], reason: str) -> Iterator[Outcome]:
+    def _pending(self, items: Sequence[_Item], reason: str) -> Iterator[DeliveryOutcome]:
         reason = self.client._secrets.redact(reason)
         for item in items:
-            yield Outcome(item.change.id, "pending", message=reason)
+            yield DeliveryOutcome(item.change.id, "pending", message=reason)
 
     def _wait(self, seconds: float) -> bool:
         """Back-off before another try; False when it would end past the deadline."""
-        if self._past_deadline(after=seconds):
+        waited = wait_within_deadline(self.delivery, seconds,
+                                      "Perculus did not answer; trying again",
+                                      self.client._clock, self.client._sleep)
+        if not waited:
             self.stopped = PUBLISH_TIMEOUT
-            return False
-        if self.delivery.on_wait is not None:
-            self.delivery.on_wait("Perculus did not answer; trying again", seconds)
-        self.client._sleep(seconds)
-        return True
+        return waited
 
     # -- cancels -------------------------------------------------------------------
 
-    def _cancel(self, change: Change) -> Iterator[Outcome]:
+    def _cancel(self, change: RemoteChange) -> Iterator[DeliveryOutcome]:
         if not self._can_send():
-            yield Outcome(change.id, "pending", message=self.stopped)
+            yield DeliveryOutcome(change.id, "pending", message=self.stopped)
             return
         guid = change.remote_id
         assert guid is not None
@@ -503,33 +436,33 @@ class _Run:
             response = self.client._authorized("DELETE", DELETE_PATH + guid)
         except _NoAnswer as failure:
             self.stopped = UNAVAILABLE.format(problem=failure.problem)
-            yield Outcome(change.id, "pending", message=NO_ANSWER.format(
+            yield DeliveryOutcome(change.id, "pending", message=NO_ANSWER.format(
                 problem=failure.problem, tries=self.settings.tries))
             return
         with response:
             status = response.status_code
             if status in (200, 204):
-                yield Outcome(change.id, "published", remote_id=guid)
+                yield DeliveryOutcome(change.id, "published", remote_id=guid)
             elif status == 404:
                 # already gone (deleted by hand, or an earlier try whose answer was lost)
                 log.info("perculus: session %s was already deleted", guid)
-                yield Outcome(change.id, "published", remote_id=guid)
+                yield DeliveryOutcome(change.id, "published", remote_id=guid)
             elif status >= 500 or status == 429:
                 self.stopped = UNAVAILABLE.format(problem=f"HTTP {status}")
-                yield Outcome(change.id, "pending", message=NO_ANSWER.format(
+                yield DeliveryOutcome(change.id, "pending", message=NO_ANSWER.format(
                     problem=f"HTTP {status}", tries=self.settings.tries))
             else:
                 rejection = _error_message(response)
                 if rejection is None:
                     message = UNEXPECTED_ANSWER.format(status=status)
-                    yield Outcome(change.id, "pending", message=message)
+                    yield DeliveryOutcome(change.id, "pending", message=message)
                 else:
                     message = self.client._secrets.redact(rejection)
-                    yield Outcome(change.id, "rejected", message=message)
+                    yield DeliveryOutcome(change.id, "rejected", message=message)
 
     # -- batches -------------------------------------------------------------------
 
-    def _send_batch(self, items: Sequence[_Item]) -> Iterator[Outcome]:
+    def _send_batch(self, items: Sequence[_Item]) -> Iterator[DeliveryOutcome]:
         remaining = list(items)
         if not remaining:
             return
@@ -570,7 +503,8 @@ class _Run:
                 yield from self._read_answer(response, remaining)
             return
 
-    def _look_up(self, creates: Sequence[_Item], remaining: list[_Item]) -> Iterator[Outcome]:
+    def _look_up(self, creates: Sequence[_Item],
+                 remaining: list[_Item]) -> Iterator[DeliveryOutcome]:
         """Creates found on Perculus are published and leave ``remaining``; a
         create that could not be looked for stays queued, never sent blind."""
         for item in creates:
@@ -586,7 +520,7 @@ class _Run:
                 log.info("perculus: change %s was already on Perculus as %s", item.change.id, guid)
                 remaining.remove(item)
                 self.client._claimed.add(guid.upper())
-                yield Outcome(item.change.id, "published", remote_id=guid)
+                yield DeliveryOutcome(item.change.id, "published", remote_id=guid)
 
     def _search(self, item: _Item) -> str | None:
         """The guid of a session with the create's name and start, or None.
@@ -623,7 +557,8 @@ class _Run:
         free.sort(key=lambda s: -sum(s.get(k) == v for k, v in item.payload.items()))
         return _guid_of(free[0])
 
-    def _read_answer(self, response: requests.Response, items: list[_Item]) -> Iterator[Outcome]:
+    def _read_answer(self, response: requests.Response,
+                     items: list[_Item]) -> Iterator[DeliveryOutcome]:
         status = response.status_code
         try:
             answer = response.json()
@@ -638,16 +573,16 @@ class _Run:
             # the whole request refused with one error object: every item shares it
             message = self.client._secrets.redact(_rejection(answer))
             for item in items:
-                yield Outcome(item.change.id, "rejected", message=message)
+                yield DeliveryOutcome(item.change.id, "rejected", message=message)
             return
         log.warning("perculus: unexpected batch answer HTTP %s", status)
         yield from self._pending(items, UNEXPECTED_ANSWER.format(status=status))
 
-    def _match(self, answer: dict, items: list[_Item]) -> Iterator[Outcome]:
+    def _match(self, answer: dict, items: list[_Item]) -> Iterator[DeliveryOutcome]:
         """Answer items back to changes: updates by session_guid, creates by name
         and start (SPEC 9, details left open)."""
         unmatched = list(items)
-        results: dict[int, Outcome] = {}
+        results: dict[int, DeliveryOutcome] = {}
         for entry in _entries(answer.get("approved")):
             item = _find(unmatched, entry)
             guid = _guid_of(entry)
@@ -656,7 +591,7 @@ class _Run:
                 continue
             unmatched.remove(item)
             self.client._claimed.add(guid.upper())
-            results[item.change.id] = Outcome(item.change.id, "published", remote_id=guid)
+            results[item.change.id] = DeliveryOutcome(item.change.id, "published", remote_id=guid)
         for entry in _entries(answer.get("rejected")):
             model = entry.get("model") if isinstance(entry.get("model"), dict) else {}
             item = _find(unmatched, model)
@@ -666,9 +601,9 @@ class _Run:
             unmatched.remove(item)
             state = entry.get("state") if isinstance(entry.get("state"), dict) else {}
             message = self.client._secrets.redact(_rejection(state))
-            results[item.change.id] = Outcome(item.change.id, "rejected", message=message)
+            results[item.change.id] = DeliveryOutcome(item.change.id, "rejected", message=message)
         for item in items:  # in the order sent
-            missing = Outcome(item.change.id, "pending", message=NOT_IN_ANSWER)
+            missing = DeliveryOutcome(item.change.id, "pending", message=NOT_IN_ANSWER)
             yield results.get(item.change.id) or missing
 
 

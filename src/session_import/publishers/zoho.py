@@ -47,11 +47,17 @@ from enum import Enum
 
 import requests
 
-from .remote import Change, CredentialsError, Delivery, Outcome, SessionData, network_problem
+from session_import.publishers.contract import (
+    CredentialsError,
+    Delivery,
+    DeliveryOutcome,
+    RemoteChange,
+    SessionData,
+)
+from session_import.publishers.http import Secrets, network_problem, wait_within_deadline
+from session_import.publishers.settings import ZOHO_CREDENTIALS, ModuleIds, ZohoSettings
 
 log = logging.getLogger(__name__)
-
-CREDENTIAL_VARIABLES = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
 
 # The reference page's threshold answer code.
 THRESHOLD_CODE = 7209
@@ -66,14 +72,8 @@ _REJECTED_STATUSES = frozenset(_STATUS_TEXT)
 
 
 class ZohoMsg(str, Enum):
-    """Every message this client puts in an Outcome or an exception."""
+    """Every message this client puts in an outcome or an exception."""
 
-    VARIABLE_MISSING = (
-        "{name} is not set; the Zoho People publisher reads its credentials from the environment."
-    )
-    VARIABLE_EMPTY = (
-        "{name} is empty; the Zoho People publisher reads its credentials from the environment."
-    )
     REFUSED = "Zoho People refused the credentials (HTTP {status})."
     REJECTED = "Zoho People rejected the session: {message} (HTTP {status})."
     CANNOT_DELETE = (
@@ -118,68 +118,6 @@ class ZohoMsg(str, Enum):
         "Zoho People locked its API for {seconds:g} s, past the publish timeout; "
         "the changes stay queued."
     )
-
-
-def credentials_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The three variables, or CredentialsError(missing=True) naming the first one
-    that is unset or empty (an empty one counts as missing, SPEC 9)."""
-    found: dict[str, str] = {}
-    for name in CREDENTIAL_VARIABLES:
-        value = environ.get(name)
-        if value is None:
-            raise CredentialsError(ZohoMsg.VARIABLE_MISSING.format(name=name), missing=True)
-        if not value.strip():
-            raise CredentialsError(ZohoMsg.VARIABLE_EMPTY.format(name=name), missing=True)
-        found[name] = value
-    return found
-
-
-@dataclass(frozen=True)
-class ModuleIds:
-    course_id: str
-    batch_id: str
-    module_id: str
-
-
-@dataclass(frozen=True)
-class ZohoSettings:
-    """`<zohoPeoplePublisher>`: every figure the client uses, times in seconds."""
-
-    base_url: str = "https://people.zoho.com"
-    accounts_url: str = "https://accounts.zoho.com"
-    course_id: str | None = None
-    batch_id: str | None = None
-    module_id: str | None = None
-    # `<training pathCode=".." courseId=".." batchId=".." moduleId=".."/>`
-    trainings: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
-    max_requests: int = 30
-    window_seconds: float = 60.0
-    lock_seconds: float = 300.0
-    timeout: float = 30.0
-    tries: int = 3
-    backoff_seconds: float = 1.0  # first back-off; doubled each time
-    window_margin: float = 0.05  # the window is counted this much longer
-
-    def __post_init__(self) -> None:
-        for name in ("base_url", "accounts_url"):
-            url = getattr(self, name)
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{name} must start with https:// (got {url!r}).")
-            object.__setattr__(self, name, url.rstrip("/"))
-        if self.max_requests < 1 or self.tries < 1:
-            raise ValueError("maxRequests and tries must be at least 1.")
-        if self.window_seconds <= 0 or self.lock_seconds < 0 or self.timeout <= 0:
-            raise ValueError(
-                "windowSeconds and timeout must be positive, lockSeconds not negative."
-            )
-
-    def module_for(self, path_code: str) -> ModuleIds | None:
-        ids = self.trainings.get(path_code)
-        if ids is not None:
-            return ModuleIds(*ids)
-        if self.course_id and self.batch_id and self.module_id:
-            return ModuleIds(self.course_id, self.batch_id, self.module_id)
-        return None
 
 
 class SlidingWindowPacer:
@@ -269,7 +207,7 @@ _ZOHO_FIELDS_OF = {
 }
 
 
-def changed_fields(change: Change) -> dict[str, str]:
+def changed_fields(change: RemoteChange) -> dict[str, str]:
     """The Zoho fields an update touches: {} when it touches none."""
     names = {zoho for local in change.changed for zoho in _ZOHO_FIELDS_OF.get(local, ())}
     every = session_fields(change.session)
@@ -379,7 +317,7 @@ class _DeliveryState:
 
 
 class ZohoPeopleClient:
-    """remote.Client for Zoho People LMS.  One instance per command: the pacing
+    """contract.Client for Zoho People LMS.  One instance per command: the pacing
     window and the access token are shared by every delivery it makes."""
 
     name = "zoho"
@@ -393,9 +331,8 @@ class ZohoPeopleClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        credentials_from_env(credentials)  # the same check, whatever the source
         self.settings = settings
-        self._credentials = dict(credentials)
+        self._credentials = Secrets("Zoho People", ZOHO_CREDENTIALS.read(credentials))
         self._own_session = session is None
         self.http = session if session is not None else requests.Session()
         self.clock = clock
@@ -406,13 +343,12 @@ class ZohoPeopleClient:
         self._token: str | None = None
         self._token_renew_at = 0.0
         self._token_proven = False  # a call other than a 401 was answered with it
-        self.refreshes = 0
 
     @classmethod
     def from_environment(
         cls, settings: ZohoSettings, environ: Mapping[str, str], **kwargs: object
     ) -> ZohoPeopleClient:
-        return cls(settings, credentials_from_env(environ), **kwargs)  # type: ignore[arg-type]
+        return cls(settings, ZOHO_CREDENTIALS.read(environ), **kwargs)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:  # never the credentials
         return f"ZohoPeopleClient(base_url={self.settings.base_url!r})"
@@ -429,26 +365,26 @@ class ZohoPeopleClient:
 
     # -- the contract --------------------------------------------------------------------
 
-    def deliver(self, delivery: Delivery) -> Iterator[Outcome]:
+    def deliver(self, delivery: Delivery) -> Iterator[DeliveryOutcome]:
         state = _DeliveryState(delivery)
         stopped: str | None = None
         for change in delivery.changes:
             if stopped is not None:
-                yield Outcome(change.id, "pending", message=stopped)
+                yield DeliveryOutcome(change.id, "pending", message=stopped)
                 continue
             try:
                 outcome = self._deliver_one(change, state)
             except _Stop as stop:
                 stopped = stop.message
-                outcome = Outcome(change.id, "pending", message=stopped)
+                outcome = DeliveryOutcome(change.id, "pending", message=stopped)
             yield outcome
 
-    def _deliver_one(self, change: Change, state: _DeliveryState) -> Outcome:
+    def _deliver_one(self, change: RemoteChange, state: _DeliveryState) -> DeliveryOutcome:
         session = change.session
         if change.kind == "cancel":
             if change.remote_id is None:
-                return Outcome(change.id, "skipped")
-            return Outcome(
+                return DeliveryOutcome(change.id, "skipped")
+            return DeliveryOutcome(
                 change.id,
                 "skipped",
                 remote_id=change.remote_id,
@@ -459,34 +395,35 @@ class ZohoPeopleClient:
             )
         if change.kind == "update":
             if change.remote_id is None:
-                return Outcome(change.id, "pending", message=ZohoMsg.WAITS_FOR_CREATE.value)
+                return DeliveryOutcome(change.id, "pending", message=ZohoMsg.WAITS_FOR_CREATE.value)
             fields = changed_fields(change)
             if not fields:
-                return Outcome(change.id, "skipped", remote_id=change.remote_id)
+                return DeliveryOutcome(change.id, "skipped", remote_id=change.remote_id)
         else:
             fields = session_fields(session)
         needs_schedule = change.kind == "create" or bool({"start", "end"} & change.changed)
         if needs_schedule and not session.start:
-            return Outcome(
+            return DeliveryOutcome(
                 change.id, "rejected", message=ZohoMsg.NO_START.format(title=session.title)
             )
         if needs_schedule and not _ends_after_start(fields):
-            return Outcome(change.id, "rejected", message=ZohoMsg.END_NOT_AFTER_START.format(
+            message = ZohoMsg.END_NOT_AFTER_START.format(
                 title=session.title, start=fields["startTime"], end=fields["endTime"],
-                date=fields["date"]))
+                date=fields["date"])
+            return DeliveryOutcome(change.id, "rejected", message=message)
         if "trainerErecno" in fields and not session.teacher_ref_number:
-            return Outcome(
+            return DeliveryOutcome(
                 change.id, "rejected", message=ZohoMsg.NO_TRAINER.format(title=session.title)
             )
         ids = self.settings.module_for(session.training_path_code)
         if ids is None:
-            return Outcome(
+            return DeliveryOutcome(
                 change.id,
                 "pending",
                 message=ZohoMsg.NO_MODULE.format(path_code=session.training_path_code),
             )
         if ids.module_id in state.forbidden:
-            return Outcome(
+            return DeliveryOutcome(
                 change.id, "pending", message=ZohoMsg.FORBIDDEN.format(module_id=ids.module_id)
             )
         if change.kind == "create":
@@ -502,8 +439,8 @@ class ZohoPeopleClient:
         )
 
     def _create(
-        self, change: Change, ids: ModuleIds, fields: dict[str, str], state: _DeliveryState
-    ) -> Outcome:
+        self, change: RemoteChange, ids: ModuleIds, fields: dict[str, str], state: _DeliveryState
+    ) -> DeliveryOutcome:
         url = self._sessions_url(ids)
         maybe_there = change.attempted
         announced = False
@@ -515,7 +452,7 @@ class ZohoPeopleClient:
                 if maybe_there:
                     found = self._look_up(url, fields, state, change.id)
                     if found is not None:
-                        return Outcome(change.id, "published", remote_id=found)
+                        return DeliveryOutcome(change.id, "published", remote_id=found)
                 if not announced:
                     state.delivery.before_send([change.id])
                     announced = True
@@ -533,8 +470,8 @@ class ZohoPeopleClient:
         return self._unavailable(change, reason)
 
     def _update(
-        self, change: Change, ids: ModuleIds, fields: dict[str, str], state: _DeliveryState
-    ) -> Outcome:
+        self, change: RemoteChange, ids: ModuleIds, fields: dict[str, str], state: _DeliveryState
+    ) -> DeliveryOutcome:
         url = f"{self._sessions_url(ids)}/{change.remote_id}"
         reason = ""
         for attempt in range(self.settings.tries):
@@ -551,9 +488,9 @@ class ZohoPeopleClient:
             return self._answer_outcome(change, response, ids, state, creating=False)
         return self._unavailable(change, reason)
 
-    def _unavailable(self, change: Change, reason: str) -> Outcome:
+    def _unavailable(self, change: RemoteChange, reason: str) -> DeliveryOutcome:
         """Every try failed (network, 5xx): the change stays queued."""
-        return Outcome(
+        return DeliveryOutcome(
             change.id,
             "pending",
             message=ZohoMsg.UNAVAILABLE.format(reason=reason, tries=self.settings.tries),
@@ -561,16 +498,16 @@ class ZohoPeopleClient:
 
     def _answer_outcome(
         self,
-        change: Change,
+        change: RemoteChange,
         response: requests.Response,
         ids: ModuleIds,
         state: _DeliveryState,
         *,
         creating: bool,
-    ) -> Outcome:
+    ) -> DeliveryOutcome:
         status = response.status_code
         if status in _REJECTED_STATUSES:
-            return Outcome(
+            return DeliveryOutcome(
                 change.id,
                 "rejected",
                 remote_id=change.remote_id,
@@ -578,19 +515,20 @@ class ZohoPeopleClient:
             )
         if status == 403:
             state.forbidden.add(ids.module_id)
-            return Outcome(
+            return DeliveryOutcome(
                 change.id, "pending", message=ZohoMsg.FORBIDDEN.format(module_id=ids.module_id)
             )
         if 200 <= status < 300:
             if not creating:
-                return Outcome(change.id, "published", remote_id=change.remote_id)
+                return DeliveryOutcome(change.id, "published", remote_id=change.remote_id)
             session = _answer_json(response).get("session")
             session_id = session.get("sessionId") if isinstance(session, dict) else None
             if session_id not in (None, ""):
-                return Outcome(change.id, "published", remote_id=str(session_id))
+                return DeliveryOutcome(change.id, "published", remote_id=str(session_id))
         # An answer without a session id may still hide a created session: the
         # outbox holds the create as attempted, so the next delivery looks it up.
-        return Outcome(change.id, "pending", message=ZohoMsg.UNEXPECTED.format(status=status))
+        message = ZohoMsg.UNEXPECTED.format(status=status)
+        return DeliveryOutcome(change.id, "pending", message=message)
 
     def _look_up(
         self, url: str, fields: dict[str, str], state: _DeliveryState, change_id: int
@@ -694,12 +632,8 @@ class ZohoPeopleClient:
         reason: str,
         past_deadline: str = ZohoMsg.TIMEOUT.value,
     ) -> None:
-        deadline = state.delivery.deadline
-        if deadline is not None and self.clock() + seconds > deadline:
+        if not wait_within_deadline(state.delivery, seconds, reason, self.clock, self.sleep):
             raise _Stop(past_deadline)
-        if state.delivery.on_wait is not None:
-            state.delivery.on_wait(reason, seconds)
-        self.sleep(seconds)
 
     def _back_off(self, attempt: int, state: _DeliveryState) -> None:
         seconds = self.settings.backoff_seconds * 2 ** (attempt - 1)
@@ -746,7 +680,6 @@ class ZohoPeopleClient:
             self._token = token
             self._token_renew_at = now + lifetime - min(60.0, lifetime / 10)
             self._token_proven = False
-            self.refreshes += 1
             log.debug("Zoho People access token renewed (valid %g s).", lifetime)
             return token
         raise _Stop(ZohoMsg.TOKEN_UNAVAILABLE.format(reason=reason, tries=self.settings.tries))

@@ -1,4 +1,4 @@
-"""One Excel workbook (.xlsx) -> a stream of records, through reader.DataFile's interface.
+"""One Excel workbook (.xlsx) -> a stream of records, through records.RecordFile's interface.
 
 The sheet's rows are the lines: a record's line is its row number in the sheet, the
 header is the first row that holds something (normally row 1), and rows without any
@@ -34,11 +34,11 @@ entity expanded, no network: a part that declares a DTD is refused.
 
 How cells read (each a str, as in a CSV):
 
-- empty -> ''; a string as it is, then reader.restore_formula as for CSV;
+- empty -> ''; a string as it is, then formulas.restore_formula as for CSV;
 - a number as Excel shows it in the General format: 12.0 -> '12', 12.5 -> '12.5',
   at most 15 significant digits (0.1 + 0.2 -> '0.3'), never in exponent form;
 - a boolean -> 'TRUE' or 'FALSE', the words Excel shows (in English);
-- a number in a date or time format -> a reader.DateCell (its text: see DateCell and
+- a number in a date or time format -> a records.DateCell (its text: see DateCell and
   ``_date_writer``); a time of day alone -> 'HH:MM:SS'; a duration ([h]:mm format)
   -> 'H:MM:SS' with the hours in full; openpyxl's tables of formats and its serial-date
   arithmetic are used, so the values are the ones openpyxl gives;
@@ -73,14 +73,9 @@ from lxml import etree
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel, from_ISO8601
 
-from session_import.reader import (
-    DataFileError,
-    DateCell,
-    ReadMsg,
-    Record,
-    RecordFile,
-    restore_formula,
-)
+from session_import.dates import DEFAULT_DATE_FORMAT, compile_date_format
+from session_import.formulas import restore_formula
+from session_import.sources.records import DataFileError, DateCell, ReadMsg, Record, RecordFile
 
 MAX_EXPANDED = 512 * 1024 * 1024  # bytes that all the parts together may expand to
 MAX_RATIO = 100  # real sheets compress 10-25 times; a bomb of zeros, 1000 times
@@ -96,9 +91,6 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_END = b"PK\x06\x06"
 _ENCRYPTED_PART = 0x1  # general purpose flag bit of a zip entry
 
-_DATE_TOKEN = re.compile("YYYY|MM|DD|HH|II|SS", re.IGNORECASE)
-_TIME_TOKENS = ("HH", "II", "SS")
-DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 
 # lxml, hardened: no DTD loaded, no entity expanded, no network, libxml2's size limits
 _XML_OPTIONS: dict[str, Any] = {
@@ -176,7 +168,9 @@ class _Package:
         name = name.lstrip("/")
         return self._exact.get(name) or self._folded.get(name.lower())
 
-    def elements(self, name: str, wanted: tuple[str, ...], root: str | None = None) -> Iterator[Any]:
+    def elements(
+        self, name: str, wanted: tuple[str, ...], root: str | None = None
+    ) -> Iterator[Any]:
         """The elements of part ``name`` with one of the local names ``wanted``, each once it
         is complete and dropped after it (so nothing accumulates), in document order.
         Raises _Unreadable for a DTD, or for another root element than ``root``."""
@@ -210,7 +204,8 @@ class _Package:
             target = element.get("Target")
             if target is None or element.get("TargetMode", "").lower() == "external":
                 continue
-            found.setdefault(element.get("Id", ""), (element.get("Type", ""), _resolve(folder, target)))
+            kind = element.get("Type", "")
+            found.setdefault(element.get("Id", ""), (kind, _resolve(folder, target)))
         return found
 
 
@@ -335,7 +330,7 @@ def _integer(text: str | None) -> int:
 class ExcelFile(RecordFile):
     """Context manager; iterate it for Records of data rows (the header is not yielded).
 
-    The same interface as reader.DataFile: ``path``, ``encoding`` ('utf-8') and
+    The same interface as delimited.DataFile: ``path``, ``encoding`` ('utf-8') and
     ``delimiter`` (';'), which a rejects file of an Excel input is written in, and
     ``header``. One pass: iterating again continues where the previous iteration stopped.
     """
@@ -400,7 +395,8 @@ class ExcelFile(RecordFile):
         if isinstance(error, DataFileError | MemoryError):
             return error
         if isinstance(error, _Unreadable):
-            return DataFileError(self.path, line if error.line is None else error.line, error.message)
+            at = line if error.line is None else error.line
+            return DataFileError(self.path, at, error.message)
         if isinstance(error, OSError):
             message = ReadMsg.CANNOT_READ.format(reason=error.strerror or error)
             return DataFileError(self.path, line, message)
@@ -578,7 +574,9 @@ class _CellReader:
             try:
                 return self.number(value, _integer(style) if style and self.dates else 0)
             except ValueError:
-                raise _damaged(f"cell {cell.get('r')} holds {value!r}, which is not a number") from None
+                raise _damaged(
+                    f"cell {cell.get('r')} holds {value!r}, which is not a number"
+                ) from None
         if kind == "s":
             index = int(value)
             if not 0 <= index < len(self.strings):
@@ -736,40 +734,28 @@ def _date_writer(date_format: str | None) -> Callable[[dt.date], str]:
     '05/12/2026 00:00'; 09:30 in DD/MM/YYYY -> '2026-12-05T09:30:00'). A date alone
     uses the format's date part, which dateFormat parsing accepts alone too.
     """
-    text = date_format or DEFAULT_DATE_FORMAT
-    parts = [p for p in re.split(f"({_DATE_TOKEN.pattern})", text, flags=re.IGNORECASE) if p]
-    tokens = [p.upper() if _DATE_TOKEN.fullmatch(p) else None for p in parts]
-    if any(tokens.count(t) != 1 for t in ("YYYY", "MM", "DD")):
-        return _iso  # not a format that config.py lets through; never lose the date
-    times = {t for t in tokens if t in _TIME_TOKENS}
-    if times:
-        first_time = min(i for i, t in enumerate(tokens) if t in _TIME_TOKENS)
-        head = first_time
-        while head and tokens[head - 1] is None:
-            head -= 1  # the literal between the date and the time goes too
-        date_part = list(zip(parts[:head], tokens[:head], strict=True))
-        if not all(t in tokens[:head] for t in ("YYYY", "MM", "DD")):
-            date_part = []
-    else:
-        date_part = list(zip(parts, tokens, strict=True))
-    full = list(zip(parts, tokens, strict=True))
+    try:
+        fmt = compile_date_format(date_format or DEFAULT_DATE_FORMAT)
+    except ValueError:
+        return _iso  # not a format that the configuration lets through; never lose the date
+    full, date_part = fmt.parts, fmt.date_parts
 
-    def render(layout: list[tuple[str, str | None]], value: dt.date) -> str:
+    def render(layout: tuple[str, ...], value: dt.date) -> str:
         fields = {"YYYY": f"{value.year:04d}", "MM": f"{value.month:02d}"}
         fields["DD"] = f"{value.day:02d}"
         if isinstance(value, dt.datetime):
             fields["HH"] = f"{value.hour:02d}"
             fields["II"] = f"{value.minute:02d}"
             fields["SS"] = f"{value.second:02d}"
-        return "".join(fields[token] if token else part for part, token in layout)
+        return "".join(fields.get(part, part) for part in layout)
 
     def write(value: dt.date) -> str:
         if isinstance(value, dt.datetime):
             shown = (
                 value.microsecond == 0
-                and (value.hour == 0 or "HH" in times)
-                and (value.minute == 0 or "II" in times)
-                and (value.second == 0 or "SS" in times)
+                and (value.hour == 0 or "HH" in full)
+                and (value.minute == 0 or "II" in full)
+                and (value.second == 0 or "SS" in full)
             )
             return render(full, value) if shown else _iso(value)
         return render(date_part, value) if date_part else _iso(value)

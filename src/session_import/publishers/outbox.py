@@ -1,6 +1,6 @@
 """Deliver an import's queued changes to its remote LMSs, in queue order, once.
 
-The outbox lives in the store (store.enqueue, in the file's own transaction); this
+The outbox lives in the store (Store.enqueue, in the file's own transaction); this
 module decides whose turn it is and records what became of each change, in small
 groups: a kill loses nothing and sends nothing twice (a create is committed as
 ``attempted`` before its request goes out, and the client looks for an attempted
@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from session_import.remote import Change, Client, CredentialsError, Delivery, SessionData
-from session_import.store import Store
+from session_import.publishers.contract import (
+    Client,
+    CredentialsError,
+    Delivery,
+    RemoteChange,
+    SessionData,
+)
+
+if TYPE_CHECKING:  # the store imports this package's payload: no cycle at run time
+    from session_import.store import Store
 
 STATES = ("published", "rejected", "pending", "skipped")
 QUEUE_PAGE = 2000  # queued changes read at a time
@@ -70,7 +79,7 @@ def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) ->
     age is exact within one boot whatever the wall clock did; otherwise (after a reboot)
     a time from the future counts as just now: an unknown age is never taken as old.
     """
-    pacer = getattr(client, "pacer", None)
+    pacer = client.pacer
     if pacer is None:
         return
     wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
@@ -87,7 +96,7 @@ def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) ->
 
 
 def _save_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
-    pacer = getattr(client, "pacer", None)
+    pacer = client.pacer
     if pacer is None:
         return
     wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
@@ -96,11 +105,11 @@ def _save_pace(store: Store, client: Client, wall_clock: Callable[[], float]) ->
                        anchor=anchor)
 
 
-def _change(entry: dict) -> Change:
+def _change(entry: dict) -> RemoteChange:
     kind = entry["kind"]
     if kind == "update" and entry["remote_id"] is None:
         kind = "create"  # its create was rejected or never sent: send the session whole
-    return Change(
+    return RemoteChange(
         id=entry["id"],
         kind=kind,
         session=SessionData(**entry["session"]),
@@ -150,7 +159,7 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
         seen: set[int] = set()  # sessions whose oldest pending change had its turn
         while entries := store.queued(import_id, name, QUEUE_PAGE, after):
             after = entries[-1]["id"]
-            turn: list[Change] = []
+            turn: list[RemoteChange] = []
             by_id: dict[int, dict] = {}
             for entry in entries:
                 if entry["session_id"] in seen:
@@ -177,7 +186,7 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
             return
 
 
-def _deliver_turn(store: Store, client: Client, turn: list[Change], by_id: dict[int, dict],
+def _deliver_turn(store: Store, client: Client, turn: list[RemoteChange], by_id: dict[int, dict],
                   result: PublishResult, reported: set[str], deadline, on_wait, now) -> bool:
     """One client delivery; True when it settled something.
 
@@ -238,35 +247,3 @@ def _record(outcome, entry: dict, name: str, result: PublishResult, reported: se
     elif outcome.message and outcome.warning:
         run.warnings.append((entry["line"], outcome.message))
     return True
-
-def _modules():
-    from session_import import perculus, zoho  # noqa: PLC0415 - requests only when publishing
-
-    return {"perculus": (perculus.PerculusClient, perculus.PerculusSettings,
-                         perculus.credentials_from_env),
-            "zoho": (zoho.ZohoPeopleClient, zoho.ZohoSettings, zoho.credentials_from_env)}
-
-
-def make_clients(imp, environ: Mapping[str, str]) -> list[Client]:
-    """The clients of an import's publishers, with their credentials from ``environ``."""
-    modules = _modules()
-    clients = []
-    for publisher in imp.publishers:
-        client_class, settings_class, credentials = modules[publisher.name]
-        clients.append(client_class(settings_class(**publisher.settings), credentials(environ)))
-    return clients
-
-
-def credential_problems(config, environ: Mapping[str, str]) -> list[str]:
-    """A message for each publisher credential variable that is missing or empty."""
-    modules = _modules() if any(imp.publishers for imp in config.imports) else {}
-    problems = []
-    for imp in config.imports:
-        for publisher in imp.publishers:
-            try:
-                modules[publisher.name][2](environ)
-            except CredentialsError as exc:
-                problem = f"{config.path}:{publisher.line}: {exc.message}"
-                if problem not in problems:
-                    problems.append(problem)
-    return problems

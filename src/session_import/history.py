@@ -1,4 +1,7 @@
-"""Undo what one run changed, as a new recorded run.
+"""The store's history as a person reads it (runs, each run's journal), and its undo.
+
+journal_view, run_outcome and the render_* views say what the recorded runs did;
+revert_run undoes what one run changed, as a new recorded run.
 
 Sessions the run created are deleted, updated ones get their old values back,
 cancelled ones come back with their GUID and id. What the run published is queued
@@ -10,15 +13,27 @@ groups) still use: deleting it would leave them pointing at nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
 
 from session_import.errors import ExitCode, SessionImportError
-from session_import.store import Change, Store, record_from
+from session_import.model import ChangeOp, record_from
+from session_import.render import field_changes, safe_cells, say, terminal_safe
+from session_import.report import COUNT_NAMES
+from session_import.store import Store
 
 NAMED = 5  # referring sessions named per record, then "and N more"
 RECORDS_NAMED = 20  # records named, then one line for the rest
+
+
+class HistoryMsg(StrEnum):
+    NOTHING_CHANGED = "Run {run_id} changed nothing."
 
 
 class RevertMsg(StrEnum):
@@ -100,14 +115,14 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
                 reasons.append(RevertMsg.CHANGED_SINCE.format(
                     run=run_id, record=f"{name} {label}", later=later_run))
             raise RevertRefused(reasons)
-        changes: list[Change] = []
+        changes: list[ChangeOp] = []
         counts = dict.fromkeys(_COUNT.values(), 0)
         for entry in reversed(entries):
             before = record_from(entry["table"], entry["before"]) if entry["before"] else None
             after = record_from(entry["table"], entry["after"]) if entry["after"] else None
             op = _INVERSE[entry["op"]]
             counts[_COUNT[entry["op"]]] += 1
-            changes.append(Change(entry["line"], entry["table"], op, after, before))
+            changes.append(ChangeOp(entry["line"], entry["table"], op, after, before))
         new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
                                   dry_run, reverts_run=run_id)
         store.apply(changes)
@@ -167,3 +182,124 @@ def _label(table: str, record: dict) -> str:
     else:
         key = f"{record['title']} ({record['guid']})"
     return f"{_SINGULAR[table]} {key}"
+
+
+# ---- runs and journal ----
+
+_DONE = {"create": "created", "update": "updated", "delete": "cancelled"}
+# a record's id in the journal -> the name the view gives the key of that record
+_REFERENCE_NAMES = {
+    "training_id": "training_path_code",
+    "teacher_id": "teacher_login",
+    "group_id": "group_name",
+    "parent_id": "parent_name",
+}
+# what names a record for a person, beside its GUID or id
+_LABELS = {"sessions": "title", "trainings": "path_code", "users": "login", "groups": "name"}
+_KIND = {"sessions": "session", "trainings": "training", "users": "user", "groups": "group"}
+
+
+def _readable(record: dict, keys: dict) -> dict:
+    """A journal record as a person reads it: references by their key, not their id."""
+    out = {}
+    for name, value in record.items():
+        if name in ("id", "guid"):  # the record's identity, shown beside its changes
+            continue
+        if name in _REFERENCE_NAMES:
+            key = keys.get(name)
+            gone = key is None and value is not None
+            out[_REFERENCE_NAMES[name]] = f"(gone, id {value})" if gone else key
+        else:
+            out[name] = value
+    return out
+
+
+def journal_view(entry: dict) -> dict:
+    """One journal entry as a user reads it: the fields that changed, before and after,
+    references by their keys (training path code, teacher login, group name) when the
+    entry has ``keys`` (Store.journal_entries), and a session's title."""
+    keys = entry.get("keys") or {"before": {}, "after": {}}
+    before = _readable(entry["before"] or {}, keys["before"])
+    after = _readable(entry["after"] or {}, keys["after"])
+    names = list(after or before)
+    fields = {k: [before.get(k), after.get(k)] for k in names if before.get(k) != after.get(k)}
+    view = {
+        "line": entry["line"],
+        "table": entry["table"],
+        "guid": entry["guid"],
+        "id": entry["id"],
+    }
+    label = _LABELS.get(entry["table"])
+    if label is not None:  # a session's title, a training's path code... beside its GUID
+        view[label] = (after or before).get(label)
+    view["done"] = _DONE[entry["op"]] if entry["table"] == "sessions" else entry["op"] + "d"
+    view["fields"] = fields
+    return view
+
+
+def run_outcome(run: dict) -> str:
+    """What a recorded run came to, in a few words (history's last column, status)."""
+    kind = run.get("kind") or "import"
+    if kind == "skip":
+        return f"skipped: already imported by run {run.get('applied_by')}"
+    if kind == "no_file":
+        return run.get("reason") or "no file"
+    if kind == "revert":
+        return f"revert of run {run.get('reverts_run')}"
+    if run.get("reason"):
+        return f"failed: {run['reason']}"
+    counts = run.get("counts") or {}
+    if run.get("exit_code") == ExitCode.FILE_FAILED:
+        return "every row rejected"
+    if counts.get("rejected"):
+        return f"{counts['rejected']} row{'s' if counts['rejected'] != 1 else ''} rejected"
+    return "dry run" if run.get("dry_run") else "applied"
+
+
+def render_runs(runs: list[dict], out: Console) -> None:
+    columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit",
+               "to publish", "outcome")
+    rows = []
+    for r in runs:
+        counts = r["counts"] or {}
+        summary = ", ".join(f"{counts[k]} {k}" for k in COUNT_NAMES if counts.get(k))
+        what = r["file"] or ""
+        if r["reverts_run"]:
+            what = f"revert of run {r['reverts_run']}"
+        elif out.is_terminal:
+            what = Path(what).name  # a cut-off path helps nobody: the name stays whole
+        rows.append((str(r["id"]), r["import_id"], what, (r["sha256"] or "")[:12], r["started_at"],
+                     r["ended_at"] or "", "yes" if r["dry_run"] else "no", summary,
+                     "" if r["exit_code"] is None else str(r["exit_code"]),
+                     str(r.get("pending") or 0), run_outcome(r)))
+    if out.is_terminal:
+        table = Table(title="session-import runs, newest first")
+        for name in columns:
+            table.add_column(name, no_wrap=name in ("id", "file", "started"))
+        for row in rows:
+            table.add_row(*safe_cells(*row))
+        out.print(table)
+        return
+    for row in rows:  # the tabs separate the columns: only the cells are made safe
+        out.file.write("\t".join(terminal_safe(cell) for cell in row) + "\n")
+
+
+def journal_line(view: dict) -> str:
+    """``line 3: session GUID (title) updated: status: open -> closed; ...``"""
+    who = view["guid"] or str(view["id"])
+    label = view.get(_LABELS.get(view["table"], ""))
+    if view["table"] == "sessions":
+        who = f"session {who}" + (f" ({label})" if label else "")
+    else:
+        who = f"{_KIND.get(view['table'], view['table'])} {label or who}"
+    return f"line {view['line']}: {who} {view['done']}: {field_changes(view['fields'], '; ')}"
+
+
+def render_journal(run_id: int, views: Iterable[dict], out: Console) -> None:
+    """A run's journal, one line per change, written as it is read (a run may hold millions)."""
+    empty = True
+    for view in views:
+        empty = False
+        say(out, journal_line(view))
+    if empty:
+        say(out, HistoryMsg.NOTHING_CHANGED.format(run_id=run_id))

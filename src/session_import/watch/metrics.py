@@ -8,6 +8,7 @@ file (it only reads names ending in .prom, which the temporary one does not).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from datetime import datetime
@@ -103,7 +104,5 @@ def write_metrics(store: Store, imports: dict[str, list[str]], path: str | Path)
             path=path, reason=exc.strerror or exc)) from exc
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass

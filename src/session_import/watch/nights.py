@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from session_import.report import COUNT_NAMES, Report, worst
+from session_import.errors import worst
+from session_import.report import COUNT_NAMES, Report
 from session_import.store import Store
 
 
@@ -25,7 +26,8 @@ def on_record(store: Store, import_ids: Iterable[str], command: str,
     report = work()
     ended = clock().isoformat(timespec="seconds")
     store.end_commands(
-        {ids[import_id]: (ended, int(import_exit_code(report, import_id)), import_counts(report, import_id))
+        {ids[import_id]: (ended, int(import_exit_code(report, import_id)),
+                          import_counts(report, import_id))
          for import_id in ids},
         time.monotonic() - started,
     )

@@ -12,7 +12,9 @@ _PART = re.compile(r"(\d+)([wdhms])")
 
 
 class TimespanMsg(StrEnum):
-    BAD_DURATION = "{value!r} is not a duration: write a number and a unit, e.g. 26h, 7d, 90m, 1d12h."
+    BAD_DURATION = (
+        "{value!r} is not a duration: write a number and a unit, e.g. 26h, 7d, 90m, 1d12h."
+    )
     BAD_SINCE = (
         "{value!r} is neither a duration (7d, 26h) nor a date (2026-12-01, or 2026-12-01T02:00)."
     )

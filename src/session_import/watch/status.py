@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from session_import.errors import ExitCode
+from session_import.history import run_outcome
 from session_import.lock import read_holder
-from session_import.report import ExitCode, run_outcome
 from session_import.store import Store
-from session_import.timespans import describe
+from session_import.watch.timespans import describe
 
 ALL_GOOD = 0
 STALE_OR_FAILED = 1
@@ -52,11 +53,13 @@ class ImportStatus:
             return "no run on record"
         if self.last["ended_at"] is None:
             return "never finished"
-        outcomes = [f"{Path(r['file'] or '').name or 'no file'}: {run_outcome(r)}" for r in self.files]
+        outcomes = [f"{Path(r['file'] or '').name or 'no file'}: {run_outcome(r)}"
+                    for r in self.files]
         if self.last["exit_code"] == ExitCode.PUBLISH_PENDING or (not outcomes and self.pending):
             waiting = sum(self.pending.values())
             outcomes.append(f"{waiting} change{'s' if waiting != 1 else ''} still to publish")
-        return "; ".join(outcomes) or ("delivered" if self.last["command"] == "publish" else "nothing to do")
+        idle = "delivered" if self.last["command"] == "publish" else "nothing to do"
+        return "; ".join(outcomes) or idle
 
     def to_json(self) -> dict:
         return {
@@ -138,7 +141,8 @@ def _import_status(store: Store, import_id: str, now: datetime, max_age: timedel
     if last["ended_at"] is None:
         status.state = "failed"
         status.problems.append(StatusMsg.NEVER_FINISHED.format(
-            import_id=import_id, command=last["command"], started=last["started_at"], pid=last["pid"]))
+            import_id=import_id, command=last["command"], started=last["started_at"],
+            pid=last["pid"]))
     elif last["exit_code"] != 0:
         status.state = "failed"
         status.problems.append(StatusMsg.FAILED.format(
@@ -160,8 +164,9 @@ def status_line(status: ImportStatus) -> str:
     """One plain line per import: its state, its last command, its last success, what waits."""
     parts = [f"{status.import_id}: {status.state}"]
     if status.running is not None:
-        parts.append(f"a {status.running['command']} is running since {status.running['started_at']}"
-                     f" (process {status.running['pid']})")
+        running = status.running
+        parts.append(f"a {running['command']} is running since {running['started_at']}"
+                     f" (process {running['pid']})")
     last = status.last
     if last is not None:
         when = last["ended_at"] or f"started {last['started_at']}, never finished"

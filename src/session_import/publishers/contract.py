@@ -1,13 +1,14 @@
 """What the outbox hands to a hosted-LMS client, and what the client hands back.
 
-The store's outbox (publishing.py) owns ordering, persistence and retries across
+The store's outbox (publishers.outbox) owns ordering, persistence and retries across
 runs; a client only turns queued changes into HTTP calls and reports, change by
 change, what became of each one.  Clients never touch the store.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from session_import.errors import ExitCode, SessionImportError
@@ -33,7 +34,9 @@ class SessionData:
 
 
 @dataclass(frozen=True)
-class Change:
+class RemoteChange:
+    """One queued change of a session, as a client delivers it."""
+
     id: int  # outbox id: file order within an import
     kind: ChangeKind
     session: SessionData
@@ -48,7 +51,9 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeliveryOutcome:
+    """What became of one RemoteChange on the remote system."""
+
     change_id: int
     state: OutcomeState
     remote_id: str | None = None
@@ -56,45 +61,6 @@ class Outcome:
     # skipped: None, or a warning for the row (e.g. Zoho cannot delete)
     message: str | None = None
     warning: bool = False
-
-
-def network_problem(exc: BaseException) -> str:
-    """What went wrong on the network, in a few words: a timeout is said to be one, however
-    deep requests and urllib3's retries wrapped it ("connection failed" only when nothing
-    better is known)."""
-    import http.client  # noqa: PLC0415 - only when a call failed
-
-    import requests  # noqa: PLC0415
-    from urllib3 import exceptions as lower  # noqa: PLC0415
-
-    chain: list[BaseException] = []
-    todo: list[BaseException] = [exc]
-    while todo and len(chain) < 20:
-        current = todo.pop(0)
-        chain.append(current)
-        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        for linked in (getattr(current, "reason", None), current.__cause__, current.__context__):
-            if isinstance(linked, BaseException) and linked not in chain:
-                todo.append(linked)
-
-    def found(*kinds: type[BaseException]) -> BaseException | None:
-        return next((e for e in chain if isinstance(e, kinds)), None)
-
-    if found(lower.NameResolutionError):
-        return "host name not found"
-    refused = found(lower.NewConnectionError, ConnectionRefusedError)
-    if refused is not None:
-        return "connection refused" if "refused" in str(refused).lower() else "connection failed"
-    if found(requests.ConnectTimeout, lower.ConnectTimeoutError):
-        return "connect timeout"
-    if found(requests.ReadTimeout, lower.ReadTimeoutError, TimeoutError):
-        return "read timeout"
-    if found(requests.exceptions.SSLError, lower.SSLError):
-        return "TLS error"
-    if found(lower.ProtocolError, ConnectionResetError, ConnectionAbortedError,
-             http.client.RemoteDisconnected):
-        return "connection lost"
-    return "connection failed"
 
 
 class CredentialsError(SessionImportError):
@@ -114,7 +80,7 @@ class Delivery:
     """Arguments of one delivery: the changes whose turn it is, in outbox order,
     and the hooks the outbox needs for crash safety."""
 
-    changes: Sequence[Change]
+    changes: Sequence[RemoteChange]
     # called with the ids of creates just before the request that carries them
     # goes out; the outbox commits them as attempted, so a crash or a lost answer
     # leads to a look-up, never to a twin
@@ -126,13 +92,27 @@ class Delivery:
     # True when a remote id found by a look-up already belongs to another local session
     # than the change's: a look-up never hands one remote session to two local ones
     taken: Callable[[str, int], bool] = lambda remote_id, change_id: False
-    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+class CallPacer(Protocol):
+    """The send times a client paces its calls by, kept across commands by the outbox: a
+    service's rate limit is the service's, not one command's."""
+
+    span: float  # seconds a sent call counts against the limit
+    sent: deque[float]  # when the calls of the current span were sent, on ``clock``, oldest first
+
+    def clock(self) -> float: ...
 
 
 class Client(Protocol):
     name: str  # the key in reports and exports: "perculus", "zoho"
 
-    def deliver(self, delivery: Delivery) -> Iterator[Outcome]:
-        """Yield one Outcome per change of the delivery, as soon as it is known.
+    @property
+    def pacer(self) -> CallPacer | None:
+        """The client's pacing of its calls, or None when it does not pace them."""
+        ...
+
+    def deliver(self, delivery: Delivery) -> Iterator[DeliveryOutcome]:
+        """Yield one DeliveryOutcome per change of the delivery, as soon as it is known.
         Raise CredentialsError when the service refuses the credentials."""
         ...

@@ -1,4 +1,5 @@
-"""What each supported action accepts: its fields, their mandatory defaults, its options.
+"""What the configuration may name: each supported action (its fields, their mandatory
+defaults, its options), the provider's options, the consolidators, the publishers.
 
 The configuration parser validates against these tables and the mapping reads
 rows with them, so a field's name and default are written in one place only.
@@ -168,3 +169,57 @@ CONSOLIDATORS: dict[str, tuple[str, ...]] = {
     "emailReport": ("targetEmail",),
     "deleteProcessedFilesConsolidator": (),
 }
+
+# Options of CrossKnowledge's generic import that this tool does not implement. Their values
+# (an sFTP password among them) are never read, so no message can echo them.
+UNSUPPORTED_CK_OPTIONS = (
+    "sftpHost", "sftpLogin", "sftpPassword", "sftpFolder", "sftpFile", "sftpFileName",
+    "defaultEntityId", "defaultLangCode", "trainingSearchField", "includeDownloadLink",
+)
+UNSUPPORTED_CK_PROCESSES = ("preProcess", "postProcess")
+
+PROVIDER_OPTIONS = (
+    "fileName", "path", "skipFirstLine", "columnsMapping", "fileEncoding", "delimiter",
+    "autoDetectLineEndings", "sheetName", "timezone", "dateFormat",
+)
+
+DELIMITERS = {"semicolon": ";", "comma": ",", "pipe": "|", "tab": "\t", "tabulation": "\t"}
+
+CONSOLIDATOR_REQUIRED_OPTION = {
+    "timeStampedFileErrorLogger": "location",
+    "moveToBackupConsolidator": "backupFolder",
+    "emailReport": "targetEmail",
+}
+CONSOLIDATOR_FOLDER_OPTIONS = ("location", "backupFolder")
+
+# Remote LMSs a change is published to (SPEC section 9): element -> publisher name.
+PUBLISHERS = {"perculusPublisher": "perculus", "zohoPeoplePublisher": "zoho"}
+
+# option -> (settings key, kind); kinds: url, int:low:high, seconds, zone, text
+PUBLISHER_OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "perculusPublisher": {
+        "baseUrl": ("base_url", "url"),
+        "batchSize": ("batch_size", "int:1:1000"),
+        "timezone": ("timezone", "zone"),
+        "defaultDuration": ("default_duration", "int:5:360"),
+        "timeout": ("read_timeout", "seconds"),
+    },
+    "zohoPeoplePublisher": {
+        "baseUrl": ("base_url", "url"),
+        "accountsUrl": ("accounts_url", "url"),
+        "courseId": ("course_id", "text"),
+        "batchId": ("batch_id", "text"),
+        "moduleId": ("module_id", "text"),
+        "maxRequests": ("max_requests", "int:1:10000"),
+        "windowSeconds": ("window_seconds", "seconds"),
+        "lockSeconds": ("lock_seconds", "seconds"),
+        "timeout": ("timeout", "seconds"),
+    },
+}
+
+PUBLISHER_REQUIRED = {
+    "perculusPublisher": ("baseUrl",),
+    "zohoPeoplePublisher": ("baseUrl", "accountsUrl"),
+}
+
+ZOHO_TRAINING_IDS = ("pathCode", "courseId", "batchId", "moduleId")
