@@ -8,8 +8,8 @@ import pytest
 from conftest import ROOT, SAMPLE_CONFIGS, Workspace
 from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
-from session_import.pg.copy import TABLES, NotEmpty, copy_store, counts
-from session_import.pg.store import PostgresStore
+from session_import.store.postgres.copy import TABLES, NotEmpty, copy_store, counts
+from session_import.store.postgres.backend import PostgresStore
 from session_import.store import Store
 
 

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
-from session_import.pg import schema
-from session_import.pg.lock import SCHEMA_KEY, AdvisoryLock, LockBusy
-from session_import.pg.url import is_postgres_url, masked, scrub
+from session_import.store.postgres import schema
+from session_import.store.postgres.lock import SCHEMA_KEY, AdvisoryLock, LockBusy
+from session_import.store.postgres.url import is_postgres_url, masked, scrub
 
 
 @pytest.mark.parametrize("db, expected", [
@@ -101,8 +101,8 @@ def test_a_newer_store_is_refused(pg_url):
 
 
 def test_two_hosts_creating_the_schema_at_once_create_it_once(pg_url):
-    code = ("import sys, psycopg; from session_import.pg import schema;"
-            " from session_import.pg.lock import SCHEMA_KEY;"
+    code = ("import sys, psycopg; from session_import.store.postgres import schema;"
+            " from session_import.store.postgres.lock import SCHEMA_KEY;"
             " c = psycopg.connect(sys.argv[1], autocommit=True);"
             " print(schema.migrate(c, SCHEMA_KEY))")
     procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
@@ -159,7 +159,7 @@ def test_a_lock_is_given_up_as_soon_as_it_is_released(store_url):
 
 
 def test_a_killed_holder_never_blocks_the_next_run(store_url):
-    code = ("import sys, time; from session_import.pg.lock import AdvisoryLock;"
+    code = ("import sys, time; from session_import.store.postgres.lock import AdvisoryLock;"
             " lock = AdvisoryLock(sys.argv[1]);"
             " lock.acquire(what='run nightly', imports=['nightly']);"
             " print('held', flush=True); time.sleep(600)")

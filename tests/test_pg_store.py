@@ -7,8 +7,10 @@ import psycopg
 import pytest
 from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
-from session_import.pg.store import PostgresStore, init_pg_store
-from session_import.pg.url import masked
+from session_import.store.postgres.backend import PostgresStore, init_pg_store
+from session_import.store.postgres.url import masked
+from session_import.model import ChangeOp as Change
+from session_import.model import SessionRecord
 from session_import.store import StoreUnavailable
 
 
@@ -42,8 +44,6 @@ def test_ids_are_never_reused_after_a_delete_and_a_rollback_leaves_none(pg_url):
     with PostgresStore(pg_url) as store:
         store.conn.execute("INSERT INTO trainings (id, guid, path_code, title, modality)"
                            " VALUES (1, 'G', 'TP', 'T', 'blended')")
-        from session_import.store import Change, SessionRecord
-
         session = SessionRecord(7, "S", "x", "open", None, None, 1, None, None, "i", "i")
         with store.transaction():
             assert store.next_id("sessions") == 1

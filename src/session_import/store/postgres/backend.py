@@ -12,6 +12,8 @@ after the other, the rest runs side by side.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -22,11 +24,12 @@ from operator import attrgetter
 
 import psycopg
 
-from session_import.pg import schema
-from session_import.pg.lock import KEEPALIVE, SCHEMA_KEY, SERVER_KEEPALIVE, key
-from session_import.pg.pace import SharedPacer
-from session_import.pg.url import masked, scrub
-from session_import.store import BackupRefused, StoreUnavailable
+from session_import.model import RECORD_TYPES
+from session_import.store.interface import BackupRefused, StoreError, StoreUnavailable
+from session_import.store.postgres import schema
+from session_import.store.postgres.lock import KEEPALIVE, SCHEMA_KEY, SERVER_KEEPALIVE, key
+from session_import.store.postgres.pace import SharedPacer
+from session_import.store.postgres.url import masked, scrub
 
 WRITE_WAIT_SECONDS = 600.0
 _UPDATE_VIA_COPY = 64  # updates of one table in a chunk above which a temporary table pays
@@ -35,14 +38,7 @@ _RUN_IDS_KEY = key("run ids")
 RECORD_TABLES = ("trainings", "users", "groups", "sessions")
 
 
-def _load_records():
-    from session_import import store as sqlite_store
-
-    return {"sessions": sqlite_store.SessionRecord, "trainings": sqlite_store.TrainingRecord,
-            "users": sqlite_store.UserRecord, "groups": sqlite_store.GroupRecord}
-
-
-RECORDS = _load_records()
+RECORDS = RECORD_TYPES
 COLUMNS = {table: [f.name for f in fields(cls)] for table, cls in RECORDS.items()}
 GETTERS = {cls: attrgetter(*COLUMNS[table]) for table, cls in RECORDS.items()}
 NAMES = {cls: COLUMNS[table] for table, cls in RECORDS.items()}
@@ -97,6 +93,38 @@ def _unavailable(url: str, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(PgMsg.CANNOT_CONNECT.format(url=masked(url), error=error))
 
 
+def _store_error(store: PostgresStore, exc: psycopg.Error) -> StoreError:
+    return StoreError(store.scrub(str(exc).strip()))
+
+
+def _raising_store_errors(method):
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(self, *args, **kwargs):
+            try:
+                yield from method(self, *args, **kwargs)
+            except psycopg.Error as exc:
+                raise _store_error(self, exc) from exc
+        return generator
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.Error as exc:
+            raise _store_error(self, exc) from exc
+    return call
+
+
+def raising_store_errors(cls):
+    """No public method lets a psycopg error out: each becomes a StoreError in the server's
+    words, the URL's password masked. A method that returns rows lazily translates its own."""
+    for name, member in inspect.getmembers(cls, inspect.isfunction):
+        if not name.startswith("_") and name not in ("transaction", "export"):
+            setattr(cls, name, _raising_store_errors(member))
+    return cls
+
+
 def init_pg_store(url: str) -> str:
     """`session-import init` on a PostgreSQL database: create the store's tables, or leave
     an existing store as it is; what was done, as a sentence."""
@@ -121,6 +149,7 @@ def _record_json(record) -> str | None:
     return _encode(dict(zip(NAMES[cls], GETTERS[cls](record), strict=True)))
 
 
+@raising_store_errors
 class PostgresStore:
     """``url`` is a libpq URL; ``path`` is what messages show of it (password masked)."""
 
@@ -186,7 +215,10 @@ class PostgresStore:
     @contextmanager
     def transaction(self, *, rollback: bool = False) -> Iterator[None]:
         """One data file's work: committed at the end, or rolled back on error or ``rollback``."""
-        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("BEGIN")
+        except psycopg.Error as exc:
+            raise _store_error(self, exc) from exc
         self._in_transaction = True
         self._run_ids = []
         try:
@@ -194,7 +226,10 @@ class PostgresStore:
         except BaseException:
             self._end("ROLLBACK")
             raise
-        self._end("ROLLBACK" if rollback else "COMMIT")
+        try:
+            self._end("ROLLBACK" if rollback else "COMMIT")
+        except psycopg.Error as exc:
+            raise _store_error(self, exc) from exc
 
     def _end(self, how: str) -> None:
         try:
@@ -596,7 +631,7 @@ class PostgresStore:
                 f"SELECT c.guid, c.{label}, {columns} FROM {child} c WHERE {missing}"
                 " ORDER BY c.id").fetchall()
             for guid, name, *ids in rows:
-                for (column, parent), record_id in zip(references, ids, strict=True):
+                for (_, parent), record_id in zip(references, ids, strict=True):
                     if record_id is None:
                         continue
                     exists = self.conn.execute(
@@ -835,7 +870,7 @@ class PostgresStore:
 
     def shared_pacer(self, publisher: str, pacer):
         """The pacer a client of this store uses: every worker's calls counted together
-        (see session_import.pg.pace); ``pacer`` gives the limit."""
+        (see session_import.store.postgres.pace); ``pacer`` gives the limit."""
         if pacer is None:
             return None
         return SharedPacer(self.conn, publisher, pacer.max_requests, pacer.span, pacer.clock)
@@ -904,7 +939,10 @@ class PostgresStore:
                    ) AS publish_state""")
         cursor = self.conn.cursor(name=f"export_{kind}_{id(self)}", withhold=True)
         cursor.itersize = 2000
-        cursor.execute(sql)
+        try:
+            cursor.execute(sql)
+        except psycopg.Error as exc:
+            raise _store_error(self, exc) from exc
         names = [d.name for d in cursor.description]
         states = {None: None, 0: "published", 1: "pending", 2: "rejected"}
 
@@ -917,6 +955,8 @@ class PostgresStore:
                         record["remote"] = remote or None
                         record["publish_state"] = states[record["publish_state"]]
                     yield record
+            except psycopg.Error as exc:
+                raise _store_error(self, exc) from exc
             finally:
                 cursor.close()
 

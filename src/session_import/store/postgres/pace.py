@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from session_import.pg.lock import key
+from session_import.store.postgres.lock import key
 
 
 class SharedPacer:

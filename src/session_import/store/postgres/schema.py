@@ -190,7 +190,7 @@ INSERT INTO commands (import_id, command, started_at, ended_at, exit_code, count
     SELECT import_id, 'run', started_at, ended_at, exit_code, counts, id - 1, pid FROM runs
     WHERE dry_run = 0 AND kind = 'import' ORDER BY id;
 
--- PostgreSQL only: who holds each advisory lock of a run (see session_import.pg.lock)
+-- PostgreSQL only: who holds each advisory lock of a run (see session_import.store.postgres.lock)
 CREATE TABLE run_locks (
     lock_key BIGINT NOT NULL,
     backend_pid INTEGER NOT NULL,

@@ -1,1 +1,0 @@
-"""The PostgreSQL store's parts: its URL, its schema, its run lock."""
