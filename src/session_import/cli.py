@@ -13,14 +13,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
 from rich.progress import Progress
 
 from session_import import __version__
-from session_import.config import ConfigError, describe, load_config
-from session_import.errors import ExitCode, worst
+from session_import.config import describe, load_config
+from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.watch.events import Event, EventName, json_line
 from session_import.export import KINDS, write_export
 from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
@@ -37,7 +38,6 @@ from session_import.watch.metrics import MetricsError, write_metrics
 from session_import.watch.nights import on_record
 from session_import.publishers import credential_problems
 from session_import.history import (
-    RevertRefused,
     journal_view,
     render_journal,
     render_runs,
@@ -56,8 +56,6 @@ from session_import.report import Report
 from session_import.limits import parse_limit, store_file_clash
 from session_import.watch.status import status_line, store_status
 from session_import.store import (
-    BackupFailed,
-    BackupRefused,
     Store,
     StoreError,
     StoreInterface,
@@ -73,7 +71,6 @@ DEFAULT_DB = "session-import.db"
 
 
 class CliMsg(StrEnum):
-    STORE_FAILED = "The store failed: {error}; nothing of the work in progress was written."
     DISK_FULL = "Could not write {target}: {reason}. Free some space and run the command again."
     FREE_SPACE = "{error} Free some space and run the command again."
     NOT_SECONDS = "{value} is not a number of seconds: give a finite number, 0 or more (e.g. 30)."
@@ -130,27 +127,25 @@ def _consoles(quiet: bool, watch: _Watch | None = None) -> tuple[Console, Consol
     return _console(sys.stdout), _console(sys.stderr)
 
 
-def _fail(message: str, code: ExitCode) -> None:
+def _fail(message: str, code: ExitCode) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(int(code))
 
 
+def _exit_on(exc: SessionImportError) -> NoReturn:
+    """The one place a fatal error becomes its message and its exit code."""
+    _fail(exc.explain(), exc.exit_code)
+
+
 def _open_store(db: str) -> Store:
     """An existing store, to read: never created here (`session-import init` does that)."""
-    try:
-        return Store(db, create=False, writable=False)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
-        raise  # unreachable
+    return Store(db, create=False, writable=False)
 
 
 def _preflight(db: str) -> None:
     """A store that a run, publish or revert may write: it exists, and it and its folder can
     be written; said before anything is read or locked."""
-    try:
-        check_location(db)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    check_location(db)
 
 
 def _now() -> datetime:
@@ -158,12 +153,7 @@ def _now() -> datetime:
 
 
 def _load(config_path: str, *, fragments: bool = False, quiet: bool = False):
-    try:
-        config = load_config(config_path, fragments=fragments)
-    except ConfigError as exc:
-        for error in exc.errors:
-            click.echo(error, err=True)
-        sys.exit(int(ExitCode.CONFIG_INVALID))
+    config = load_config(config_path, fragments=fragments)
     if not quiet:
         for warning in config.warnings:
             click.echo(warning, err=True)
@@ -208,9 +198,8 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except StoreError as exc:
-            click.echo(CliMsg.STORE_FAILED.format(error=exc), err=True)
-            ctx.exit(int(ExitCode.STORE_UNAVAILABLE))
+        except SessionImportError as exc:
+            _exit_on(exc)
         except BrokenPipeError:  # caught before click, which would exit 1
             _stdout_gone()
             ctx.exit(int(ExitCode.OK))
@@ -379,9 +368,9 @@ def _watched(command: str, config: str, db: str, ping_url, metrics_file, log_for
     except click.ClickException as exc:
         code = exc.exit_code
         raise
-    except StoreError:
-        code = int(ExitCode.STORE_UNAVAILABLE)
-        raise
+    except SessionImportError as exc:
+        code = int(exc.exit_code)
+        _exit_on(exc)
     finally:
         watch.end(code)
 
@@ -742,12 +731,6 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
                                 now=datetime.now(UTC).astimezone())
         finally:
             store.close()
-    except (LockBusy, StoreUnavailable) as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
-    except RevertRefused as exc:
-        for reason in exc.reasons:
-            click.echo(reason, err=True)
-        sys.exit(int(ExitCode.PARTIAL))
     finally:
         lock.release()
     if not quiet:
@@ -758,10 +741,7 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
 @common
 def init(db, quiet, verbose):
     """Create an empty store at the current schema (an existing one is left as it is)."""
-    try:
-        message = init_store(db)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    message = init_store(db)
     if not quiet:
         click.echo(message)
 
@@ -775,10 +755,6 @@ def backup(dest, db, quiet, verbose):
     store = _open_store(db)
     try:
         message = store.backup(dest)
-    except BackupRefused as exc:
-        _fail(str(exc), ExitCode.USAGE)
-    except BackupFailed as exc:
-        _fail(str(exc), ExitCode.FILE_FAILED)
     finally:
         store.close()
     if not quiet:

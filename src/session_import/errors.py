@@ -34,3 +34,7 @@ class SessionImportError(Exception):
     """A problem that stops a command: the message says what and how to fix it."""
 
     exit_code: ExitCode = ExitCode.FILE_FAILED
+
+    def explain(self) -> str:
+        """What the user reads: the message, which says what to do."""
+        return str(self)

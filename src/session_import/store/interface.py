@@ -27,6 +27,9 @@ class StoreError(SessionImportError):
 
     exit_code = ExitCode.STORE_UNAVAILABLE
 
+    def explain(self) -> str:
+        return f"The store failed: {self}; nothing of the work in progress was written."
+
 
 class BackupRefused(SessionImportError):
     """The backup's destination is the store itself or one of its files (exit 2)."""
