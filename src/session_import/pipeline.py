@@ -29,18 +29,12 @@ from session_import.errors import ExitCode, SessionImportError
 from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
+from session_import.model import RowKind, RowOutcome
 from session_import.publishing import deliver, make_clients
 from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
+from session_import.reference import EntityResolver, LearnerResolver, TrainingResolver
 from session_import.report import FileReport, RejectedRow, Report, worst
-from session_import.resolve import (
-    REJECTED,
-    UPDATED,
-    EntityResolver,
-    LearnerResolver,
-    Outcome,
-    SessionResolver,
-    TrainingResolver,
-)
+from session_import.resolve import SessionResolver
 from session_import.safety import Limit, cancels_exceeded, parse_limit, rejects_exceeded
 from session_import.schema import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.store import Change, Store
@@ -609,6 +603,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                 options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report, rows)
+                store.apply(changes)
                 store.journal(run_id, changes)
                 if publishers:
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
@@ -636,7 +631,7 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])
     for row, typed, issues in prepared:
         if typed is None:
-            outcome = Outcome(row.line, REJECTED, issues)
+            outcome = RowOutcome(row.line, RowKind.REJECTED, issues)
             values = {}
         else:
             outcome = stage.resolve(typed, issues)
@@ -645,7 +640,7 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
     return stage.flush()
 
 
-def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[str, str]) -> None:
+def _count(report: FileReport, outcome: RowOutcome, cells: list[str], values: dict[str, str]) -> None:
     report.counts["rows"] += 1
     if not outcome.issues:
         report.counts[outcome.kind] += 1
@@ -654,18 +649,18 @@ def _count(report: FileReport, outcome: Outcome, cells: list[str], values: dict[
         return
     errors = [i.text for i in outcome.issues if not i.warning]
     warnings = [i.text for i in outcome.issues if i.warning]
-    if outcome.kind == REJECTED:
+    if outcome.kind == RowKind.REJECTED:
         report.counts["rejected"] += 1
         report.rejected.append(RejectedRow(outcome.line, values, errors, list(cells)))
     else:
         report.counts[outcome.kind] += 1
     if warnings:
         report.add_warning(outcome.line, warnings, list(cells))
-    if outcome.kind == UPDATED and outcome.diff and report.keep_changes:
+    if outcome.kind == RowKind.UPDATED and outcome.diff and report.keep_changes:
         report.changes.append(_change(outcome))
 
 
-def _change(outcome: Outcome) -> dict:
+def _change(outcome: RowOutcome) -> dict:
     return {"line": outcome.line, "guid": outcome.guid, "title": outcome.title, "fields": outcome.diff}
 
 
@@ -680,7 +675,7 @@ class _Stage:
     def prepare(self, inputs) -> None:
         self.resolver.prepare(inputs)
 
-    def resolve(self, typed, issues) -> Outcome:
+    def resolve(self, typed, issues) -> RowOutcome:
         return self.resolver.resolve(typed, issues)
 
     def flush(self) -> list[Change]:
