@@ -26,7 +26,7 @@ from session_import.errors import ExitCode, SessionImportError
 from session_import.model import ChangeOp, record_from
 from session_import.render import field_changes, safe_cells, say, terminal_safe
 from session_import.report import COUNT_NAMES
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 NAMED = 5  # referring sessions named per record, then "and N more"
 RECORDS_NAMED = 20  # records named, then one line for the rest
@@ -92,7 +92,7 @@ _COUNT = {"create": "deleted", "update": "restored", "delete": "recreated"}
 _SINGULAR = {"sessions": "session", "trainings": "training", "users": "teacher", "groups": "group"}
 
 
-def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> RevertResult:
+def revert_run(store: StoreInterface, run_id: int, *, dry_run: bool, now: datetime) -> RevertResult:
     run = next((r for r in store.runs() if r["id"] == run_id), None)
     if run is None:
         raise RevertRefused([RevertMsg.NO_RUN.format(run=run_id)])
@@ -144,7 +144,7 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
     return RevertResult(new_run, run_id, counts, dry_run)
 
 
-def _broken(store: Store, run_id: int, broken: dict, entries: list[dict]) -> list[str]:
+def _broken(store: StoreInterface, run_id: int, broken: dict, entries: list[dict]) -> list[str]:
     """One line per record that others would be left pointing at: one the revert deletes
     while sessions (or groups) still use it, or one gone since that a record coming back
     needs."""

@@ -27,19 +27,13 @@ from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.watch.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
-from session_import.model import ChangeOp
+from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.model import ChangeOp, RowKind, RowOutcome
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
+from session_import.reference import EntityResolver, LearnerResolver, TrainingResolver
 from session_import.report import FileReport, RejectedRow, Report
-from session_import.resolve import (
-    REJECTED,
-    EntityResolver,
-    LearnerResolver,
-    Outcome,
-    SessionResolver,
-    TrainingResolver,
-)
-from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.resolve import SessionResolver
 from session_import.sources import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.store import StoreError, StoreInterface
 from session_import.validate import (
@@ -608,6 +602,7 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                 options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report, rows)
+                store.apply(changes)
                 store.journal(run_id, changes)
                 if publishers:
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
@@ -636,7 +631,7 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
     count = report.count
     for row, typed, issues in prepared:
         if typed is None:
-            outcome = Outcome(row.line, REJECTED, issues)
+            outcome = RowOutcome(row.line, RowKind.REJECTED, issues)
             values = {}
         else:
             outcome = stage.resolve(typed, issues)
@@ -657,7 +652,7 @@ class _Stage:
     def prepare(self, inputs) -> None:
         self.resolver.prepare(inputs)
 
-    def resolve(self, typed, issues) -> Outcome:
+    def resolve(self, typed, issues) -> RowOutcome:
         return self.resolver.resolve(typed, issues)
 
     def flush(self) -> list[ChangeOp]:

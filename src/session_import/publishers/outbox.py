@@ -25,7 +25,7 @@ from session_import.publishers.contract import (
 )
 
 if TYPE_CHECKING:  # the store imports this package's payload: no cycle at run time
-    from session_import.store import Store
+    from session_import.store import StoreInterface
 
 STATES = ("published", "rejected", "pending", "skipped")
 QUEUE_PAGE = 2000  # queued changes read at a time
@@ -70,7 +70,7 @@ def boot_clock() -> tuple[str, float] | None:
         return None
 
 
-def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
+def _load_pace(store: StoreInterface, client: Client, wall_clock: Callable[[], float]) -> None:
     """Count the calls earlier commands sent in the client's pacing window (Zoho's limit
     is the service's, not one command's).
 
@@ -95,7 +95,7 @@ def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) ->
     pacer.sent.extendleft(reversed([t for t in earlier if not pacer.sent or t < pacer.sent[0]]))
 
 
-def _save_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
+def _save_pace(store: StoreInterface, client: Client, wall_clock: Callable[[], float]) -> None:
     pacer = client.pacer
     if pacer is None:
         return
@@ -122,7 +122,7 @@ def _change(entry: dict) -> RemoteChange:
     )
 
 
-def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
+def deliver(store: StoreInterface, import_id: str, clients: Iterable[Client], *,
             deadline: float | None = None,
             on_wait: Callable[[str, float], None] | None = None,
             now: Callable[[], str] = _now,
@@ -146,7 +146,7 @@ def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
     return result
 
 
-def _deliver_to(store: Store, import_id: str, client: Client, result: PublishResult,
+def _deliver_to(store: StoreInterface, import_id: str, client: Client, result: PublishResult,
                 deadline: float | None, on_wait, now) -> None:
     """Passes over the queue, oldest change first, a page at a time (memory stays flat).
 
@@ -186,7 +186,7 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
             return
 
 
-def _deliver_turn(store: Store, client: Client, turn: list[RemoteChange], by_id: dict[int, dict],
+def _deliver_turn(store: StoreInterface, client: Client, turn: list[RemoteChange], by_id: dict[int, dict],
                   result: PublishResult, reported: set[str], deadline, on_wait, now) -> bool:
     """One client delivery; True when it settled something.
 
@@ -225,7 +225,7 @@ def _deliver_turn(store: Store, client: Client, turn: list[RemoteChange], by_id:
 
 
 def _record(outcome, entry: dict, name: str, result: PublishResult, reported: set[str],
-            unsaved: list[tuple], store: Store, now) -> bool:
+            unsaved: list[tuple], store: StoreInterface, now) -> bool:
     """Note what became of one change; True when it is settled."""
     run = result.for_run(name, entry["run_id"])
     if outcome.state == "pending":

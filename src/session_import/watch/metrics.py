@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from session_import.errors import ExitCode, SessionImportError
 from session_import.report import COUNT_NAMES
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 OUTCOMES = tuple(n for n in COUNT_NAMES if n != "rows")
 
@@ -37,7 +37,7 @@ def _timestamp(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
-def metrics_text(store: Store, imports: dict[str, list[str]]) -> bytes:
+def metrics_text(store: StoreInterface, imports: dict[str, list[str]]) -> bytes:
     """``imports``: import id -> the publishers its configuration names."""
     registry = CollectorRegistry()
     labels = ["import"]
@@ -85,7 +85,7 @@ def metrics_text(store: Store, imports: dict[str, list[str]]) -> bytes:
     return generate_latest(registry)
 
 
-def write_metrics(store: Store, imports: dict[str, list[str]], path: str | Path) -> None:
+def write_metrics(store: StoreInterface, imports: dict[str, list[str]], path: str | Path) -> None:
     """Write the metrics file through a temporary file in its folder, then rename it."""
     path = Path(path)
     tmp_name = None

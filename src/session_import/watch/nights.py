@@ -14,10 +14,10 @@ from datetime import datetime
 
 from session_import.errors import worst
 from session_import.report import COUNT_NAMES, Report
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 
-def on_record(store: Store, import_ids: Iterable[str], command: str,
+def on_record(store: StoreInterface, import_ids: Iterable[str], command: str,
               clock: Callable[[], datetime], work: Callable[[], Report]) -> Report:
     """Run ``work`` (one run or publish) with one commands row per import around it."""
     import_ids = list(import_ids)

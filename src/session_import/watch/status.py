@@ -17,7 +17,7 @@ from pathlib import Path
 from session_import.errors import ExitCode
 from session_import.history import run_outcome
 from session_import.lock import read_holder
-from session_import.store import Store
+from session_import.store import StoreInterface
 from session_import.watch.timespans import describe
 
 ALL_GOOD = 0
@@ -108,7 +108,7 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def store_status(store: Store, now: datetime, max_age: timedelta,
+def store_status(store: StoreInterface, now: datetime, max_age: timedelta,
                  import_ids: list[str] | None = None) -> StatusReport:
     """The status of each import of ``import_ids`` (default: every import on record)."""
     known = store.known_imports()
@@ -122,7 +122,7 @@ def store_status(store: Store, now: datetime, max_age: timedelta,
     return report
 
 
-def _import_status(store: Store, import_id: str, now: datetime, max_age: timedelta,
+def _import_status(store: StoreInterface, import_id: str, now: datetime, max_age: timedelta,
                    holder: dict) -> ImportStatus:
     status = ImportStatus(import_id, "ok", pending=store.pending_by_publisher(import_id))
     latest = store.latest_commands(import_id, 2)
