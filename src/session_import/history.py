@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from session_import.errors import ExitCode, SessionImportError
-from session_import.model import ChangeOp, record_from
+from session_import.model import ChangeOp, RecordOp, record_from
 from session_import.render import field_changes, safe_cells, say, terminal_safe
 from session_import.report import COUNT_NAMES
 from session_import.store import StoreInterface
@@ -87,8 +87,6 @@ class RevertResult:
         return template.format(run=self.reverted_run, new_run=self.run_id, **self.counts)
 
 
-_INVERSE = {"create": "delete", "update": "update", "delete": "create"}
-_COUNT = {"create": "deleted", "update": "restored", "delete": "recreated"}
 _SINGULAR = {"sessions": "session", "trainings": "training", "users": "teacher", "groups": "group"}
 
 
@@ -116,13 +114,13 @@ def revert_run(store: StoreInterface, run_id: int, *, dry_run: bool, now: dateti
                     run=run_id, record=f"{name} {label}", later=later_run))
             raise RevertRefused(reasons)
         changes: list[ChangeOp] = []
-        counts = dict.fromkeys(_COUNT.values(), 0)
+        counts = dict.fromkeys((op.reverted_as for op in RecordOp), 0)
         for entry in reversed(entries):
             before = record_from(entry["table"], entry["before"]) if entry["before"] else None
             after = record_from(entry["table"], entry["after"]) if entry["after"] else None
-            op = _INVERSE[entry["op"]]
-            counts[_COUNT[entry["op"]]] += 1
-            changes.append(ChangeOp(entry["line"], entry["table"], op, after, before))
+            done = RecordOp(entry["op"])
+            counts[done.reverted_as] += 1
+            changes.append(ChangeOp(entry["line"], entry["table"], done.inverse.value, after, before))
         new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
                                   dry_run, reverts_run=run_id)
         store.apply(changes)
@@ -186,7 +184,6 @@ def _label(table: str, record: dict) -> str:
 
 # ---- runs and journal ----
 
-_DONE = {"create": "created", "update": "updated", "delete": "cancelled"}
 # a record's id in the journal -> the name the view gives the key of that record
 _REFERENCE_NAMES = {
     "training_id": "training_path_code",
@@ -232,7 +229,8 @@ def journal_view(entry: dict) -> dict:
     label = _LABELS.get(entry["table"])
     if label is not None:  # a session's title, a training's path code... beside its GUID
         view[label] = (after or before).get(label)
-    view["done"] = _DONE[entry["op"]] if entry["table"] == "sessions" else entry["op"] + "d"
+    op = RecordOp(entry["op"])
+    view["done"] = op.row_kind.value if entry["table"] == "sessions" else op.value + "d"
     view["fields"] = fields
     return view
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from session_import.model import RecordOp
 from session_import.publishers.contract import (
     Client,
     CredentialsError,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:  # the store imports this package's payload: no cycle at run t
 STATES = ("published", "rejected", "pending", "skipped")
 QUEUE_PAGE = 2000  # queued changes read at a time
 SETTLE_GROUP = 100  # outcomes committed together
-_KIND_COUNT = {"create": "created", "update": "updated", "cancel": "cancelled"}
 
 
 @dataclass
@@ -240,7 +240,7 @@ def _record(outcome, entry: dict, name: str, result: PublishResult, reported: se
         remote = (entry["session_id"], name, outcome.remote_id)
     unsaved.append((entry["id"], outcome.state, now(), outcome.message, outcome.warning, remote))
     run.counts[outcome.state] += 1
-    kind = _KIND_COUNT[entry["kind"]]
+    kind = RecordOp.of_outbox_kind(entry["kind"]).row_kind.value
     run.settled.append((entry["line"], kind))
     if outcome.state == "rejected":
         run.rejected.append((entry["line"], entry["row"], outcome.message or "", kind))

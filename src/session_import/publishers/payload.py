@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-# the store's change operation -> the kind of change a remote system is sent
-REMOTE_KIND = {"create": "create", "update": "update", "delete": "cancel"}
-
 
 def session_payload(session, training, teacher) -> dict[str, str | None]:
     """The keyword arguments of contract.SessionData for a session record, its training and

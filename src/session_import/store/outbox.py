@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from session_import.model import ChangeOp
-from session_import.publishers.payload import REMOTE_KIND, changed_fields, session_payload
+from session_import.model import ChangeOp, RecordOp
+from session_import.publishers.payload import changed_fields, session_payload
 from session_import.store.connection import chunks
 from session_import.store.records import Records
 
@@ -37,7 +37,7 @@ class Outbox(Records):
 
         queued = []
         for change in mine:
-            kind = REMOTE_KIND[change.op]
+            kind = RecordOp(change.op).outbox_kind
             after = remote_view(change.after or change.before)
             changed = None
             if kind == "update":
