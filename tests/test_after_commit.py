@@ -21,20 +21,32 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import NIGHTLY_CONFIG, Workspace
-from emulators.perculus import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, PerculusEmulator
-from emulators.perculus import perculus_emulator  # noqa: F401  (fixture)
+from emulators.perculus import (
+    ACCESS_KEY,
+    ACCOUNT_ID,
+    SECRET_KEY,
+    PerculusEmulator,
+    perculus_emulator,  # noqa: F401  (fixture)
+)
 from test_consolidators import smtp_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin"
-NIGHT = "\n".join([
-    HEADER,
-    *(f"M;TP-001;Session {n};0{n}/03/2027 09:00;0{n}/03/2027 10:00;jdupont" for n in range(1, 5)),
-    "M;TP-001;Session 5;05/03/2027 09:00;05/03/2027 10:00;nobody",
-]) + "\n"
+NIGHT = (
+    "\n".join(
+        [
+            HEADER,
+            *(
+                f"M;TP-001;Session {n};0{n}/03/2027 09:00;0{n}/03/2027 10:00;jdupont"
+                for n in range(1, 5)
+            ),
+            "M;TP-001;Session 5;05/03/2027 09:00;05/03/2027 10:00;nobody",
+        ]
+    )
+    + "\n"
+)
 PERCULUS = """      <perculusPublisher>
         <baseUrl>{url}</baseUrl><batchSize>100</batchSize><timezone>Europe/Paris</timezone>
         <defaultDuration>60</defaultDuration><timeout>30</timeout>
@@ -46,8 +58,10 @@ LOG_AND_BACKUP = """<consolidators>
     </consolidators>
     """
 DUE = "timeStampedFileErrorLogger, moveToBackupConsolidator"
-LOG_LINE = "Line number:6,ERROR,M,TP-001,Session 5,05/03/2027 09:00,05/03/2027 10:00,nobody," \
-           "Teacher with login nobody is not found.\n"
+LOG_LINE = (
+    "Line number:6,ERROR,M,TP-001,Session 5,05/03/2027 09:00,05/03/2027 10:00,nobody,"
+    "Teacher with login nobody is not found.\n"
+)
 
 
 def nightly_config(ws: Workspace, url: str | None, more: str = "") -> Path:
@@ -61,8 +75,14 @@ def nightly_config(ws: Workspace, url: str | None, more: str = "") -> Path:
 
 def start_run(ws: Workspace, config: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), *args, str(config)]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ws.root, env=dict(os.environ, **(env or {})))
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ws.root,
+        env=dict(os.environ, **(env or {})),
+    )
 
 
 def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
@@ -88,7 +108,8 @@ def perculus_env(monkeypatch):
 
 
 def test_sigterm_while_publishing_says_what_was_committed_and_the_next_run_completes_it(
-        ws: Workspace, perculus_emulator: PerculusEmulator, perculus_env):  # noqa: F811
+    ws: Workspace, perculus_emulator: PerculusEmulator, perculus_env
+):  # noqa: F811
     """cron's `timeout` sends SIGTERM while Perculus is slow to answer."""
     ws.seed()
     config = nightly_config(ws, perculus_emulator.base_url)
@@ -101,9 +122,11 @@ def test_sigterm_while_publishing_says_what_was_committed_and_the_next_run_compl
     out, err = proc.communicate(timeout=60)
     release.set()
 
-    stopped = (f"Interrupted by SIGTERM after {night} was committed as run 4: 4 changes still to"
-               " publish (the next run or publish delivers them); its consolidators"
-               f" {DUE} are still due (the next run completes them).")
+    stopped = (
+        f"Interrupted by SIGTERM after {night} was committed as run 4: 4 changes still to"
+        " publish (the next run or publish delivers them); its consolidators"
+        f" {DUE} are still due (the next run completes them)."
+    )
     assert proc.returncode == 143, err
     assert stopped in err.splitlines()
     assert "rolled back" not in err and "Traceback" not in err
@@ -112,7 +135,9 @@ def test_sigterm_while_publishing_says_what_was_committed_and_the_next_run_compl
     report = json.loads(report_path.read_text())  # written with what is known
     assert report["exit_code"] == 143 and report["stopped"] == [stopped]
     assert report["files"][0]["counts"]["created"] == 4
-    assert report["files"][0]["rejected"][0]["messages"] == ["Teacher with login nobody is not found."]
+    assert report["files"][0]["rejected"][0]["messages"] == [
+        "Teacher with login nobody is not found."
+    ]
     assert ws.query("SELECT count(*) FROM sessions") == [(4,)]
     assert ws.query("SELECT count(*) FROM outbox WHERE state = 'pending'") == [(4,)]
     assert due(ws) == [(4, json.dumps(DUE.split(", ")), None)]
@@ -120,10 +145,11 @@ def test_sigterm_while_publishing_says_what_was_committed_and_the_next_run_compl
 
     result = ws.run("run", config)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith(
-        f"File {night} was already imported by run 4 on ")
-    assert ("; skipped (use --force to import it again). That run was stopped before its"
-            f" consolidators: {DUE} ran now.\n") in result.stdout
+    assert result.stdout.startswith(f"File {night} was already imported by run 4 on ")
+    assert (
+        "; skipped (use --force to import it again). That run was stopped before its"
+        f" consolidators: {DUE} ran now.\n"
+    ) in result.stdout
     (log,) = (ws.root / "logs").iterdir()
     assert log.read_text() == LOG_LINE
     assert (ws.root / "backup" / "night.csv").read_text() == NIGHT and not night.exists()
@@ -162,7 +188,8 @@ def silent_smtp():
 
 
 def test_a_kill_just_after_the_commit_leaves_the_consolidators_due_and_the_next_run_sends_the_mail(
-        ws: Workspace, silent_smtp, smtp_server, monkeypatch):  # noqa: F811
+    ws: Workspace, silent_smtp, smtp_server, monkeypatch
+):  # noqa: F811
     """SIGKILL while the e-mail report waits for the SMTP server: the error log and the
     backup were done, the e-mail is due; the file is no longer in the drop folder, yet
     the next run sends that night's e-mail, once."""
@@ -196,8 +223,11 @@ def test_a_kill_just_after_the_commit_leaves_the_consolidators_due_and_the_next_
     text = message.get_body(("plain",)).get_content()
     assert "Recorded as run 4" in text and "line 6: Teacher with login nobody is not found." in text
     (attachment,) = list(message.iter_attachments())
-    assert attachment.get_content().splitlines()[1].endswith(
-        ";nobody;Teacher with login nobody is not found.")
+    assert (
+        attachment.get_content()
+        .splitlines()[1]
+        .endswith(";nobody;Teacher with login nobody is not found.")
+    )
     assert due(ws) == []
     assert ws.run("run", config).exit_code == 0
     assert len(server.inbox.messages) == 1  # sent once
@@ -212,20 +242,25 @@ def killed_while_mailing(ws: Workspace, config: Path, silent_smtp) -> None:
     proc.communicate(timeout=30)
 
 
-MAIL_AND_DELETE = ("<emailReport><targetEmail>admin@example.org</targetEmail></emailReport>"
-                   "<deleteProcessedFilesConsolidator/>")
+MAIL_AND_DELETE = (
+    "<emailReport><targetEmail>admin@example.org</targetEmail></emailReport>"
+    "<deleteProcessedFilesConsolidator/>"
+)
 
 
 def log_mail_delete_config(ws: Workspace) -> Path:
     config = nightly_config(ws, None, more=MAIL_AND_DELETE)
     text = config.read_text().replace(
         "<moveToBackupConsolidator><backupFolder>backup</backupFolder><timestamp>no</timestamp>"
-        "</moveToBackupConsolidator>", "")
+        "</moveToBackupConsolidator>",
+        "",
+    )
     return ws.write("nightly.xml", text)
 
 
 def test_a_dry_run_leaves_them_due_and_a_forced_import_stands_for_them(
-        ws: Workspace, silent_smtp, smtp_server, monkeypatch):  # noqa: F811
+    ws: Workspace, silent_smtp, smtp_server, monkeypatch
+):  # noqa: F811
     ws.seed()
     config = log_mail_delete_config(ws)
     night = ws.write("night.csv", NIGHT)
@@ -242,7 +277,8 @@ def test_a_dry_run_leaves_them_due_and_a_forced_import_stands_for_them(
     assert dry.stdout.endswith(
         "; skipped (use --force to import it again). That run was stopped before its"
         f" consolidators: {names} are still due; the next run that is not a dry run completes"
-        " them.\n")
+        " them.\n"
+    )
     assert server.inbox.messages == [] and night.exists() and len(due(ws)) == 1
 
     forced = ws.run("run", "--force", config)  # run 6 (the skipped dry run is run 5)
@@ -254,7 +290,8 @@ def test_a_dry_run_leaves_them_due_and_a_forced_import_stands_for_them(
 
 
 def test_a_file_replaced_since_is_never_deleted_for_the_earlier_run(
-        ws: Workspace, silent_smtp, smtp_server, monkeypatch):  # noqa: F811
+    ws: Workspace, silent_smtp, smtp_server, monkeypatch
+):  # noqa: F811
     ws.seed()
     config = log_mail_delete_config(ws)
     night = ws.write("night.csv", NIGHT)
@@ -265,22 +302,32 @@ def test_a_file_replaced_since_is_never_deleted_for_the_earlier_run(
     server = smtp_server()
     for name, value in server.env.items():
         monkeypatch.setenv(name, value)
-    other = ws.write("other/extra.csv", "\n".join([HEADER, "M;TP-001;Extra;06/03/2027 09:00;"
-                                                           "06/03/2027 10:00;jdupont"]) + "\n")
+    other = ws.write(
+        "other/extra.csv",
+        "\n".join([HEADER, "M;TP-001;Extra;06/03/2027 09:00;06/03/2027 10:00;jdupont"]) + "\n",
+    )
     result = ws.run("run", config, other)  # a file on the command line: night.csv is not read
     assert result.exit_code == 0, result.stderr
-    assert (f"Run 4: {night} is no longer as that run imported it (moved, deleted or replaced"
-            " since), so deleteProcessedFilesConsolidator was not done for it.\n") in result.stdout
-    assert f"Run 4 ({night}) was stopped before its consolidators: emailReport ran now.\n" in result.stdout
+    assert (
+        f"Run 4: {night} is no longer as that run imported it (moved, deleted or replaced"
+        " since), so deleteProcessedFilesConsolidator was not done for it.\n"
+    ) in result.stdout
+    assert (
+        f"Run 4 ({night}) was stopped before its consolidators: emailReport ran now.\n"
+        in result.stdout
+    )
     assert night.read_text() == replaced  # kept: it is not the file run 4 imported
     subjects = sorted(m["Subject"] for m in server.inbox.messages)
-    assert subjects == ["session-import: nightly extra.csv: 1 rows, 0 rejected",
-                        "session-import: nightly night.csv: 5 rows, 1 rejected"]
+    assert subjects == [
+        "session-import: nightly extra.csv: 1 rows, 0 rejected",
+        "session-import: nightly night.csv: 5 rows, 1 rejected",
+    ]
     assert due(ws) == []
 
 
 def test_a_reverted_run_drops_its_due_consolidators_and_its_file_imports_again(
-        ws: Workspace, silent_smtp, smtp_server, monkeypatch):  # noqa: F811
+    ws: Workspace, silent_smtp, smtp_server, monkeypatch
+):  # noqa: F811
     ws.seed()
     config = log_mail_delete_config(ws)
     night = ws.write("night.csv", NIGHT)

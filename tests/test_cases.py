@@ -24,7 +24,9 @@ def observed(ws, case: Path) -> dict:
     shutil.copy(case / "input.csv", ws.root / "input.csv")
     ws.seed()
     report_path = ws.root / "report.json"
-    result = ws.run("run", "--diff", "--report", report_path, ws.root / "config.xml", ws.root / "input.csv")
+    result = ws.run(
+        "run", "--diff", "--report", report_path, ws.root / "config.xml", ws.root / "input.csv"
+    )
     report = json.loads(report_path.read_text())
     sessions = ws.export("sessions")
     titles = {s["guid"]: s["title"] for s in sessions}
@@ -36,7 +38,9 @@ def observed(ws, case: Path) -> dict:
     return {
         "exit_code": result.exit_code,
         "stderr": sorted(
-            line.replace(str(ws.root) + "/", "") for line in result.stderr.splitlines() if "read as" in line
+            line.replace(str(ws.root) + "/", "")
+            for line in result.stderr.splitlines()
+            if "read as" in line
         ),
         "files": files,
         "sessions": [{k: v for k, v in s.items() if k not in ("guid",)} for s in sessions],

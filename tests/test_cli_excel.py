@@ -9,7 +9,6 @@ from datetime import datetime
 
 import openpyxl
 import pytest
-
 from conftest import ROOT, SAMPLE_CONFIGS, Workspace
 
 SAMPLE = ROOT / "sample_data"
@@ -29,10 +28,12 @@ def test_the_sample_workbook_imports_exactly_as_the_sample_csv(ws: Workspace):
     from_csv = csv_report["files"][0]
     assert from_excel["counts"] == from_csv["counts"]
     assert [(r["line"], r["messages"]) for r in from_excel["rejected"]] == [
-        (r["line"], r["messages"]) for r in from_csv["rejected"]]
+        (r["line"], r["messages"]) for r in from_csv["rejected"]
+    ]
     drop = ("guid", "group_guid", "id")
     assert [{k: v for k, v in s.items() if k not in drop} for s in ws.export()] == [
-        {k: v for k, v in s.items() if k not in drop} for s in from_csv_ws.export()]
+        {k: v for k, v in s.items() if k not in drop} for s in from_csv_ws.export()
+    ]
     # the rejects file of a workbook: UTF-8, ';', the header, dates in <dateFormat>
     lines = rejects.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("sessionAction;trainingPathCode;sessionTitle;")
@@ -44,14 +45,36 @@ def test_a_date_cell_is_read_whatever_the_date_format_says(ws: Workspace):
     ws.seed()
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append(["sessionAction", "trainingPathCode", "sessionTitle", "sessionStatus",
-                  "sessionStartDate", "sessionEndDate", "teacherLogin", "groupName"])
-    sheet.append(["M", "TP-001", "Typed", "open", datetime(2027, 2, 3, 9, 30),
-                  datetime(2027, 2, 3, 17, 0), "jdupont", ""])
-    sheet.append(["M", "TP-001", "Written", "open", "04/02/2027 09:00", "04/02/2027 12:00",
-                  "jdupont", ""])
-    sheet.append(["M", "TP-001", 2027.0, "open", datetime(2027, 2, 5), datetime(2027, 2, 5),
-                  "jdupont", ""])
+    sheet.append(
+        [
+            "sessionAction",
+            "trainingPathCode",
+            "sessionTitle",
+            "sessionStatus",
+            "sessionStartDate",
+            "sessionEndDate",
+            "teacherLogin",
+            "groupName",
+        ]
+    )
+    sheet.append(
+        [
+            "M",
+            "TP-001",
+            "Typed",
+            "open",
+            datetime(2027, 2, 3, 9, 30),
+            datetime(2027, 2, 3, 17, 0),
+            "jdupont",
+            "",
+        ]
+    )
+    sheet.append(
+        ["M", "TP-001", "Written", "open", "04/02/2027 09:00", "04/02/2027 12:00", "jdupont", ""]
+    )
+    sheet.append(
+        ["M", "TP-001", 2027.0, "open", datetime(2027, 2, 5), datetime(2027, 2, 5), "jdupont", ""]
+    )
     path = ws.root / "night.xlsx"
     book.save(path)
     result, report = ws.import_rows(SAMPLE_CONFIGS / "sessions.xml", path)
@@ -90,15 +113,19 @@ def test_a_damaged_workbook_fails_with_the_file_and_what_to_do(ws: Workspace):
 
 def test_an_undecodable_csv_names_the_line_the_byte_and_the_likely_encoding(ws: Workspace):
     ws.seed()
-    text = ("sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;"
-            "sessionEndDate;teacherLogin;groupName\n"
-            "M;TP-001;Sécurité - Paris;open;01/12/2026 09:00;01/12/2026 17:00;jdupont;France\n")
+    text = (
+        "sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;"
+        "sessionEndDate;teacherLogin;groupName\n"
+        "M;TP-001;Sécurité - Paris;open;01/12/2026 09:00;01/12/2026 17:00;jdupont;France\n"
+    )
     path = ws.root / "night.csv"
     path.write_bytes(text.encode("windows-1252"))
     result = ws.run("run", SAMPLE_CONFIGS / "sessions.xml", path)
     assert result.exit_code == 3
-    assert (f"{path}:2: cannot be decoded as UTF-8 at byte " in result.stderr + result.stdout
-            or f"{path}:2: cannot be decoded as utf-8 at byte " in result.stderr + result.stdout)
+    assert (
+        f"{path}:2: cannot be decoded as UTF-8 at byte " in result.stderr + result.stdout
+        or f"{path}:2: cannot be decoded as utf-8 at byte " in result.stderr + result.stdout
+    )
     assert "set <fileEncoding>windows-1252</fileEncoding>" in result.stderr + result.stdout
     assert ws.query("SELECT count(*) FROM sessions") == [(0,)]
 
@@ -137,6 +164,12 @@ def test_workbooks_of_every_producer_import_alike(ws: Workspace, name: str, titl
     sessions = {s["title"]: s for s in ws.export()}
     assert set(sessions) == titles
     first = sessions["Sécurité incendie"]
-    assert (first["start_date"], first["end_date"]) == ("2027-03-01T09:00:00", "2027-03-01T17:30:00")
+    assert (first["start_date"], first["end_date"]) == (
+        "2027-03-01T09:00:00",
+        "2027-03-01T17:30:00",
+    )
     assert [s["start_date"] for s in sessions.values()] == [
-        "2027-03-01T09:00:00", "2027-03-02", "2027-03-03T10:00:00"]
+        "2027-03-01T09:00:00",
+        "2027-03-02",
+        "2027-03-03T10:00:00",
+    ]

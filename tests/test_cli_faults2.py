@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 import pytest
-
 from conftest import rows
+
 from session_import.cli import main
 from session_import.store import SCHEMA_VERSION
 
@@ -54,18 +54,22 @@ def spellings(ws) -> list[tuple[str, str, str]]:
 
 
 def test_an_output_that_is_the_store_or_one_of_its_files_is_refused_before_any_work(
-        seeded, sessions_config):
-    data = seeded.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;"))
+    seeded, sessions_config
+):
+    data = seeded.write(
+        "s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;")
+    )
     before = digest(seeded.db)
     lock_before = Path(f"{seeded.db}.lock").read_bytes()
     runs = seeded.query("SELECT count(*) FROM runs")
     for output, what, real in spellings(seeded):
         why = f"{output} is {what} ({real}): writing there would destroy the store; give another path."
         for argv, option in (
-                (("run", "--report", output, sessions_config, data), "--report"),
-                (("run", "--rejects", output, sessions_config, data), "--rejects"),
-                (("publish", "--report", output, sessions_config), "--report"),
-                (("export", "sessions", "--output", output), "--output")):
+            (("run", "--report", output, sessions_config, data), "--report"),
+            (("run", "--rejects", output, sessions_config, data), "--rejects"),
+            (("publish", "--report", output, sessions_config), "--report"),
+            (("export", "sessions", "--output", output), "--output"),
+        ):
             result = seeded.run(*argv)
             assert result.exit_code == 2, (argv, result.stderr)
             assert f"Error: Invalid value for '{option}': {why}\n" in result.stderr, argv
@@ -76,30 +80,40 @@ def test_an_output_that_is_the_store_or_one_of_its_files_is_refused_before_any_w
 
 
 def test_a_store_reached_through_a_link_is_protected_where_its_files_really_are(
-        seeded, sessions_config):
+    seeded, sessions_config
+):
     link = seeded.root / "elsewhere.db"
     link.symlink_to(seeded.db)
     data = seeded.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
-    result = seeded.run("run", "--db", link, "--report", f"{seeded.db}-journal", sessions_config, data)
+    result = seeded.run(
+        "run", "--db", link, "--report", f"{seeded.db}-journal", sessions_config, data
+    )
     assert result.exit_code == 2
     assert "is the store's rollback journal" in result.stderr
-    fine = seeded.run("run", "--db", link, "--report", seeded.root / "r.json", sessions_config, data)
+    fine = seeded.run(
+        "run", "--db", link, "--report", seeded.root / "r.json", sessions_config, data
+    )
     assert fine.exit_code == 0, fine.stderr
 
 
 # ---- 13.12: a damaged header, a lock timeout of nan ------------------------------------------
 
 
-@pytest.mark.parametrize(("offset", "mask", "says"), [
-    (63, 0x80, None),  # the schema version in the header, + 128: was "upgrade session-import"
-    (61, 0x01, None),  # + 65536: likewise
-    (60, 0x80, None),  # negative: was a Python traceback (KeyError)
-    (63, 0x00, None),  # the version zeroed, as in a new store (not one flip: the whole field)
-    (0, 0x01, "file is not a database"),
-    (28, 0x01, "database disk image is malformed"),
-    (47, 0x01, "unsupported file format"),
-])
-def test_a_store_with_a_flipped_header_byte_is_said_damaged(seeded, sessions_config, offset, mask, says):
+@pytest.mark.parametrize(
+    ("offset", "mask", "says"),
+    [
+        (63, 0x80, None),  # the schema version in the header, + 128: was "upgrade session-import"
+        (61, 0x01, None),  # + 65536: likewise
+        (60, 0x80, None),  # negative: was a Python traceback (KeyError)
+        (63, 0x00, None),  # the version zeroed, as in a new store (not one flip: the whole field)
+        (0, 0x01, "file is not a database"),
+        (28, 0x01, "database disk image is malformed"),
+        (47, 0x01, "unsupported file format"),
+    ],
+)
+def test_a_store_with_a_flipped_header_byte_is_said_damaged(
+    seeded, sessions_config, offset, mask, says
+):
     image = bytearray(seeded.db.read_bytes())
     assert int.from_bytes(image[60:64], "big") == SCHEMA_VERSION  # user_version
     if mask:
@@ -109,12 +123,16 @@ def test_a_store_with_a_flipped_header_byte_is_said_damaged(seeded, sessions_con
     seeded.db.write_bytes(bytes(image))
     if says is None:
         version = int.from_bytes(image[60:64], "big", signed=True)
-        expected = (f"The store {seeded.db} is damaged: its header says schema version {version},"
-                    f" but it holds the tables of version {SCHEMA_VERSION}; nothing was read or"
-                    " written. Restore it from a backup.\n")
+        expected = (
+            f"The store {seeded.db} is damaged: its header says schema version {version},"
+            f" but it holds the tables of version {SCHEMA_VERSION}; nothing was read or"
+            " written. Restore it from a backup.\n"
+        )
     else:
-        expected = (f"The store {seeded.db} is damaged or is not an SQLite file ({says}); nothing"
-                    " was read or written. Check --db, or restore the store from a backup.\n")
+        expected = (
+            f"The store {seeded.db} is damaged or is not an SQLite file ({says}); nothing"
+            " was read or written. Check --db, or restore the store from a backup.\n"
+        )
     data = seeded.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
     for argv in (("export", "sessions"), ("history",), ("run", sessions_config, data)):
         result = seeded.run(*argv)
@@ -133,20 +151,27 @@ def test_a_store_of_a_newer_session_import_is_told_to_upgrade(seeded):
     assert result.stderr == (
         f"The store {seeded.db} has schema version {SCHEMA_VERSION + 1}, newer than this"
         f" session-import knows ({SCHEMA_VERSION}); upgrade session-import (if no newer"
-        " session-import wrote it, the store is damaged: restore it from a backup).\n")
+        " session-import wrote it, the store is damaged: restore it from a backup).\n"
+    )
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "NaN", "soon"])
-def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_a_usage_error(seeded, sessions_config, value):
-    for argv, option in ((("run", "--lock-timeout", value, sessions_config), "--lock-timeout"),
-                         (("publish", "--lock-timeout", value, sessions_config), "--lock-timeout"),
-                         (("revert", "--db", seeded.db, "--lock-timeout", value, "1"), "--lock-timeout"),
-                         (("run", "--publish-timeout", value, sessions_config), "--publish-timeout"),
-                         (("publish", "--publish-timeout", value, sessions_config), "--publish-timeout")):
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_a_usage_error(
+    seeded, sessions_config, value
+):
+    for argv, option in (
+        (("run", "--lock-timeout", value, sessions_config), "--lock-timeout"),
+        (("publish", "--lock-timeout", value, sessions_config), "--lock-timeout"),
+        (("revert", "--db", seeded.db, "--lock-timeout", value, "1"), "--lock-timeout"),
+        (("run", "--publish-timeout", value, sessions_config), "--publish-timeout"),
+        (("publish", "--publish-timeout", value, sessions_config), "--publish-timeout"),
+    ):
         result = seeded.run(*argv)
         assert result.exit_code == 2, (argv, result.stderr)
-        assert (f"Error: Invalid value for '{option}': {value} is not a number of seconds: give a"
-                " finite number, 0 or more (e.g. 30).\n") in result.stderr
+        assert (
+            f"Error: Invalid value for '{option}': {value} is not a number of seconds: give a"
+            " finite number, 0 or more (e.g. 30).\n"
+        ) in result.stderr
 
 
 # ---- 14.9: a missing data file, a closed pipe, the help --------------------------------------
@@ -162,15 +187,26 @@ def test_a_data_file_that_does_not_exist_says_so_and_nothing_else(seeded, sessio
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv", [("export", "sessions"), ("export", "sessions", "--format", "csv"),
-                                  ("history", "4", "--format", "json")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("export", "sessions"),
+        ("export", "sessions", "--format", "csv"),
+        ("history", "4", "--format", "json"),
+    ],
+)
 def test_a_reader_that_stops_early_ends_the_command_quietly(seeded, sessions_config, argv):
     """`session-import export sessions | head -1`, with a real pipe: far more than a pipe
     holds is written, so the command meets the closed pipe."""
-    data = seeded.write("s.csv", rows(*(f"M;TP-001;Session {n};;;open;;;jdupont;;" for n in range(3000))))
+    data = seeded.write(
+        "s.csv", rows(*(f"M;TP-001;Session {n};;;open;;;jdupont;;" for n in range(3000)))
+    )
     assert seeded.run("run", sessions_config, data).exit_code == 0
-    export = subprocess.Popen([sys.executable, "-m", "session_import", *argv, "--db", str(seeded.db)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    export = subprocess.Popen(
+        [sys.executable, "-m", "session_import", *argv, "--db", str(seeded.db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     head = subprocess.run(["head", "-1"], stdin=export.stdout, capture_output=True, timeout=60)
     export.stdout.close()
     stderr = export.stderr.read().decode()
@@ -185,11 +221,16 @@ def test_help_mentions_workbooks_and_the_exit_codes(ws):
     assert helped.exit_code == 0
     text = " ".join(helped.stdout.split())
     assert "Excel workbooks (.xlsx)" in text
-    for code, meaning in (("0", "every row applied"), ("1", "some rows rejected"),
-                          ("2", "command-line usage error"), ("3", "a data file failed as a whole"),
-                          ("4", "the configuration is invalid"), ("5", "the store is unavailable"),
-                          ("6", "applied to the store; some changes still wait"),
-                          ("130, 143", "interrupted by SIGINT or SIGTERM")):
+    for code, meaning in (
+        ("0", "every row applied"),
+        ("1", "some rows rejected"),
+        ("2", "command-line usage error"),
+        ("3", "a data file failed as a whole"),
+        ("4", "the configuration is invalid"),
+        ("5", "the store is unavailable"),
+        ("6", "applied to the store; some changes still wait"),
+        ("130, 143", "interrupted by SIGINT or SIGTERM"),
+    ):
         assert f" {code} {meaning}" in text, code
     run_help = " ".join(ws.run("run", "--help").stdout.split())
     assert "CSV or .xlsx" in run_help

@@ -23,8 +23,13 @@ def on_a_terminal(*argv: str, columns: int) -> tuple[int, str]:
     """The real command with a pseudo-terminal of ``columns`` as its stdout and stderr."""
     primary, secondary = pty.openpty()
     env = dict(os.environ, COLUMNS=str(columns), TERM="xterm")
-    proc = subprocess.Popen([sys.executable, "-m", "session_import", *argv],
-                            stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "session_import", *argv],
+        stdout=secondary,
+        stderr=secondary,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(secondary)
     output = b""
     while True:
@@ -66,7 +71,11 @@ def test_a_skipped_file_a_night_without_file_and_a_failed_file_are_on_record(dro
     assert empty.exit_code == 0
     assert empty.stdout == f"No file matches night*.csv in {folder}.\n"
     (no_file,) = history(ws)[:1]
-    assert (no_file["kind"], no_file["file"], no_file["exit_code"]) == ("no_file", str(folder / "night*.csv"), 0)
+    assert (no_file["kind"], no_file["file"], no_file["exit_code"]) == (
+        "no_file",
+        str(folder / "night*.csv"),
+        0,
+    )
     assert no_file["outcome"] == f"No file matches night*.csv in {folder}."
 
     night = folder / "night1.csv"
@@ -81,7 +90,11 @@ def test_a_skipped_file_a_night_without_file_and_a_failed_file_are_on_record(dro
         assert skipped.exit_code == 0
         assert f"File {night} was already imported by run {applied['id']} on " in skipped.stdout
         skip = history(ws)[0]
-        assert (skip["kind"], skip["applied_by"], skip["sha256"]) == ("skip", applied["id"], applied["sha256"])
+        assert (skip["kind"], skip["applied_by"], skip["sha256"]) == (
+            "skip",
+            applied["id"],
+            applied["sha256"],
+        )
         assert skip["outcome"] == f"skipped: already imported by run {applied['id']}"
 
     night.write_text("sessionAction;trainingPathCode\nM;TP-001\n")
@@ -89,12 +102,19 @@ def test_a_skipped_file_a_night_without_file_and_a_failed_file_are_on_record(dro
     assert failed.exit_code == 3
     record = history(ws)[0]
     assert record["kind"] == "import" and record["exit_code"] == 3
-    assert record["reason"] == f"{night}:1: Mandatory column sessionTitle is missing from the header."
-    assert record["outcome"] == f"failed: {night}:1: Mandatory column sessionTitle is missing from the header."
+    assert (
+        record["reason"] == f"{night}:1: Mandatory column sessionTitle is missing from the header."
+    )
+    assert (
+        record["outcome"]
+        == f"failed: {night}:1: Mandatory column sessionTitle is missing from the header."
+    )
     assert night.exists()  # a failed file is never moved
 
     table = ws.run("history")  # piped: a line per run, the outcome last
-    assert table.stdout.splitlines()[0].endswith(f"\tfailed: {night}:1: Mandatory column sessionTitle is missing from the header.")
+    assert table.stdout.splitlines()[0].endswith(
+        f"\tfailed: {night}:1: Mandatory column sessionTitle is missing from the header."
+    )
 
 
 def test_a_dry_run_skip_is_recorded_as_a_dry_run(seeded, sessions_config):
@@ -122,8 +142,10 @@ def test_history_since_a_duration_or_a_date(seeded, sessions_config):
     assert [r["id"] for r in history(seeded, "--since", today)] == [4, 3, 2]
     bad = seeded.run("history", "--since", "last week")
     assert bad.exit_code == 2
-    assert ("'last week' is neither a duration (7d, 26h) nor a date (2026-12-01, or 2026-12-01T02:00)."
-            in bad.stderr)
+    assert (
+        "'last week' is neither a duration (7d, 26h) nor a date (2026-12-01, or 2026-12-01T02:00)."
+        in bad.stderr
+    )
 
 
 def test_history_on_a_narrow_terminal_keeps_file_names_whole(seeded, sessions_config):
@@ -166,9 +188,11 @@ def test_quiet_is_silent_on_a_clean_night_and_dated_on_a_bad_one(drop):
     assert error == f"{bad}:1: Mandatory column sessionTitle is missing from the header."
     stamp, rest = summary.split(" ", 1)
     assert abs(datetime.fromisoformat(stamp) - datetime.now(UTC)) < timedelta(minutes=5)
-    assert rest == (f"{bad} [nightly, createOrUpdateSessionAction]: run {run_id}, exit 3: 0 rows, "
-                    "0 created, 0 updated, 0 unchanged, 0 cancelled, 0 rejected, 0 warnings: "
-                    f"{bad}:1: Mandatory column sessionTitle is missing from the header.")
+    assert rest == (
+        f"{bad} [nightly, createOrUpdateSessionAction]: run {run_id}, exit 3: 0 rows, "
+        "0 created, 0 updated, 0 unchanged, 0 cancelled, 0 rejected, 0 warnings: "
+        f"{bad}:1: Mandatory column sessionTitle is missing from the header."
+    )
 
 
 def test_json_log_is_one_event_per_line_on_stderr(drop):
@@ -183,37 +207,64 @@ def test_json_log_is_one_event_per_line_on_stderr(drop):
     *plain_lines, plain_last = plain.stdout.replace("[dry run] ", "").splitlines()
     assert lines == plain_lines
     assert re.fullmatch(r"Finished in \d+\.\d\d s\.", last), last
-    assert re.fullmatch(r"Dry run finished in \d+\.\d\d s: nothing was written to the store\.",
-                        plain_last), plain_last
+    assert re.fullmatch(
+        r"Dry run finished in \d+\.\d\d s: nothing was written to the store\.", plain_last
+    ), plain_last
     events = [json.loads(line) for line in result.stderr.splitlines()]
     run_id = history(ws)[0]["id"]
     names = [e["event"] for e in events]
-    assert names == ["command_started", "file_started", "rejected_row", "file_ended",
-                     "consolidator", "consolidator", "command_ended"]
+    assert names == [
+        "command_started",
+        "file_started",
+        "rejected_row",
+        "file_ended",
+        "consolidator",
+        "consolidator",
+        "command_ended",
+    ]
     for event in events:
         when = datetime.fromisoformat(event["ts"])
         assert when.utcoffset() is not None and re.search(r"[+-]\d\d:\d\d$", event["ts"])
         assert event["level"] in ("info", "warning", "error")
     started, file_started, rejected, ended, backup_event, delete_event, command_ended = events
     assert started["command"] == "run" and started["config"] == str(config)
-    assert file_started == {"ts": file_started["ts"], "level": "info", "event": "file_started",
-                            "import": "nightly", "file": str(night)}
+    assert file_started == {
+        "ts": file_started["ts"],
+        "level": "info",
+        "event": "file_started",
+        "import": "nightly",
+        "file": str(night),
+    }
     assert rejected["run_id"] == run_id and rejected["line"] == 3 and rejected["level"] == "error"
     assert rejected["messages"] == ["Teacher with login nobody is not found."]
     assert ended["run_id"] == run_id and ended["exit_code"] == 1
-    assert ended["counts"] == {"rows": 2, "created": 1, "updated": 0, "unchanged": 0, "cancelled": 0,
-                               "rejected": 1, "warnings": 0}
+    assert ended["counts"] == {
+        "rows": 2,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "cancelled": 0,
+        "rejected": 1,
+        "warnings": 0,
+    }
     assert (backup_event["consolidator"], backup_event["ok"]) == ("moveToBackupConsolidator", True)
     assert delete_event["consolidator"] == "deleteProcessedFilesConsolidator"
     assert (command_ended["exit_code"], command_ended["level"]) == (1, "error")
 
 
 def test_json_log_turns_other_errors_into_events(ws, sessions_config):
-    result = ws.run("run", "--log-format", "json", ws.write("bad.xml", "<actions><nope/></actions>"),
-                    ws.write("s.csv", rows()))
+    result = ws.run(
+        "run",
+        "--log-format",
+        "json",
+        ws.write("bad.xml", "<actions><nope/></actions>"),
+        ws.write("s.csv", rows()),
+    )
     assert result.exit_code == 4
     events = [json.loads(line) for line in result.stderr.splitlines()]
     assert events[0]["event"] == "command_started"
     assert events[-1]["event"] == "command_ended" and events[-1]["exit_code"] == 4
     messages = [e for e in events if e["event"] == "message"]
-    assert messages and all(e["level"] == "error" and "bad.xml:1:" in e["message"] for e in messages)
+    assert messages and all(
+        e["level"] == "error" and "bad.xml:1:" in e["message"] for e in messages
+    )

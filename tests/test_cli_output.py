@@ -36,7 +36,9 @@ def test_quiet_prints_only_errors(ws, sessions_config):
     assert re.fullmatch(
         rf"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d {re.escape(str(data))} "
         r"\[sessions, createOrUpdateSessionAction\]: run 4, exit 1: 2 rows, 1 created, 0 updated, "
-        r"0 unchanged, 0 cancelled, 1 rejected, 0 warnings: 1 row rejected", summary)
+        r"0 unchanged, 0 cancelled, 1 rejected, 0 warnings: 1 row rejected",
+        summary,
+    )
     assert result.exit_code == 1
 
 
@@ -51,8 +53,13 @@ def on_a_terminal(*argv: str) -> tuple[int, str]:
     """Run the real command with a pseudo-terminal as its stdout and stderr."""
     primary, secondary = pty.openpty()
     env = dict(os.environ, COLUMNS="200", TERM="xterm")
-    proc = subprocess.Popen([sys.executable, "-m", "session_import", *argv],
-                            stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "session_import", *argv],
+        stdout=secondary,
+        stderr=secondary,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(secondary)
     output = b""
     while True:
@@ -113,6 +120,18 @@ def test_version_and_help(ws):
     for command in ("run", "check", "export", "history", "revert"):
         assert command in helped.stdout
     run_help = ws.run("run", "--help").stdout
-    for option in ("--dry-run", "--report", "--rejects", "--diff", "--no-progress", "--lock-timeout",
-                   "--max-rejects", "--max-cancel", "--force", "--db", "--quiet", "--verbose"):
+    for option in (
+        "--dry-run",
+        "--report",
+        "--rejects",
+        "--diff",
+        "--no-progress",
+        "--lock-timeout",
+        "--max-rejects",
+        "--max-cancel",
+        "--force",
+        "--db",
+        "--quiet",
+        "--verbose",
+    ):
         assert option in run_help

@@ -27,20 +27,27 @@ LIMITED = """
 </import></import-config>
 """
 
-LIMIT = ("2 of its 3 rows were rejected, more than --max-rejects 1 allows (1); nothing of the file "
-         "was applied.")
+LIMIT = (
+    "2 of its 3 rows were rejected, more than --max-rejects 1 allows (1); nothing of the file "
+    "was applied."
+)
 
 
 def test_a_tripped_max_rejects_shows_the_rows_behind_it_everywhere(ws):
     ws.seed()
     config = ws.write("limited.xml", LIMITED)
-    data = ws.write("s.csv", rows(
-        "M;TP-001;A;;;open;;;jdupont;;",
-        "M;TP-001;B;;;open;;;nobody;;",
-        "M;TP-009;C;;;open;;;jdupont;;",
-    ))
+    data = ws.write(
+        "s.csv",
+        rows(
+            "M;TP-001;A;;;open;;;jdupont;;",
+            "M;TP-001;B;;;open;;;nobody;;",
+            "M;TP-009;C;;;open;;;jdupont;;",
+        ),
+    )
     report, rejects = ws.root / "r.json", ws.root / "rejects.csv"
-    result = ws.run("run", "--max-rejects", "1", "--report", report, "--rejects", rejects, config, data)
+    result = ws.run(
+        "run", "--max-rejects", "1", "--report", report, "--rejects", rejects, config, data
+    )
     assert result.exit_code == 3
     assert result.stderr.splitlines() == [
         f"{data}: {LIMIT}",
@@ -53,8 +60,15 @@ def test_a_tripped_max_rejects_shows_the_rows_behind_it_everywhere(ws):
     )
     (entry,) = json.loads(report.read_text())["files"]
     assert entry["applied"] is False and entry["error"] == f"{data}: {LIMIT}"
-    assert entry["counts"] == {"rows": 3, "created": 1, "updated": 0, "unchanged": 0, "cancelled": 0,
-                               "rejected": 2, "warnings": 0}
+    assert entry["counts"] == {
+        "rows": 3,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "cancelled": 0,
+        "rejected": 2,
+        "warnings": 0,
+    }
     assert [(r["line"], r["messages"]) for r in entry["rejected"]] == [
         (3, ["Teacher with login nobody is not found."]),
         (4, ["Training with training path code TP-009 is not found."]),
@@ -75,13 +89,20 @@ def test_a_tripped_max_rejects_shows_the_rows_behind_it_everywhere(ws):
     code, text = run_on_a_terminal(ws, "--max-rejects", "1", config, data)
     assert code == 3 and "Teacher with login nobody is not found." in text
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # without colours
-    assert re.search(r"│ sessions / createOrUpdateSessionAction +│ +3 │ +1 │ +0 │ +0 │ +0 │ +2 │ +0 │.*\n"
-                     r"│ +│ not applied +│", plain)
+    assert re.search(
+        r"│ sessions / createOrUpdateSessionAction +│ +3 │ +1 │ +0 │ +0 │ +0 │ +2 │ +0 │.*\n"
+        r"│ +│ not applied +│",
+        plain,
+    )
 
 
 def test_a_tripped_max_cancel_keeps_the_counts_it_would_have_given(ws, sessions_config):
     ws.seed()
-    ws.run("run", sessions_config, ws.write("a.csv", rows(*(f"M;TP-001;S{i};;;open;;;jdupont;;" for i in range(4)))))
+    ws.run(
+        "run",
+        sessions_config,
+        ws.write("a.csv", rows(*(f"M;TP-001;S{i};;;open;;;jdupont;;" for i in range(4)))),
+    )
     data = ws.write("c.csv", rows("A;TP-001;S0;;;;;;jdupont;;", "A;TP-001;S1;;;;;;jdupont;;"))
     result, report = ws.import_rows(sessions_config, data, "--max-cancel", "1")
     assert result.exit_code == 3
@@ -95,7 +116,9 @@ def test_a_tripped_max_cancel_keeps_the_counts_it_would_have_given(ws, sessions_
 def test_a_file_that_cannot_be_read_keeps_no_counts(ws, sessions_config):
     ws.seed()
     data = ws.root / "s.csv"
-    data.write_bytes(rows("M;TP-001;A;;;open;;;nobody;;").encode() + b"M;TP-001;\xff;;;open;;;jdupont;;\n")
+    data.write_bytes(
+        rows("M;TP-001;A;;;open;;;nobody;;").encode() + b"M;TP-001;\xff;;;open;;;jdupont;;\n"
+    )
     result, report = ws.import_rows(sessions_config, data)
     assert result.exit_code == 3
     (entry,) = report["files"]
@@ -107,7 +130,11 @@ def test_a_file_that_cannot_be_read_keeps_no_counts(ws, sessions_config):
 
 def test_history_and_diff_show_values_as_text_and_references_by_their_keys(ws, sessions_config):
     ws.seed()
-    ws.run("run", sessions_config, ws.write("a.csv", rows("M;TP-001;Sécurité;;;open;2026-12-01;;jdupont;;")))
+    ws.run(
+        "run",
+        sessions_config,
+        ws.write("a.csv", rows("M;TP-001;Sécurité;;;open;2026-12-01;;jdupont;;")),
+    )
     created = ws.query("SELECT max(id) FROM runs")[0][0]
     guid = ws.export()[0]["guid"]
     plain = ws.run("history", "--db", ws.db, str(created))
@@ -130,10 +157,15 @@ def test_history_and_diff_show_values_as_text_and_references_by_their_keys(ws, s
     )
     (entry,) = json.loads(ws.run("history", "--db", ws.db, "--format", "json", str(updated)).stdout)
     assert entry["title"] == "Sécurité" and entry["guid"] == guid
-    assert entry["fields"] == {"status": ["open", "closed"], "teacher_login": ["jdupont", "amartin"],
-                               "group_name": [None, "France"]}
+    assert entry["fields"] == {
+        "status": ["open", "closed"],
+        "teacher_login": ["jdupont", "amartin"],
+        "group_name": [None, "France"],
+    }
     trainings = ws.query("SELECT id FROM runs WHERE import_id = 'trainings'")[0][0]
-    assert ws.run("history", "--db", ws.db, str(trainings)).stdout.startswith("line 2: training TP-001 created: ")
+    assert ws.run("history", "--db", ws.db, str(trainings)).stdout.startswith(
+        "line 2: training TP-001 created: "
+    )
 
 
 def rejects_of(ws, config, name: str, content: bytes) -> bytes:
@@ -148,9 +180,16 @@ def test_a_rejects_file_keeps_the_byte_order_mark_and_the_line_breaks(ws, sessio
     ws.seed()
     good, bad = "M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;"
     expected = [f"{HEADER};errors", f"{bad};Teacher with login nobody is not found."]
-    with_bom = rejects_of(ws, sessions_config, "bom.csv", b"\xef\xbb\xbf" + "\n".join([HEADER, good, bad, ""]).encode())
+    with_bom = rejects_of(
+        ws,
+        sessions_config,
+        "bom.csv",
+        b"\xef\xbb\xbf" + "\n".join([HEADER, good, bad, ""]).encode(),
+    )
     assert with_bom == b"\xef\xbb\xbf" + "\n".join([*expected, ""]).encode()
-    windows = rejects_of(ws, sessions_config, "crlf.csv", "\r\n".join([HEADER, good, bad, ""]).encode())
+    windows = rejects_of(
+        ws, sessions_config, "crlf.csv", "\r\n".join([HEADER, good, bad, ""]).encode()
+    )
     assert windows == "\r\n".join([*expected, ""]).encode()
     old_mac = rejects_of(ws, sessions_config, "cr.csv", "\r".join([HEADER, good, bad, ""]).encode())
     assert old_mac == "\r".join([*expected, ""]).encode()
@@ -182,8 +221,10 @@ def test_the_e_mail_of_many_rejected_rows_lists_some_and_attaches_all(ws, smtp_s
     message = server.inbox.messages[-1]
     text = message.get_body(("plain",)).get_content()
     assert "and 30 more rows: see the error log or the --rejects file." in text
-    assert ("The rejects file is larger than 2,000 characters and is not attached: write it with"
-            " --rejects, or read the error log.") in text
+    assert (
+        "The rejects file is larger than 2,000 characters and is not attached: write it with"
+        " --rejects, or read the error log."
+    ) in text
     assert list(message.iter_attachments()) == []
 
 
@@ -193,11 +234,19 @@ def test_the_e_mail_of_a_tripped_limit_shows_the_rows(ws, smtp_server, monkeypat
         monkeypatch.setenv(name, value)
     ws.seed()
     config = ws.write("mailed.xml", MAILED)
-    data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;",
-                                  "M;TP-009;C;;;open;;;jdupont;;"))
+    data = ws.write(
+        "s.csv",
+        rows(
+            "M;TP-001;A;;;open;;;jdupont;;",
+            "M;TP-001;B;;;open;;;nobody;;",
+            "M;TP-009;C;;;open;;;jdupont;;",
+        ),
+    )
     assert ws.run("run", "--max-rejects", "1", config, data).exit_code == 3
     (message,) = server.inbox.messages
-    assert message["Subject"] == "session-import: sessions s.csv: failed as a whole, nothing applied"
+    assert (
+        message["Subject"] == "session-import: sessions s.csv: failed as a whole, nothing applied"
+    )
     text = message.get_body(("plain",)).get_content()
     assert LIMIT in text and "  line 3: Teacher with login nobody is not found." in text
     (attachment,) = message.iter_attachments()

@@ -21,11 +21,14 @@ def history(ws, *args):
 
 
 def test_every_run_is_recorded_with_its_journal(seeded, sessions_config):
-    data = seeded.write("s.csv", rows(
-        "M;TP-001;Paris;;;open;2026-12-01;;jdupont;;",
-        "M;TP-001;Paris;;;closed;;;jdupont;;",
-        "M;TP-001;Bad;;;open;;;nobody;;",
-    ))
+    data = seeded.write(
+        "s.csv",
+        rows(
+            "M;TP-001;Paris;;;open;2026-12-01;;jdupont;;",
+            "M;TP-001;Paris;;;closed;;;jdupont;;",
+            "M;TP-001;Bad;;;open;;;nobody;;",
+        ),
+    )
     assert seeded.run("run", sessions_config, data).exit_code == 1
     runs = history(seeded)
     latest = runs[0]
@@ -40,7 +43,10 @@ def test_every_run_is_recorded_with_its_journal(seeded, sessions_config):
     assert journal[1]["fields"] == {"status": ["open", "closed"]}
     assert journal[0]["guid"] == seeded.export()[0]["guid"]
     plain = seeded.run("history", "--db", seeded.db, str(latest["id"]))
-    assert f"line 3: session {journal[1]['guid']} (Paris) updated: status: open -> closed\n" in plain.stdout
+    assert (
+        f"line 3: session {journal[1]['guid']} (Paris) updated: status: open -> closed\n"
+        in plain.stdout
+    )
 
 
 def test_dry_run_is_recorded_without_changes(seeded, sessions_config):
@@ -71,16 +77,30 @@ def test_a_file_that_failed_is_not_skipped_next_time(seeded, sessions_config):
 
 
 def test_revert_undoes_creates_updates_and_cancels(seeded, sessions_config):
-    seeded.run("run", sessions_config, seeded.write("a.csv", rows(
-        "M;TP-001;Keep;;;open;2026-12-01;;jdupont;;",
-        "M;TP-001;Gone;;;open;;;jdupont;;",
-    )))
+    seeded.run(
+        "run",
+        sessions_config,
+        seeded.write(
+            "a.csv",
+            rows(
+                "M;TP-001;Keep;;;open;2026-12-01;;jdupont;;",
+                "M;TP-001;Gone;;;open;;;jdupont;;",
+            ),
+        ),
+    )
     before = seeded.export()
-    seeded.run("run", sessions_config, seeded.write("b.csv", rows(
-        "M;TP-001;Keep;;;closed;2026-12-02;;amartin;;",
-        "A;TP-001;Gone;;;;;;jdupont;;",
-        "M;TP-001;New;;;open;;;jdupont;;",
-    )))
+    seeded.run(
+        "run",
+        sessions_config,
+        seeded.write(
+            "b.csv",
+            rows(
+                "M;TP-001;Keep;;;closed;2026-12-02;;amartin;;",
+                "A;TP-001;Gone;;;;;;jdupont;;",
+                "M;TP-001;New;;;open;;;jdupont;;",
+            ),
+        ),
+    )
     run_b = history(seeded)[0]["id"]
     dry = seeded.run("revert", "--db", seeded.db, "--dry-run", str(run_b))
     assert dry.exit_code == 0, dry.stderr
@@ -99,7 +119,9 @@ def test_revert_undoes_creates_updates_and_cancels(seeded, sessions_config):
 def test_revert_refuses_when_a_later_run_changed_a_session(seeded, sessions_config):
     seeded.run("run", sessions_config, seeded.write("a.csv", rows("M;TP-001;S;;;open;;;jdupont;;")))
     first = history(seeded)[0]["id"]
-    seeded.run("run", sessions_config, seeded.write("b.csv", rows("M;TP-001;S;;;closed;;;jdupont;;")))
+    seeded.run(
+        "run", sessions_config, seeded.write("b.csv", rows("M;TP-001;S;;;closed;;;jdupont;;"))
+    )
     second = history(seeded)[0]["id"]
     guid = seeded.export()[0]["guid"]
     result = seeded.run("revert", "--db", seeded.db, str(first))
@@ -112,11 +134,14 @@ def test_revert_refuses_when_a_later_run_changed_a_session(seeded, sessions_conf
 
 
 def test_max_rejects_applies_nothing(seeded, sessions_config):
-    data = seeded.write("s.csv", rows(
-        "M;TP-001;A;;;open;;;jdupont;;",
-        "M;TP-001;B;;;open;;;nobody;;",
-        "M;TP-001;C;;;open;;;nobody;;",
-    ))
+    data = seeded.write(
+        "s.csv",
+        rows(
+            "M;TP-001;A;;;open;;;jdupont;;",
+            "M;TP-001;B;;;open;;;nobody;;",
+            "M;TP-001;C;;;open;;;nobody;;",
+        ),
+    )
     result = seeded.run("run", "--max-rejects", "1", sessions_config, data)
     assert result.exit_code == 3
     assert "2 of its 3 rows were rejected, more than --max-rejects 1 allows (1)" in result.stderr
@@ -139,12 +164,20 @@ def test_max_cancel_from_the_config_safety_element(seeded):
         """,
     )
     head = "sessionAction;trainingPathCode;sessionTitle;teacherLogin\n"
-    seeded.run("run", config, seeded.write("a.csv", head + "".join(f"M;TP-001;S{i};jdupont\n" for i in range(8))))
-    cancel = seeded.write("c.csv", head + "A;TP-001;S1;jdupont\nA;TP-001;S2;jdupont\nA;TP-001;S3;jdupont\n")
+    seeded.run(
+        "run",
+        config,
+        seeded.write("a.csv", head + "".join(f"M;TP-001;S{i};jdupont\n" for i in range(8))),
+    )
+    cancel = seeded.write(
+        "c.csv", head + "A;TP-001;S1;jdupont\nA;TP-001;S2;jdupont\nA;TP-001;S3;jdupont\n"
+    )
     result = seeded.run("run", config, cancel)
     assert result.exit_code == 3
-    assert ("it would cancel 3 sessions, more than --max-cancel 25% allows (2 of the 8 sessions "
-            "this import may modify); nothing of the file was applied.") in result.stderr
+    assert (
+        "it would cancel 3 sessions, more than --max-cancel 25% allows (2 of the 8 sessions "
+        "this import may modify); nothing of the file was applied."
+    ) in result.stderr
     assert seeded.query("select count(*) from sessions") == [(8,)]
     assert seeded.run("run", "--max-cancel", "3", config, cancel).exit_code == 0
     assert seeded.query("select count(*) from sessions") == [(5,)]
@@ -167,29 +200,52 @@ def test_teacher_double_booking_is_a_warning(seeded):
         </import></import-config>
         """,
     )
-    head = "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin\n"
-    seeded.run("run", config, seeded.write("a.csv", head + "M;TP-001;Morning;2026-12-01 09:00;2026-12-01 12:00;jdupont\n"))
+    head = (
+        "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin\n"
+    )
+    seeded.run(
+        "run",
+        config,
+        seeded.write(
+            "a.csv", head + "M;TP-001;Morning;2026-12-01 09:00;2026-12-01 12:00;jdupont\n"
+        ),
+    )
     morning = seeded.export()[0]["guid"]
-    data = seeded.write("b.csv", head
+    data = seeded.write(
+        "b.csv",
+        head
         + "M;TP-001;Overlap;2026-12-01 11:00;2026-12-01 13:00;jdupont\n"
         + "M;TP-001;After;2026-12-01 13:00;2026-12-01 14:00;amartin\n"
         + "M;TP-001;Gap;2026-03-29 02:30;2026-03-29 04:00;amartin\n"
-        + "M;TP-001;Twice;2026-10-25 02:30;2026-10-25 04:00;lchen\n")
+        + "M;TP-001;Twice;2026-10-25 02:30;2026-10-25 04:00;lchen\n",
+    )
     result, report = seeded.import_rows(config, data)
     assert result.exit_code == 1
     f = report["files"][0]
     assert f["warnings"] == [
-        {"line": 2, "messages": [
-            f"Teacher jdupont is already booked on session Morning ({morning}) at that time."]},
-        {"line": 5, "messages": [
-            "Start date 2026-10-25 02:30 is ambiguous in timezone Europe/Paris; the earlier time was used."]},
+        {
+            "line": 2,
+            "messages": [
+                f"Teacher jdupont is already booked on session Morning ({morning}) at that time."
+            ],
+        },
+        {
+            "line": 5,
+            "messages": [
+                "Start date 2026-10-25 02:30 is ambiguous in timezone Europe/Paris; the earlier time was used."
+            ],
+        },
     ]
-    assert f["rejected"][0]["messages"] == ["Start date 2026-03-29 02:30 does not exist in timezone Europe/Paris."]
+    assert f["rejected"][0]["messages"] == [
+        "Start date 2026-03-29 02:30 does not exist in timezone Europe/Paris."
+    ]
     assert f["counts"]["created"] == 3 and f["counts"]["warnings"] == 2
 
 
 def test_output_that_cannot_be_written(seeded, sessions_config):
-    data = seeded.write("s.csv", rows("M;TP-001;A;;;open;;;nobody;;", "M;TP-001;B;;;open;;;jdupont;;"))
+    data = seeded.write(
+        "s.csv", rows("M;TP-001;A;;;open;;;nobody;;", "M;TP-001;B;;;open;;;jdupont;;")
+    )
     result = seeded.run("run", "--report", "/dev/full", sessions_config, data)
     assert result.exit_code == 5  # a full disk is the machine's problem, as a failing store is
     assert "Could not write /dev/full: No space left on device. Free some space" in result.stderr
@@ -200,5 +256,7 @@ def test_output_that_cannot_be_written(seeded, sessions_config):
     assert f"Could not write {target}" in result.stderr
     report = seeded.root / "kept.json"
     report.write_text("previous report")
-    result = seeded.run("run", "--force", "--report", report, "--rejects", target, sessions_config, data)
+    result = seeded.run(
+        "run", "--force", "--report", report, "--rejects", target, sessions_config, data
+    )
     assert json.loads(report.read_text())["exit_code"] == 1  # the report was written whole

@@ -31,8 +31,15 @@ def test_creates_updates_and_cancels_in_file_order(seeded, sessions_config):
     result, report = seeded.import_rows(sessions_config, data)
     assert result.exit_code == 0, result.stderr
     counts = report["files"][0]["counts"]
-    assert counts == {"rows": 4, "created": 2, "updated": 1, "unchanged": 0, "cancelled": 1,
-                      "rejected": 0, "warnings": 0}
+    assert counts == {
+        "rows": 4,
+        "created": 2,
+        "updated": 1,
+        "unchanged": 0,
+        "cancelled": 1,
+        "rejected": 0,
+        "warnings": 0,
+    }
     sessions = seeded.export()
     assert [(s["title"], s["status"], s["start_date"], s["end_date"]) for s in sessions] == [
         ("Paris", "closed", "2026-12-01", "2026-12-02")
@@ -57,7 +64,10 @@ def test_second_run_is_unchanged(seeded, sessions_config):
     ("line", "expected"),
     [
         ("M;TP-001;;;;open;;;jdupont;;", ["Field sessionTitle is empty."]),
-        ("M;TP-009;T;;;open;;;jdupont;;", ["Training with training path code TP-009 is not found."]),
+        (
+            "M;TP-009;T;;;open;;;jdupont;;",
+            ["Training with training path code TP-009 is not found."],
+        ),
         ("M;;T;;;open;;;jdupont;;", ["Field trainingPathCode is empty."]),
         ("X;TP-001;T;;;open;;;jdupont;;", ["Invalid sessionAction value: X"]),
         ("M;TP-001;T;;;archived;;;jdupont;;", ["Invalid sessionStatus value: archived"]),
@@ -98,7 +108,9 @@ def test_each_row_message_word_for_word(seeded, sessions_config, line, expected)
 
 
 def test_duplicated_group_name(seeded, sessions_config):
-    groups = seeded.write("g.csv", "hierarchyEntityName;hierarchyEntityName\nAmericas;Paris\nEurope;Paris\n")
+    groups = seeded.write(
+        "g.csv", "hierarchyEntityName;hierarchyEntityName\nAmericas;Paris\nEurope;Paris\n"
+    )
     assert seeded.run("run", SAMPLE_CONFIGS / "groups.xml", groups).exit_code == 0
     data = seeded.write("s.csv", rows("M;TP-001;T;;;open;;;jdupont;Paris;"))
     result, report = seeded.import_rows(sessions_config, data)
@@ -135,7 +147,9 @@ def test_duplicated_session_names_every_search_field(seeded):
         </createOrUpdateSessionAction></actions>
         """,
     )
-    data = seeded.write("d.csv", "sessionAction;sessionTitle;teacherLogin\nA;Intro;jdupont\nM;New;jdupont\n")
+    data = seeded.write(
+        "d.csv", "sessionAction;sessionTitle;teacherLogin\nA;Intro;jdupont\nM;New;jdupont\n"
+    )
     result, report = seeded.import_rows(other, data)
     assert messages(report) == {
         2: ["Session with sessionTitle Intro is duplicated."],
@@ -149,22 +163,34 @@ def test_full_access_no_protects_other_imports_sessions(seeded, sessions_config)
     seeded.import_rows(sessions_config, data)
     guid = seeded.export()[0]["guid"]
     other = seeded.write("other-import.xml", sessions_config.read_text())
-    result, report = seeded.import_rows(other, seeded.write("u.csv", rows("M;TP-001;Shared;;;closed;;;jdupont;;")))
+    result, report = seeded.import_rows(
+        other, seeded.write("u.csv", rows("M;TP-001;Shared;;;closed;;;jdupont;;"))
+    )
     assert messages(report) == {
-        2: [f"Session {guid} was not created by this import and cannot be modified (fullAccess is no)."]
+        2: [
+            f"Session {guid} was not created by this import and cannot be modified (fullAccess is no)."
+        ]
     }
     assert seeded.export()[0]["status"] == "open"
-    full = seeded.write("full.xml", sessions_config.read_text().replace(">no</fullAccess>", ">yes</fullAccess>"))
-    result, report = seeded.import_rows(full, seeded.write("u.csv", rows("M;TP-001;Shared;;;closed;;;jdupont;;")))
+    full = seeded.write(
+        "full.xml", sessions_config.read_text().replace(">no</fullAccess>", ">yes</fullAccess>")
+    )
+    result, report = seeded.import_rows(
+        full, seeded.write("u.csv", rows("M;TP-001;Shared;;;closed;;;jdupont;;"))
+    )
     assert result.exit_code == 0
     assert seeded.export()[0]["status"] == "closed"
     assert seeded.export()[0]["updated_by_import"] == "full"
 
 
 def test_empty_cell_keeps_and_null_resets(seeded, sessions_config):
-    seeded.import_rows(sessions_config, seeded.write("a.csv", rows(
-        "M;TP-001;Keep;;;open;2026-12-01;2026-12-02;jdupont;France;")))
-    seeded.import_rows(sessions_config, seeded.write("b.csv", rows("M;TP-001;Keep;;;;;NULL;jdupont;NULL;")))
+    seeded.import_rows(
+        sessions_config,
+        seeded.write("a.csv", rows("M;TP-001;Keep;;;open;2026-12-01;2026-12-02;jdupont;France;")),
+    )
+    seeded.import_rows(
+        sessions_config, seeded.write("b.csv", rows("M;TP-001;Keep;;;;;NULL;jdupont;NULL;"))
+    )
     session = seeded.export()[0]
     assert session["start_date"] == "2026-12-01"
     assert session["end_date"] is None
@@ -173,8 +199,12 @@ def test_empty_cell_keeps_and_null_resets(seeded, sessions_config):
 
 
 def test_update_checks_end_against_the_stored_start(seeded, sessions_config):
-    seeded.import_rows(sessions_config, seeded.write("a.csv", rows("M;TP-001;S;;;open;2026-12-05;;jdupont;;")))
-    result, report = seeded.import_rows(sessions_config, seeded.write("b.csv", rows("M;TP-001;S;;;;;2026-12-01;jdupont;;")))
+    seeded.import_rows(
+        sessions_config, seeded.write("a.csv", rows("M;TP-001;S;;;open;2026-12-05;;jdupont;;"))
+    )
+    result, report = seeded.import_rows(
+        sessions_config, seeded.write("b.csv", rows("M;TP-001;S;;;;;2026-12-01;jdupont;;"))
+    )
     assert messages(report) == {2: ["End date 2026-12-01 is before start date 2026-12-05."]}
 
 
@@ -191,7 +221,9 @@ def test_guid_and_id_find_the_session_they_name(seeded):
         """,
     )
     header = "sessionAction;trainingPathCode;sessionTitle;sessionGuid;sessionId;sessionStatus;teacherLogin\n"
-    result = seeded.run("run", config, seeded.write("a.csv", header + "M;TP-001;First;;;open;jdupont\n"))
+    result = seeded.run(
+        "run", config, seeded.write("a.csv", header + "M;TP-001;First;;;open;jdupont\n")
+    )
     assert result.exit_code == 0, result.stderr
     assert "field <sessionID> read as <sessionId>." in result.stderr
     session = seeded.export()[0]
@@ -208,7 +240,9 @@ def test_guid_and_id_find_the_session_they_name(seeded):
 
 
 def test_dry_run_reports_the_same_and_writes_nothing(seeded, sessions_config):
-    data = seeded.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;"))
+    data = seeded.write(
+        "s.csv", rows("M;TP-001;A;;;open;;;jdupont;;", "M;TP-001;B;;;open;;;nobody;;")
+    )
     dry, dry_report = seeded.import_rows(sessions_config, data, "--dry-run")
     assert seeded.query("select count(*) from sessions") == [(0,)]
     real, real_report = seeded.import_rows(sessions_config, data)
@@ -219,7 +253,9 @@ def test_dry_run_reports_the_same_and_writes_nothing(seeded, sessions_config):
 
 
 def test_diff_shows_old_and_new_values(seeded, sessions_config):
-    seeded.import_rows(sessions_config, seeded.write("a.csv", rows("M;TP-001;S;;;open;2026-12-01;;jdupont;;")))
+    seeded.import_rows(
+        sessions_config, seeded.write("a.csv", rows("M;TP-001;S;;;open;2026-12-01;;jdupont;;"))
+    )
     data = seeded.write("b.csv", rows("M;TP-001;S;;;closed;2026-12-02;;amartin;;"))
     result, report = seeded.import_rows(sessions_config, data, "--diff", "--dry-run")
     guid = seeded.export()[0]["guid"]
@@ -234,8 +270,10 @@ def test_diff_shows_old_and_new_values(seeded, sessions_config):
             },
         }
     ]
-    assert (f"b.csv:2: {guid} (S): status: open -> closed, start_date: 2026-12-01 -> 2026-12-02, "
-            "teacher_login: jdupont -> amartin\n") in result.stdout
+    assert (
+        f"b.csv:2: {guid} (S): status: open -> closed, start_date: 2026-12-01 -> 2026-12-02, "
+        "teacher_login: jdupont -> amartin\n"
+    ) in result.stdout
 
 
 def test_report_json_shape(seeded, sessions_config):
@@ -248,17 +286,36 @@ def test_report_json_shape(seeded, sessions_config):
                 "file": str(data),
                 "import": "sessions",
                 "action": "createOrUpdateSessionAction",
-                "counts": {"rows": 1, "created": 0, "updated": 0, "unchanged": 0, "cancelled": 0,
-                           "rejected": 1, "warnings": 0},
+                "counts": {
+                    "rows": 1,
+                    "created": 0,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "cancelled": 0,
+                    "rejected": 1,
+                    "warnings": 0,
+                },
                 "rejected": [
                     {
                         "line": 2,
-                        "values": dict(zip(
-                            ["sessionAction", "trainingPathCode", "sessionTitle", "sessionGuid",
-                             "sessionId", "sessionStatus", "sessionStartDate", "sessionEndDate",
-                             "teacherLogin", "groupName", "groupGuid"],
-                            ["M", "TP-001", "A", "", "", "open", "", "", "nobody", "", ""],
-                        )),
+                        "values": dict(
+                            zip(
+                                [
+                                    "sessionAction",
+                                    "trainingPathCode",
+                                    "sessionTitle",
+                                    "sessionGuid",
+                                    "sessionId",
+                                    "sessionStatus",
+                                    "sessionStartDate",
+                                    "sessionEndDate",
+                                    "teacherLogin",
+                                    "groupName",
+                                    "groupGuid",
+                                ],
+                                ["M", "TP-001", "A", "", "", "open", "", "", "nobody", "", ""],
+                            )
+                        ),
                         "messages": ["Teacher with login nobody is not found."],
                     }
                 ],
@@ -272,10 +329,13 @@ def test_report_json_shape(seeded, sessions_config):
 
 
 def test_rejects_file_round_trips(seeded, sessions_config):
-    data = seeded.write("s.csv", rows(
-        "M;TP-001;=HYPERLINK(1);;;open;;;nobody;;",
-        "M;TP-001;Fine;;;open;;;jdupont;;",
-    ))
+    data = seeded.write(
+        "s.csv",
+        rows(
+            "M;TP-001;=HYPERLINK(1);;;open;;;nobody;;",
+            "M;TP-001;Fine;;;open;;;jdupont;;",
+        ),
+    )
     rejects = seeded.root / "out" / "rejects.csv"
     result = seeded.run("run", "--rejects", rejects, sessions_config, data)
     assert result.exit_code == 1
@@ -315,7 +375,12 @@ def test_optional_column_missing_is_a_warning_on_line_1(seeded, sessions_config)
     result, report = seeded.import_rows(sessions_config, data)
     assert result.exit_code == 0
     warnings = report["files"][0]["warnings"]
-    assert {"line": 1, "messages": ["Column sessionStatus is missing from the header; the field is left as it is."]} in warnings
+    assert {
+        "line": 1,
+        "messages": [
+            "Column sessionStatus is missing from the header; the field is left as it is."
+        ],
+    } in warnings
     assert report["files"][0]["counts"]["warnings"] == len(warnings)
 
 
@@ -383,7 +448,10 @@ def test_invalid_config_exits_4_and_runs_nothing(ws):
     )
     result = ws.run("run", config, ws.write("d.csv", "x\n1\n"))
     assert result.exit_code == 4
-    assert f"{config}:3: unknown field <sessionTitel> in <fields>; did you mean <sessionTitle>?" in result.stderr
+    assert (
+        f"{config}:3: unknown field <sessionTitel> in <fields>; did you mean <sessionTitle>?"
+        in result.stderr
+    )
     assert not ws.db.exists() or ws.query("select count(*) from sessions") == [(0,)]
 
 
@@ -404,15 +472,42 @@ def test_store_that_cannot_be_opened_exits_5(ws, sessions_config):
 
 
 def test_export_csv_and_json_keys(seeded, sessions_config):
-    seeded.import_rows(sessions_config, seeded.write("s.csv", rows("M;TP-001;=1+1;;;open;2026-12-01;;jdupont;France;")))
+    seeded.import_rows(
+        sessions_config,
+        seeded.write("s.csv", rows("M;TP-001;=1+1;;;open;2026-12-01;;jdupont;France;")),
+    )
     sessions = seeded.export("sessions")
     assert list(sessions[0]) == [
-        "id", "guid", "title", "status", "start_date", "end_date", "training_path_code",
-        "training_id", "teacher_login", "group_guid", "group_name", "created_by_import",
+        "id",
+        "guid",
+        "title",
+        "status",
+        "start_date",
+        "end_date",
+        "training_path_code",
+        "training_id",
+        "teacher_login",
+        "group_guid",
+        "group_name",
+        "created_by_import",
         "updated_by_import",
     ]
-    assert list(seeded.export("trainings")[0]) == ["id", "guid", "path_code", "title", "locale", "modality"]
-    assert list(seeded.export("users")[0]) == ["id", "login", "ref_number", "email", "name", "firstname"]
+    assert list(seeded.export("trainings")[0]) == [
+        "id",
+        "guid",
+        "path_code",
+        "title",
+        "locale",
+        "modality",
+    ]
+    assert list(seeded.export("users")[0]) == [
+        "id",
+        "login",
+        "ref_number",
+        "email",
+        "name",
+        "firstname",
+    ]
     groups = seeded.export("groups")
     assert list(groups[0]) == ["id", "guid", "name", "parent_guid"]
     europe = next(g for g in groups if g["name"] == "Europe")

@@ -25,7 +25,9 @@ def test_a_dry_run_is_marked_in_the_title_and_in_the_last_line(ws, sessions_conf
     code, text = run_on_a_terminal(ws, "--dry-run", sessions_config, data)
     assert code == 0
     assert "session-import: dry run, nothing written" in text
-    assert re.fullmatch(r"Dry run finished in \d+\.\d+ s: nothing was written to the store\.", last_line(text))
+    assert re.fullmatch(
+        r"Dry run finished in \d+\.\d+ s: nothing was written to the store\.", last_line(text)
+    )
     assert "time" in text  # the table's column of each file's elapsed time
     code, text = run_on_a_terminal(ws, sessions_config, data)
     assert code == 0
@@ -37,7 +39,9 @@ def test_data_is_printed_as_written_never_as_markup_or_emoji(ws, sessions_config
     """Line 100 used to print as `s.csv💯`; `[bold]x` and `[/x]` were eaten or crashed rich."""
     ws.seed()
     good = [f"M;TP-001;S{i};;;open;;;jdupont;;" for i in range(98)]  # lines 2 to 99
-    data = ws.write("[b]s.csv", rows(*good, "M;[bold]x;T;;;open;;;jdupont;;", "M;TP-001;[/x];;;open;;;nobody;;"))
+    data = ws.write(
+        "[b]s.csv", rows(*good, "M;[bold]x;T;;;open;;;jdupont;;", "M;TP-001;[/x];;;open;;;nobody;;")
+    )
     code, text = run_on_a_terminal(ws, sessions_config, data)
     assert code == 1
     assert f"{data}:100: Training with training path code [bold]x is not found." in text
@@ -49,7 +53,9 @@ def test_data_is_printed_as_written_never_as_markup_or_emoji(ws, sessions_config
 def test_control_characters_are_escaped_on_the_terminal_never_in_the_store(ws, sessions_config):
     ws.seed()
     title = f"A{ESCAPE_TITLE}B"
-    data = ws.write("s.csv", rows(f'M;TP-001;"{title}";;;open;;;jdupont;;', f"M;{RED}red;T;;;open;;;jdupont;;"))
+    data = ws.write(
+        "s.csv", rows(f'M;TP-001;"{title}";;;open;;;jdupont;;', f"M;{RED}red;T;;;open;;;jdupont;;")
+    )
     code, text = run_on_a_terminal(ws, sessions_config, data)
     assert code == 1
     assert "Training with training path code \\x1b[31mred is not found." in text
@@ -68,11 +74,20 @@ def test_control_characters_are_escaped_on_the_terminal_never_in_the_store(ws, s
 def test_history_of_titles_that_look_like_markup(ws, sessions_config):
     """`history RUN` crashed with MarkupError on a title holding `[/x]`."""
     ws.seed()
-    ws.run("run", sessions_config, ws.write("[/x].csv", rows("M;TP-001;[/x];;;open;;;jdupont;;",
-                                                            "M;TP-001;[bold]y;;;open;;;jdupont;;")))
+    ws.run(
+        "run",
+        sessions_config,
+        ws.write(
+            "[/x].csv",
+            rows("M;TP-001;[/x];;;open;;;jdupont;;", "M;TP-001;[bold]y;;;open;;;jdupont;;"),
+        ),
+    )
     code, journal = on_a_terminal("history", "--db", str(ws.db), "4")
     assert code == 0
-    assert " ([/x]) created: title: -> [/x];" in journal and " ([bold]y) created: title: -> [bold]y;" in journal
+    assert (
+        " ([/x]) created: title: -> [/x];" in journal
+        and " ([bold]y) created: title: -> [bold]y;" in journal
+    )
     code, runs = on_a_terminal("history", "--db", str(ws.db))  # a file named [/x].csv: no crash
     assert code == 0 and "┏" in runs and "MarkupError" not in runs
 
@@ -82,7 +97,9 @@ def test_rejected_rows_come_before_the_summary_and_are_capped(ws, sessions_confi
     data = ws.write("s.csv", rows(*(f"M;TP-001;S{i};;;open;;;nobody;;" for i in range(30))))
     code, text = run_on_a_terminal(ws, sessions_config, data)
     assert code == 3
-    shown = re.findall(rf"{re.escape(str(data))}:(\d+): Teacher with login nobody is not found\.", text)
+    shown = re.findall(
+        rf"{re.escape(str(data))}:(\d+): Teacher with login nobody is not found\.", text
+    )
     assert shown == [str(line) for line in range(2, 22)]  # the first 20
     more = f"{data}: and 10 more rows: see --rejects FILE or --report FILE"
     assert more in text
@@ -90,7 +107,9 @@ def test_rejected_rows_come_before_the_summary_and_are_capped(ws, sessions_confi
     rejects, report = ws.root / "r.csv", ws.root / "r.json"
     code, text = run_on_a_terminal(ws, "--rejects", rejects, sessions_config, data)
     assert f"{data}: and 10 more rows: see {rejects}" in text
-    code, text = run_on_a_terminal(ws, "--rejects", rejects, "--report", report, sessions_config, data)
+    code, text = run_on_a_terminal(
+        ws, "--rejects", rejects, "--report", report, sessions_config, data
+    )
     assert f"{data}: and 10 more rows: see {rejects} or {report}" in text
     assert len(rejects.read_text().splitlines()) == 31  # the file has them all
     piped = ws.run("run", sessions_config, data)  # cron's mail lists every row

@@ -40,39 +40,43 @@ NOT_WELL_FORMED = {
     "time-logger-consolidator-1.xml": 7,
 }
 # What our message says of each, in our words (never libxml2's advice).
-_EXTRA = ("something follows the end of the root element; remove it (a configuration has one root "
-          "element, <import-config> or <actions>).")
+_EXTRA = (
+    "something follows the end of the root element; remove it (a configuration has one root "
+    "element, <import-config> or <actions>)."
+)
 WHY_NOT_WELL_FORMED = {
     "createorupdate-trainingcourse-action-1.xml": _EXTRA,
     "createorupdate-trainingcourse-action-2.xml": _EXTRA,
     "createorupdate-trainingcourse-action-3.xml": _EXTRA,
-    "import-4.xml": ("<inputFilePath> of line 3 is closed by </inputFolderPath>; close <inputFilePath> "
-                     "before it, or remove or correct </inputFolderPath>."),
+    "import-4.xml": (
+        "<inputFilePath> of line 3 is closed by </inputFolderPath>; close <inputFilePath> "
+        "before it, or remove or correct </inputFolderPath>."
+    ),
     "import-8.xml": "the file ends inside <import-config> of line 24; close it with </import-config>.",
-    "registerlearner-action-1.xml": ("<fields> of line 15 is closed by </registrationDate>; close <fields> "
-                                     "before it, or remove or correct </registrationDate>."),
-    "registerlearner-action-2.xml": ("<fields> of line 15 is closed by </registrationDate>; close <fields> "
-                                     "before it, or remove or correct </registrationDate>."),
-    "time-logger-consolidator-1.xml": ("<timeLogger> of line 2 is closed by </consolidators>; close "
-                                       "<timeLogger> before it, or remove or correct </consolidators>."),
+    "registerlearner-action-1.xml": (
+        "<fields> of line 15 is closed by </registrationDate>; close <fields> "
+        "before it, or remove or correct </registrationDate>."
+    ),
+    "registerlearner-action-2.xml": (
+        "<fields> of line 15 is closed by </registrationDate>; close <fields> "
+        "before it, or remove or correct </registrationDate>."
+    ),
+    "time-logger-consolidator-1.xml": (
+        "<timeLogger> of line 2 is closed by </consolidators>; close "
+        "<timeLogger> before it, or remove or correct </consolidators>."
+    ),
 }
 # The first error of a few examples, word for word.
 FIRST_ERROR = {
     "import-6.xml": "24: <sftpHost> is a CrossKnowledge option that session-import does not support; remove it.",
-    "createorupdate-entity-action-1.xml":
-        "4: <defaultEntityId> is a CrossKnowledge option that session-import does not support; remove it.",
-    "createorupdate-intervention-action-1.xml":
-        "2: <createOrUpdateInterventionAction> is a CrossKnowledge action that session-import does not support.",
-    "clean-folder-consolidator-1.xml":
-        "2: <cleanFolder> is a CrossKnowledge consolidator that session-import does not support.",
-    "email-report-consolidator-1.xml":
-        "5: <includeDownloadLink> is a CrossKnowledge option that session-import does not support; remove it.",
+    "createorupdate-entity-action-1.xml": "4: <defaultEntityId> is a CrossKnowledge option that session-import does not support; remove it.",
+    "createorupdate-intervention-action-1.xml": "2: <createOrUpdateInterventionAction> is a CrossKnowledge action that session-import does not support.",
+    "clean-folder-consolidator-1.xml": "2: <cleanFolder> is a CrossKnowledge consolidator that session-import does not support.",
+    "email-report-consolidator-1.xml": "5: <includeDownloadLink> is a CrossKnowledge option that session-import does not support; remove it.",
     "import-2.xml": "1: <preProcess> is a CrossKnowledge pre-process that session-import does not support; ",
     "import-7.xml": "1: <postProcess> is a CrossKnowledge post-process that session-import does not support; ",
-    "data-trainingsearchfield-1.xml":
-        "2: <trainingSearchField> is a CrossKnowledge option that session-import does not support; remove it.",
-    "data-traineesearchfield-1.xml":
-        "6: <custom> is a CrossKnowledge field that session-import does not support; remove it.",
+    "data-trainingsearchfield-1.xml": "2: <trainingSearchField> is a CrossKnowledge option that session-import does not support; remove it.",
+    "data-traineesearchfield-1.xml": "6: <custom> is a CrossKnowledge field that session-import does not support; remove it.",
     "import-1.xml": "3: <preProcess> is a CrossKnowledge pre-process that session-import does not support; ",
 }
 
@@ -109,8 +113,10 @@ def full(provider: str = "", extra: str = "", actions: str = SESSION) -> str:
 </import></import-config>"""
 
 
-def bare(options: str = "<sessionSearchField><sessionTitle/></sessionSearchField>",
-         fields: str = "<sessionAction/><sessionTitle/><teacherLogin/>") -> str:
+def bare(
+    options: str = "<sessionSearchField><sessionTitle/></sessionSearchField>",
+    fields: str = "<sessionAction/><sessionTitle/><teacherLogin/>",
+) -> str:
     """A bare session action with <options> on line 3 and <fields> on line 4."""
     return f"""<actions>
 <createOrUpdateSessionAction>
@@ -148,8 +154,10 @@ def test_crossknowledge_examples_in_scope_load_the_others_are_refused_with_file_
             assert named and any(f"<{n}" in lines[line - 1] for n in named), error
     if name in NOT_WELL_FORMED:
         assert len(errors) == 1
-        assert errors[0] == (f"{path}:{NOT_WELL_FORMED[name]}: the XML is not well-formed: "
-                             f"{WHY_NOT_WELL_FORMED[name]}")
+        assert errors[0] == (
+            f"{path}:{NOT_WELL_FORMED[name]}: the XML is not well-formed: "
+            f"{WHY_NOT_WELL_FORMED[name]}"
+        )
     if name in FIRST_ERROR:
         assert errors[0].startswith(f"{path}:{FIRST_ERROR[name]}"), errors
 
@@ -178,16 +186,26 @@ def test_reference_page_example_with_its_sessionID_warning():
 def test_reference_page_example_reads_as_written():
     config = load_config(EXAMPLES / "createorupdate-session-action-2.xml")
     (imp,) = config.imports
-    assert config.form == "bare" and imp.id == "createorupdate-session-action-2" and imp.provider is None
+    assert (
+        config.form == "bare"
+        and imp.id == "createorupdate-session-action-2"
+        and imp.provider is None
+    )
     assert config.warnings == () and config.fragment is None
     (action,) = imp.actions
     assert action.full_access is True
     assert action.search_fields == ("sessionTitle",)
     mandatory = {f.name: f.mandatory for f in action.fields}
     assert mandatory == {
-        "sessionAction": True, "trainingPathCode": False, "trainingTitle": False, "sessionTitle": True,
-        "sessionStatus": False, "sessionGuid": False, "sessionStartDate": False,
-        "sessionEndDate": False, "teacherLogin": False,
+        "sessionAction": True,
+        "trainingPathCode": False,
+        "trainingTitle": False,
+        "sessionTitle": True,
+        "sessionStatus": False,
+        "sessionGuid": False,
+        "sessionStartDate": False,
+        "sessionEndDate": False,
+        "teacherLogin": False,
     }
     assert action.field("teacherLogin").mandatory_explicit is True
     assert action.field("sessionAction").mandatory_explicit is False
@@ -200,8 +218,10 @@ def test_crossknowledge_fragments_are_read_where_they_belong():
     backup = load_config(EXAMPLES / "movetobackup-consolidator-1.xml", fragments=True)
     assert backup.fragment == "consolidators"
     assert describe(backup) == [
-        (f"{backup.path}: a valid <consolidators> fragment; it belongs inside an <import>, after its "
-         "<actions> (a fragment cannot be run on its own).")
+        (
+            f"{backup.path}: a valid <consolidators> fragment; it belongs inside an <import>, after its "
+            "<actions> (a fragment cannot be run on its own)."
+        )
     ]
 
 
@@ -211,14 +231,18 @@ def test_the_sftp_password_of_crossknowledges_example_is_never_echoed():
     with pytest.raises(ConfigError) as info:
         load_config(path, fragments=True)
     assert "p4ssword" not in str(info.value)
-    assert f"{path}:26: <sftpPassword> is a CrossKnowledge option that session-import does not support; " \
+    assert (
+        f"{path}:26: <sftpPassword> is a CrossKnowledge option that session-import does not support; "
         "remove it." in info.value.errors
+    )
 
 
 # ---- the parser: hostile and broken documents ----
 
 
-@pytest.mark.parametrize("name", ["billion-laughs.xml", "external-entity.xml", "parameter-entity.xml"])
+@pytest.mark.parametrize(
+    "name", ["billion-laughs.xml", "external-entity.xml", "parameter-entity.xml"]
+)
 def test_a_doctype_is_refused_before_any_entity_is_expanded(name):
     path = CONFIGS / name
     with pytest.raises(ConfigError) as info:
@@ -232,12 +256,16 @@ def test_a_doctype_is_refused_before_any_entity_is_expanded(name):
 
 def test_an_external_dtd_is_refused_without_network():
     path = CONFIGS / "external-dtd.xml"
-    assert errors_of(path) == [f"{path}:1: a <!DOCTYPE> is not allowed in an import configuration; remove it."]
+    assert errors_of(path) == [
+        f"{path}:1: a <!DOCTYPE> is not allowed in an import configuration; remove it."
+    ]
 
 
 def test_a_doctype_is_refused_in_any_case_and_encoding(tmp_path):
     lower = write(tmp_path, "<?xml version='1.0'?>\n\n<!doctype actions>\n<actions/>\n")
-    assert errors_of(lower) == [f"{lower}:3: a <!DOCTYPE> is not allowed in an import configuration; remove it."]
+    assert errors_of(lower) == [
+        f"{lower}:3: a <!DOCTYPE> is not allowed in an import configuration; remove it."
+    ]
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
     utf16 = tmp_path / "utf16.xml"
@@ -246,7 +274,9 @@ def test_a_doctype_is_refused_in_any_case_and_encoding(tmp_path):
         "<actions>&x;</actions>\n".encode("utf-16")
     )
     errors = errors_of(utf16)
-    assert errors == [f"{utf16}:2: a <!DOCTYPE> is not allowed in an import configuration; remove it."]
+    assert errors == [
+        f"{utf16}:2: a <!DOCTYPE> is not allowed in an import configuration; remove it."
+    ]
 
 
 def test_an_undeclared_entity_is_not_well_formed_and_never_looked_up(tmp_path):
@@ -259,16 +289,32 @@ def test_an_undeclared_entity_is_not_well_formed_and_never_looked_up(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", ":1: the file is empty; write the configuration in it, with <import-config> or <actions> as its root."),
-        ("<actions>\n<createOrUpdateSessionAction>\n</actions>\n",
-         (":3: the XML is not well-formed: <createOrUpdateSessionAction> of line 2 is closed by </actions>; "
-          "close <createOrUpdateSessionAction> before it, or remove or correct </actions>.")),
-        ("<actions/>\n<actions/>\n",
-         (":2: the XML is not well-formed: something follows the end of the root element; remove it "
-          "(a configuration has one root element, <import-config> or <actions>).")),
-        ("<?xml version='1.0' encoding='klingon'?>\n<actions/>",
-         ":1: the XML is not well-formed: Unsupported encoding: klingon; fix the markup."),
-        ("<actions>\n<a b=1/>\n</actions>", ":2: the XML is not well-formed: AttValue: \" or ' expected; fix the markup."),
+        (
+            "",
+            ":1: the file is empty; write the configuration in it, with <import-config> or <actions> as its root.",
+        ),
+        (
+            "<actions>\n<createOrUpdateSessionAction>\n</actions>\n",
+            (
+                ":3: the XML is not well-formed: <createOrUpdateSessionAction> of line 2 is closed by </actions>; "
+                "close <createOrUpdateSessionAction> before it, or remove or correct </actions>."
+            ),
+        ),
+        (
+            "<actions/>\n<actions/>\n",
+            (
+                ":2: the XML is not well-formed: something follows the end of the root element; remove it "
+                "(a configuration has one root element, <import-config> or <actions>)."
+            ),
+        ),
+        (
+            "<?xml version='1.0' encoding='klingon'?>\n<actions/>",
+            ":1: the XML is not well-formed: Unsupported encoding: klingon; fix the markup.",
+        ),
+        (
+            "<actions>\n<a b=1/>\n</actions>",
+            ":2: the XML is not well-formed: AttValue: \" or ' expected; fix the markup.",
+        ),
     ],
 )
 def test_malformed_documents_name_the_parsers_line(tmp_path, text, expected):
@@ -292,7 +338,9 @@ def test_file_is_shown_as_the_user_gave_it(tmp_path, monkeypatch):
 
 
 def test_comments_and_processing_instructions_are_skipped_everywhere(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <?xml version="1.0"?>
         <!-- before the root -->
         <?some-tool setting?>
@@ -312,7 +360,8 @@ def test_comments_and_processing_instructions_are_skipped_everywhere(tmp_path):
           </import>
         </import-config>
         <!-- after the root -->
-        """)
+        """,
+    )
     (imp,) = load_config(path).imports
     assert imp.provider.file_name == "a.csv"
     assert imp.actions[0].field_names == ("sessionAction", "sessionTitle", "teacherLogin")
@@ -320,30 +369,43 @@ def test_comments_and_processing_instructions_are_skipped_everywhere(tmp_path):
 
 
 def test_namespace_declarations_and_xsi_attributes_on_the_root_are_accepted(tmp_path):
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         <import-config xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
                        xsi:noNamespaceSchemaLocation="import-config.xsd">
           <import>
             <actions>{SESSION}</actions>
           </import>
         </import-config>
-        """)
+        """,
+    )
     assert load_config(path).imports[0].id == "c"
-    default_ns = write(tmp_path, bare().replace("<actions>", '<actions xmlns="urn:example:import">', 1), "ns.xml")
+    default_ns = write(
+        tmp_path, bare().replace("<actions>", '<actions xmlns="urn:example:import">', 1), "ns.xml"
+    )
     assert load_config(default_ns).imports[0].actions[0].name == catalog.SESSION_ACTION
-    inner = write(tmp_path, f"""
+    inner = write(
+        tmp_path,
+        f"""
         <import-config xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
           <import xsi:type="x"><actions>{SESSION}</actions></import>
         </import-config>
-        """, "inner.xml")
-    assert errors_of(inner) == [f'{inner}:2: unknown attribute type= on <import>; an <import> takes only id="...".']
+        """,
+        "inner.xml",
+    )
+    assert errors_of(inner) == [
+        f'{inner}:2: unknown attribute type= on <import>; an <import> takes only id="...".'
+    ]
 
 
 # ---- the shape of every message ----
 
 
 def test_the_specs_did_you_mean_example_word_for_word(tmp_path, monkeypatch):
-    write(tmp_path, """
+    write(
+        tmp_path,
+        """
         <?xml version="1.0" encoding="UTF-8"?>
         <actions>
           <createOrUpdateSessionAction>
@@ -362,7 +424,9 @@ def test_the_specs_did_you_mean_example_word_for_word(tmp_path, monkeypatch):
             </fields>
           </createOrUpdateSessionAction>
         </actions>
-        """, "sessions.xml")
+        """,
+        "sessions.xml",
+    )
     monkeypatch.chdir(tmp_path)
     assert errors_of("sessions.xml") == [
         "sessions.xml:13: unknown field <sessionTitel> in <fields>; did you mean <sessionTitle>?"
@@ -370,7 +434,9 @@ def test_the_specs_did_you_mean_example_word_for_word(tmp_path, monkeypatch):
 
 
 def test_every_error_of_a_file_is_reported_at_once_unknown_names_first_then_in_line_order(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <import-config>
           <import id="a">
             <providers><fileSystemSourceProvider>
@@ -393,37 +459,66 @@ def test_every_error_of_a_file_is_reported_at_once_unknown_names_first_then_in_l
             <safety><maxRejects>lots</maxRejects></safety>
           </import>
         </import-config>
-        """)
+        """,
+    )
     assert errors_of(path) == [
         f"{path}:9: unknown option <fullAcess> in <options>; did you mean <fullAccess>?",
-        (f"{path}:18: unknown field <price> in <fields>; expected one of <trainingAction>, "
-         "<trainingPathCode>, <trainingTitle>, <trainingLocale>, <trainingModality>, "
-         "<trainingDescription>, <ignoredColumn>."),
+        (
+            f"{path}:18: unknown field <price> in <fields>; expected one of <trainingAction>, "
+            "<trainingPathCode>, <trainingTitle>, <trainingLocale>, <trainingModality>, "
+            "<trainingDescription>, <ignoredColumn>."
+        ),
         f"{path}:5: unknown delimiter 'semicolumn'; did you mean semicolon?",
-        (f"{path}:9: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>; add one naming "
-         "the fields that find an existing session (sessionGuid, sessionTitle, sessionId, sessionStartDate, "
-         "sessionEndDate)."),
+        (
+            f"{path}:9: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>; add one naming "
+            "the fields that find an existing session (sessionGuid, sessionTitle, sessionId, sessionStartDate, "
+            "sessionEndDate)."
+        ),
         f"{path}:13: The targetEmail parameter is missing.",
-        (f"{path}:20: <maxRejects> is 'lots'; write a count such as 10 or a percentage from 0 to 100 "
-         "such as 5%."),
+        (
+            f"{path}:20: <maxRejects> is 'lots'; write a count such as 10 or a percentage from 0 to 100 "
+            "such as 5%."
+        ),
     ]
 
 
 @pytest.mark.parametrize(
     ("xml", "expected"),
     [
-        (bare().replace("<fields>", '<fields order="1">'), ':4: unknown attribute order= on <fields>; remove it.'),
-        (bare().replace("<sessionTitle/><teacherLogin/>", '<sessionTitle x="1"/><teacherLogin/>'),
-         ":4: unknown attribute x= on <sessionTitle>; remove it."),
-        (bare().replace("<actions>", '<actions version="2">'), ":1: unknown attribute version= on <actions>; remove it."),
-        (bare(options="<fullAccess>no</fullAccess>...<sessionSearchField><sessionTitle/></sessionSearchField>"),
-         ":3: unexpected text '...' in <options>; remove it."),
-        (bare(fields="<sessionAction/>to do<sessionTitle/><teacherLogin/>"),
-         ":4: unexpected text 'to do' in <fields>; remove it."),
-        (bare(fields="<sessionAction/><sessionTitle>Title</sessionTitle><teacherLogin/>"),
-         ":4: unexpected text 'Title' in <sessionTitle>; remove it."),
-        (bare(options="<fullAccess><yes/></fullAccess><sessionSearchField><sessionTitle/></sessionSearchField>"),
-         ":3: <fullAccess> holds a value, not elements; remove <yes>."),
+        (
+            bare().replace("<fields>", '<fields order="1">'),
+            ":4: unknown attribute order= on <fields>; remove it.",
+        ),
+        (
+            bare().replace(
+                "<sessionTitle/><teacherLogin/>", '<sessionTitle x="1"/><teacherLogin/>'
+            ),
+            ":4: unknown attribute x= on <sessionTitle>; remove it.",
+        ),
+        (
+            bare().replace("<actions>", '<actions version="2">'),
+            ":1: unknown attribute version= on <actions>; remove it.",
+        ),
+        (
+            bare(
+                options="<fullAccess>no</fullAccess>...<sessionSearchField><sessionTitle/></sessionSearchField>"
+            ),
+            ":3: unexpected text '...' in <options>; remove it.",
+        ),
+        (
+            bare(fields="<sessionAction/>to do<sessionTitle/><teacherLogin/>"),
+            ":4: unexpected text 'to do' in <fields>; remove it.",
+        ),
+        (
+            bare(fields="<sessionAction/><sessionTitle>Title</sessionTitle><teacherLogin/>"),
+            ":4: unexpected text 'Title' in <sessionTitle>; remove it.",
+        ),
+        (
+            bare(
+                options="<fullAccess><yes/></fullAccess><sessionSearchField><sessionTitle/></sessionSearchField>"
+            ),
+            ":3: <fullAccess> holds a value, not elements; remove <yes>.",
+        ),
     ],
 )
 def test_unknown_attributes_stray_text_and_misplaced_elements_are_errors(tmp_path, xml, expected):
@@ -431,7 +526,9 @@ def test_unknown_attributes_stray_text_and_misplaced_elements_are_errors(tmp_pat
     assert f"{path}{expected}" in errors_of(path), errors_of(path)
 
 
-@pytest.mark.parametrize(("written", "value"), [("yes", True), (" YES ", True), ("No", False), ("\n no\n", False)])
+@pytest.mark.parametrize(
+    ("written", "value"), [("yes", True), (" YES ", True), ("No", False), ("\n no\n", False)]
+)
 def test_yes_no_is_case_insensitive_and_trimmed(tmp_path, written, value):
     options = f"<sessionSearchField><sessionTitle/></sessionSearchField><fullAccess>{written}</fullAccess>"
     path = write(tmp_path, bare(options=options))
@@ -451,13 +548,27 @@ def test_a_bad_yes_no_is_an_error(tmp_path, written):
 def test_bare_form(tmp_path):
     config = load_config(write(tmp_path, bare(), "monday sessions.xml"))
     (imp,) = config.imports
-    assert (config.form, config.fragment, imp.id, imp.provider, imp.line) == ("bare", None, "monday sessions", None, 1)
-    assert imp.consolidators == () and imp.safety.max_rejects is None and imp.safety.max_cancel is None
+    assert (config.form, config.fragment, imp.id, imp.provider, imp.line) == (
+        "bare",
+        None,
+        "monday sessions",
+        None,
+        1,
+    )
+    assert (
+        imp.consolidators == () and imp.safety.max_rejects is None and imp.safety.max_cancel is None
+    )
     (action,) = imp.actions
     assert (action.name, action.line, action.full_access, action.search_fields) == (
-        catalog.SESSION_ACTION, 2, False, ("sessionTitle",))
+        catalog.SESSION_ACTION,
+        2,
+        False,
+        ("sessionTitle",),
+    )
     assert [(f.name, f.mandatory, f.mandatory_explicit, f.line) for f in action.fields] == [
-        ("sessionAction", True, False, 4), ("sessionTitle", True, False, 4), ("teacherLogin", True, False, 4)
+        ("sessionAction", True, False, 4),
+        ("sessionTitle", True, False, 4),
+        ("teacherLogin", True, False, 4),
     ]
 
 
@@ -474,11 +585,21 @@ def test_full_form_with_every_option(tmp_path, monkeypatch):
     assert p.path == tmp_path / "drop" / "in"  # against the config's folder, not the cwd
     assert p.skip_first_line is False
     assert [c.name for c in p.columns_mapping] == [
-        "sessionAction", None, "trainingPathCode", "sessionTitle", "teacherLogin", "sessionStatus"
+        "sessionAction",
+        None,
+        "trainingPathCode",
+        "sessionTitle",
+        "teacherLogin",
+        "sessionStatus",
     ]
     assert [c.line for c in p.columns_mapping] == list(range(12, 18))
     assert (p.encoding, p.delimiter, p.sheet_name, p.timezone, p.date_format, p.line) == (
-        "ISO-8859-1", "\t", "Sessions", "Europe/Paris", "DD/MM/YYYY HH:II", 6
+        "ISO-8859-1",
+        "\t",
+        "Sessions",
+        "Europe/Paris",
+        "DD/MM/YYYY HH:II",
+        6,
     )
     (session,) = nightly.actions
     assert session.full_access is True
@@ -497,19 +618,26 @@ def test_full_form_with_every_option(tmp_path, monkeypatch):
 
 
 def test_import_ids_default_to_the_file_stem_and_must_differ(tmp_path):
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         <import-config>
           <import><actions>{SESSION}</actions></import>
           <import id="  "><actions>{SESSION}</actions></import>
           <import id="c"><actions>{SESSION}</actions></import>
           <import id="other"><actions>{SESSION}</actions></import>
         </import-config>
-        """)
+        """,
+    )
     assert errors_of(path) == [
         f'{path}:3: two imports are named c (the other on line 2); give each <import> its own id="...".',
         f'{path}:4: two imports are named c (the other on line 2); give each <import> its own id="...".',
     ]
-    one = write(tmp_path, f"<import-config><import><actions>{SESSION}</actions></import></import-config>", "one.xml")
+    one = write(
+        tmp_path,
+        f"<import-config><import><actions>{SESSION}</actions></import></import-config>",
+        "one.xml",
+    )
     assert load_config(one).imports[0].id == "one"
 
 
@@ -518,24 +646,42 @@ def test_import_ids_default_to_the_file_stem_and_must_differ(tmp_path):
     [
         ("", ":1: <import-config> holds no <import>; add one."),
         ("<import/>", ":1: <import> has no <actions>; add the action that each row runs."),
-        ("<import><actions/></import>",
-         ":1: <actions> holds no action; add <createOrUpdateSessionAction> or another."),
-        (f"<import><actions>{SESSION}</actions><actions>{SESSION}</actions></import>",
-         ":1: <actions> appears twice in <import> (first on line 1); keep one."),
-        (f"<import><provider/><actions>{SESSION}</actions></import>",
-         ":1: unknown element <provider> in <import>; did you mean <providers>?"),
-        (f"<imports><actions>{SESSION}</actions></imports>",
-         ":1: unknown element <imports> in <import-config>; did you mean <import>?"),
-        (f"<import><actions>{SESSION}</actions><publishers><perculusPublisher/></publishers></import>",
-         ":1: <perculusPublisher> needs <baseUrl>; add it."),
-        (f"<import><providers/><providers/><actions>{SESSION}</actions></import>",
-         ":1: <providers> appears twice in <import> (first on line 1); keep one."),
-        ((f"<import><providers><fileSystemSourceProvider><fileName>a</fileName></fileSystemSourceProvider>"
-         f"<fileSystemSourceProvider><fileName>b</fileName></fileSystemSourceProvider></providers>"
-         f"<actions>{SESSION}</actions></import>"),
-         ":1: only one <fileSystemSourceProvider> per import; use one <import> per kind of file."),
-        (f"<import><providers><sftpSourceProvider/></providers><actions>{SESSION}</actions></import>",
-         ":1: unknown element <sftpSourceProvider> in <providers>; did you mean <fileSystemSourceProvider>?"),
+        (
+            "<import><actions/></import>",
+            ":1: <actions> holds no action; add <createOrUpdateSessionAction> or another.",
+        ),
+        (
+            f"<import><actions>{SESSION}</actions><actions>{SESSION}</actions></import>",
+            ":1: <actions> appears twice in <import> (first on line 1); keep one.",
+        ),
+        (
+            f"<import><provider/><actions>{SESSION}</actions></import>",
+            ":1: unknown element <provider> in <import>; did you mean <providers>?",
+        ),
+        (
+            f"<imports><actions>{SESSION}</actions></imports>",
+            ":1: unknown element <imports> in <import-config>; did you mean <import>?",
+        ),
+        (
+            f"<import><actions>{SESSION}</actions><publishers><perculusPublisher/></publishers></import>",
+            ":1: <perculusPublisher> needs <baseUrl>; add it.",
+        ),
+        (
+            f"<import><providers/><providers/><actions>{SESSION}</actions></import>",
+            ":1: <providers> appears twice in <import> (first on line 1); keep one.",
+        ),
+        (
+            (
+                f"<import><providers><fileSystemSourceProvider><fileName>a</fileName></fileSystemSourceProvider>"
+                f"<fileSystemSourceProvider><fileName>b</fileName></fileSystemSourceProvider></providers>"
+                f"<actions>{SESSION}</actions></import>"
+            ),
+            ":1: only one <fileSystemSourceProvider> per import; use one <import> per kind of file.",
+        ),
+        (
+            f"<import><providers><sftpSourceProvider/></providers><actions>{SESSION}</actions></import>",
+            ":1: unknown element <sftpSourceProvider> in <providers>; did you mean <fileSystemSourceProvider>?",
+        ),
     ],
 )
 def test_full_form_structure(tmp_path, body, expected):
@@ -544,7 +690,9 @@ def test_full_form_structure(tmp_path, body, expected):
 
 
 @pytest.mark.parametrize("where", ["top", "import"])
-@pytest.mark.parametrize(("tag", "kind"), [("preProcess", "pre-process"), ("postProcess", "post-process")])
+@pytest.mark.parametrize(
+    ("tag", "kind"), [("preProcess", "pre-process"), ("postProcess", "post-process")]
+)
 def test_pre_and_post_processes_are_refused_by_name(tmp_path, where, tag, kind):
     process = f"<{tag}><pgpDecryption/></{tag}>"
     if where == "top":
@@ -561,37 +709,69 @@ def test_pre_and_post_processes_are_refused_by_name(tmp_path, where, tag, kind):
 
 @pytest.mark.parametrize("action", catalog.UNSUPPORTED_CK_ACTIONS)
 def test_unsupported_crossknowledge_actions_are_refused_by_name(tmp_path, action):
-    path = write(tmp_path, f"<actions>\n{SESSION}<{action}><fields><x/></fields></{action}>\n</actions>")
+    path = write(
+        tmp_path, f"<actions>\n{SESSION}<{action}><fields><x/></fields></{action}>\n</actions>"
+    )
     assert errors_of(path) == [
-        (f"{path}:{line_of(path, f'<{action}>')}: <{action}> is a CrossKnowledge action that session-import "
-         "does not support.")
+        (
+            f"{path}:{line_of(path, f'<{action}>')}: <{action}> is a CrossKnowledge action that session-import "
+            "does not support."
+        )
     ]
 
 
 def test_an_unknown_action_gets_did_you_mean(tmp_path):
-    path = write(tmp_path, "<actions>\n<createOrUpdateSesionAction/>\n<sendSessionsByFax/>\n</actions>")
+    path = write(
+        tmp_path, "<actions>\n<createOrUpdateSesionAction/>\n<sendSessionsByFax/>\n</actions>"
+    )
     assert errors_of(path) == [
-        (f"{path}:2: unknown action <createOrUpdateSesionAction> in <actions>; "
-         "did you mean <createOrUpdateSessionAction>?"),
-        (f"{path}:3: unknown action <sendSessionsByFax> in <actions>; expected one of "
-         "<createOrUpdateSessionAction>, <createOrUpdateTrainingCourseAction>, "
-         "<createOrUpdateLearnerAction>, <createOrUpdateEntityAction>."),
+        (
+            f"{path}:2: unknown action <createOrUpdateSesionAction> in <actions>; "
+            "did you mean <createOrUpdateSessionAction>?"
+        ),
+        (
+            f"{path}:3: unknown action <sendSessionsByFax> in <actions>; expected one of "
+            "<createOrUpdateSessionAction>, <createOrUpdateTrainingCourseAction>, "
+            "<createOrUpdateLearnerAction>, <createOrUpdateEntityAction>."
+        ),
     ]
 
 
 @pytest.mark.parametrize(
     ("root", "expected"),
     [
-        ("<import-configs/>", ("unknown root element <import-configs>; did you mean <import-config>? "
-                              "A configuration's root is <import-config> or <actions>.")),
-        ("<configuration/>", ("unknown root element <configuration>; a configuration's root is "
-                             "<import-config> or <actions>.")),
-        ("<import/>", ("<import> must stand inside <import-config>; wrap it in "
-                      "<import-config>...</import-config>.")),
-        ("<createOrUpdateSessionAction/>", ("<createOrUpdateSessionAction> must stand inside <actions>; wrap "
-                                           "it in <actions>...</actions>.")),
-        ("<registerLearnerAction/>",
-         "<registerLearnerAction> is a CrossKnowledge action that session-import does not support."),
+        (
+            "<import-configs/>",
+            (
+                "unknown root element <import-configs>; did you mean <import-config>? "
+                "A configuration's root is <import-config> or <actions>."
+            ),
+        ),
+        (
+            "<configuration/>",
+            (
+                "unknown root element <configuration>; a configuration's root is "
+                "<import-config> or <actions>."
+            ),
+        ),
+        (
+            "<import/>",
+            (
+                "<import> must stand inside <import-config>; wrap it in "
+                "<import-config>...</import-config>."
+            ),
+        ),
+        (
+            "<createOrUpdateSessionAction/>",
+            (
+                "<createOrUpdateSessionAction> must stand inside <actions>; wrap "
+                "it in <actions>...</actions>."
+            ),
+        ),
+        (
+            "<registerLearnerAction/>",
+            "<registerLearnerAction> is a CrossKnowledge action that session-import does not support.",
+        ),
     ],
 )
 @pytest.mark.parametrize("fragments", [False, True])
@@ -603,46 +783,85 @@ def test_any_other_root_names_the_two_accepted_roots(tmp_path, root, expected, f
 # ---- fragments ----
 
 
-@pytest.mark.parametrize("root", [
-    "providers", "consolidators", "options", "fields", "columnsMapping", "preProcess", "postProcess", "parameters",
-])
+@pytest.mark.parametrize(
+    "root",
+    [
+        "providers",
+        "consolidators",
+        "options",
+        "fields",
+        "columnsMapping",
+        "preProcess",
+        "postProcess",
+        "parameters",
+    ],
+)
 def test_a_fragment_is_not_a_configuration_to_run(tmp_path, root):
     path = write(tmp_path, f"<{root}/>")
     assert errors_of(path) == [
-        (f"{path}:1: <{root}> is a fragment of an import configuration; a configuration's root is "
-         "<import-config> or <actions>.")
+        (
+            f"{path}:1: <{root}> is a fragment of an import configuration; a configuration's root is "
+            "<import-config> or <actions>."
+        )
     ]
 
 
 @pytest.mark.parametrize(
     ("text", "home"),
     [
-        (("<providers><fileSystemSourceProvider><fileName>*.csv</fileName><path>in</path>"
-         "<columnsMapping><candidateLogin/><ignoredColumn/></columnsMapping>"
-         "</fileSystemSourceProvider></providers>"), "inside an <import>, before its <actions>"),
-        (("<consolidators><emailReport><targetEmail>a@example.org</targetEmail></emailReport>"
-         "</consolidators>"), "inside an <import>, after its <actions>"),
+        (
+            (
+                "<providers><fileSystemSourceProvider><fileName>*.csv</fileName><path>in</path>"
+                "<columnsMapping><candidateLogin/><ignoredColumn/></columnsMapping>"
+                "</fileSystemSourceProvider></providers>"
+            ),
+            "inside an <import>, before its <actions>",
+        ),
+        (
+            (
+                "<consolidators><emailReport><targetEmail>a@example.org</targetEmail></emailReport>"
+                "</consolidators>"
+            ),
+            "inside an <import>, after its <actions>",
+        ),
         ("<options><fullAccess>yes</fullAccess></options>", "inside an action"),
-        ("<options><traineeSearchField><candidateEmail/></traineeSearchField></options>", "inside an action"),
-        ("<options><sessionSearchField><sessionGuid/></sessionSearchField></options>", "inside an action"),
-        ("<fields><candidateLogin/><candidateName><mandatory>yes</mandatory></candidateName></fields>",
-         "inside an action"),
+        (
+            "<options><traineeSearchField><candidateEmail/></traineeSearchField></options>",
+            "inside an action",
+        ),
+        (
+            "<options><sessionSearchField><sessionGuid/></sessionSearchField></options>",
+            "inside an action",
+        ),
+        (
+            "<fields><candidateLogin/><candidateName><mandatory>yes</mandatory></candidateName></fields>",
+            "inside an action",
+        ),
         ("<fields><hierarchyEntityName/><hierarchyEntityName/></fields>", "inside an action"),
-        ("<columnsMapping><trainingAction><cancel>D</cancel></trainingAction><ignoredColumn/></columnsMapping>",
-         "inside a <fileSystemSourceProvider>"),
+        (
+            "<columnsMapping><trainingAction><cancel>D</cancel></trainingAction><ignoredColumn/></columnsMapping>",
+            "inside a <fileSystemSourceProvider>",
+        ),
     ],
 )
 def test_check_validates_a_fragment_where_it_belongs(tmp_path, text, home):
     path = write(tmp_path, text)
     config = load_config(path, fragments=True)
     root = re.match(r"<(\w+)", text).group(1)
-    assert (config.form, config.imports, config.fragment, config.path) == ("fragment", (), root, path)
+    assert (config.form, config.imports, config.fragment, config.path) == (
+        "fragment",
+        (),
+        root,
+        path,
+    )
     (line,) = describe(config)
     assert line.startswith(f"{path}: a valid <{root}> fragment; it belongs {home}")
 
 
 def test_a_fragments_case_warnings_are_kept(tmp_path):
-    path = write(tmp_path, "<fields>\n<sessionAction/>\n<SessionTitle/>\n<teacherLogin/>\n</fields>")
+    path = write(
+        tmp_path, "<fields>\n<sessionAction/>\n<SessionTitle/>\n<teacherLogin/>\n</fields>"
+    )
     config = load_config(path, fragments=True)
     assert config.warnings == (f"{path}:3: field <SessionTitle> read as <sessionTitle>.",)
 
@@ -650,23 +869,46 @@ def test_a_fragments_case_warnings_are_kept(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("<options>\n<fullAcess>yes</fullAcess>\n</options>", (":2: unknown option <fullAcess> in <options>; "
-                                                              "did you mean <fullAccess>?")),
+        (
+            "<options>\n<fullAcess>yes</fullAcess>\n</options>",
+            (":2: unknown option <fullAcess> in <options>; did you mean <fullAccess>?"),
+        ),
         ("<options>\n<sessionSearchField/>\n</options>", ":2: <sessionSearchField> is empty; "),
-        ("<fields>\n<sessionTitel/>\n</fields>", (":2: unknown field <sessionTitel> in <fields>; "
-                                                "did you mean <sessionTitle>?")),
+        (
+            "<fields>\n<sessionTitel/>\n</fields>",
+            (":2: unknown field <sessionTitel> in <fields>; did you mean <sessionTitle>?"),
+        ),
         ("<fields>\n<candidateName/>\n</fields>", ":1: the learner action needs at least one of"),
-        ("<columnsMapping>\n<sesionGuid/>\n</columnsMapping>", (":2: unknown field <sesionGuid> in "
-                                                              "<columnsMapping>; did you mean <sessionGuid>?")),
-        ("<providers>\n<fileSystemSourceProvider/>\n</providers>", (":2: <fileSystemSourceProvider> has no "
-                                                                   "<fileName>;")),
-        ("<consolidators>\n<timeStampedFileErrorLogger/>\n</consolidators>",
-         ":2: The location parameter is missing."),
-        ("<preProcess/>", ":1: <preProcess> is a CrossKnowledge pre-process that session-import does not support;"),
-        ("<postProcess/>", (":1: <postProcess> is a CrossKnowledge post-process that session-import does not "
-                           "support;")),
-        ("<parameters/>", (":1: <parameters> holds CrossKnowledge parameters that session-import does not "
-                          "support; remove it.")),
+        (
+            "<columnsMapping>\n<sesionGuid/>\n</columnsMapping>",
+            (":2: unknown field <sesionGuid> in <columnsMapping>; did you mean <sessionGuid>?"),
+        ),
+        (
+            "<providers>\n<fileSystemSourceProvider/>\n</providers>",
+            (":2: <fileSystemSourceProvider> has no <fileName>;"),
+        ),
+        (
+            "<consolidators>\n<timeStampedFileErrorLogger/>\n</consolidators>",
+            ":2: The location parameter is missing.",
+        ),
+        (
+            "<preProcess/>",
+            ":1: <preProcess> is a CrossKnowledge pre-process that session-import does not support;",
+        ),
+        (
+            "<postProcess/>",
+            (
+                ":1: <postProcess> is a CrossKnowledge post-process that session-import does not "
+                "support;"
+            ),
+        ),
+        (
+            "<parameters/>",
+            (
+                ":1: <parameters> holds CrossKnowledge parameters that session-import does not "
+                "support; remove it."
+            ),
+        ),
     ],
 )
 def test_an_invalid_fragment_is_reported_with_file_and_line(tmp_path, text, expected):
@@ -676,16 +918,23 @@ def test_an_invalid_fragment_is_reported_with_file_and_line(tmp_path, text, expe
 
 
 def test_fields_of_two_actions_are_not_one_valid_fragment(tmp_path):
-    path = write(tmp_path, "<fields>\n<sessionAction/><sessionTitle/><teacherLogin/>\n<candidateLogin/>\n</fields>")
+    path = write(
+        tmp_path,
+        "<fields>\n<sessionAction/><sessionTitle/><teacherLogin/>\n<candidateLogin/>\n</fields>",
+    )
     (error,) = errors_of(path, fragments=True)
-    assert error.startswith(f"{path}:3: unknown field <candidateLogin> in <fields>; expected one of <sessionAction>, ")
+    assert error.startswith(
+        f"{path}:3: unknown field <candidateLogin> in <fields>; expected one of <sessionAction>, "
+    )
 
 
 # ---- actions and their options ----
 
 
 def test_an_option_written_directly_under_the_action_belongs_inside_options(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <actions>
           <createOrUpdateSessionAction>
             <fullAccess>yes</fullAccess>
@@ -693,11 +942,14 @@ def test_an_option_written_directly_under_the_action_belongs_inside_options(tmp_
             <fields><sessionAction/><sessionTitle/><teacherLogin/></fields>
           </createOrUpdateSessionAction>
         </actions>
-        """)
+        """,
+    )
     assert errors_of(path) == [
-        (f"{path}:2: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>; add one naming the "
-         "fields that find an existing session (sessionGuid, sessionTitle, sessionId, sessionStartDate, "
-         "sessionEndDate)."),
+        (
+            f"{path}:2: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>; add one naming the "
+            "fields that find an existing session (sessionGuid, sessionTitle, sessionId, sessionStartDate, "
+            "sessionEndDate)."
+        ),
         f"{path}:3: <fullAccess> belongs inside <options>; move it there.",
         f"{path}:4: <sessionSearchField> belongs inside <options>; move it there.",
     ]
@@ -706,32 +958,72 @@ def test_an_option_written_directly_under_the_action_belongs_inside_options(tmp_
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ("", ":3: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>; add one naming"),
-        ("<sessionSearchField/>", (":3: <sessionSearchField> is empty; name the fields that find an existing "
-                                  "record (sessionGuid, sessionTitle, sessionId, sessionStartDate, sessionEndDate).")),
-        ("<sessionSearchField><sessionGuid/></sessionSearchField>",
-         ":3: search field <sessionGuid> is not in <fields>; add it to <fields>."),
-        ("<sessionSearchField><sesionTitle/></sessionSearchField>",
-         ":3: unknown field <sesionTitle> in <sessionSearchField>; did you mean <sessionTitle>?"),
-        ("<sessionSearchField><teacherLogin/></sessionSearchField>",
-         (":3: field <teacherLogin> cannot be used in <sessionSearchField>; name one or more of <sessionGuid>, "
-          "<sessionTitle>, <sessionId>, <sessionStartDate>, <sessionEndDate>.")),
-        ("<sessionSearchField><sessionTitle/><sessionTitle/></sessionSearchField>",
-         ":3: field <sessionTitle> is listed twice in <sessionSearchField> (first on line 3); keep one."),
-        ("<sessionSearchField><sessionTitle>yes</sessionTitle></sessionSearchField>",
-         ":3: <sessionTitle> takes no value; write it empty: <sessionTitle/>."),
-        (("<sessionSearchField><sessionTitle/></sessionSearchField><sessionSearchField><sessionTitle/>"
-         "</sessionSearchField>"), ":3: <sessionSearchField> appears twice in <options> (first on line 3); keep one."),
-        (("<sessionSearchField><sessionTitle/></sessionSearchField><fullAccess>yes</fullAccess>"
-         "<fullAccess>no</fullAccess>"), ":3: <fullAccess> appears twice in <options> (first on line 3); keep one."),
-        (("<sessionSearchField><sessionTitle/></sessionSearchField><traineeSearchField><candidateLogin/>"
-         "</traineeSearchField>"),
-         (":3: <traineeSearchField> is an option of <createOrUpdateLearnerAction>, not of "
-          "<createOrUpdateSessionAction>; remove it.")),
-        ("<sessionSearchField><sessionTitle/></sessionSearchField><fullAcces>no</fullAcces>",
-         ":3: unknown option <fullAcces> in <options>; did you mean <fullAccess>?"),
-        ("<sessionSearchField><custom/></sessionSearchField>",
-         ":3: <custom> is a CrossKnowledge field that session-import does not support; remove it."),
+        (
+            "",
+            ":3: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>; add one naming",
+        ),
+        (
+            "<sessionSearchField/>",
+            (
+                ":3: <sessionSearchField> is empty; name the fields that find an existing "
+                "record (sessionGuid, sessionTitle, sessionId, sessionStartDate, sessionEndDate)."
+            ),
+        ),
+        (
+            "<sessionSearchField><sessionGuid/></sessionSearchField>",
+            ":3: search field <sessionGuid> is not in <fields>; add it to <fields>.",
+        ),
+        (
+            "<sessionSearchField><sesionTitle/></sessionSearchField>",
+            ":3: unknown field <sesionTitle> in <sessionSearchField>; did you mean <sessionTitle>?",
+        ),
+        (
+            "<sessionSearchField><teacherLogin/></sessionSearchField>",
+            (
+                ":3: field <teacherLogin> cannot be used in <sessionSearchField>; name one or more of <sessionGuid>, "
+                "<sessionTitle>, <sessionId>, <sessionStartDate>, <sessionEndDate>."
+            ),
+        ),
+        (
+            "<sessionSearchField><sessionTitle/><sessionTitle/></sessionSearchField>",
+            ":3: field <sessionTitle> is listed twice in <sessionSearchField> (first on line 3); keep one.",
+        ),
+        (
+            "<sessionSearchField><sessionTitle>yes</sessionTitle></sessionSearchField>",
+            ":3: <sessionTitle> takes no value; write it empty: <sessionTitle/>.",
+        ),
+        (
+            (
+                "<sessionSearchField><sessionTitle/></sessionSearchField><sessionSearchField><sessionTitle/>"
+                "</sessionSearchField>"
+            ),
+            ":3: <sessionSearchField> appears twice in <options> (first on line 3); keep one.",
+        ),
+        (
+            (
+                "<sessionSearchField><sessionTitle/></sessionSearchField><fullAccess>yes</fullAccess>"
+                "<fullAccess>no</fullAccess>"
+            ),
+            ":3: <fullAccess> appears twice in <options> (first on line 3); keep one.",
+        ),
+        (
+            (
+                "<sessionSearchField><sessionTitle/></sessionSearchField><traineeSearchField><candidateLogin/>"
+                "</traineeSearchField>"
+            ),
+            (
+                ":3: <traineeSearchField> is an option of <createOrUpdateLearnerAction>, not of "
+                "<createOrUpdateSessionAction>; remove it."
+            ),
+        ),
+        (
+            "<sessionSearchField><sessionTitle/></sessionSearchField><fullAcces>no</fullAcces>",
+            ":3: unknown option <fullAcces> in <options>; did you mean <fullAccess>?",
+        ),
+        (
+            "<sessionSearchField><custom/></sessionSearchField>",
+            ":3: <custom> is a CrossKnowledge field that session-import does not support; remove it.",
+        ),
     ],
 )
 def test_session_options(tmp_path, options, expected):
@@ -741,15 +1033,20 @@ def test_session_options(tmp_path, options, expected):
 
 
 def test_session_action_without_options_needs_a_search_field(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <actions>
           <createOrUpdateSessionAction>
             <fields><sessionAction/><sessionTitle/><teacherLogin/></fields>
           </createOrUpdateSessionAction>
         </actions>
-        """)
+        """,
+    )
     (error,) = errors_of(path)
-    assert error.startswith(f"{path}:2: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>")
+    assert error.startswith(
+        f"{path}:2: <createOrUpdateSessionAction> has no <sessionSearchField> in <options>"
+    )
 
 
 def test_search_fields_are_matched_jointly_in_written_order_and_by_case(tmp_path):
@@ -784,61 +1081,91 @@ def test_full_access_defaults_to_no(tmp_path):
     ],
 )
 def test_learner_search_defaults_to_the_first_configured_key(tmp_path, fields, search):
-    path = write(tmp_path, f"<actions><createOrUpdateLearnerAction><fields>{fields}</fields>"
-                           "</createOrUpdateLearnerAction></actions>")
+    path = write(
+        tmp_path,
+        f"<actions><createOrUpdateLearnerAction><fields>{fields}</fields>"
+        "</createOrUpdateLearnerAction></actions>",
+    )
     assert load_config(path).imports[0].actions[0].search_fields == search
 
 
 def test_learner_options_and_keys(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <actions><createOrUpdateLearnerAction>
           <options><traineeSearchField><candidateEmail/><candidateRefNumber/></traineeSearchField>
                    <fullAccess>yes</fullAccess></options>
           <fields><candidateLogin/><candidateEmail/><candidateRefNumber/><candidateFirstname/></fields>
         </createOrUpdateLearnerAction></actions>
-        """)
+        """,
+    )
     (action,) = load_config(path).imports[0].actions
-    assert (action.search_fields, action.full_access) == (("candidateEmail", "candidateRefNumber"), True)
-    bad = write(tmp_path, """
+    assert (action.search_fields, action.full_access) == (
+        ("candidateEmail", "candidateRefNumber"),
+        True,
+    )
+    bad = write(
+        tmp_path,
+        """
         <actions><createOrUpdateLearnerAction>
           <options><traineeSearchField><candidateLogin/></traineeSearchField></options>
           <fields><candidateName/><candidateFirstname/></fields>
         </createOrUpdateLearnerAction></actions>
-        """, "bad.xml")
+        """,
+        "bad.xml",
+    )
     assert errors_of(bad) == [
         f"{bad}:2: search field <candidateLogin> is not in <fields>; add it to <fields>.",
-        (f"{bad}:3: the learner action needs at least one of <candidateLogin>, <candidateRefNumber>, "
-         "<candidateEmail> in <fields>; add one."),
+        (
+            f"{bad}:3: the learner action needs at least one of <candidateLogin>, <candidateRefNumber>, "
+            "<candidateEmail> in <fields>; add one."
+        ),
     ]
 
 
 def test_entity_action_repeats_its_level_field(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <actions><createOrUpdateEntityAction>
           <fields><hierarchyEntityName/><ignoredColumn/><hierarchyEntityName/><hierarchyEntityName/></fields>
         </createOrUpdateEntityAction></actions>
-        """)
+        """,
+    )
     (action,) = load_config(path).imports[0].actions
-    assert action.field_names == ("hierarchyEntityName", "ignoredColumn", "hierarchyEntityName", "hierarchyEntityName")
+    assert action.field_names == (
+        "hierarchyEntityName",
+        "ignoredColumn",
+        "hierarchyEntityName",
+        "hierarchyEntityName",
+    )
     assert action.search_fields == () and action.full_access is False
-    bad = write(tmp_path, """
+    bad = write(
+        tmp_path,
+        """
         <actions><createOrUpdateEntityAction>
           <fields><ignoredColumn/></fields>
         </createOrUpdateEntityAction></actions>
-        """, "bad.xml")
+        """,
+        "bad.xml",
+    )
     assert errors_of(bad) == [
         f"{bad}:2: <fields> needs at least one <hierarchyEntityName/>; add one per level of the hierarchy."
     ]
 
 
 def test_training_action_fields_and_codes(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         <actions><createOrUpdateTrainingCourseAction>
           <options><fullAccess>no</fullAccess></options>
           <fields><trainingAction><cancel>D</cancel></trainingAction><trainingPathCode/><trainingTitle/>
             <trainingModality><mandatory>no</mandatory></trainingModality><trainingLocale/></fields>
         </createOrUpdateTrainingCourseAction></actions>
-        """)
+        """,
+    )
     (action,) = load_config(path).imports[0].actions
     assert action.field("trainingAction").codes == {"m": "createUpdate", "d": "cancel"}
     assert action.field("trainingModality").mandatory is False
@@ -848,22 +1175,39 @@ def test_training_action_fields_and_codes(tmp_path):
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("<options><sessionSearchField><sessionTitle/></sessionSearchField></options>",
-         ":1: <createOrUpdateSessionAction> has no <fields>; list the columns the action reads."),
-        ("<options><sessionSearchField><sessionTitle/></sessionSearchField></options><fields/>",
-         ":1: <fields> is empty; list the columns the action reads."),
-        (("<options><sessionSearchField><sessionTitle/></sessionSearchField></options><fields><sessionTitle/>"
-         "<sessionAction/><teacherLogin/></fields><fields><sessionTitle/></fields>"),
-         ":1: <fields> appears twice in <createOrUpdateSessionAction> (first on line 1); keep one."),
-        (("<options><sessionSearchField><sessionTitle/></sessionSearchField></options><options/>"
-         "<fields><sessionTitle/><sessionAction/><teacherLogin/></fields>"),
-         ":1: <options> appears twice in <createOrUpdateSessionAction> (first on line 1); keep one."),
-        ("<option/><fields><sessionTitle/></fields>",
-         ":1: unknown element <option> in <createOrUpdateSessionAction>; did you mean <options>?"),
+        (
+            "<options><sessionSearchField><sessionTitle/></sessionSearchField></options>",
+            ":1: <createOrUpdateSessionAction> has no <fields>; list the columns the action reads.",
+        ),
+        (
+            "<options><sessionSearchField><sessionTitle/></sessionSearchField></options><fields/>",
+            ":1: <fields> is empty; list the columns the action reads.",
+        ),
+        (
+            (
+                "<options><sessionSearchField><sessionTitle/></sessionSearchField></options><fields><sessionTitle/>"
+                "<sessionAction/><teacherLogin/></fields><fields><sessionTitle/></fields>"
+            ),
+            ":1: <fields> appears twice in <createOrUpdateSessionAction> (first on line 1); keep one.",
+        ),
+        (
+            (
+                "<options><sessionSearchField><sessionTitle/></sessionSearchField></options><options/>"
+                "<fields><sessionTitle/><sessionAction/><teacherLogin/></fields>"
+            ),
+            ":1: <options> appears twice in <createOrUpdateSessionAction> (first on line 1); keep one.",
+        ),
+        (
+            "<option/><fields><sessionTitle/></fields>",
+            ":1: unknown element <option> in <createOrUpdateSessionAction>; did you mean <options>?",
+        ),
     ],
 )
 def test_action_structure(tmp_path, body, expected):
-    path = write(tmp_path, f"<actions><createOrUpdateSessionAction>{body}</createOrUpdateSessionAction></actions>")
+    path = write(
+        tmp_path,
+        f"<actions><createOrUpdateSessionAction>{body}</createOrUpdateSessionAction></actions>",
+    )
     assert f"{path}{expected}" in errors_of(path), errors_of(path)
 
 
@@ -873,7 +1217,11 @@ def test_action_structure(tmp_path, body, expected):
 def test_a_field_in_another_case_is_read_with_a_warning(tmp_path):
     path = write(tmp_path, bare(fields="<SESSIONACTION/><sessionTitle/><TeacherLogin/>"))
     config = load_config(path)
-    assert config.imports[0].actions[0].field_names == ("sessionAction", "sessionTitle", "teacherLogin")
+    assert config.imports[0].actions[0].field_names == (
+        "sessionAction",
+        "sessionTitle",
+        "teacherLogin",
+    )
     assert config.warnings == (
         f"{path}:4: field <SESSIONACTION> read as <sessionAction>.",
         f"{path}:4: field <TeacherLogin> read as <teacherLogin>.",
@@ -883,23 +1231,44 @@ def test_a_field_in_another_case_is_read_with_a_warning(tmp_path):
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ("<sessionAction/><sessionTitle/><teacherLogin/><sessionTitle/>",
-         ":4: field <sessionTitle> is listed twice in <fields> (first on line 4); keep one."),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><SessionTitle/>",
-         ":4: field <sessionTitle> is listed twice in <fields> (first on line 4); keep one."),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><trainingCode/>",
-         ":4: unknown field <trainingCode> in <fields>; did you mean <trainingPathCode>?"),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><candidateValidity/>",
-         (":4: <candidateValidity> is a CrossKnowledge field that session-import does not support; remove it "
-          "(an <ignoredColumn/> keeps a column's place).")),
-        ("<sessionAction/><sessionTitle/><teacherLogin><mandatory>maybe</mandatory></teacherLogin>",
-         ':4: <mandatory> is "maybe"; write yes or no.'),
-        (("<sessionAction/><sessionTitle/><teacherLogin><mandatory>no</mandatory><mandatory>no</mandatory>"
-         "</teacherLogin>"), ":4: <mandatory> appears twice in <teacherLogin> (first on line 4); keep one."),
-        ("<sessionAction/><sessionTitle/><teacherLogin><mandatry>no</mandatry></teacherLogin>",
-         ":4: unknown element <mandatry> in <teacherLogin>; did you mean <mandatory>?"),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><ignoredColumn>x</ignoredColumn>",
-         ":4: <ignoredColumn> takes no value; write it empty: <ignoredColumn/>."),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><sessionTitle/>",
+            ":4: field <sessionTitle> is listed twice in <fields> (first on line 4); keep one.",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><SessionTitle/>",
+            ":4: field <sessionTitle> is listed twice in <fields> (first on line 4); keep one.",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><trainingCode/>",
+            ":4: unknown field <trainingCode> in <fields>; did you mean <trainingPathCode>?",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><candidateValidity/>",
+            (
+                ":4: <candidateValidity> is a CrossKnowledge field that session-import does not support; remove it "
+                "(an <ignoredColumn/> keeps a column's place)."
+            ),
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin><mandatory>maybe</mandatory></teacherLogin>",
+            ':4: <mandatory> is "maybe"; write yes or no.',
+        ),
+        (
+            (
+                "<sessionAction/><sessionTitle/><teacherLogin><mandatory>no</mandatory><mandatory>no</mandatory>"
+                "</teacherLogin>"
+            ),
+            ":4: <mandatory> appears twice in <teacherLogin> (first on line 4); keep one.",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin><mandatry>no</mandatry></teacherLogin>",
+            ":4: unknown element <mandatry> in <teacherLogin>; did you mean <mandatory>?",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><ignoredColumn>x</ignoredColumn>",
+            ":4: <ignoredColumn> takes no value; write it empty: <ignoredColumn/>.",
+        ),
     ],
 )
 def test_field_errors(tmp_path, fields, expected):
@@ -912,17 +1281,26 @@ def test_mandatory_overrides_the_schemas_default(tmp_path):
         <teacherLogin><mandatory> No </mandatory></teacherLogin><sessionGuid><mandatory>YES</mandatory></sessionGuid>
         <ignoredColumn/><trainingId/>"""
     path = write(tmp_path, bare(fields=fields))
-    specs = {f.name: (f.mandatory, f.mandatory_explicit) for f in load_config(path).imports[0].actions[0].fields}
+    specs = {
+        f.name: (f.mandatory, f.mandatory_explicit)
+        for f in load_config(path).imports[0].actions[0].fields
+    }
     assert specs == {
-        "sessionAction": (False, True), "sessionTitle": (True, False), "teacherLogin": (False, True),
-        "sessionGuid": (True, True), "ignoredColumn": (False, False), "trainingId": (False, False),
+        "sessionAction": (False, True),
+        "sessionTitle": (True, False),
+        "teacherLogin": (False, True),
+        "sessionGuid": (True, True),
+        "ignoredColumn": (False, False),
+        "trainingId": (False, False),
     }
 
 
 # ---- code lists ----
 
 
-def codes_of(tmp_path, fields: str, mapping: str | None = None, name: str = "sessionAction") -> dict:
+def codes_of(
+    tmp_path, fields: str, mapping: str | None = None, name: str = "sessionAction"
+) -> dict:
     columns = "" if mapping is None else provider(f"<columnsMapping>{mapping}</columnsMapping>")
     actions = f"""<createOrUpdateSessionAction>
       <options><sessionSearchField><sessionTitle/></sessionSearchField></options>
@@ -934,7 +1312,9 @@ def codes_of(tmp_path, fields: str, mapping: str | None = None, name: str = "ses
 def test_code_lists_default_to_the_schemas_codes(tmp_path):
     assert codes_of(tmp_path, "<sessionAction/>") == {"m": "createUpdate", "a": "cancel"}
     assert codes_of(tmp_path, "<sessionAction/><sessionStatus/>", name="sessionStatus") == {
-        "open": "open", "closed": "closed"}
+        "open": "open",
+        "closed": "closed",
+    }
     assert codes_of(tmp_path, "<sessionAction/>", name="sessionTitle") is None
 
 
@@ -945,44 +1325,80 @@ def test_codes_are_stripped_and_casefolded(tmp_path):
 
 def test_overriding_one_meaning_keeps_the_default_of_the_other(tmp_path):
     assert codes_of(tmp_path, "<sessionAction><cancel>D</cancel></sessionAction>") == {
-        "m": "createUpdate", "d": "cancel"}
+        "m": "createUpdate",
+        "d": "cancel",
+    }
     status = "<sessionAction/><sessionStatus><closed>F</closed></sessionStatus>"
     assert codes_of(tmp_path, status, name="sessionStatus") == {"open": "open", "f": "closed"}
 
 
 def test_codes_in_fields_win_over_columns_mapping_which_win_over_the_defaults(tmp_path):
-    mapping = ("<sessionAction><createUpdate>C</createUpdate><cancel>X</cancel></sessionAction>"
-               "<sessionStatus><open>1</open><closed>0</closed></sessionStatus><sessionTitle/><teacherLogin/>")
+    mapping = (
+        "<sessionAction><createUpdate>C</createUpdate><cancel>X</cancel></sessionAction>"
+        "<sessionStatus><open>1</open><closed>0</closed></sessionStatus><sessionTitle/><teacherLogin/>"
+    )
     fields = "<sessionAction><cancel>D</cancel></sessionAction><sessionStatus/>"
     assert codes_of(tmp_path, fields, mapping) == {"c": "createUpdate", "d": "cancel"}
     assert codes_of(tmp_path, fields, mapping, "sessionStatus") == {"1": "open", "0": "closed"}
     # a column written in another case still brings its codes
     other_case = "<SessionAction><cancel>X</cancel></SessionAction><sessionTitle/><teacherLogin/>"
-    assert codes_of(tmp_path, "<sessionAction/>", other_case) == {"m": "createUpdate", "x": "cancel"}
+    assert codes_of(tmp_path, "<sessionAction/>", other_case) == {
+        "m": "createUpdate",
+        "x": "cancel",
+    }
 
 
 @pytest.mark.parametrize(
     ("fields", "mapping", "expected"),
     [
-        ("<sessionAction><cancel/></sessionAction>", None,
-         "<cancel> is empty; write the code the file uses for it."),
-        ("<sessionAction><cancel>  </cancel></sessionAction>", None,
-         "<cancel> is empty; write the code the file uses for it."),
-        ("<sessionAction><createUpdate>X</createUpdate><cancel>x</cancel></sessionAction>", None,
-         "the code 'x' of <sessionAction> means both createUpdate and cancel; give each its own code."),
-        ("<sessionAction><createUpdate>a</createUpdate></sessionAction>", None,
-         "the code 'A' of <sessionAction> means both createUpdate and cancel; give each its own code."),
-        ("<sessionAction/>", "<sessionAction><cancel>m</cancel></sessionAction><sessionTitle/><teacherLogin/>",
-         "the code 'm' of <sessionAction> means both createUpdate and cancel; give each its own code."),
-        ("<sessionAction><canel>D</canel></sessionAction>", None,
-         "unknown element <canel> in <sessionAction>; did you mean <cancel>?"),
-        ("<sessionAction/>", ("<sessionAction><mandatory>no</mandatory></sessionAction><sessionTitle/>"
-                             "<teacherLogin/>"),
-         "unknown element <mandatory> in <sessionAction>; expected one of <createUpdate>, <cancel>."),
-        ("<sessionAction/>", "<sessionTitle><open>o</open></sessionTitle><sessionAction/><teacherLogin/>",
-         "<sessionTitle> takes no elements; remove <open>."),
-        ("<sessionAction><cancel>D</cancel><cancel>E</cancel></sessionAction>", None,
-         "<cancel> appears twice in <sessionAction>"),
+        (
+            "<sessionAction><cancel/></sessionAction>",
+            None,
+            "<cancel> is empty; write the code the file uses for it.",
+        ),
+        (
+            "<sessionAction><cancel>  </cancel></sessionAction>",
+            None,
+            "<cancel> is empty; write the code the file uses for it.",
+        ),
+        (
+            "<sessionAction><createUpdate>X</createUpdate><cancel>x</cancel></sessionAction>",
+            None,
+            "the code 'x' of <sessionAction> means both createUpdate and cancel; give each its own code.",
+        ),
+        (
+            "<sessionAction><createUpdate>a</createUpdate></sessionAction>",
+            None,
+            "the code 'A' of <sessionAction> means both createUpdate and cancel; give each its own code.",
+        ),
+        (
+            "<sessionAction/>",
+            "<sessionAction><cancel>m</cancel></sessionAction><sessionTitle/><teacherLogin/>",
+            "the code 'm' of <sessionAction> means both createUpdate and cancel; give each its own code.",
+        ),
+        (
+            "<sessionAction><canel>D</canel></sessionAction>",
+            None,
+            "unknown element <canel> in <sessionAction>; did you mean <cancel>?",
+        ),
+        (
+            "<sessionAction/>",
+            (
+                "<sessionAction><mandatory>no</mandatory></sessionAction><sessionTitle/>"
+                "<teacherLogin/>"
+            ),
+            "unknown element <mandatory> in <sessionAction>; expected one of <createUpdate>, <cancel>.",
+        ),
+        (
+            "<sessionAction/>",
+            "<sessionTitle><open>o</open></sessionTitle><sessionAction/><teacherLogin/>",
+            "<sessionTitle> takes no elements; remove <open>.",
+        ),
+        (
+            "<sessionAction><cancel>D</cancel><cancel>E</cancel></sessionAction>",
+            None,
+            "<cancel> appears twice in <sessionAction>",
+        ),
     ],
 )
 def test_code_errors(tmp_path, fields, mapping, expected):
@@ -1002,14 +1418,30 @@ def test_code_errors(tmp_path, fields, mapping, expected):
 def test_provider_defaults(tmp_path):
     path = write(tmp_path, full(provider("")))
     p = load_config(path).imports[0].provider
-    assert (p.file_name, p.path, p.skip_first_line, p.columns_mapping, p.encoding, p.delimiter,
-            p.sheet_name, p.timezone, p.date_format, p.line) == (
-        "x.csv", tmp_path, True, None, "utf-8", ";", None, None, "YYYY-MM-DD", 2)
+    assert (
+        p.file_name,
+        p.path,
+        p.skip_first_line,
+        p.columns_mapping,
+        p.encoding,
+        p.delimiter,
+        p.sheet_name,
+        p.timezone,
+        p.date_format,
+        p.line,
+    ) == ("x.csv", tmp_path, True, None, "utf-8", ";", None, None, "YYYY-MM-DD", 2)
 
 
 @pytest.mark.parametrize(
     ("written", "character"),
-    [("semicolon", ";"), ("comma", ","), ("pipe", "|"), ("tab", "\t"), ("tabulation", "\t"), (" Comma ", ",")],
+    [
+        ("semicolon", ";"),
+        ("comma", ","),
+        ("pipe", "|"),
+        ("tab", "\t"),
+        ("tabulation", "\t"),
+        (" Comma ", ","),
+    ],
 )
 def test_delimiter_names(tmp_path, written, character):
     path = write(tmp_path, full(provider(f"<delimiter>{written}</delimiter>")))
@@ -1019,9 +1451,11 @@ def test_delimiter_names(tmp_path, written, character):
 def test_relative_paths_resolve_against_the_config_folder_never_the_cwd(tmp_path, monkeypatch):
     conf = tmp_path / "etc" / "imports"
     conf.mkdir(parents=True)
-    consolidators = ("<consolidators><timeStampedFileErrorLogger><location>logs/errors</location>"
-                     "</timeStampedFileErrorLogger><moveToBackupConsolidator><backupFolder>./done</backupFolder>"
-                     "</moveToBackupConsolidator></consolidators>")
+    consolidators = (
+        "<consolidators><timeStampedFileErrorLogger><location>logs/errors</location>"
+        "</timeStampedFileErrorLogger><moveToBackupConsolidator><backupFolder>./done</backupFolder>"
+        "</moveToBackupConsolidator></consolidators>"
+    )
     write(conf, full(provider("<path>incoming</path>"), consolidators), "nightly.xml")
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
@@ -1056,37 +1490,79 @@ def test_dot_dot_in_a_path_is_refused(tmp_path, option):
 
 def test_dot_dot_in_a_file_name_is_refused(tmp_path):
     path = write(tmp_path, full(provider("", "<fileName>../x.csv</fileName>")))
-    assert errors_of(path) == [f"{path}:2: String '..' is forbidden in file path; name the folder in <path>."]
+    assert errors_of(path) == [
+        f"{path}:2: String '..' is forbidden in file path; name the folder in <path>."
+    ]
 
 
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        ("<delimiter>semicolumn</delimiter>", "unknown delimiter 'semicolumn'; did you mean semicolon?"),
+        (
+            "<delimiter>semicolumn</delimiter>",
+            "unknown delimiter 'semicolumn'; did you mean semicolon?",
+        ),
         ("<delimiter>;</delimiter>", "unknown delimiter ';'; write semicolon, comma, pipe or tab."),
-        ("<delimiter/>", "<delimiter> is empty; write semicolon, comma, pipe or tab, or remove it for semicolon."),
-        ("<fileEncoding>latin-42</fileEncoding>",
-         "unknown encoding 'latin-42' in <fileEncoding>; write one such as UTF-8, ISO-8859-1 or windows-1252."),
-        ("<timezone>Europe/Pariss</timezone>",
-         "unknown time zone 'Europe/Pariss' in <timezone>; did you mean Europe/Paris?"),
-        ("<timezone>Nowhere</timezone>",
-         "unknown time zone 'Nowhere' in <timezone>; write an IANA zone such as Europe/Paris."),
-        ("<timezone>../../etc/passwd</timezone>", "unknown time zone '../../etc/passwd' in <timezone>; "),
+        (
+            "<delimiter/>",
+            "<delimiter> is empty; write semicolon, comma, pipe or tab, or remove it for semicolon.",
+        ),
+        (
+            "<fileEncoding>latin-42</fileEncoding>",
+            "unknown encoding 'latin-42' in <fileEncoding>; write one such as UTF-8, ISO-8859-1 or windows-1252.",
+        ),
+        (
+            "<timezone>Europe/Pariss</timezone>",
+            "unknown time zone 'Europe/Pariss' in <timezone>; did you mean Europe/Paris?",
+        ),
+        (
+            "<timezone>Nowhere</timezone>",
+            "unknown time zone 'Nowhere' in <timezone>; write an IANA zone such as Europe/Paris.",
+        ),
+        (
+            "<timezone>../../etc/passwd</timezone>",
+            "unknown time zone '../../etc/passwd' in <timezone>; ",
+        ),
         ("<skipFirstLine>oui</skipFirstLine>", '<skipFirstLine> is "oui"; write yes or no.'),
-        ("<autoDetectLineEndings>auto</autoDetectLineEndings>", '<autoDetectLineEndings> is "auto"; write yes or no.'),
-        ("<sheetName/>", "<sheetName> is empty; write the sheet's name, or remove it for the first sheet."),
-        ("<path> </path>", ("<path> is empty; write the folder of the files, or remove it for the configuration's "
-                           "folder.")),
-        ("<fileEncoding>utf-8</fileEncoding><fileEncoding>latin-1</fileEncoding>",
-         "<fileEncoding> appears twice in <fileSystemSourceProvider> (first on line 2); keep one."),
-        ("<filename>y.csv</filename>", ("unknown option <filename> in <fileSystemSourceProvider>; did you mean "
-                                       "<fileName>?")),
-        ("<sftpPassword>hunter2</sftpPassword>",
-         "<sftpPassword> is a CrossKnowledge option that session-import does not support; remove it."),
-        ("<sftpHost>h</sftpHost>", "<sftpHost> is a CrossKnowledge option that session-import does not support;"),
-        ("<sftpLogin>l</sftpLogin>", "<sftpLogin> is a CrossKnowledge option that session-import does not support;"),
-        ("<sftpFolder>/f</sftpFolder>",
-         "<sftpFolder> is a CrossKnowledge option that session-import does not support;"),
+        (
+            "<autoDetectLineEndings>auto</autoDetectLineEndings>",
+            '<autoDetectLineEndings> is "auto"; write yes or no.',
+        ),
+        (
+            "<sheetName/>",
+            "<sheetName> is empty; write the sheet's name, or remove it for the first sheet.",
+        ),
+        (
+            "<path> </path>",
+            (
+                "<path> is empty; write the folder of the files, or remove it for the configuration's "
+                "folder."
+            ),
+        ),
+        (
+            "<fileEncoding>utf-8</fileEncoding><fileEncoding>latin-1</fileEncoding>",
+            "<fileEncoding> appears twice in <fileSystemSourceProvider> (first on line 2); keep one.",
+        ),
+        (
+            "<filename>y.csv</filename>",
+            ("unknown option <filename> in <fileSystemSourceProvider>; did you mean <fileName>?"),
+        ),
+        (
+            "<sftpPassword>hunter2</sftpPassword>",
+            "<sftpPassword> is a CrossKnowledge option that session-import does not support; remove it.",
+        ),
+        (
+            "<sftpHost>h</sftpHost>",
+            "<sftpHost> is a CrossKnowledge option that session-import does not support;",
+        ),
+        (
+            "<sftpLogin>l</sftpLogin>",
+            "<sftpLogin> is a CrossKnowledge option that session-import does not support;",
+        ),
+        (
+            "<sftpFolder>/f</sftpFolder>",
+            "<sftpFolder> is a CrossKnowledge option that session-import does not support;",
+        ),
     ],
 )
 def test_provider_errors(tmp_path, option, expected):
@@ -1100,10 +1576,18 @@ def test_provider_errors(tmp_path, option, expected):
 @pytest.mark.parametrize(
     ("file_name", "expected"),
     [
-        ("", "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as sessions_*.csv."),
-        ("<fileName/>", "<fileName> is empty; write the file name or a glob such as sessions_*.csv."),
-        ("<fileName>/var/drop/x.csv</fileName>",
-         "<fileName> /var/drop/x.csv is an absolute path; put the folder in <path> and the name in <fileName>."),
+        (
+            "",
+            "<fileSystemSourceProvider> has no <fileName>; add the file name or a glob such as sessions_*.csv.",
+        ),
+        (
+            "<fileName/>",
+            "<fileName> is empty; write the file name or a glob such as sessions_*.csv.",
+        ),
+        (
+            "<fileName>/var/drop/x.csv</fileName>",
+            "<fileName> /var/drop/x.csv is an absolute path; put the folder in <path> and the name in <fileName>.",
+        ),
     ],
 )
 def test_file_name_is_mandatory_and_relative(tmp_path, file_name, expected):
@@ -1117,16 +1601,22 @@ def test_timezone_is_an_iana_zone(tmp_path, zone):
     assert load_config(path).imports[0].provider.timezone == zone
 
 
-@pytest.mark.parametrize("text", ["DD/MM/YYYY at HH", "YYYY-MM-DDTHH:II", "%Y-%m-%d", "YYYY–MM–DD", "DD.MM.YYYY à HH"])
+@pytest.mark.parametrize(
+    "text", ["DD/MM/YYYY at HH", "YYYY-MM-DDTHH:II", "%Y-%m-%d", "YYYY–MM–DD", "DD.MM.YYYY à HH"]
+)
 def test_date_format_characters_word_for_word(tmp_path, text):
     path = write(tmp_path, full(provider(f"<dateFormat>{text}</dateFormat>")))
     assert errors_of(path) == [
-        (f"{path}:2: the given date format {text} is not valid. It should only contain the following "
-         "characters (case insensitive): 'YMDHIS /_.:;,-'")
+        (
+            f"{path}:2: the given date format {text} is not valid. It should only contain the following "
+            "characters (case insensitive): 'YMDHIS /_.:;,-'"
+        )
     ]
 
 
-@pytest.mark.parametrize("text", ["DD/MM/YYYY", "yyyy-mm-dd", "DD.MM.YYYY HH:II:SS", "YYYYMMDD", "MM/DD/YYYY hh:ii"])
+@pytest.mark.parametrize(
+    "text", ["DD/MM/YYYY", "yyyy-mm-dd", "DD.MM.YYYY HH:II:SS", "YYYYMMDD", "MM/DD/YYYY hh:ii"]
+)
 def test_usable_date_formats(tmp_path, text):
     path = write(tmp_path, full(provider(f"<dateFormat>{text}</dateFormat>")))
     assert load_config(path).imports[0].provider.date_format == text
@@ -1156,27 +1646,48 @@ def test_columns_mapping_in_file_order_with_ignored_columns(tmp_path):
     config = load_config(path)
     columns = config.imports[0].provider.columns_mapping
     assert [(c.name, c.line) for c in columns] == [
-        (None, 3), ("sessionTitle", 4), ("sessionAction", 5), (None, 6), ("teacherLogin", 7)]
+        (None, 3),
+        ("sessionTitle", 4),
+        ("sessionAction", 5),
+        (None, 6),
+        ("teacherLogin", 7),
+    ]
     assert config.warnings == (f"{path}:4: field <SessionTitle> read as <sessionTitle>.",)
 
 
 @pytest.mark.parametrize(
     ("mapping", "expected"),
     [
-        ("<sessionTitle/><teacherLogin/>",
-         (":2: mandatory field <sessionAction> is not in <columnsMapping>; add a column for it or make it "
-          "<mandatory>no</mandatory>.")),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><sessionTitel/>",
-         ":2: unknown field <sessionTitel> in <columnsMapping>; did you mean <sessionTitle>?"),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><candidateEmail/>",
-         ":2: unknown field <candidateEmail> in <columnsMapping>; expected one of <sessionAction>, "),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><sessionTitle/>",
-         ":2: field <sessionTitle> is mapped twice in <columnsMapping> (first on line 2); keep one."),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><ignoredColumn name='x'/>",
-         ":2: unknown attribute name= on <ignoredColumn>; remove it."),
-        ("<sessionAction/><sessionTitle/><teacherLogin/><registerFlag/>",
-         (":2: <registerFlag> is a CrossKnowledge field that session-import does not support; remove it "
-          "(an <ignoredColumn/> keeps a column's place).")),
+        (
+            "<sessionTitle/><teacherLogin/>",
+            (
+                ":2: mandatory field <sessionAction> is not in <columnsMapping>; add a column for it or make it "
+                "<mandatory>no</mandatory>."
+            ),
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><sessionTitel/>",
+            ":2: unknown field <sessionTitel> in <columnsMapping>; did you mean <sessionTitle>?",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><candidateEmail/>",
+            ":2: unknown field <candidateEmail> in <columnsMapping>; expected one of <sessionAction>, ",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><sessionTitle/>",
+            ":2: field <sessionTitle> is mapped twice in <columnsMapping> (first on line 2); keep one.",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><ignoredColumn name='x'/>",
+            ":2: unknown attribute name= on <ignoredColumn>; remove it.",
+        ),
+        (
+            "<sessionAction/><sessionTitle/><teacherLogin/><registerFlag/>",
+            (
+                ":2: <registerFlag> is a CrossKnowledge field that session-import does not support; remove it "
+                "(an <ignoredColumn/> keeps a column's place)."
+            ),
+        ),
         ("", ":2: <columnsMapping> is empty; list the file's columns in order."),
     ],
 )
@@ -1192,14 +1703,22 @@ def test_a_mandatory_field_made_optional_need_not_be_mapped(tmp_path):
       </createOrUpdateSessionAction>"""
     mapping = "<columnsMapping><sessionTitle/><teacherLogin/></columnsMapping>"
     path = write(tmp_path, full(provider(mapping), actions=actions))
-    assert [c.name for c in load_config(path).imports[0].provider.columns_mapping] == ["sessionTitle", "teacherLogin"]
+    assert [c.name for c in load_config(path).imports[0].provider.columns_mapping] == [
+        "sessionTitle",
+        "teacherLogin",
+    ]
 
 
 def test_columns_may_name_fields_of_any_of_the_imports_actions(tmp_path):
-    actions = SESSION + """<createOrUpdateLearnerAction><fields><candidateLogin/></fields>
+    actions = (
+        SESSION
+        + """<createOrUpdateLearnerAction><fields><candidateLogin/></fields>
         </createOrUpdateLearnerAction>"""
-    mapping = ("<columnsMapping><sessionAction/><trainingPathCode/><sessionTitle/><teacherLogin/>"
-               "<candidateLogin/></columnsMapping>")
+    )
+    mapping = (
+        "<columnsMapping><sessionAction/><trainingPathCode/><sessionTitle/><teacherLogin/>"
+        "<candidateLogin/></columnsMapping>"
+    )
     path = write(tmp_path, full(provider(mapping), actions=actions))
     assert load_config(path).imports[0].provider.columns_mapping[-1].name == "candidateLogin"
 
@@ -1211,38 +1730,80 @@ def test_columns_may_name_fields_of_any_of_the_imports_actions(tmp_path):
     ("consolidator", "expected"),
     [
         ("<timeStampedFileErrorLogger/>", "The location parameter is missing."),
-        ("<timeStampedFileErrorLogger><location/></timeStampedFileErrorLogger>", "The location parameter is missing."),
-        ("<moveToBackupConsolidator><timestamp>yes</timestamp></moveToBackupConsolidator>",
-         "The backupFolder parameter is missing."),
+        (
+            "<timeStampedFileErrorLogger><location/></timeStampedFileErrorLogger>",
+            "The location parameter is missing.",
+        ),
+        (
+            "<moveToBackupConsolidator><timestamp>yes</timestamp></moveToBackupConsolidator>",
+            "The backupFolder parameter is missing.",
+        ),
         ("<emailReport/>", "The targetEmail parameter is missing."),
-        ("<emailReport><targetEmail>not-an-address</targetEmail></emailReport>",
-         "The targetEmail parameter is an invalid email: not-an-address"),
-        ("<emailReport><targetEmail>a@b.org</targetEmail><targetEmail>x@localhost</targetEmail></emailReport>",
-         "The targetEmail parameter is an invalid email: x@localhost"),
-        ("<emailReport><targetEmail>two@a.org, three@b.org</targetEmail></emailReport>",
-         "The targetEmail parameter is an invalid email: two@a.org, three@b.org"),
-        (("<emailReport><targetEmail>a@b.org</targetEmail><includeDownloadLink>yes</includeDownloadLink>"
-         "</emailReport>"),
-         "<includeDownloadLink> is a CrossKnowledge option that session-import does not support; remove it."),
-        ("<timeLogger/>", "<timeLogger> is a CrossKnowledge consolidator that session-import does not support."),
-        ("<removeFromSFTP><sftpPassword>hunter2</sftpPassword></removeFromSFTP>",
-         "<removeFromSFTP> is a CrossKnowledge consolidator that session-import does not support."),
-        ("<deleteProcessedFilesConsolidator/><deleteProcessedFilesConsolidator/>",
-         ("<deleteProcessedFilesConsolidator> appears twice in <consolidators> (first on line 3); keep one: each "
-          "consolidator runs at most once per import.")),
-        ("<moveToBackupConsolidator><backupFolder>../up</backupFolder></moveToBackupConsolidator>",
-         "String '..' is forbidden in file path; "),
-        ("<timeStampedFileErrorLogger><location>logs/../../x</location></timeStampedFileErrorLogger>",
-         "String '..' is forbidden in file path; "),
-        (("<moveToBackupConsolidator><backupFolder>b</backupFolder><timestamp>often</timestamp>"
-         "</moveToBackupConsolidator>"), '<timestamp> is "often"; write yes or no.'),
-        ("<deleteProcessedFilesConsolidator><disabled>perhaps</disabled></deleteProcessedFilesConsolidator>",
-         '<disabled> is "perhaps"; write yes or no.'),
-        ("<timeStampedFileErrorLogger><locaton>logs</locaton></timeStampedFileErrorLogger>",
-         "unknown option <locaton> in <timeStampedFileErrorLogger>; did you mean <location>?"),
-        ("<timeStampedFileErrorLogger><location>a</location><location>b</location></timeStampedFileErrorLogger>",
-         "<location> appears twice in <timeStampedFileErrorLogger> (first on line 3); keep one."),
-        ("<emailReports/>", "unknown consolidator <emailReports> in <consolidators>; did you mean <emailReport>?"),
+        (
+            "<emailReport><targetEmail>not-an-address</targetEmail></emailReport>",
+            "The targetEmail parameter is an invalid email: not-an-address",
+        ),
+        (
+            "<emailReport><targetEmail>a@b.org</targetEmail><targetEmail>x@localhost</targetEmail></emailReport>",
+            "The targetEmail parameter is an invalid email: x@localhost",
+        ),
+        (
+            "<emailReport><targetEmail>two@a.org, three@b.org</targetEmail></emailReport>",
+            "The targetEmail parameter is an invalid email: two@a.org, three@b.org",
+        ),
+        (
+            (
+                "<emailReport><targetEmail>a@b.org</targetEmail><includeDownloadLink>yes</includeDownloadLink>"
+                "</emailReport>"
+            ),
+            "<includeDownloadLink> is a CrossKnowledge option that session-import does not support; remove it.",
+        ),
+        (
+            "<timeLogger/>",
+            "<timeLogger> is a CrossKnowledge consolidator that session-import does not support.",
+        ),
+        (
+            "<removeFromSFTP><sftpPassword>hunter2</sftpPassword></removeFromSFTP>",
+            "<removeFromSFTP> is a CrossKnowledge consolidator that session-import does not support.",
+        ),
+        (
+            "<deleteProcessedFilesConsolidator/><deleteProcessedFilesConsolidator/>",
+            (
+                "<deleteProcessedFilesConsolidator> appears twice in <consolidators> (first on line 3); keep one: each "
+                "consolidator runs at most once per import."
+            ),
+        ),
+        (
+            "<moveToBackupConsolidator><backupFolder>../up</backupFolder></moveToBackupConsolidator>",
+            "String '..' is forbidden in file path; ",
+        ),
+        (
+            "<timeStampedFileErrorLogger><location>logs/../../x</location></timeStampedFileErrorLogger>",
+            "String '..' is forbidden in file path; ",
+        ),
+        (
+            (
+                "<moveToBackupConsolidator><backupFolder>b</backupFolder><timestamp>often</timestamp>"
+                "</moveToBackupConsolidator>"
+            ),
+            '<timestamp> is "often"; write yes or no.',
+        ),
+        (
+            "<deleteProcessedFilesConsolidator><disabled>perhaps</disabled></deleteProcessedFilesConsolidator>",
+            '<disabled> is "perhaps"; write yes or no.',
+        ),
+        (
+            "<timeStampedFileErrorLogger><locaton>logs</locaton></timeStampedFileErrorLogger>",
+            "unknown option <locaton> in <timeStampedFileErrorLogger>; did you mean <location>?",
+        ),
+        (
+            "<timeStampedFileErrorLogger><location>a</location><location>b</location></timeStampedFileErrorLogger>",
+            "<location> appears twice in <timeStampedFileErrorLogger> (first on line 3); keep one.",
+        ),
+        (
+            "<emailReports/>",
+            "unknown consolidator <emailReports> in <consolidators>; did you mean <emailReport>?",
+        ),
     ],
 )
 def test_consolidator_errors(tmp_path, consolidator, expected):
@@ -1254,7 +1815,14 @@ def test_consolidator_errors(tmp_path, consolidator, expected):
 
 
 @pytest.mark.parametrize(
-    "address", ["a@example.org", "first.last+tag@mail.example.co.uk", "x_y@sub-domain.example", "élise@exemple.fr"])
+    "address",
+    [
+        "a@example.org",
+        "first.last+tag@mail.example.co.uk",
+        "x_y@sub-domain.example",
+        "élise@exemple.fr",
+    ],
+)
 def test_plausible_email_addresses(tmp_path, address):
     consolidators = f"<consolidators><emailReport><targetEmail> {address} </targetEmail></emailReport></consolidators>"
     (email,) = load_config(write(tmp_path, full(extra=consolidators))).imports[0].consolidators
@@ -1270,17 +1838,35 @@ def test_consolidators_run_in_crossknowledges_order_whatever_the_files_order(tmp
       </consolidators>"""
     (imp,) = load_config(write(tmp_path, full(extra=consolidators))).imports
     assert [(c.name, c.disabled) for c in imp.consolidators] == [
-        ("moveToBackupConsolidator", False), ("emailReport", False), ("deleteProcessedFilesConsolidator", False)]
+        ("moveToBackupConsolidator", False),
+        ("emailReport", False),
+        ("deleteProcessedFilesConsolidator", False),
+    ]
     backup = imp.consolidators[0]
     assert backup.options == {"backupFolder": ("/srv/backup",), "timestamp": ("yes",)}
     assert backup.line == 5
     assert imp.consolidators[2].options == {}
 
 
-@pytest.mark.parametrize(("value", "ok"), [
-    ("0", True), ("10", True), (" 25 ", True), ("0%", True), ("5%", True), ("12.5%", True), ("100%", True),
-    ("101%", False), ("-1", False), ("5.5", False), ("lots", False), ("%", False), ("", False), ("10 rows", False),
-])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("0", True),
+        ("10", True),
+        (" 25 ", True),
+        ("0%", True),
+        ("5%", True),
+        ("12.5%", True),
+        ("100%", True),
+        ("101%", False),
+        ("-1", False),
+        ("5.5", False),
+        ("lots", False),
+        ("%", False),
+        ("", False),
+        ("10 rows", False),
+    ],
+)
 def test_safety_limits(tmp_path, value, ok):
     safety = f"<safety><maxRejects>{value}</maxRejects><maxCancel>{value}</maxCancel></safety>"
     path = write(tmp_path, full(extra=safety))
@@ -1292,12 +1878,20 @@ def test_safety_limits(tmp_path, value, ok):
         assert len(errors) == 2
         assert errors[0].startswith(f"{path}:2: <maxRejects> is ")
         assert errors[1].startswith(f"{path}:2: <maxCancel> is ")
-        assert all(e.endswith("; write a count such as 10 or a percentage from 0 to 100 such as 5%.") for e in errors)
+        assert all(
+            e.endswith("; write a count such as 10 or a percentage from 0 to 100 such as 5%.")
+            for e in errors
+        )
 
 
 def test_safety_structure(tmp_path):
-    path = write(tmp_path, full(extra="<safety><maxReject>5</maxReject><maxCancel>1</maxCancel>"
-                                      "<maxCancel>2</maxCancel></safety>"))
+    path = write(
+        tmp_path,
+        full(
+            extra="<safety><maxReject>5</maxReject><maxCancel>1</maxCancel>"
+            "<maxCancel>2</maxCancel></safety>"
+        ),
+    )
     assert errors_of(path) == [
         f"{path}:2: unknown option <maxReject> in <safety>; did you mean <maxRejects>?",
         f"{path}:2: <maxCancel> appears twice in <safety> (first on line 2); keep one.",
@@ -1314,11 +1908,18 @@ def test_describe_says_what_each_import_reads_and_does(tmp_path):
     assert lines[0] == f"{path}: 2 import(s), full form"
     assert "import nightly (line 4)" in lines
     assert f"  reads: sessions_*.csv in {tmp_path / 'drop' / 'in'} (in name order)" in lines
-    assert "  format: tab, ISO-8859-1, no header line, dates DD/MM/YYYY HH:II in Europe/Paris, sheet Sessions" in lines
-    assert "  columns by position: sessionAction, (ignored), trainingPathCode, sessionTitle, teacherLogin, " \
+    assert (
+        "  format: tab, ISO-8859-1, no header line, dates DD/MM/YYYY HH:II in Europe/Paris, sheet Sessions"
+        in lines
+    )
+    assert (
+        "  columns by position: sessionAction, (ignored), trainingPathCode, sessionTitle, teacherLogin, "
         "sessionStatus" in lines
-    assert ("  createOrUpdateSessionAction (line 27): fields sessionAction*, trainingPathCode, sessionTitle*, "
-            "teacherLogin*, sessionStatus (* mandatory)") in lines
+    )
+    assert (
+        "  createOrUpdateSessionAction (line 27): fields sessionAction*, trainingPathCode, sessionTitle*, "
+        "teacherLogin*, sessionStatus (* mandatory)"
+    ) in lines
     assert "    finds existing records by sessionTitle" in lines
     assert "    may change any record, whoever created it (fullAccess yes)" in lines
     assert "    sessionAction codes: 'C' = createUpdate, 'A' = cancel" in lines
@@ -1346,7 +1947,9 @@ def test_check_command_prints_what_each_import_does(tmp_path):
 
     from session_import.cli import main
 
-    result = CliRunner().invoke(main, ["check", str(Path(__file__).parent.parent / "sample_configs" / "sessions.xml")])
+    result = CliRunner().invoke(
+        main, ["check", str(Path(__file__).parent.parent / "sample_configs" / "sessions.xml")]
+    )
     assert result.exit_code == 0, result.output
     assert "import nightly-sessions" in result.stdout
     assert "reads: sessions_*.csv in " in result.stdout
@@ -1360,15 +1963,51 @@ def test_check_command_prints_what_each_import_does(tmp_path):
 
 # ---- whatever the document, a ConfigError or a Config ----
 
-_NAMES = st.sampled_from([
-    "import-config", "import", "providers", "fileSystemSourceProvider", "fileName", "path", "columnsMapping",
-    "actions", "createOrUpdateSessionAction", "createOrUpdateLearnerAction", "options", "fields",
-    "sessionSearchField", "traineeSearchField", "fullAccess", "sessionAction", "cancel", "sessionTitle",
-    "sessionID", "teacherLogin", "candidateLogin", "ignoredColumn", "mandatory", "consolidators", "emailReport",
-    "targetEmail", "moveToBackupConsolidator", "backupFolder", "safety", "maxRejects", "delimiter",
-    "dateFormat", "timezone", "preProcess", "publishers", "registerLearnerAction", "parameters", "x",
-])
-_TEXT = st.sampled_from(["", "yes", "no", "...", "..", "a@b.org", "M", "5%", "DD/MM/YYYY", "Europe/Paris", "  "])
+_NAMES = st.sampled_from(
+    [
+        "import-config",
+        "import",
+        "providers",
+        "fileSystemSourceProvider",
+        "fileName",
+        "path",
+        "columnsMapping",
+        "actions",
+        "createOrUpdateSessionAction",
+        "createOrUpdateLearnerAction",
+        "options",
+        "fields",
+        "sessionSearchField",
+        "traineeSearchField",
+        "fullAccess",
+        "sessionAction",
+        "cancel",
+        "sessionTitle",
+        "sessionID",
+        "teacherLogin",
+        "candidateLogin",
+        "ignoredColumn",
+        "mandatory",
+        "consolidators",
+        "emailReport",
+        "targetEmail",
+        "moveToBackupConsolidator",
+        "backupFolder",
+        "safety",
+        "maxRejects",
+        "delimiter",
+        "dateFormat",
+        "timezone",
+        "preProcess",
+        "publishers",
+        "registerLearnerAction",
+        "parameters",
+        "x",
+    ]
+)
+_TEXT = st.sampled_from(
+    ["", "yes", "no", "...", "..", "a@b.org", "M", "5%", "DD/MM/YYYY", "Europe/Paris", "  "]
+)
 _TREES = st.recursive(
     st.tuples(_NAMES, _TEXT, st.just(())),
     lambda children: st.tuples(_NAMES, _TEXT, st.lists(children, max_size=4).map(tuple)),
@@ -1391,7 +2030,9 @@ def test_any_document_gives_a_config_or_errors_with_file_and_line(tree, fragment
             config = load_config(path, fragments=fragments)
         except ConfigError as exc:
             assert exc.errors
-            assert all(re.match(rf"{re.escape(str(path))}:[1-9]\d*: \S", e) for e in exc.errors), exc.errors
+            assert all(re.match(rf"{re.escape(str(path))}:[1-9]\d*: \S", e) for e in exc.errors), (
+                exc.errors
+            )
         else:
             assert config.form in ("bare", "full", "fragment")
             assert describe(config)

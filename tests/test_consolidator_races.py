@@ -78,16 +78,21 @@ def swapped_folders(ws):
         (conf / f"{name}.link").symlink_to(outside / name, target_is_directory=True)
     originals = {}
     for n in range(FILES):
-        path = ws.write(f"etc/drop/sessions_{n:03d}.csv", rows(
-            f"M;TP-001;Session {n:03d};;;open;;;jdupont;;",
-            f"M;TP-001;Rejected {n:03d};;;open;;;nobody;;",  # so that every file has a log
-        ))
+        path = ws.write(
+            f"etc/drop/sessions_{n:03d}.csv",
+            rows(
+                f"M;TP-001;Session {n:03d};;;open;;;jdupont;;",
+                f"M;TP-001;Rejected {n:03d};;;open;;;nobody;;",  # so that every file has a log
+            ),
+        )
         originals[path.name] = path.read_bytes()
     config = ws.write("etc/nightly.xml", CONFIG)
     stop = ws.root / "stop"
     swapper = subprocess.Popen(
         [sys.executable, "-c", SWAPPER, str(stop), str(conf / "logs"), str(conf / "backup")],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert swapper.stdout.readline() == "ready\n"
 
     def stop_swapping() -> int:
@@ -117,7 +122,10 @@ def test_folders_swapped_for_links_during_a_run_receive_nothing_outside(ws, swap
     assert sorted(p.name for p in (outside / "logs").iterdir()) == []
     assert sorted(p.name for p in (outside / "backup").iterdir()) == []
 
-    failed: dict[str, set[str]] = {"timeStampedFileErrorLogger": set(), "moveToBackupConsolidator": set()}
+    failed: dict[str, set[str]] = {
+        "timeStampedFileErrorLogger": set(),
+        "moveToBackupConsolidator": set(),
+    }
     for failure in report["consolidators"]:
         folder = conf / ("logs" if failure["name"] == "timeStampedFileErrorLogger" else "backup")
         assert failure["error"] == (

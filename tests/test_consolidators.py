@@ -85,7 +85,11 @@ class SmtpServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port), "SMTP_FROM": "imports@example.org"}
+        return {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.port),
+            "SMTP_FROM": "imports@example.org",
+        }
 
 
 @pytest.fixture
@@ -93,17 +97,21 @@ def smtp_server():
     """Start servers on free ports: ``smtp_server(accept_login=None|True|False, **aiosmtpd options)``."""
     started: list[Controller] = []
 
-    def start(*, refuse: tuple[str, ...] = (), accept_login: bool | None = None, **kwargs) -> SmtpServer:
+    def start(
+        *, refuse: tuple[str, ...] = (), accept_login: bool | None = None, **kwargs
+    ) -> SmtpServer:
         server = SmtpServer(Inbox(refuse), free_port())
         if accept_login is not None:
+
             def authenticate(smtp, session, envelope, mechanism, auth_data):
                 if isinstance(auth_data, LoginPassword):
                     server.logins.append((auth_data.login.decode(), auth_data.password.decode()))
                 return AuthResult(success=accept_login, handled=False)
 
             kwargs["authenticator"] = authenticate
-        controller = Controller(server.inbox, hostname="127.0.0.1", port=server.port,
-                                ready_timeout=5, **kwargs)
+        controller = Controller(
+            server.inbox, hostname="127.0.0.1", port=server.port, ready_timeout=5, **kwargs
+        )
         controller.start()
         started.append(controller)
         return server
@@ -155,9 +163,27 @@ def make_certificate(folder: Path, name: str, subject_alt_names: str) -> Certifi
     """A self-signed certificate, made for the test run and never committed."""
     cert, key = folder / f"{name}.pem", folder / f"{name}.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName={subject_alt_names}"],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName={subject_alt_names}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return Certificate(cert, key)
 
@@ -165,13 +191,17 @@ def make_certificate(folder: Path, name: str, subject_alt_names: str) -> Certifi
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> Certificate:
     """Valid for 127.0.0.1 and localhost."""
-    return make_certificate(tmp_path_factory.mktemp("tls"), "loopback", "IP:127.0.0.1,DNS:localhost")
+    return make_certificate(
+        tmp_path_factory.mktemp("tls"), "loopback", "IP:127.0.0.1,DNS:localhost"
+    )
 
 
 @pytest.fixture(scope="module")
 def other_host_certificate(tmp_path_factory) -> Certificate:
     """Trusted, but made out for another host than the one the client connects to."""
-    return make_certificate(tmp_path_factory.mktemp("tls"), "mail.example.org", "DNS:mail.example.org")
+    return make_certificate(
+        tmp_path_factory.mktemp("tls"), "mail.example.org", "DNS:mail.example.org"
+    )
 
 
 # ---- building what the pipeline hands over ----
@@ -193,18 +223,26 @@ def data_file(root: Path, name: str = "sessions_1.csv", encoding: str = "utf-8")
     return path
 
 
-def partial_report(path: Path, action: str = SESSION_ACTION, title: str = "=Bad",
-                   more_messages: tuple[str, ...] = ()) -> FileReport:
+def partial_report(
+    path: Path,
+    action: str = SESSION_ACTION,
+    title: str = "=Bad",
+    more_messages: tuple[str, ...] = (),
+) -> FileReport:
     """Line 2 created, line 3 rejected, line 4 created with a warning; a file-level warning."""
     report = FileReport(str(path), "nightly", action)
     report.header = HEADER.split(";")
     report.counts.update(rows=3, created=2, rejected=1)
     cells = BAD.split(";")
     cells[2] = title
-    report.rejected.append(RejectedRow(
-        3, {"sessionTitle": title, "teacherLogin": "<nobody>"},
-        ["Teacher with login <nobody> is not found.", *more_messages], cells,
-    ))
+    report.rejected.append(
+        RejectedRow(
+            3,
+            {"sessionTitle": title, "teacherLogin": "<nobody>"},
+            ["Teacher with login <nobody> is not found.", *more_messages],
+            cells,
+        )
+    )
     report.add_warning(1, [STATUS_MISSING])
     report.add_warning(4, [BOOKED], WARNED.split(";"))
     report.run_id = 7
@@ -226,7 +264,9 @@ def failed_reports(path: Path, error: str) -> list[FileReport]:
     return reports
 
 
-def consolidator(name: str, disabled: bool = False, **options: str | tuple[str, ...]) -> ConsolidatorConfig:
+def consolidator(
+    name: str, disabled: bool = False, **options: str | tuple[str, ...]
+) -> ConsolidatorConfig:
     values = {k: v if isinstance(v, tuple) else (v,) for k, v in options.items()}
     return ConsolidatorConfig(name, values, disabled, 1)
 
@@ -236,7 +276,9 @@ def logger(folder: Path, **kw) -> ConsolidatorConfig:
 
 
 def backup(folder: Path, timestamp: str = "no", **kw) -> ConsolidatorConfig:
-    return consolidator("moveToBackupConsolidator", backupFolder=str(folder), timestamp=timestamp, **kw)
+    return consolidator(
+        "moveToBackupConsolidator", backupFolder=str(folder), timestamp=timestamp, **kw
+    )
 
 
 def mailer(*to: str, **kw) -> ConsolidatorConfig:
@@ -247,12 +289,22 @@ def deleter(**kw) -> ConsolidatorConfig:
     return consolidator("deleteProcessedFilesConsolidator", **kw)
 
 
-def run(path: Path, reports: list[FileReport], *configured: ConsolidatorConfig,
-        environ: dict[str, str] | None = None) -> list[ConsolidatorFailure]:
+def run(
+    path: Path,
+    reports: list[FileReport],
+    *configured: ConsolidatorConfig,
+    environ: dict[str, str] | None = None,
+) -> list[ConsolidatorFailure]:
     """The consolidators in CrossKnowledge's order, as the configuration parser hands them over."""
-    order = ["timeStampedFileErrorLogger", "moveToBackupConsolidator", "emailReport",
-             "deleteProcessedFilesConsolidator"]
-    imp = ImportConfig("nightly", None, (), tuple(sorted(configured, key=lambda c: order.index(c.name))))
+    order = [
+        "timeStampedFileErrorLogger",
+        "moveToBackupConsolidator",
+        "emailReport",
+        "deleteProcessedFilesConsolidator",
+    ]
+    imp = ImportConfig(
+        "nightly", None, (), tuple(sorted(configured, key=lambda c: order.index(c.name)))
+    )
     return run_consolidators(imp, path, reports, WHEN, environ or {})
 
 
@@ -280,14 +332,18 @@ def test_error_log_of_several_actions_sorted_together(tmp_path):
     path = data_file(tmp_path)
     sessions = partial_report(path)
     trainings = FileReport(str(path), "nightly", "createOrUpdateTrainingCourseAction")
-    trainings.rejected.append(RejectedRow(2, {}, ["Field trainingTitle is empty.", "Other."], ["a", "b"]))
+    trainings.rejected.append(
+        RejectedRow(2, {}, ["Field trainingTitle is empty.", "Other."], ["a", "b"])
+    )
     trainings.add_warning(3, ["Careful."], ["c", "d"])
     run(path, [sessions, trainings], logger(tmp_path / "logs"))
     (log,) = (tmp_path / "logs").iterdir()
     assert [line.split(",")[0:2] for line in log.read_text().splitlines()] == [
         ["Line number:1", "WARNING"],
-        ["Line number:2", "ERROR"], ["Line number:2", "ERROR"],
-        ["Line number:3", "ERROR"], ["Line number:3", "WARNING"],
+        ["Line number:2", "ERROR"],
+        ["Line number:2", "ERROR"],
+        ["Line number:3", "ERROR"],
+        ["Line number:3", "WARNING"],
         ["Line number:4", "WARNING"],
     ]
 
@@ -295,10 +351,15 @@ def test_error_log_of_several_actions_sorted_together(tmp_path):
 def test_error_log_keeps_one_message_a_line(tmp_path):
     path = data_file(tmp_path)
     report = FileReport(str(path), "nightly", SESSION_ACTION)
-    report.rejected.append(RejectedRow(5, {}, ["Field sessionTitle is empty."], ["M", "two\nlines\r\nhere", ""]))
+    report.rejected.append(
+        RejectedRow(5, {}, ["Field sessionTitle is empty."], ["M", "two\nlines\r\nhere", ""])
+    )
     run(path, [report], logger(tmp_path / "logs"))
     (log,) = (tmp_path / "logs").iterdir()
-    assert log.read_text() == "Line number:5,ERROR,M,two\\nlines\\nhere,,Field sessionTitle is empty.\n"
+    assert (
+        log.read_text()
+        == "Line number:5,ERROR,M,two\\nlines\\nhere,,Field sessionTitle is empty.\n"
+    )
 
 
 def test_error_log_of_a_file_that_failed_as_a_whole(tmp_path):
@@ -325,24 +386,46 @@ def test_error_log_quotes_and_neutralises_cells_as_csv_does(tmp_path):
     the tool writes: the log reads back cell for cell with a CSV reader."""
     path = data_file(tmp_path)
     report = FileReport(str(path), "nightly", SESSION_ACTION)
-    cells = ["M", "=cmd|' /C calc'!A0", "Paris, Lyon", 'say "hi"', "+1", "@SUM(A1)", "-2", "\tx", ""]
+    cells = [
+        "M",
+        "=cmd|' /C calc'!A0",
+        "Paris, Lyon",
+        'say "hi"',
+        "+1",
+        "@SUM(A1)",
+        "-2",
+        "\tx",
+        "",
+    ]
     message = "Training with training path code A, title B is not found."
     report.rejected.append(RejectedRow(2, {}, [message], cells))
-    report.add_warning(3, ["Teacher =x is already booked."], ["=HYPERLINK(\"http://x\")", "a,b"])
+    report.add_warning(3, ["Teacher =x is already booked."], ['=HYPERLINK("http://x")', "a,b"])
     run(path, [report], logger(tmp_path / "logs"))
     (log,) = (tmp_path / "logs").iterdir()
     text = log.read_text()
     assert text == (
-        "Line number:2,ERROR,M,'=cmd|' /C calc'!A0,\"Paris, Lyon\",\"say \"\"hi\"\"\",'+1,'@SUM(A1),'-2,'\tx,,"
-        "\"Training with training path code A, title B is not found.\"\n"
-        "Line number:3,WARNING,\"'=HYPERLINK(\"\"http://x\"\")\",\"a,b\",Teacher =x is already booked.\n"
+        'Line number:2,ERROR,M,\'=cmd|\' /C calc\'!A0,"Paris, Lyon","say ""hi""",\'+1,\'@SUM(A1),\'-2,\'\tx,,'
+        '"Training with training path code A, title B is not found."\n'
+        'Line number:3,WARNING,"\'=HYPERLINK(""http://x"")","a,b",Teacher =x is already booked.\n'
     )
     import csv
 
     first, second = csv.reader(text.splitlines())
-    assert first == ["Line number:2", "ERROR", "M", "'=cmd|' /C calc'!A0", "Paris, Lyon", 'say "hi"', "'+1",
-                     "'@SUM(A1)", "'-2", "'\tx", "", message]
-    assert second[2:] == ["'=HYPERLINK(\"http://x\")", "a,b", "Teacher =x is already booked."]
+    assert first == [
+        "Line number:2",
+        "ERROR",
+        "M",
+        "'=cmd|' /C calc'!A0",
+        "Paris, Lyon",
+        'say "hi"',
+        "'+1",
+        "'@SUM(A1)",
+        "'-2",
+        "'\tx",
+        "",
+        message,
+    ]
+    assert second[2:] == ['\'=HYPERLINK("http://x")', "a,b", "Teacher =x is already booked."]
 
 
 def test_a_clean_file_gets_no_log(tmp_path):
@@ -357,9 +440,13 @@ def test_error_log_folder_that_cannot_be_created(tmp_path):
     (tmp_path / "a-file").write_text("x")
     location = tmp_path / "a-file" / "logs"
     failures = run(path, [partial_report(path)], logger(location))
-    assert failures == [ConsolidatorFailure(
-        "timeStampedFileErrorLogger", str(path), f"The {location} directory can not be found nor created.",
-    )]
+    assert failures == [
+        ConsolidatorFailure(
+            "timeStampedFileErrorLogger",
+            str(path),
+            f"The {location} directory can not be found nor created.",
+        )
+    ]
 
 
 def test_error_log_never_replaces_a_file_of_its_name(tmp_path):
@@ -374,8 +461,9 @@ def test_error_log_never_replaces_a_file_of_its_name(tmp_path):
         assert run(path, [partial_report(path)], logger(logs)) == []
     assert (logs / f"{STAMP}_sessions_1.csv.log").read_text() == "an earlier log\n"
     written = [logs / f"{STAMP}_sessions_1.csv-3.log", logs / f"{STAMP}_sessions_1.csv-4.log"]
-    assert sorted(logs.iterdir()) == sorted([logs / f"{STAMP}_sessions_1.csv.log",
-                                             logs / f"{STAMP}_sessions_1.csv-2.log", *written])
+    assert sorted(logs.iterdir()) == sorted(
+        [logs / f"{STAMP}_sessions_1.csv.log", logs / f"{STAMP}_sessions_1.csv-2.log", *written]
+    )
     assert written[0].read_text() == written[1].read_text() != ""
 
 
@@ -384,8 +472,11 @@ def small_file_system(tmp_path):
     """A real tmpfs of 64 KiB mounted for the test (root only): a disk that fills up."""
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mount_point)],
-                             capture_output=True, timeout=30)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mount_point)],
+        capture_output=True,
+        timeout=30,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -410,8 +501,12 @@ def test_error_log_on_a_full_disk_leaves_no_empty_log(tmp_path, small_file_syste
     logs.mkdir()
     fill(small_file_system)
     failures = run(path, [partial_report(path)], logger(logs))
-    assert [(p.name, p.stat().st_size) for p in logs.iterdir()] == []  # no 0-byte log, no temporary file
-    assert errors(failures) == [f"Could not open the file {logs / f'{STAMP}_sessions_1.csv.log'} for writing."]
+    assert [
+        (p.name, p.stat().st_size) for p in logs.iterdir()
+    ] == []  # no 0-byte log, no temporary file
+    assert errors(failures) == [
+        f"Could not open the file {logs / f'{STAMP}_sessions_1.csv.log'} for writing."
+    ]
 
 
 # ---- moveToBackupConsolidator ----
@@ -447,10 +542,13 @@ def test_a_backup_never_replaces_a_file(tmp_path, timestamp):
 
 
 @pytest.mark.parametrize("timestamp", ["yes", "no"])
-def test_where_hard_links_are_refused_a_backup_still_never_replaces_a_file(tmp_path, monkeypatch, timestamp):
+def test_where_hard_links_are_refused_a_backup_still_never_replaces_a_file(
+    tmp_path, monkeypatch, timestamp
+):
     """A file system without hard links, or Linux' protected_hardlinks for another user's file
     (neither can be made here as root: os.link is made to fail as they make it fail): the
     name is reserved by an exclusive create, then the file renamed onto that placeholder."""
+
     def no_links(*args, **kwargs):
         raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
 
@@ -472,7 +570,9 @@ def test_where_hard_links_are_refused_a_backup_still_never_replaces_a_file(tmp_p
 
 def other_file_system(tmp_path: Path) -> Path:
     shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
+    if not (
+        shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev
+    ):
         pytest.skip("no writable tmpfs at /dev/shm on another device")
     return Path(tempfile.mkdtemp(dir=shm, prefix="session-import-test-"))
 
@@ -524,11 +624,17 @@ def test_move_across_file_systems_copies_syncs_names_then_deletes(tmp_path, else
     assert target.read_bytes() == content and target.stat().st_mtime == mtime
     assert (folder / f"{STAMP}_sessions_1.csv").read_text() == "already there\n"
     assert not path.exists()
-    assert sorted(p.name for p in folder.iterdir()) == sorted([target.name, f"{STAMP}_sessions_1.csv"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [target.name, f"{STAMP}_sessions_1.csv"]
+    )
     # the name in use is refused as a link would refuse it; the free one is another file system
-    assert events[:2] == [("link", "sessions_1.csv", f"{STAMP}_sessions_1.csv", errno.EEXIST),
-                          ("link", "sessions_1.csv", target.name, errno.EXDEV)]
-    named = next(i for i, e in enumerate(events) if e[0] == "link" and e[2] == target.name and not e[3])
+    assert events[:2] == [
+        ("link", "sessions_1.csv", f"{STAMP}_sessions_1.csv", errno.EEXIST),
+        ("link", "sessions_1.csv", target.name, errno.EXDEV),
+    ]
+    named = next(
+        i for i, e in enumerate(events) if e[0] == "link" and e[2] == target.name and not e[3]
+    )
     assert ("fsync",) in events[:named]  # the copy is on disk before it takes the backup's name
     assert events[named][1].startswith(".") and events[named][1].endswith(".part")
     assert events[-1] == ("unlink", "sessions_1.csv")  # the source goes last
@@ -551,9 +657,13 @@ def test_a_failed_copy_keeps_the_source_and_the_delete_keeps_it_too(tmp_path, sm
     folder = small_file_system / "backup"
     failures = run(path, [clean_report(path)], backup(folder), deleter())
     # the delete consolidator does not delete the only copy of a file whose backup failed
-    assert failures == [ConsolidatorFailure(
-        "moveToBackupConsolidator", str(path), f"Can not copy the file {path} to {folder / 'sessions_1.csv'}",
-    )]
+    assert failures == [
+        ConsolidatorFailure(
+            "moveToBackupConsolidator",
+            str(path),
+            f"Can not copy the file {path} to {folder / 'sessions_1.csv'}",
+        )
+    ]
     assert path.read_bytes() == content
     assert list(folder.iterdir()) == []  # the partial copy is removed
 
@@ -574,9 +684,13 @@ def test_a_source_that_cannot_be_deleted_after_its_copy(tmp_path, elsewhere):
     finally:
         subprocess.run(protect[1], check=True, timeout=30)
     assert failures == [
-        ConsolidatorFailure("moveToBackupConsolidator", str(path), f"Can not delete the file {path}"),
+        ConsolidatorFailure(
+            "moveToBackupConsolidator", str(path), f"Can not delete the file {path}"
+        ),
         # the backup holds the file, so the delete consolidator tries again
-        ConsolidatorFailure("deleteProcessedFilesConsolidator", str(path), f"Can not delete file {path}."),
+        ConsolidatorFailure(
+            "deleteProcessedFilesConsolidator", str(path), f"Can not delete file {path}."
+        ),
     ]
     assert (elsewhere / "backup" / "sessions_1.csv").read_bytes() == content
     assert path.read_bytes() == content
@@ -587,7 +701,9 @@ def test_backup_folder_that_cannot_be_created(tmp_path):
     (tmp_path / "a-file").write_text("x")
     folder = tmp_path / "a-file" / "backup"
     failures = run(path, [clean_report(path)], backup(folder), deleter())
-    assert errors(failures) == [f"The backup folder {folder} does not exists or can not be created."]
+    assert errors(failures) == [
+        f"The backup folder {folder} does not exists or can not be created."
+    ]
     assert path.exists()
 
 
@@ -600,7 +716,9 @@ def test_delete_processed_file(tmp_path):
     assert not path.exists()
     # a file that is not there any more cannot be deleted
     assert run(path, [partial_report(path)], deleter()) == [
-        ConsolidatorFailure("deleteProcessedFilesConsolidator", str(path), f"Can not delete file {path}."),
+        ConsolidatorFailure(
+            "deleteProcessedFilesConsolidator", str(path), f"Can not delete file {path}."
+        ),
     ]
 
 
@@ -612,24 +730,35 @@ def test_nothing_to_delete_after_a_move(tmp_path):
 
 def test_disabled_consolidators_do_nothing(tmp_path):
     path = data_file(tmp_path)
-    configured = (logger(tmp_path / "logs", disabled=True), backup(tmp_path / "backup", disabled=True),
-                  mailer(disabled=True), deleter(disabled=True))
+    configured = (
+        logger(tmp_path / "logs", disabled=True),
+        backup(tmp_path / "backup", disabled=True),
+        mailer(disabled=True),
+        deleter(disabled=True),
+    )
     report = partial_report(path)
     assert run(path, [report], *configured) == []  # no SMTP_HOST, and no failure: the e-mail is off
     assert path.exists() and not (tmp_path / "logs").exists() and not (tmp_path / "backup").exists()
     assert report.email is None
 
 
-def test_a_file_that_failed_as_a_whole_is_logged_and_mailed_never_moved_or_deleted(tmp_path, smtp_server):
+def test_a_file_that_failed_as_a_whole_is_logged_and_mailed_never_moved_or_deleted(
+    tmp_path, smtp_server
+):
     server = smtp_server()
     path = data_file(tmp_path)
-    reports = failed_reports(path, f"{path}:1: Mandatory column sessionTitle is missing from the header.")
+    reports = failed_reports(
+        path, f"{path}:1: Mandatory column sessionTitle is missing from the header."
+    )
     configured = (logger(tmp_path / "logs"), backup(tmp_path / "backup"), mailer(), deleter())
     assert run(path, reports, *configured, environ=server.env) == []
     assert path.exists() and not (tmp_path / "backup").exists()
     assert len(list((tmp_path / "logs").iterdir())) == 1
     (message,) = server.inbox.messages
-    assert message["Subject"] == "session-import: nightly sessions_1.csv: failed as a whole, nothing applied"
+    assert (
+        message["Subject"]
+        == "session-import: nightly sessions_1.csv: failed as a whole, nothing applied"
+    )
     assert "Mandatory column sessionTitle is missing" in message.get_body(("plain",)).get_content()
     assert list(message.iter_attachments()) == []
 
@@ -649,9 +778,13 @@ def test_an_unexpected_error_is_reported_never_raised(tmp_path):
 def test_email_report_text_html_and_the_rejects_file(tmp_path, smtp_server):
     server = smtp_server()
     path = data_file(tmp_path, encoding="iso-8859-1")
-    report = partial_report(path, title="=Bad été", more_messages=("Group with name Équipe is not found.",))
+    report = partial_report(
+        path, title="=Bad été", more_messages=("Group with name Équipe is not found.",)
+    )
     report.encoding = "ISO-8859-1"
-    failures = run(path, [report], mailer("admin@example.org", "ops@example.org"), environ=server.env)
+    failures = run(
+        path, [report], mailer("admin@example.org", "ops@example.org"), environ=server.env
+    )
     assert failures == []
     assert report.email == {"sent": True, "error": None}
     (message,) = server.inbox.messages
@@ -660,8 +793,10 @@ def test_email_report_text_html_and_the_rejects_file(tmp_path, smtp_server):
     assert message["From"] == "imports@example.org"
     assert message["To"] == "admin@example.org, ops@example.org"
     assert message["Date"] and message["Message-ID"]
-    assert all(part["Content-Transfer-Encoding"] in (None, "7bit", "quoted-printable", "base64")
-               for part in message.walk())  # no relay needs 8BITMIME
+    assert all(
+        part["Content-Transfer-Encoding"] in (None, "7bit", "quoted-printable", "base64")
+        for part in message.walk()
+    )  # no relay needs 8BITMIME
     body = message.get_body(("related", "html", "plain"))
     assert message.get_content_type() == "multipart/mixed"
     assert body.get_content_type() == "text/html"
@@ -669,13 +804,22 @@ def test_email_report_text_html_and_the_rejects_file(tmp_path, smtp_server):
 
     text = message.get_body(("plain",)).get_content()
     assert f"Import nightly, file {path}" in text
-    assert f"{SESSION_ACTION}: 3 rows: 2 created, 0 updated, 0 unchanged, 0 cancelled, 1 rejected, 2 warnings" in text
-    assert "line 3: Teacher with login <nobody> is not found. Group with name Équipe is not found." in text
+    assert (
+        f"{SESSION_ACTION}: 3 rows: 2 created, 0 updated, 0 unchanged, 0 cancelled, 1 rejected, 2 warnings"
+        in text
+    )
+    assert (
+        "line 3: Teacher with login <nobody> is not found. Group with name Équipe is not found."
+        in text
+    )
     assert f"line 1: {STATUS_MISSING}" in text and f"line 4: {BOOKED}" in text
     assert "session-import history 7" in text
 
     page = message.get_body(("html",)).get_content()
-    assert "<td>3</td><td>Teacher with login &lt;nobody&gt; is not found. Group with name Équipe is not found.</td>" in page
+    assert (
+        "<td>3</td><td>Teacher with login &lt;nobody&gt; is not found. Group with name Équipe is not found.</td>"
+        in page
+    )
     assert "<nobody>" not in page
     assert "<td>3</td><td>2</td><td>0</td><td>0</td><td>0</td><td>1</td><td>2</td>" in page
 
@@ -688,8 +832,10 @@ def test_email_report_text_html_and_the_rejects_file(tmp_path, smtp_server):
     assert attachment.get_payload(decode=True) == expected
     assert attachment.get_content().splitlines() == [
         f"{HEADER};errors",
-        ("M;TP-001;'=Bad été;;;open;;;<nobody>;;;Teacher with login <nobody> is not found. "
-         "Group with name Équipe is not found."),
+        (
+            "M;TP-001;'=Bad été;;;open;;;<nobody>;;;Teacher with login <nobody> is not found. "
+            "Group with name Équipe is not found."
+        ),
     ]
 
 
@@ -729,17 +875,24 @@ def test_starttls_with_a_certificate_the_client_does_not_trust(tmp_path, smtp_se
     report = partial_report(path)
     failures = run(path, [report], mailer(), environ=server.env | {"SMTP_STARTTLS": "yes"})
     assert report.email["sent"] is False
-    assert report.email["error"].startswith(f"the e-mail could not be sent through 127.0.0.1:{server.port}: ")
+    assert report.email["error"].startswith(
+        f"the e-mail could not be sent through 127.0.0.1:{server.port}: "
+    )
     assert "CERTIFICATE_VERIFY_FAILED" in report.email["error"]
     assert failures == [ConsolidatorFailure("emailReport", str(path), report.email["error"])]
     assert server.inbox.messages == []
 
 
-def test_starttls_with_a_certificate_for_another_host(tmp_path, smtp_server, other_host_certificate):
+def test_starttls_with_a_certificate_for_another_host(
+    tmp_path, smtp_server, other_host_certificate
+):
     server = smtp_server(tls_context=other_host_certificate.server_context(), require_starttls=True)
     path = data_file(tmp_path)
     report = partial_report(path)
-    environ = server.env | {"SMTP_STARTTLS": "yes", "SSL_CERT_FILE": str(other_host_certificate.cert)}
+    environ = server.env | {
+        "SMTP_STARTTLS": "yes",
+        "SSL_CERT_FILE": str(other_host_certificate.cert),
+    }
     run(path, [report], mailer(), environ=environ)
     assert report.email["sent"] is False and "CERTIFICATE_VERIFY_FAILED" in report.email["error"]
     assert server.inbox.messages == []
@@ -749,21 +902,31 @@ def test_starttls_asked_but_not_offered_sends_nothing_in_clear(tmp_path, smtp_se
     server = smtp_server(accept_login=True, auth_require_tls=False)
     path = data_file(tmp_path)
     report = partial_report(path)
-    environ = server.env | {"SMTP_STARTTLS": "yes", "SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    environ = server.env | {
+        "SMTP_STARTTLS": "yes",
+        "SMTP_USER": "importer",
+        "SMTP_PASSWORD": SENTINEL,
+    }
     run(path, [report], mailer(), environ=environ)
     assert report.email == {
         "sent": False,
         "error": f"the e-mail could not be sent through 127.0.0.1:{server.port}: "
-                 "STARTTLS extension not supported by server.",
+        "STARTTLS extension not supported by server.",
     }
     assert server.logins == [] and server.inbox.messages == []
 
 
 def test_login_over_starttls(tmp_path, smtp_server, certificate):
-    server = smtp_server(tls_context=certificate.server_context(), require_starttls=True, accept_login=True)
+    server = smtp_server(
+        tls_context=certificate.server_context(), require_starttls=True, accept_login=True
+    )
     path = data_file(tmp_path)
-    environ = server.env | {"SMTP_STARTTLS": "yes", "SSL_CERT_FILE": str(certificate.cert),
-                            "SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    environ = server.env | {
+        "SMTP_STARTTLS": "yes",
+        "SSL_CERT_FILE": str(certificate.cert),
+        "SMTP_USER": "importer",
+        "SMTP_PASSWORD": SENTINEL,
+    }
     assert run(path, [partial_report(path)], mailer(), environ=environ) == []
     assert server.logins == [("importer", SENTINEL)]
     assert len(server.inbox.messages) == 1
@@ -773,8 +936,11 @@ def test_a_refused_login_is_reported_and_the_password_appears_nowhere(tmp_path, 
     server = smtp_server(accept_login=False, auth_require_tls=False)
     path = data_file(tmp_path)
     report = partial_report(path)
-    environ = server.env | {"SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL,
-                            "SMTP_ALLOW_INSECURE_AUTH": "yes"}
+    environ = server.env | {
+        "SMTP_USER": "importer",
+        "SMTP_PASSWORD": SENTINEL,
+        "SMTP_ALLOW_INSECURE_AUTH": "yes",
+    }
     failures = run(path, [report], logger(tmp_path / "logs"), mailer(), environ=environ)
     refusal = f"the SMTP server 127.0.0.1:{server.port} refused the login of importer (535)."
     assert failures == [ConsolidatorFailure("emailReport", str(path), refusal)]
@@ -793,23 +959,33 @@ def test_no_password_over_an_unencrypted_connection(tmp_path, smtp_server):
     report = partial_report(path)
     environ = server.env | {"SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
     failures = run(path, [report], mailer(), environ=environ)
-    refusal = (f"SMTP_USER is set but the connection to 127.0.0.1:{server.port} is not encrypted, so the "
-               "password would travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes "
-               "(or SMTP_ALLOW_INSECURE_AUTH=yes to accept that).")
+    refusal = (
+        f"SMTP_USER is set but the connection to 127.0.0.1:{server.port} is not encrypted, so the "
+        "password would travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes "
+        "(or SMTP_ALLOW_INSECURE_AUTH=yes to accept that)."
+    )
     assert errors(failures) == [refusal] and report.email == {"sent": False, "error": refusal}
     assert server.logins == [] and server.inbox.messages == []
     # the administrator's explicit choice
-    assert run(path, [report], mailer(), environ=environ | {"SMTP_ALLOW_INSECURE_AUTH": "yes"}) == []
+    assert (
+        run(path, [report], mailer(), environ=environ | {"SMTP_ALLOW_INSECURE_AUTH": "yes"}) == []
+    )
     assert server.logins == [("importer", SENTINEL)] and len(server.inbox.messages) == 1
 
 
 def test_implicit_tls_with_a_login(tmp_path, smtp_server, certificate):
     """SMTP_TLS=yes: TLS from the first byte (SMTPS, port 465). The server below speaks only
     TLS (aiosmtpd's auth_require_tls only knows STARTTLS, hence False: the socket is TLS)."""
-    server = smtp_server(ssl_context=certificate.server_context(), accept_login=True, auth_require_tls=False)
+    server = smtp_server(
+        ssl_context=certificate.server_context(), accept_login=True, auth_require_tls=False
+    )
     path = data_file(tmp_path)
-    environ = server.env | {"SMTP_TLS": "yes", "SSL_CERT_FILE": str(certificate.cert),
-                            "SMTP_USER": "importer", "SMTP_PASSWORD": SENTINEL}
+    environ = server.env | {
+        "SMTP_TLS": "yes",
+        "SSL_CERT_FILE": str(certificate.cert),
+        "SMTP_USER": "importer",
+        "SMTP_PASSWORD": SENTINEL,
+    }
     assert run(path, [partial_report(path)], mailer(), environ=environ) == []
     assert server.logins == [("importer", SENTINEL)]
     assert len(server.inbox.messages) == 1
@@ -850,9 +1026,13 @@ def test_a_refused_connection_is_reported(tmp_path):
     path = data_file(tmp_path)
     report = partial_report(path)
     port = free_port()  # nothing listens there
-    failures = run(path, [report], mailer(), environ={"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)})
+    failures = run(
+        path, [report], mailer(), environ={"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}
+    )
     assert report.email["sent"] is False
-    assert report.email["error"].startswith(f"the e-mail could not be sent through 127.0.0.1:{port}: ")
+    assert report.email["error"].startswith(
+        f"the e-mail could not be sent through 127.0.0.1:{port}: "
+    )
     assert "Connection refused" in report.email["error"]
     assert errors(failures) == [report.email["error"]]
 
@@ -860,34 +1040,59 @@ def test_a_refused_connection_is_reported(tmp_path):
 def test_a_dropped_connection_is_reported(tmp_path, dropping_server):
     path = data_file(tmp_path)
     report = partial_report(path)
-    environ = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(dropping_server), "SMTP_PASSWORD": SENTINEL}
+    environ = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(dropping_server),
+        "SMTP_PASSWORD": SENTINEL,
+    }
     failures = run(path, [report], mailer(), environ=environ)
     assert report.email == {
         "sent": False,
         "error": f"the e-mail could not be sent through 127.0.0.1:{dropping_server}: "
-                 "Connection unexpectedly closed.",
+        "Connection unexpectedly closed.",
     }
     assert errors(failures) == [report.email["error"]]
 
 
-@pytest.mark.parametrize(("environ", "error"), [
-    ({}, "SMTP_HOST is not set; the e-mail report cannot be sent."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "smtp"}, "SMTP_PORT 'smtp' is not a port number (1 to 65535)."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "70000"}, "SMTP_PORT '70000' is not a port number (1 to 65535)."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "true"}, "SMTP_STARTTLS 'true' must be yes or no."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_TLS": "on"}, "SMTP_TLS 'on' must be yes or no."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_ALLOW_INSECURE_AUTH": "y"}, "SMTP_ALLOW_INSECURE_AUTH 'y' must be yes or no."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "yes", "SMTP_TLS": "yes"},
-     "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first byte (port 465), "
-     "SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."),
-    ({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SMTP_USER": "importer"},
-     "SMTP_USER is set but the connection to 127.0.0.1:2525 is not encrypted, so the password would travel "
-     "in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes (or SMTP_ALLOW_INSECURE_AUTH=yes to accept that)."),
-])
+@pytest.mark.parametrize(
+    ("environ", "error"),
+    [
+        ({}, "SMTP_HOST is not set; the e-mail report cannot be sent."),
+        (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "smtp"},
+            "SMTP_PORT 'smtp' is not a port number (1 to 65535).",
+        ),
+        (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "70000"},
+            "SMTP_PORT '70000' is not a port number (1 to 65535).",
+        ),
+        (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "true"},
+            "SMTP_STARTTLS 'true' must be yes or no.",
+        ),
+        ({"SMTP_HOST": "127.0.0.1", "SMTP_TLS": "on"}, "SMTP_TLS 'on' must be yes or no."),
+        (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_ALLOW_INSECURE_AUTH": "y"},
+            "SMTP_ALLOW_INSECURE_AUTH 'y' must be yes or no.",
+        ),
+        (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_STARTTLS": "yes", "SMTP_TLS": "yes"},
+            "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first byte (port 465), "
+            "SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587).",
+        ),
+        (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SMTP_USER": "importer"},
+            "SMTP_USER is set but the connection to 127.0.0.1:2525 is not encrypted, so the password would travel "
+            "in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes (or SMTP_ALLOW_INSECURE_AUTH=yes to accept that).",
+        ),
+    ],
+)
 def test_smtp_settings_that_cannot_work(tmp_path, environ, error):
     path = data_file(tmp_path)
     report = partial_report(path)
-    assert run(path, [report], mailer(), environ=environ) == [ConsolidatorFailure("emailReport", str(path), error)]
+    assert run(path, [report], mailer(), environ=environ) == [
+        ConsolidatorFailure("emailReport", str(path), error)
+    ]
     assert report.email == {"sent": False, "error": error}
 
 
@@ -895,9 +1100,13 @@ def test_some_recipients_refused(tmp_path, smtp_server):
     server = smtp_server(refuse=("gone@example.org",))
     path = data_file(tmp_path)
     report = partial_report(path)
-    failures = run(path, [report], mailer("admin@example.org", "gone@example.org"), environ=server.env)
-    error = (f"the SMTP server 127.0.0.1:{server.port} refused gone@example.org (550 5.1.1 no such mailbox); "
-             "the other recipients received it.")
+    failures = run(
+        path, [report], mailer("admin@example.org", "gone@example.org"), environ=server.env
+    )
+    error = (
+        f"the SMTP server 127.0.0.1:{server.port} refused gone@example.org (550 5.1.1 no such mailbox); "
+        "the other recipients received it."
+    )
     assert report.email == {"sent": True, "error": error}
     assert errors(failures) == [error]
     assert server.inbox.recipients == [["admin@example.org"]]
@@ -911,7 +1120,7 @@ def test_every_recipient_refused(tmp_path, smtp_server):
     assert report.email == {
         "sent": False,
         "error": f"the e-mail could not be sent through 127.0.0.1:{server.port}: every recipient was "
-                 "refused: gone@example.org (550 5.1.1 no such mailbox).",
+        "refused: gone@example.org (550 5.1.1 no such mailbox).",
     }
 
 
@@ -948,10 +1157,13 @@ ALL = """
 @pytest.fixture
 def nightly(ws):
     ws.seed()
-    ws.write("drop/sessions_1.csv", rows(
-        "M;TP-001;Paris;;;open;2026-12-01;;jdupont;;",
-        "M;TP-001;=Bad;;;open;;;nobody;;",
-    ))
+    ws.write(
+        "drop/sessions_1.csv",
+        rows(
+            "M;TP-001;Paris;;;open;2026-12-01;;jdupont;;",
+            "M;TP-001;=Bad;;;open;;;nobody;;",
+        ),
+    )
     return ws
 
 
@@ -962,8 +1174,14 @@ def configure(ws, consolidators: str) -> Path:
 def test_all_consolidators_in_crossknowledge_order(nightly, monkeypatch, smtp_server):
     server = smtp_server()
     serve_through_environment(monkeypatch, server)
-    result = nightly.run("run", "--report", nightly.root / "r.json", "--rejects", nightly.root / "rej.csv",
-                         configure(nightly, ALL))
+    result = nightly.run(
+        "run",
+        "--report",
+        nightly.root / "r.json",
+        "--rejects",
+        nightly.root / "rej.csv",
+        configure(nightly, ALL),
+    )
     assert result.exit_code == 1, result.stderr
     (log,) = (nightly.root / "logs").iterdir()
     assert log.name.endswith("_sessions_1.csv.log")
@@ -972,7 +1190,9 @@ def test_all_consolidators_in_crossknowledge_order(nightly, monkeypatch, smtp_se
     )
     (backup,) = (nightly.root / "backup").iterdir()
     assert backup.name.endswith("_sessions_1.csv") and len(backup.name) > len("sessions_1.csv")
-    assert not (nightly.root / "drop" / "sessions_1.csv").exists()  # moved, so nothing left to delete
+    assert not (
+        nightly.root / "drop" / "sessions_1.csv"
+    ).exists()  # moved, so nothing left to delete
     (message,) = server.inbox.messages
     assert message["To"] == "admin@example.org, ops@example.org"
     assert message["Subject"] == "session-import: nightly sessions_1.csv: 2 rows, 1 rejected"
@@ -991,10 +1211,13 @@ def test_all_consolidators_in_crossknowledge_order(nightly, monkeypatch, smtp_se
 
 
 def test_delete_processed_file_and_disabled_consolidators(nightly):
-    config = configure(nightly, """
+    config = configure(
+        nightly,
+        """
         <deleteProcessedFilesConsolidator/>
         <moveToBackupConsolidator><backupFolder>backup</backupFolder><disabled>yes</disabled></moveToBackupConsolidator>
-    """)
+    """,
+    )
     assert nightly.run("run", config).exit_code == 1
     assert not (nightly.root / "drop" / "sessions_1.csv").exists()
     assert not (nightly.root / "backup").exists()
@@ -1002,7 +1225,9 @@ def test_delete_processed_file_and_disabled_consolidators(nightly):
 
 def test_a_file_that_failed_as_a_whole_is_never_moved_or_deleted(nightly):
     bad = nightly.write("drop/sessions_2.csv", "sessionAction;teacherLogin\nM;jdupont\n")
-    config = configure(nightly, ALL.replace("<emailReport>", "<emailReport><disabled>yes</disabled>"))
+    config = configure(
+        nightly, ALL.replace("<emailReport>", "<emailReport><disabled>yes</disabled>")
+    )
     result = nightly.run("run", config)
     assert result.exit_code == 3
     assert bad.exists()
@@ -1026,20 +1251,28 @@ def test_move_across_file_systems_copies_then_deletes(nightly, monkeypatch):
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", replace)
-    config = configure(nightly, "<moveToBackupConsolidator><backupFolder>backup</backupFolder></moveToBackupConsolidator>")
+    config = configure(
+        nightly,
+        "<moveToBackupConsolidator><backupFolder>backup</backupFolder></moveToBackupConsolidator>",
+    )
     result = nightly.run("run", config)
     assert result.exit_code == 1, result.stderr
     assert (nightly.root / "backup" / "sessions_1.csv").read_bytes() == original
     assert not data.exists()
-    assert [p.name for p in (nightly.root / "backup").iterdir()] == ["sessions_1.csv"]  # no temporary left
+    assert [p.name for p in (nightly.root / "backup").iterdir()] == [
+        "sessions_1.csv"
+    ]  # no temporary left
 
 
 def test_consolidator_failures_are_reported_without_changing_the_exit_code(nightly):
     nightly.write("not-a-folder", "x")
-    config = configure(nightly, """
+    config = configure(
+        nightly,
+        """
         <timeStampedFileErrorLogger><location>not-a-folder/logs</location></timeStampedFileErrorLogger>
         <moveToBackupConsolidator><backupFolder>not-a-folder/backup</backupFolder></moveToBackupConsolidator>
-    """)
+    """,
+    )
     result = nightly.run("run", "--report", nightly.root / "r.json", config)
     assert result.exit_code == 1
     logs = nightly.root / "not-a-folder" / "logs"
@@ -1048,10 +1281,16 @@ def test_consolidator_failures_are_reported_without_changing_the_exit_code(night
     assert f"The backup folder {backup} does not exists or can not be created." in result.stderr
     data = nightly.root / "drop" / "sessions_1.csv"
     assert json.loads((nightly.root / "r.json").read_text())["consolidators"] == [
-        {"name": "timeStampedFileErrorLogger", "file": str(data),
-         "error": f"The {logs} directory can not be found nor created."},
-        {"name": "moveToBackupConsolidator", "file": str(data),
-         "error": f"The backup folder {backup} does not exists or can not be created."},
+        {
+            "name": "timeStampedFileErrorLogger",
+            "file": str(data),
+            "error": f"The {logs} directory can not be found nor created.",
+        },
+        {
+            "name": "moveToBackupConsolidator",
+            "file": str(data),
+            "error": f"The backup folder {backup} does not exists or can not be created.",
+        },
     ]
     assert data.exists()
 
@@ -1074,26 +1313,43 @@ def test_starttls_with_a_trusted_certificate(nightly, monkeypatch, smtp_server, 
     assert len(server.inbox.messages) == 1
     # the same server, not trusted: the certificate check refuses it
     monkeypatch.delenv("SSL_CERT_FILE")
-    result = nightly.run("run", "--force", "--report", nightly.root / "r.json", configure(nightly, EMAIL_ONLY))
+    result = nightly.run(
+        "run", "--force", "--report", nightly.root / "r.json", configure(nightly, EMAIL_ONLY)
+    )
     assert result.exit_code == 1
-    assert "the e-mail report was not sent" in result.stderr and "CERTIFICATE_VERIFY_FAILED" in result.stderr
+    assert (
+        "the e-mail report was not sent" in result.stderr
+        and "CERTIFICATE_VERIFY_FAILED" in result.stderr
+    )
     assert len(server.inbox.messages) == 1
     assert json.loads((nightly.root / "r.json").read_text())["files"][0]["email"]["sent"] is False
 
 
-def test_refused_login_is_reported_and_the_password_appears_nowhere(nightly, monkeypatch, smtp_server):
+def test_refused_login_is_reported_and_the_password_appears_nowhere(
+    nightly, monkeypatch, smtp_server
+):
     server = smtp_server(accept_login=False, auth_require_tls=False)
     serve_through_environment(monkeypatch, server)
     monkeypatch.setenv("SMTP_ALLOW_INSECURE_AUTH", "yes")
     monkeypatch.setenv("SMTP_USER", "importer")
     monkeypatch.setenv("SMTP_PASSWORD", SENTINEL)
-    config = configure(nightly, EMAIL_ONLY + "<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>")
-    result = nightly.run("run", "--report", nightly.root / "r.json", "--rejects", nightly.root / "rej.csv", config)
+    config = configure(
+        nightly,
+        EMAIL_ONLY
+        + "<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>",
+    )
+    result = nightly.run(
+        "run", "--report", nightly.root / "r.json", "--rejects", nightly.root / "rej.csv", config
+    )
     assert result.exit_code == 1  # what the rows made it
     assert "refused the login of importer" in result.stderr
     assert set(server.logins) == {("importer", SENTINEL)} and server.inbox.messages == []
-    everything = [result.stdout, result.stderr, (nightly.root / "r.json").read_text(),
-                  (nightly.root / "rej.csv").read_text()]
+    everything = [
+        result.stdout,
+        result.stderr,
+        (nightly.root / "r.json").read_text(),
+        (nightly.root / "rej.csv").read_text(),
+    ]
     everything += [p.read_text() for p in (nightly.root / "logs").iterdir()]
     everything += [str(row) for row in nightly.query("SELECT * FROM runs")]
     everything += [str(row) for row in nightly.query("SELECT * FROM journal")]
@@ -1111,19 +1367,32 @@ def test_a_dropped_connection_is_reported_through_the_cli(nightly, monkeypatch, 
     report = json.loads((nightly.root / "r.json").read_text())
     assert report["files"][0]["email"] == {"sent": False, "error": error}
     assert report["consolidators"] == [
-        {"name": "emailReport", "file": str(nightly.root / "drop" / "sessions_1.csv"), "error": error},
+        {
+            "name": "emailReport",
+            "file": str(nightly.root / "drop" / "sessions_1.csv"),
+            "error": error,
+        },
     ]
 
 
 def test_two_files_of_one_name_keep_their_backups_and_logs(nightly):
     """A `*/sessions.csv` glob picks two files of the same name, processed in the same second:
     each keeps its own backup and its own log (they used to overwrite each other)."""
-    first = nightly.write("drop/a/sessions.csv", rows("M;TP-001;Paris;;;open;;;jdupont;;", "M;TP-001;X;;;open;;;nobody;;"))
-    second = nightly.write("drop/b/sessions.csv", rows("M;TP-001;Lyon;;;open;;;jdupont;;", "M;TP-001;Y;;;open;;;ghost;;"))
+    first = nightly.write(
+        "drop/a/sessions.csv",
+        rows("M;TP-001;Paris;;;open;;;jdupont;;", "M;TP-001;X;;;open;;;nobody;;"),
+    )
+    second = nightly.write(
+        "drop/b/sessions.csv",
+        rows("M;TP-001;Lyon;;;open;;;jdupont;;", "M;TP-001;Y;;;open;;;ghost;;"),
+    )
     contents = {first.read_bytes(), second.read_bytes()}
-    config = nightly.write("nightly.xml", CONFIG.format(consolidators=ALL).replace(
-        "<fileName>sessions_*.csv</fileName>", "<fileName>*/sessions.csv</fileName>").replace(
-        "<emailReport>", "<emailReport><disabled>yes</disabled>"))
+    config = nightly.write(
+        "nightly.xml",
+        CONFIG.format(consolidators=ALL)
+        .replace("<fileName>sessions_*.csv</fileName>", "<fileName>*/sessions.csv</fileName>")
+        .replace("<emailReport>", "<emailReport><disabled>yes</disabled>"),
+    )
     result = nightly.run("run", "--report", nightly.root / "r.json", config)
     assert result.exit_code == 1, result.stderr
     assert json.loads((nightly.root / "r.json").read_text())["consolidators"] == []
@@ -1137,18 +1406,24 @@ def test_two_files_of_one_name_keep_their_backups_and_logs(nightly):
     ]
 
 
-def test_the_password_never_travels_in_clear_through_the_cli(nightly, monkeypatch, smtp_server, certificate):
+def test_the_password_never_travels_in_clear_through_the_cli(
+    nightly, monkeypatch, smtp_server, certificate
+):
     clear = smtp_server(accept_login=True, auth_require_tls=False)
     serve_through_environment(monkeypatch, clear)
     monkeypatch.setenv("SMTP_USER", "importer")
     monkeypatch.setenv("SMTP_PASSWORD", SENTINEL)
     result = nightly.run("run", configure(nightly, EMAIL_ONLY))
     assert result.exit_code == 1  # what the rows made it
-    assert (f"the e-mail report was not sent: SMTP_USER is set but the connection to 127.0.0.1:{clear.port} "
-            "is not encrypted") in result.stderr
+    assert (
+        f"the e-mail report was not sent: SMTP_USER is set but the connection to 127.0.0.1:{clear.port} "
+        "is not encrypted"
+    ) in result.stderr
     assert clear.logins == [] and clear.inbox.messages == []
     # implicit TLS, as on port 465
-    tls = smtp_server(ssl_context=certificate.server_context(), accept_login=True, auth_require_tls=False)
+    tls = smtp_server(
+        ssl_context=certificate.server_context(), accept_login=True, auth_require_tls=False
+    )
     serve_through_environment(monkeypatch, tls)
     monkeypatch.setenv("SMTP_TLS", "yes")
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert))

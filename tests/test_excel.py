@@ -171,9 +171,7 @@ def test_cells_read_as_a_user_sees_them(tmp_path: Path, value: object, text: str
 
 
 def test_an_error_value_reads_as_its_text(tmp_path: Path) -> None:
-    path = with_sheet_xml(
-        workbook(tmp_path), '<row r="1"><c r="A1" t="e"><v>#N/A</v></c></row>'
-    )
+    path = with_sheet_xml(workbook(tmp_path), '<row r="1"><c r="A1" t="e"><v>#N/A</v></c></row>')
     assert read_all(path, has_header=False)[1] == [(1, ["#N/A"])]
 
 
@@ -386,8 +384,7 @@ def write_zip(path: Path, parts: list[tuple[str, bytes, int, int]]) -> Path:
         fields = (20, 0, 8, 0, 0x21, crc, len(data), size, len(encoded))
         out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields, 0) + encoded + data)
         directory.write(
-            struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset)
-            + encoded
+            struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + encoded
         )
     entries, size = len(parts), directory.tell()
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, size, out.tell(), 0)
@@ -478,9 +475,7 @@ def test_a_workbook_expanding_past_the_limit(
     )
 
 
-def test_a_zip_directory_of_too_many_parts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_zip_directory_of_too_many_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = workbook(tmp_path, ["a"])
     monkeypatch.setattr(excel, "MAX_PARTS", 5)
     with zipfile.ZipFile(path) as archive:
@@ -607,8 +602,10 @@ def test_a_row_of_blank_cells_is_an_empty_row(tmp_path: Path) -> None:
 
 def test_every_quirk_reads_as_excel_s_own_workbook() -> None:
     expected = read_all(WORKBOOKS / "excel.xlsx", date_format="DD/MM/YYYY HH:II")[1]
-    assert expected[1] == (3, ["M", "TP-002", "ABC\r\nDEF", "open", "02/03/2027 00:00",
-                               "02/03/2027 00:00", "lchen", ""])
+    assert expected[1] == (
+        3,
+        ["M", "TP-002", "ABC\r\nDEF", "open", "02/03/2027 00:00", "02/03/2027 00:00", "lchen", ""],
+    )
     for quirk in sorted(WORKBOOKS.glob("quirk-*.xlsx")):
         assert read_all(quirk, date_format="DD/MM/YYYY HH:II")[1] == expected, quirk.name
 
@@ -626,33 +623,43 @@ RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
-def minimal_parts(sheet_rows: str, *, workbook_at: str = "xl/workbook.xml",
-                  sheet_target: str = "worksheets/sheet1.xml", extra: str = "") -> dict[str, str]:
+def minimal_parts(
+    sheet_rows: str,
+    *,
+    workbook_at: str = "xl/workbook.xml",
+    sheet_target: str = "worksheets/sheet1.xml",
+    extra: str = "",
+) -> dict[str, str]:
     return {
         "_rels/.rels": f'<Relationships xmlns="{PACKAGE}"><Relationship Id="r1"'
-                       f' Type="{RELS}/officeDocument" Target="{workbook_at}"/></Relationships>',
+        f' Type="{RELS}/officeDocument" Target="{workbook_at}"/></Relationships>',
         workbook_at: f'<workbook xmlns="{MAIN_NS}" xmlns:r="{RELS}">{extra}<sheets>'
-                     '<sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
-        posixpath.join(posixpath.dirname(workbook_at), "_rels",
-                       posixpath.basename(workbook_at) + ".rels"):
-            f'<Relationships xmlns="{PACKAGE}"><Relationship Id="rId1" Type="{RELS}/worksheet"'
-            f' Target="{sheet_target}"/></Relationships>',
+        '<sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        posixpath.join(
+            posixpath.dirname(workbook_at), "_rels", posixpath.basename(workbook_at) + ".rels"
+        ): f'<Relationships xmlns="{PACKAGE}"><Relationship Id="rId1" Type="{RELS}/worksheet"'
+        f' Target="{sheet_target}"/></Relationships>',
         "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN_NS}"><sheetData>{sheet_rows}'
-                                    "</sheetData></worksheet>",
+        "</sheetData></worksheet>",
     }
 
 
 def test_the_workbook_part_is_found_through_the_package_relationships(tmp_path: Path) -> None:
-    parts = minimal_parts('<row r="1"><c r="B1" t="inlineStr"><is><t>x</t></is></c></row>',
-                          workbook_at="book/main.xml", sheet_target="../xl/worksheets/sheet1.xml")
+    parts = minimal_parts(
+        '<row r="1"><c r="B1" t="inlineStr"><is><t>x</t></is></c></row>',
+        workbook_at="book/main.xml",
+        sheet_target="../xl/worksheets/sheet1.xml",
+    )
     assert read_all(excel_style(tmp_path, parts), has_header=False)[1] == [(1, ["", "x"])]
 
 
 def test_a_renamed_document_with_relationships_is_no_workbook(tmp_path: Path) -> None:
-    parts = {"_rels/.rels": f'<Relationships xmlns="{PACKAGE}"><Relationship Id="r1"'
-                            f' Type="{RELS}/officeDocument" Target="word/document.xml"/>'
-                            "</Relationships>",
-             "word/document.xml": "<document><body/></document>"}
+    parts = {
+        "_rels/.rels": f'<Relationships xmlns="{PACKAGE}"><Relationship Id="r1"'
+        f' Type="{RELS}/officeDocument" Target="word/document.xml"/>'
+        "</Relationships>",
+        "word/document.xml": "<document><body/></document>",
+    }
     error = read_error(excel_style(tmp_path, parts))
     assert error.message.startswith("is a zip archive but not an Excel workbook (it has no")
 
@@ -669,12 +676,21 @@ def test_a_sheet_whose_part_is_missing(tmp_path: Path) -> None:
     ("rows_xml", "line", "reason"),
     [
         ('<row r="2"><c r="A2"><v>1</v></c></row><row r="2"/>', 3, "row 2 comes after row 2"),
-        ('<row r="1"><c r="XFE1"><v>1</v></c></row>', 1,
-         "cell XFE1 is beyond column XFD, Excel's last"),
-        ('<row r="1"><c r="B1"><v>1</v></c><c r="A1"><v>2</v></c></row>', 1,
-         "cell A1 comes after column 2"),
-        ('<row r="1"><c r="A1"><v>one</v></c></row>', 1,
-         "cell A1 holds 'one', which is not a number"),
+        (
+            '<row r="1"><c r="XFE1"><v>1</v></c></row>',
+            1,
+            "cell XFE1 is beyond column XFD, Excel's last",
+        ),
+        (
+            '<row r="1"><c r="B1"><v>1</v></c><c r="A1"><v>2</v></c></row>',
+            1,
+            "cell A1 comes after column 2",
+        ),
+        (
+            '<row r="1"><c r="A1"><v>one</v></c></row>',
+            1,
+            "cell A1 holds 'one', which is not a number",
+        ),
     ],
 )
 def test_rows_and_cells_out_of_excel_s_order(
@@ -688,12 +704,16 @@ def test_rows_and_cells_out_of_excel_s_order(
 
 
 def test_dates_in_locale_formats_and_the_1904_calendar(tmp_path: Path) -> None:
-    parts = minimal_parts('<row r="1"><c r="A1" s="1"><v>45352</v></c></row>',
-                          extra='<workbookPr date1904="1"/>')
+    parts = minimal_parts(
+        '<row r="1"><c r="A1" s="1"><v>45352</v></c></row>', extra='<workbookPr date1904="1"/>'
+    )
     parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
         "</Relationships>",
-        f'<Relationship Id="rId2" Type="{RELS}/styles" Target="styles.xml"/></Relationships>')
-    parts["xl/styles.xml"] = (f'<styleSheet xmlns="{MAIN_NS}"><cellXfs><xf numFmtId="0"/>'
-                              '<xf numFmtId="57"/></cellXfs></styleSheet>')  # a Japanese date
+        f'<Relationship Id="rId2" Type="{RELS}/styles" Target="styles.xml"/></Relationships>',
+    )
+    parts["xl/styles.xml"] = (
+        f'<styleSheet xmlns="{MAIN_NS}"><cellXfs><xf numFmtId="0"/>'
+        '<xf numFmtId="57"/></cellXfs></styleSheet>'
+    )  # a Japanese date
     ((_, (cell,)),) = read_all(excel_style(tmp_path, parts), has_header=False)[1]
     assert cell.value == dt.datetime(2028, 3, 2)  # 45352 days after 1904-01-01

@@ -28,7 +28,10 @@ def template(tmp_path_factory) -> Workspace:
     ws = Workspace(tmp_path_factory.mktemp("template"))
     ws.seed()
     ws.write("sessions.xml", SESSION_CONFIG.format(full_access="no"))
-    lines = [f"M;TP-00{1 + i % 3};Session {i};;;open;2026-12-01;2026-12-02;jdupont;;" for i in range(ROWS)]
+    lines = [
+        f"M;TP-00{1 + i % 3};Session {i};;;open;2026-12-01;2026-12-02;jdupont;;"
+        for i in range(ROWS)
+    ]
     ws.write("big.csv", rows(*lines))
     return ws
 
@@ -41,10 +44,20 @@ def fresh(template, tmp_path) -> Workspace:
 
 
 def start(ws: Workspace, *args: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), *args,
-            str(ws.root / "sessions.xml"), str(ws.root / "big.csv")]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ws.root)
+    argv = [
+        sys.executable,
+        "-m",
+        "session_import",
+        "run",
+        "--db",
+        str(ws.db),
+        *args,
+        str(ws.root / "sessions.xml"),
+        str(ws.root / "big.csv"),
+    ]
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ws.root
+    )
 
 
 def wait_for_lock_holder(ws: Workspace, proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -69,8 +82,17 @@ def integrity(ws: Workspace) -> str:
 
 
 def finish(ws: Workspace, *args: str) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), *args,
-            str(ws.root / "sessions.xml"), str(ws.root / "big.csv")]
+    argv = [
+        sys.executable,
+        "-m",
+        "session_import",
+        "run",
+        "--db",
+        str(ws.db),
+        *args,
+        str(ws.root / "sessions.xml"),
+        str(ws.root / "big.csv"),
+    ]
     return subprocess.run(argv, capture_output=True, text=True, cwd=ws.root, timeout=600)
 
 
@@ -99,8 +121,10 @@ def test_sigterm_and_sigint_roll_back_and_release_the_lock(fresh, sig, code):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     name = signal.Signals(sig).name
-    assert err.endswith(f"Interrupted by {name}: the file being applied ({fresh.root / 'big.csv'})"
-                        " was rolled back; nothing of it was written.\n")
+    assert err.endswith(
+        f"Interrupted by {name}: the file being applied ({fresh.root / 'big.csv'})"
+        " was rolled back; nothing of it was written.\n"
+    )
     assert sessions(fresh) == 0
     assert integrity(fresh) == "ok"
     runs = fresh.query("SELECT count(*) FROM runs WHERE dry_run = 0")[0][0]

@@ -37,8 +37,8 @@ from hypothesis.errors import InvalidArgument
 from lxml import etree
 
 from session_import.cli import main
-from session_import.sources import DataFile, DataFileError, Record, open_data_file
 from session_import.render import terminal_safe
+from session_import.sources import DataFile, DataFileError, Record, open_data_file
 
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))  # FUZZ_SCALE=20 for a long hunt
 EXAMPLE_SECONDS = 10  # per example: far above the slowest honest one, far below a hang
@@ -64,8 +64,11 @@ def deadline(seconds: float = EXAMPLE_SECONDS):
 
 FUZZ = settings(
     deadline=None,  # our own guard above: hypothesis' deadline flakes on a loaded machine
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
     derandomize=False,
     print_blob=True,
 )
@@ -79,12 +82,18 @@ def seeded_db(tmp_path_factory) -> Path:
     ws = Workspace(tmp_path_factory.mktemp("seeded"))
     ws.seed()
     sessions = ws.write("sessions.xml", SESSION_CONFIG.format(full_access="yes"))
-    existing = ws.write("existing.csv", "\n".join([
-        HEADER,
-        "M;TP-001;Paris;;;open;2026-12-01;2026-12-01;jdupont;France;",
-        "M;TP-001;Berlin;;;closed;2026-12-03;;amartin;;",
-        "M;TP-002;Madrid;;;open;;;jdupont;;",
-    ]) + "\n")
+    existing = ws.write(
+        "existing.csv",
+        "\n".join(
+            [
+                HEADER,
+                "M;TP-001;Paris;;;open;2026-12-01;2026-12-01;jdupont;France;",
+                "M;TP-001;Berlin;;;closed;2026-12-03;;amartin;;",
+                "M;TP-002;Madrid;;;open;;;jdupont;;",
+            ]
+        )
+        + "\n",
+    )
     result = ws.run("run", sessions, existing)
     assert result.exit_code == 0, result.stderr
     return ws.db
@@ -122,25 +131,81 @@ CONFIGS = {
 
 # ---- data files: a grammar of plausible rows, then byte-level damage ----
 
-CELLS = st.sampled_from([
-    "", " ", "M", "A", "m ", "X", "TP-001", "TP-002", "TP-009", "Paris", "Berlin", "Madrid", "Rome",
-    "jdupont", "amartin", "nobody", "open", "closed", "archived", "France", "Atlantis", "NULL",
-    "2026-12-01", "2026-12-01 10:00", "2026-02-30", "01/12/2026 10:00", "31/03/2026 02:30",
-    "26/10/2025 02:30", "tomorrow", "999", "1", "-1", "0C6D0F5A-0000-4000-8000-000000000000",
-    "=HYPERLINK(\"x\")", "'=1+1", "+1", "@cmd", "\t", "é", "Ünïcödé ☃", "\u2028", "\x85", "\x0c",
-    '"', '""', '"quoted;semi"', '"line\nbreak"', '"unterminated', ";", ",", "|", "\r", "\n", "\r\n",
-]) | st.text(max_size=12) | st.builds(lambda ch, n: ch * n, st.sampled_from("xé\"; "), st.integers(0, 5000))
+CELLS = (
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "M",
+            "A",
+            "m ",
+            "X",
+            "TP-001",
+            "TP-002",
+            "TP-009",
+            "Paris",
+            "Berlin",
+            "Madrid",
+            "Rome",
+            "jdupont",
+            "amartin",
+            "nobody",
+            "open",
+            "closed",
+            "archived",
+            "France",
+            "Atlantis",
+            "NULL",
+            "2026-12-01",
+            "2026-12-01 10:00",
+            "2026-02-30",
+            "01/12/2026 10:00",
+            "31/03/2026 02:30",
+            "26/10/2025 02:30",
+            "tomorrow",
+            "999",
+            "1",
+            "-1",
+            "0C6D0F5A-0000-4000-8000-000000000000",
+            '=HYPERLINK("x")',
+            "'=1+1",
+            "+1",
+            "@cmd",
+            "\t",
+            "é",
+            "Ünïcödé ☃",
+            "\u2028",
+            "\x85",
+            "\x0c",
+            '"',
+            '""',
+            '"quoted;semi"',
+            '"line\nbreak"',
+            '"unterminated',
+            ";",
+            ",",
+            "|",
+            "\r",
+            "\n",
+            "\r\n",
+        ]
+    )
+    | st.text(max_size=12)
+    | st.builds(lambda ch, n: ch * n, st.sampled_from('xé"; '), st.integers(0, 5000))
+)
 
-HEADERS = st.sampled_from([
-    HEADER,
-    HEADER.upper(),
-    HEADER.replace("sessionTitle", " SESSIONTITLE "),
-    HEADER.replace(";sessionTitle", ""),  # a mandatory column missing: the file fails (exit 3)
-    HEADER.replace("sessionStatus", "sessionStatut"),
-    "sessionTitle;teacherLogin",
-    "",
-    "a;b;c",
-])
+HEADERS = st.sampled_from(
+    [
+        HEADER,
+        HEADER.upper(),
+        HEADER.replace("sessionTitle", " SESSIONTITLE "),
+        HEADER.replace(";sessionTitle", ""),  # a mandatory column missing: the file fails (exit 3)
+        HEADER.replace("sessionStatus", "sessionStatut"),
+        "sessionTitle;teacherLogin",
+        "",
+        "a;b;c",
+    ]
+)
 
 
 # Plausible values for each column, so that many rows apply and the store really changes.
@@ -158,7 +223,10 @@ HEADER_COLUMNS = {
     "groupGuid": ["", "", "", "NOPE"],
 }
 POSITIONAL_COLUMNS = [
-    ["M", "M", "A", "X"], ["TP-001", "TP-002", "TP-009", ""], ["Paris", "Berlin", "Rome", ""], ["whatever", ""],
+    ["M", "M", "A", "X"],
+    ["TP-001", "TP-002", "TP-009", ""],
+    ["Paris", "Berlin", "Rome", ""],
+    ["whatever", ""],
     ["jdupont", "amartin", "nobody"],
     ["01/12/2026 10:00", "29/03/2026 02:30", "26/10/2025 02:30", "", "2026-12-01"],
     ["01/12/2026 12:00", "26/10/2025 03:00", "", "01/12/2026 09:00"],
@@ -179,12 +247,20 @@ def csv_text(draw, shape: str = "header") -> bytes:
     if shape == "header" and draw(st.integers(0, 4)):
         lines.append(draw(HEADERS).replace(";", delimiter))
     for _ in range(draw(st.integers(0, 8))):
-        width = draw(st.sampled_from([len(columns)] * 6 + [0, 1, len(columns) - 1, len(columns) + 1]))
+        width = draw(
+            st.sampled_from([len(columns)] * 6 + [0, 1, len(columns) - 1, len(columns) + 1])
+        )
         cells = []
         for i in range(width):
             plausible = columns[i] if i < len(columns) else [""]
-            odds = draw(st.integers(0, 29))  # 2/3 the usual value, 3/10 another plausible one, else hostile
-            cells.append(plausible[0] if odds < 20 else draw(st.sampled_from(plausible) if odds < 28 else CELLS))
+            odds = draw(
+                st.integers(0, 29)
+            )  # 2/3 the usual value, 3/10 another plausible one, else hostile
+            cells.append(
+                plausible[0]
+                if odds < 20
+                else draw(st.sampled_from(plausible) if odds < 28 else CELLS)
+            )
         lines.append(delimiter.join(cells))
     text = ending.join(lines) + draw(st.sampled_from([ending, "", ending * 3]))
     encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "latin-1", "utf-16"]))
@@ -202,16 +278,32 @@ def damage(draw, data: bytes):
     at = draw(st.integers(0, len(data)))
     kind = draw(st.sampled_from(["insert", "delete", "flip", "truncate", "duplicate"]))
     if kind == "insert":
-        piece = draw(st.sampled_from([b"\x00", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xe2\x80", b'"',
-                                      b"\r", b"\n", b"\r\n", b";", b"\xef\xbb\xbf"]) | st.binary(max_size=8))
+        piece = draw(
+            st.sampled_from(
+                [
+                    b"\x00",
+                    b"\xff",
+                    b"\xc3",
+                    b"\xed\xa0\x80",
+                    b"\xe2\x80",
+                    b'"',
+                    b"\r",
+                    b"\n",
+                    b"\r\n",
+                    b";",
+                    b"\xef\xbb\xbf",
+                ]
+            )
+            | st.binary(max_size=8)
+        )
         return data[:at] + piece + data[at:]
     if kind == "delete":
-        return data[:at] + data[at + draw(st.integers(1, 16)):]
+        return data[:at] + data[at + draw(st.integers(1, 16)) :]
     if kind == "flip" and at < len(data):
-        return data[:at] + bytes([data[at] ^ (1 << draw(st.integers(0, 7)))]) + data[at + 1:]
+        return data[:at] + bytes([data[at] ^ (1 << draw(st.integers(0, 7)))]) + data[at + 1 :]
     if kind == "truncate":
         return data[:at]
-    return data[:at] + data[at:at + 64] + data[at:]
+    return data[:at] + data[at : at + 64] + data[at:]
 
 
 DATA = csv_text() | csv_text("positional") | st.binary(max_size=400)
@@ -244,8 +336,21 @@ def check_run(seeded_db: Path, config_name: str, data: bytes, dry_run: bool) -> 
         path = folder / "data.csv"
         path.write_bytes(data)
         report_path, rejects_path = folder / "report.json", folder / "rejects.csv"
-        args = ["run", "--db", str(db), "--report", str(report_path), "--rejects", str(rejects_path),
-                "--no-progress", "--force"] + (["--dry-run"] if dry_run else []) + [str(config), str(path)]
+        args = (
+            [
+                "run",
+                "--db",
+                str(db),
+                "--report",
+                str(report_path),
+                "--rejects",
+                str(rejects_path),
+                "--no-progress",
+                "--force",
+            ]
+            + (["--dry-run"] if dry_run else [])
+            + [str(config), str(path)]
+        )
         result = run_cli(args)
         assert result.exit_code in (0, 1, 3), (result.exit_code, result.stdout, result.stderr)
         assert "Traceback" not in result.stdout + result.stderr
@@ -254,9 +359,14 @@ def check_run(seeded_db: Path, config_name: str, data: bytes, dry_run: bool) -> 
         assert report["dry_run"] is dry_run
         (file_report,) = report["files"]
         counts = file_report["counts"]
-        assert counts["rows"] == sum(counts[k] for k in ("created", "updated", "unchanged", "cancelled", "rejected"))
+        assert counts["rows"] == sum(
+            counts[k] for k in ("created", "updated", "unchanged", "cancelled", "rejected")
+        )
         assert counts["rejected"] == len(file_report["rejected"])
-        assert all(row["messages"] and all(m.strip() for m in row["messages"]) for row in file_report["rejected"])
+        assert all(
+            row["messages"] and all(m.strip() for m in row["messages"])
+            for row in file_report["rejected"]
+        )
         error = file_report.get("error")
         assert counts["warnings"] == sum(len(w["messages"]) for w in file_report["warnings"])
         lines = [row["line"] for row in file_report["rejected"]]
@@ -290,17 +400,36 @@ def check_run(seeded_db: Path, config_name: str, data: bytes, dry_run: bool) -> 
 @example(config_name="bare", data=b"", dry_run=False)
 @example(config_name="bare", data=b"\xef\xbb\xbf", dry_run=False)
 @example(config_name="bare", data=b"\x00", dry_run=False)
-@example(config_name="bare", data=(HEADER + "\rM;TP-001;\"a\rb\";;;open;;;jdupont;;\r").encode(), dry_run=False)
-@example(config_name="bare", data=(HEADER + "\n\n\nM;TP-001;T;;;open;;;jdupont;;\n\n").encode(), dry_run=False)
-@example(config_name="bare", data=(HEADER + "\nM;TP-001;\"never closed;;;open;;;jdupont;;\n").encode(),
-         dry_run=False)
+@example(
+    config_name="bare",
+    data=(HEADER + '\rM;TP-001;"a\rb";;;open;;;jdupont;;\r').encode(),
+    dry_run=False,
+)
+@example(
+    config_name="bare",
+    data=(HEADER + "\n\n\nM;TP-001;T;;;open;;;jdupont;;\n\n").encode(),
+    dry_run=False,
+)
+@example(
+    config_name="bare",
+    data=(HEADER + '\nM;TP-001;"never closed;;;open;;;jdupont;;\n').encode(),
+    dry_run=False,
+)
 @example(config_name="positional", data=b"M|TP-001|T|x|jdupont|01/12/2026 10:00\n", dry_run=False)
-@example(config_name="positional", data=b"M|TP-001|T|x|jdupont|29/03/2026 02:30|29/03/2026 03:30\n",
-         dry_run=False)
-@example(config_name="owned", data=(HEADER + "\nA;TP-001;Paris;;;;;;jdupont;;\n").encode(), dry_run=False)
-@example(config_name="bare", data=(HEADER + "\nM;TP-001;" + "x" * 200_000 + ";;;open;;;jdupont;;\n").encode(),
-         dry_run=False)
-@example(config_name="bare", data=(HEADER + "\nM;TP-001;\"" + "x" * 140_000).encode(), dry_run=False)
+@example(
+    config_name="positional",
+    data=b"M|TP-001|T|x|jdupont|29/03/2026 02:30|29/03/2026 03:30\n",
+    dry_run=False,
+)
+@example(
+    config_name="owned", data=(HEADER + "\nA;TP-001;Paris;;;;;;jdupont;;\n").encode(), dry_run=False
+)
+@example(
+    config_name="bare",
+    data=(HEADER + "\nM;TP-001;" + "x" * 200_000 + ";;;open;;;jdupont;;\n").encode(),
+    dry_run=False,
+)
+@example(config_name="bare", data=(HEADER + '\nM;TP-001;"' + "x" * 140_000).encode(), dry_run=False)
 def test_any_data_file_gives_a_report_that_adds_up(seeded_db, config_name, data, dry_run):
     check_run(seeded_db, config_name, data, dry_run)
 
@@ -308,22 +437,96 @@ def test_any_data_file_gives_a_report_that_adds_up(seeded_db, config_name, data,
 # ---- configurations through `session-import check` ----
 
 CONFIG_SEEDS = sorted(
-    p for folder in (SAMPLE_CONFIGS, ROOT / "tests" / "fixtures" / "config", ROOT / "tests" / "fixtures" / "ck-examples",
-                     ROOT / "tests" / "cases")
+    p
+    for folder in (
+        SAMPLE_CONFIGS,
+        ROOT / "tests" / "fixtures" / "config",
+        ROOT / "tests" / "fixtures" / "ck-examples",
+        ROOT / "tests" / "cases",
+    )
     for p in folder.rglob("*.xml")
 )
-TAGS = ["import", "actions", "fields", "options", "providers", "fileSystemSourceProvider", "path", "fileName",
-        "sessionTitle", "sessionTitel", "sessionID", "sessionSearchField", "fullAccess", "mandatory",
-        "columnsMapping", "ignoredColumn", "consolidators", "timeStampedFileErrorLogger", "location",
-        "moveToBackupConsolidator", "backupFolder", "emailReport", "targetEmail", "safety", "maxRejects",
-        "dateFormat", "timezone", "delimiter", "fileEncoding", "registerLearnerAction", "preProcess", "publishers",
-        "import-config", "createOrUpdateSessionAction", "sessionAction", "createUpdate", "cancel", "x"]
-TEXTS = st.sampled_from([
-    "", " ", "yes", "no", "YES", "oui", "..", "../etc", "/abs/olute", "~/x", "in\ncoming", "a\tb", "M", "A",
-    "DD/MM/YYYY", "%Y", "Europe/Paris", "Europe/Pariss", "10", "5%", "101%", "-1", "a@b.org", "not an address",
-    "sessions_*.csv", "ISO-8859-1", "base64", "rot13", "utf-16", "semicolon", "tabulation", "&amp;", "&lt;x&gt;",
-    "x" * 70_000, "é☃\u2028", "ye\ns", "yes\r\n no",
-]) | st.text(max_size=20)
+TAGS = [
+    "import",
+    "actions",
+    "fields",
+    "options",
+    "providers",
+    "fileSystemSourceProvider",
+    "path",
+    "fileName",
+    "sessionTitle",
+    "sessionTitel",
+    "sessionID",
+    "sessionSearchField",
+    "fullAccess",
+    "mandatory",
+    "columnsMapping",
+    "ignoredColumn",
+    "consolidators",
+    "timeStampedFileErrorLogger",
+    "location",
+    "moveToBackupConsolidator",
+    "backupFolder",
+    "emailReport",
+    "targetEmail",
+    "safety",
+    "maxRejects",
+    "dateFormat",
+    "timezone",
+    "delimiter",
+    "fileEncoding",
+    "registerLearnerAction",
+    "preProcess",
+    "publishers",
+    "import-config",
+    "createOrUpdateSessionAction",
+    "sessionAction",
+    "createUpdate",
+    "cancel",
+    "x",
+]
+TEXTS = st.sampled_from(
+    [
+        "",
+        " ",
+        "yes",
+        "no",
+        "YES",
+        "oui",
+        "..",
+        "../etc",
+        "/abs/olute",
+        "~/x",
+        "in\ncoming",
+        "a\tb",
+        "M",
+        "A",
+        "DD/MM/YYYY",
+        "%Y",
+        "Europe/Paris",
+        "Europe/Pariss",
+        "10",
+        "5%",
+        "101%",
+        "-1",
+        "a@b.org",
+        "not an address",
+        "sessions_*.csv",
+        "ISO-8859-1",
+        "base64",
+        "rot13",
+        "utf-16",
+        "semicolon",
+        "tabulation",
+        "&amp;",
+        "&lt;x&gt;",
+        "x" * 70_000,
+        "é☃\u2028",
+        "ye\ns",
+        "yes\r\n no",
+    ]
+) | st.text(max_size=20)
 
 
 @st.composite
@@ -332,7 +535,11 @@ def mutated_tree(draw, root) -> None:
     for _ in range(draw(st.integers(1, 4))):
         elements = [el for el in root.iter() if isinstance(el.tag, str)]
         el = draw(st.sampled_from(elements))
-        kind = draw(st.sampled_from(["drop", "duplicate", "rename", "text", "attribute", "child", "tail", "wrap"]))
+        kind = draw(
+            st.sampled_from(
+                ["drop", "duplicate", "rename", "text", "attribute", "child", "tail", "wrap"]
+            )
+        )
         parent = el.getparent()
         if kind == "drop" and parent is not None:
             parent.remove(el)
@@ -385,11 +592,25 @@ def config_bytes(draw) -> bytes:
         if kind == "bytes":
             data = draw(damage(data))
         elif kind == "entity":
-            piece = draw(st.sampled_from([
-                b"&xxe;", b"&#0;", b"&#x1F;", b"&#65536;", b"&#xD800;", b"<!DOCTYPE a [<!ENTITY x 'y'>]>",
-                b"<!ENTITY x SYSTEM 'file:///etc/passwd'>", b"<![CDATA[..]]>", b"<?pi x?>", b"<!-- c -->",
-                b"<x:y xmlns:x='u'/>", b"\xef\xbb\xbf", b"<?xml version='1.0' encoding='latin-1'?>",
-            ]))
+            piece = draw(
+                st.sampled_from(
+                    [
+                        b"&xxe;",
+                        b"&#0;",
+                        b"&#x1F;",
+                        b"&#65536;",
+                        b"&#xD800;",
+                        b"<!DOCTYPE a [<!ENTITY x 'y'>]>",
+                        b"<!ENTITY x SYSTEM 'file:///etc/passwd'>",
+                        b"<![CDATA[..]]>",
+                        b"<?pi x?>",
+                        b"<!-- c -->",
+                        b"<x:y xmlns:x='u'/>",
+                        b"\xef\xbb\xbf",
+                        b"<?xml version='1.0' encoding='latin-1'?>",
+                    ]
+                )
+            )
             data = data[:at] + piece + data[at:]
         elif kind == "truncate":
             data = data[:at]
@@ -422,8 +643,10 @@ def check_config(data: bytes, name: str = "config.xml") -> None:
 @example(data=b"<actions/>")
 @example(data=b"<import-config><import id='a'/><import id='a'/></import-config>")
 @example(data=(SAMPLE_CONFIGS / "sessions.xml").read_bytes()[:200])
-@example(data=b"<actions><createOrUpdateSessionAction><options><fullAccess>ye\ns</fullAccess></options>"
-              b"<fields><sessionTitle/></fields></createOrUpdateSessionAction></actions>")
+@example(
+    data=b"<actions><createOrUpdateSessionAction><options><fullAccess>ye\ns</fullAccess></options>"
+    b"<fields><sessionTitle/></fields></createOrUpdateSessionAction></actions>"
+)
 def test_any_configuration_is_valid_or_refused_with_file_and_line(data):
     check_config(data)
 
@@ -436,16 +659,31 @@ def test_random_bytes_as_configuration(data):
 
 # ---- the reader alone ----
 
-ENCODINGS = ["utf-8", "utf-8-sig", "latin-1", "utf-16", "utf-16-le", "utf-16-be", "cp1252", "ascii", "utf-32",
-             "utf-32-le", "shift_jis"]
+ENCODINGS = [
+    "utf-8",
+    "utf-8-sig",
+    "latin-1",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "cp1252",
+    "ascii",
+    "utf-32",
+    "utf-32-le",
+    "shift_jis",
+]
 
 
 def read_all(path: Path, *, chunk_size: int | None = None, long_line: int | None = None, **options):
     """Every record and the error that stopped the reading, as plain values."""
-    sizes = {k: v for k, v in (("chunk_size", chunk_size), ("long_line", long_line)) if v is not None}
+    sizes = {
+        k: v for k, v in (("chunk_size", chunk_size), ("long_line", long_line)) if v is not None
+    }
     records, error, header = [], None, None
     try:
-        with (DataFile(path, **options, **sizes) if sizes else open_data_file(path, **options)) as data:
+        with (
+            DataFile(path, **options, **sizes) if sizes else open_data_file(path, **options)
+        ) as data:
             header = data.header
             for record in data:
                 assert isinstance(record, Record)
@@ -460,12 +698,18 @@ READER_BYTES = st.binary(max_size=300) | csv_text() | csv_text("positional")
 
 
 @settings(FUZZ, max_examples=300 * SCALE)
-@given(data=READER_BYTES, encoding=st.sampled_from(ENCODINGS),
-       delimiter=st.sampled_from([None, ";", ",", "|", "\t"]), has_header=st.booleans())
+@given(
+    data=READER_BYTES,
+    encoding=st.sampled_from(ENCODINGS),
+    delimiter=st.sampled_from([None, ";", ",", "|", "\t"]),
+    has_header=st.booleans(),
+)
 @example(data=b"a;b\r", encoding="utf-8", delimiter=None, has_header=True)
 @example(data=b'"a\r\nb";c\rd', encoding="utf-8", delimiter=None, has_header=False)
 @example(data=b"\xef\xbb\xbf\xef\xbb\xbfa", encoding="utf-8", delimiter=";", has_header=True)
-def test_the_reader_yields_records_or_a_data_file_error(tmp_path_factory, data, encoding, delimiter, has_header):
+def test_the_reader_yields_records_or_a_data_file_error(
+    tmp_path_factory, data, encoding, delimiter, has_header
+):
     path = tmp_path_factory.mktemp("reader") / "data.csv"
     path.write_bytes(data)
     options = {"encoding": encoding, "delimiter": delimiter, "has_header": has_header}
@@ -486,11 +730,14 @@ def test_the_reader_yields_records_or_a_data_file_error(tmp_path_factory, data, 
 # reader.py while this file was written; its test stays as a regression test.
 
 
-@pytest.mark.parametrize(("encoding", "data"), [
-    ("utf-16", b"\x00\x00"),
-    ("utf-16", "a;b\nc;d\n".encode("utf-16-le")),
-    ("utf-32", "a;b\nc;d\n".encode("utf-32-le")),
-])
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("utf-16", b"\x00\x00"),
+        ("utf-16", "a;b\nc;d\n".encode("utf-16-le")),
+        ("utf-32", "a;b\nc;d\n".encode("utf-32-le")),
+    ],
+)
 def test_bug1_a_bom_less_utf16_or_utf32_file_is_a_data_file_error(tmp_path, encoding, data):
     """Python's UTF-16/UTF-32 incremental decoders raise a bare UnicodeError, not a
     UnicodeDecodeError, for a stream that does not start with a BOM."""
@@ -508,7 +755,9 @@ def test_bug2_a_file_that_fails_as_a_whole_counts_the_warnings_it_lists(seeded_d
     the report lists the warning but counts 0 warnings (the terminal says '0 warnings' and
     prints one)."""
     header = HEADER.replace("sessionStatus", "sessionStatut")
-    check_run(seeded_db, "bare", (header + '\nM;";Paris;;;open;;;jdupont;;\n').encode(), dry_run=False)
+    check_run(
+        seeded_db, "bare", (header + '\nM;";Paris;;;open;;;jdupont;;\n').encode(), dry_run=False
+    )
 
 
 def test_bug3_a_bom_less_utf16_file_gets_one_message_whatever_the_chunk_size(tmp_path):

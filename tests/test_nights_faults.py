@@ -32,7 +32,10 @@ def template(tmp_path_factory) -> Workspace:
     ws = Workspace(tmp_path_factory.mktemp("template"))
     ws.seed()
     ws.write("sessions.xml", SESSION_CONFIG.format(full_access="no"))
-    lines = [f"M;TP-00{1 + i % 3};Session {i};;;open;2026-12-01;2026-12-02;jdupont;;" for i in range(ROWS)]
+    lines = [
+        f"M;TP-00{1 + i % 3};Session {i};;;open;2026-12-01;2026-12-02;jdupont;;"
+        for i in range(ROWS)
+    ]
     ws.write("big.csv", rows(*lines))
     return ws
 
@@ -46,9 +49,21 @@ def fresh(template, tmp_path) -> Workspace:
 
 def start_run(ws: Workspace, *args: str) -> subprocess.Popen:
     """`session-import run` with the default --lock-timeout 0."""
-    return subprocess.Popen([*CLI, "run", "--db", str(ws.db), *args, str(ws.root / "sessions.xml"),
-                             str(ws.root / "big.csv")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ws.root)
+    return subprocess.Popen(
+        [
+            *CLI,
+            "run",
+            "--db",
+            str(ws.db),
+            *args,
+            str(ws.root / "sessions.xml"),
+            str(ws.root / "big.csv"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ws.root,
+    )
 
 
 READ_TRANSACTION = textwrap.dedent("""
@@ -78,16 +93,27 @@ def test_readers_at_commit_time_never_cost_the_night(fresh):
     """An export loop and an open read transaction (another process) while a run writes and
     commits: with the rollback journal the commit met `database is locked` (exit 5, the file
     rolled back); with WAL the run commits and every reader sees 0 or all rows."""
-    reader = subprocess.Popen([sys.executable, "-c", READ_TRANSACTION, str(fresh.db)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READ_TRANSACTION, str(fresh.db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert reader.stdout.readline().strip() == "0"  # its snapshot is taken, its transaction open
     stop = fresh.root / "stop-exports"
-    exports = subprocess.Popen([sys.executable, "-c", EXPORT_LOOP, str(fresh.db), str(stop)],
-                               stdout=subprocess.PIPE, text=True)
+    exports = subprocess.Popen(
+        [sys.executable, "-c", EXPORT_LOOP, str(fresh.db), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     run = start_run(fresh)
     wait_for_lock_holder(fresh, run)
-    during = [subprocess.run([*CLI, *argv, "--db", str(fresh.db)], capture_output=True, text=True,
-                             timeout=120) for argv in (["history"], ["status"])]
+    during = [
+        subprocess.run(
+            [*CLI, *argv, "--db", str(fresh.db)], capture_output=True, text=True, timeout=120
+        )
+        for argv in (["history"], ["status"])
+    ]
     _, err = run.communicate(timeout=600)
     stop.touch()
     seen = [json.loads(line) for line in exports.communicate(timeout=120)[0].splitlines()]
@@ -125,8 +151,12 @@ def test_a_backup_taken_during_a_run_is_a_consistent_store(fresh):
     run = start_run(fresh)
     wait_for_lock_holder(fresh, run)
     copy = fresh.root / "copy.db"
-    backup = subprocess.run([*CLI, "backup", "--db", str(fresh.db), str(copy)], capture_output=True,
-                            text=True, timeout=300)
+    backup = subprocess.run(
+        [*CLI, "backup", "--db", str(fresh.db), str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     _, err = run.communicate(timeout=600)
     assert backup.returncode == 0, backup.stderr
     assert run.returncode == 0, err
@@ -134,7 +164,10 @@ def test_a_backup_taken_during_a_run_is_a_consistent_store(fresh):
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] in (0, ROWS)
-        assert conn.execute("SELECT count(*) FROM runs WHERE import_id = 'trainings'").fetchone()[0] == 1
+        assert (
+            conn.execute("SELECT count(*) FROM runs WHERE import_id = 'trainings'").fetchone()[0]
+            == 1
+        )
     finally:
         conn.close()
 
@@ -145,21 +178,39 @@ def test_a_night_killed_in_the_middle_shows_in_status_as_never_finished(fresh):
     time.sleep(0.5)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
-    status = subprocess.run([*CLI, "status", "--db", str(fresh.db), "--config",
-                             str(fresh.root / "sessions.xml")], capture_output=True, text=True,
-                            timeout=120)
+    status = subprocess.run(
+        [*CLI, "status", "--db", str(fresh.db), "--config", str(fresh.root / "sessions.xml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert status.returncode == 1
     (started,) = fresh.query("SELECT started_at FROM commands WHERE import_id = 'sessions'")[0:1]
     assert status.stderr.splitlines()[0] == (
         f"sessions: the run started {started[0]} (process {run.pid}) never finished: it was "
-        "killed or interrupted, or the store failed.")
+        "killed or interrupted, or the store failed."
+    )
     assert fresh.query("SELECT count(*) FROM sessions") == [(0,)]
-    again = subprocess.run([*CLI, "run", "--db", str(fresh.db), str(fresh.root / "sessions.xml"),
-                            str(fresh.root / "big.csv")], capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        [
+            *CLI,
+            "run",
+            "--db",
+            str(fresh.db),
+            str(fresh.root / "sessions.xml"),
+            str(fresh.root / "big.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0, again.stderr
-    after = subprocess.run([*CLI, "status", "--db", str(fresh.db), "--config",
-                            str(fresh.root / "sessions.xml")], capture_output=True, text=True,
-                           timeout=120)
+    after = subprocess.run(
+        [*CLI, "status", "--db", str(fresh.db), "--config", str(fresh.root / "sessions.xml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert after.returncode == 0, after.stderr
 
 

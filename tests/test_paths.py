@@ -33,13 +33,17 @@ FIELDS = """
 """
 
 
-def config_text(path: str = "<path>drop</path>", file_name: str = "sessions_*.csv",
-                consolidators: str = "") -> str:
+def config_text(
+    path: str = "<path>drop</path>", file_name: str = "sessions_*.csv", consolidators: str = ""
+) -> str:
     """A full configuration; the provider's <path> is on line 3."""
     return (
         '<import-config><import id="nightly">\n'
-        "<providers><fileSystemSourceProvider><fileName>" + file_name + "</fileName>\n"
-        + path + "\n"
+        "<providers><fileSystemSourceProvider><fileName>"
+        + file_name
+        + "</fileName>\n"
+        + path
+        + "\n"
         "</fileSystemSourceProvider></providers>\n"
         + FIELDS
         + (f"<consolidators>\n{consolidators}\n</consolidators>\n" if consolidators else "")
@@ -132,8 +136,12 @@ def test_a_relative_folder_that_a_link_leads_outside_is_refused(ws, conf, outsid
         text = config_text("<path>drop</path>")
         line = 3
     else:
-        consolidator = ("timeStampedFileErrorLogger" if tag == "location" else "moveToBackupConsolidator")
-        text = config_text("", consolidators=f"<{consolidator}><{tag}>drop/sub</{tag}></{consolidator}>")
+        consolidator = (
+            "timeStampedFileErrorLogger" if tag == "location" else "moveToBackupConsolidator"
+        )
+        text = config_text(
+            "", consolidators=f"<{consolidator}><{tag}>drop/sub</{tag}></{consolidator}>"
+        )
         line = line_of(text, "<consolidators>") + 1
     config = write_config(conf, text)
     result = ws.run("check", config)
@@ -148,11 +156,16 @@ def test_a_relative_folder_that_a_link_leads_outside_is_refused(ws, conf, outsid
 
 def test_a_link_further_down_is_followed_too(ws, conf, outside):
     (conf / "a").mkdir()
-    (conf / "a" / "b").symlink_to("../../" + os.path.relpath(outside, conf.parent))  # a relative link
+    (conf / "a" / "b").symlink_to(
+        "../../" + os.path.relpath(outside, conf.parent)
+    )  # a relative link
     config = write_config(conf, config_text("<path>a/b/c</path>"))
     result = ws.run("check", config)
     assert result.exit_code == 4
-    assert f"{config}:3: <path> a/b/c leads to {outside / 'c'} through a symbolic link" in result.stderr
+    assert (
+        f"{config}:3: <path> a/b/c leads to {outside / 'c'} through a symbolic link"
+        in result.stderr
+    )
 
 
 def test_a_link_that_stays_inside_is_accepted(ws, conf):
@@ -167,8 +180,10 @@ def test_a_link_that_stays_inside_is_accepted(ws, conf):
 def test_an_absolute_folder_is_the_administrators_choice(ws, conf, outside):
     link = ws.root / "link-to-outside"
     link.symlink_to(outside, target_is_directory=True)
-    consolidators = (f"<timeStampedFileErrorLogger><location>{outside}/logs</location></timeStampedFileErrorLogger>"
-                     f"<moveToBackupConsolidator><backupFolder>{link}/done</backupFolder></moveToBackupConsolidator>")
+    consolidators = (
+        f"<timeStampedFileErrorLogger><location>{outside}/logs</location></timeStampedFileErrorLogger>"
+        f"<moveToBackupConsolidator><backupFolder>{link}/done</backupFolder></moveToBackupConsolidator>"
+    )
     config = write_config(conf, config_text(f"<path>{outside}</path>", consolidators=consolidators))
     result = ws.run("check", config)
     assert result.exit_code == 0, result.stderr
@@ -193,7 +208,10 @@ def test_a_line_break_or_tab_inside_a_path_is_refused(ws, conf, text):
     config = write_config(conf, config_text(f"<path>{text}</path>"))
     result = ws.run("check", config)
     assert result.exit_code == 4
-    assert result.stderr.strip() == f"{config}:3: <path> holds a line break or a tab; write the path on one line."
+    assert (
+        result.stderr.strip()
+        == f"{config}:3: <path> holds a line break or a tab; write the path on one line."
+    )
 
 
 @pytest.mark.parametrize("text", ["in&#0;coming", "in\0coming", "in&#1;coming"])
@@ -266,7 +284,9 @@ def test_a_data_file_given_on_the_command_line_may_be_anywhere(seeded, conf, out
 
 
 def _assert_secret_untouched(outside: Path, report: dict, result) -> None:
-    assert (outside / "sessions_secret.csv").read_text() == rows("M;TP-001;Secret;;;open;;;jdupont;;")
+    assert (outside / "sessions_secret.csv").read_text() == rows(
+        "M;TP-001;Secret;;;open;;;jdupont;;"
+    )
     assert "Secret" not in json.dumps(report) and "Secret" not in result.stdout + result.stderr
 
 
@@ -282,10 +302,13 @@ def test_a_listed_file_that_leads_outside_the_folder_is_refused(seeded, conf, ou
     else:
         (drop / "sub").symlink_to(outside, target_is_directory=True)
         file_name, listed = "sub/sessions_*.csv", drop / "sub" / "sessions_secret.csv"
-    consolidators = ("<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>"
-                     "<moveToBackupConsolidator><backupFolder>done</backupFolder></moveToBackupConsolidator>")
-    config = write_config(conf, config_text("<path>drop</path>", file_name=file_name,
-                                            consolidators=consolidators))
+    consolidators = (
+        "<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>"
+        "<moveToBackupConsolidator><backupFolder>done</backupFolder></moveToBackupConsolidator>"
+    )
+    config = write_config(
+        conf, config_text("<path>drop</path>", file_name=file_name, consolidators=consolidators)
+    )
     report_path = seeded.root / "r.json"
     result = seeded.run("run", "--report", report_path, config)
     report = json.loads(report_path.read_text())
@@ -297,11 +320,15 @@ def test_a_listed_file_that_leads_outside_the_folder_is_refused(seeded, conf, ou
     )
     assert file_report["counts"]["rows"] == 0
     assert seeded.query("select count(*) from sessions") == [(0,)]
-    assert listed.exists() and not (conf / "done").exists()  # a file that failed as a whole is never moved
+    assert (
+        listed.exists() and not (conf / "done").exists()
+    )  # a file that failed as a whole is never moved
     _assert_secret_untouched(outside, report, result)
 
 
-def test_a_drop_folder_swapped_for_a_link_after_the_config_was_read_is_refused(seeded, conf, outside):
+def test_a_drop_folder_swapped_for_a_link_after_the_config_was_read_is_refused(
+    seeded, conf, outside
+):
     drop = conf / "drop"
     drop.mkdir()
     config = load_config(write_config(conf, config_text("<path>drop</path>")))
@@ -319,20 +346,31 @@ def test_a_drop_folder_swapped_for_a_link_after_the_config_was_read_is_refused(s
 
 
 @pytest.mark.parametrize("tag", ["location", "backupFolder"])
-def test_an_output_folder_swapped_for_a_link_after_the_config_was_read_is_not_used(seeded, conf, outside, tag):
+def test_an_output_folder_swapped_for_a_link_after_the_config_was_read_is_not_used(
+    seeded, conf, outside, tag
+):
     consolidator = "timeStampedFileErrorLogger" if tag == "location" else "moveToBackupConsolidator"
     (conf / "drop").mkdir()
     data = conf / "drop" / "sessions_1.csv"
     data.write_text(rows("M;TP-001;Paris;;;open;;;jdupont;;", "M;TP-001;Berlin;;;open;;;nobody;;"))
-    config = load_config(write_config(conf, config_text(
-        "<path>drop</path>", consolidators=f"<{consolidator}><{tag}>out</{tag}></{consolidator}>")))
+    config = load_config(
+        write_config(
+            conf,
+            config_text(
+                "<path>drop</path>",
+                consolidators=f"<{consolidator}><{tag}>out</{tag}></{consolidator}>",
+            ),
+        )
+    )
     (conf / "out").symlink_to(outside, target_is_directory=True)  # the folder did not exist yet
     store = Store(seeded.db)
     try:
         report = run_import(config, store, [], RunOptions())
     finally:
         store.close()
-    assert sorted(p.name for p in outside.iterdir()) == ["sessions_secret.csv"]  # nothing written there
+    assert sorted(p.name for p in outside.iterdir()) == [
+        "sessions_secret.csv"
+    ]  # nothing written there
     (failure,) = report.consolidators
     assert failure.error == (
         f"The folder {conf / 'out'} now leads to {outside} (a symbolic link made after the "
@@ -357,7 +395,9 @@ def test_leads_outside(tmp_path, outside):
     assert leads_outside(folder / "not-yet" / "made", folder) is None
     assert leads_outside(folder / "out.csv", folder) == outside / "sessions_secret.csv"
     assert leads_outside(folder / "loop" / "x", folder) == folder / "loop" / "x"
-    assert leads_outside(tmp_path / "drop-other", folder) == tmp_path / "drop-other"  # not a prefix match
+    assert (
+        leads_outside(tmp_path / "drop-other", folder) == tmp_path / "drop-other"
+    )  # not a prefix match
 
 
 def test_the_error_log_never_writes_through_a_link_planted_under_its_name(seeded, conf, outside):
@@ -372,9 +412,15 @@ def test_the_error_log_never_writes_through_a_link_planted_under_its_name(seeded
     victim.write_text("keep me")
     planted = conf / "logs" / "20261201-020000-000_sessions_1.csv.log"
     planted.symlink_to(victim)
-    config = load_config(write_config(conf, config_text(
-        "<path>drop</path>",
-        consolidators="<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>")))
+    config = load_config(
+        write_config(
+            conf,
+            config_text(
+                "<path>drop</path>",
+                consolidators="<timeStampedFileErrorLogger><location>logs</location></timeStampedFileErrorLogger>",
+            ),
+        )
+    )
     clock = lambda: datetime(2026, 12, 1, 2, 0, 0, tzinfo=timezone.utc)  # noqa: E731
     store = Store(seeded.db)
     try:
@@ -384,4 +430,8 @@ def test_the_error_log_never_writes_through_a_link_planted_under_its_name(seeded
     assert victim.read_text() == "keep me"
     assert planted.is_symlink()  # a log never replaces what has its name: it takes the next one
     assert report.consolidators == []
-    assert (conf / "logs" / "20261201-020000-000_sessions_1.csv-2.log").read_text().startswith("Line number:2,")
+    assert (
+        (conf / "logs" / "20261201-020000-000_sessions_1.csv-2.log")
+        .read_text()
+        .startswith("Line number:2,")
+    )

@@ -133,7 +133,11 @@ def config_xml(variant: Variant) -> str:
 
 @cache
 def load_variant(variant: Variant):
-    path = _WORK / f"cfg-{variant.search}-{int(variant.full_access)}-{int(variant.timed)}" / "sessions.xml"
+    path = (
+        _WORK
+        / f"cfg-{variant.search}-{int(variant.full_access)}-{int(variant.timed)}"
+        / "sessions.xml"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(config_xml(variant), encoding="utf-8")
     return load_config(path)
@@ -192,8 +196,9 @@ def _normalise(value, guids: dict[str, str]):
     return value
 
 
-def run_product(variant: Variant, seeds: list[Session], header: list[str], rows: list[list[str]],
-                chunk: int) -> dict:
+def run_product(
+    variant: Variant, seeds: list[Session], header: list[str], rows: list[list[str]], chunk: int
+) -> dict:
     config = load_variant(variant)
     with tempfile.TemporaryDirectory(dir=_WORK) as tmp:
         db = Path(tmp) / "store.db"
@@ -236,7 +241,8 @@ def run_product(variant: Variant, seeds: list[Session], header: list[str], rows:
         "warnings": [{"line": line, "messages": list(msgs)} for line, msgs in fr.warnings],
         "changes": list(fr.changes),
         "journal": [
-            {k: e[k] for k in ("line", "table", "op", "id", "guid", "before", "after")} for e in journal
+            {k: e[k] for k in ("line", "table", "op", "id", "guid", "before", "after")}
+            for e in journal
         ],
         "sessions": table,
     }
@@ -247,7 +253,16 @@ def run_product(variant: Variant, seeds: list[Session], header: list[str], rows:
 # comparison
 # ---------------------------------------------------------------------------
 
-_ASPECTS = ("counts", "exit_code", "outcomes", "rejected", "warnings", "changes", "journal", "sessions")
+_ASPECTS = (
+    "counts",
+    "exit_code",
+    "outcomes",
+    "rejected",
+    "warnings",
+    "changes",
+    "journal",
+    "sessions",
+)
 
 
 def assert_same(actual: dict, expected: dict, what: str) -> None:
@@ -255,8 +270,9 @@ def assert_same(actual: dict, expected: dict, what: str) -> None:
         assert actual[aspect] == expected[aspect], f"{what}: {aspect} differ"
 
 
-def check_file(variant: Variant, seeds: list[Session], header: list[str], rows: list[list[str]],
-               chunks=CHUNKS) -> dict:
+def check_file(
+    variant: Variant, seeds: list[Session], header: list[str], rows: list[list[str]], chunks=CHUNKS
+) -> dict:
     """Run every chunk size, compare them with the big chunk, then the big chunk with the model."""
     big = run_product(variant, seeds, header, rows, BIG_CHUNK)
     for chunk in chunks:
@@ -293,17 +309,36 @@ BAD = {
 }
 # (start, end) cells of a good row: mostly in order, sometimes one side only, NULL, or reversed
 GOOD_DAY_DATES = (
-    ("", ""), ("", ""), ("2026-03-01", ""), ("", "2026-03-02"), ("2026-03-01", "2026-03-01"),
-    ("2026-03-01", "2026-03-02"), ("2026-03-02", "2026-03-05"), ("2026-03-05", "2026-03-02"),
-    ("NULL", ""), ("2026-03-02", "NULL"), ("", "2026-03-01"),
+    ("", ""),
+    ("", ""),
+    ("2026-03-01", ""),
+    ("", "2026-03-02"),
+    ("2026-03-01", "2026-03-01"),
+    ("2026-03-01", "2026-03-02"),
+    ("2026-03-02", "2026-03-05"),
+    ("2026-03-05", "2026-03-02"),
+    ("NULL", ""),
+    ("2026-03-02", "NULL"),
+    ("", "2026-03-01"),
 )
 BAD_DAY_DATES = ("2026-02-30", "2026-03-01 09:00", "01/03/2026")
 GOOD_TIMED_DATES = (
-    ("", ""), ("", ""), ("", ""), ("", ""), ("2026-03-01 09:00", "2026-03-01 11:00"), ("2026-03-01 10:00", "2026-03-01 12:00"),
-    ("2026-03-01 11:00", "2026-03-02 09:00"), ("2026-03-01 09:00", "2026-03-01 10:00"),
-    ("2026-03-01 09:00", ""), ("", "2026-03-01 12:00"), ("2026-03-01", "2026-03-01 12:00"),
-    ("2026-03-01", "2026-03-02"), ("2026-03-01 12:00", "2026-03-01 10:00"), ("NULL", ""),
-    ("2026-03-01 10:00", "NULL"), ("", "2026-03-01 10:00"),
+    ("", ""),
+    ("", ""),
+    ("", ""),
+    ("", ""),
+    ("2026-03-01 09:00", "2026-03-01 11:00"),
+    ("2026-03-01 10:00", "2026-03-01 12:00"),
+    ("2026-03-01 11:00", "2026-03-02 09:00"),
+    ("2026-03-01 09:00", "2026-03-01 10:00"),
+    ("2026-03-01 09:00", ""),
+    ("", "2026-03-01 12:00"),
+    ("2026-03-01", "2026-03-01 12:00"),
+    ("2026-03-01", "2026-03-02"),
+    ("2026-03-01 12:00", "2026-03-01 10:00"),
+    ("NULL", ""),
+    ("2026-03-01 10:00", "NULL"),
+    ("", "2026-03-01 10:00"),
 )
 BAD_TIMED_DATES = ("2026-03-01 25:00", "2026-02-30 10:00", "2026-03-01T10:00")
 SEED_DATES = (
@@ -332,19 +367,21 @@ def seed_sessions(draw) -> list[Session]:
     seeds = []
     for i in range(1, count + 1):
         start, end = draw(st.sampled_from(SEED_DATES))
-        seeds.append(Session(
-            id=i,
-            guid=seed_guid(i),
-            title=draw(st.sampled_from(TITLES)),
-            status=draw(st.sampled_from(("open", "closed"))),
-            start_date=start,
-            end_date=end,
-            training_id=draw(st.sampled_from((1, 1, 2))),
-            teacher_id=draw(st.sampled_from((1, 2, 2, 3, None))),
-            group_id=draw(st.sampled_from((None, 1, 2, 3))),
-            created_by_import=draw(st.sampled_from((IMPORT_ID, IMPORT_ID, OTHER_IMPORT, None))),
-            updated_by_import=draw(st.sampled_from((IMPORT_ID, OTHER_IMPORT, None))),
-        ))
+        seeds.append(
+            Session(
+                id=i,
+                guid=seed_guid(i),
+                title=draw(st.sampled_from(TITLES)),
+                status=draw(st.sampled_from(("open", "closed"))),
+                start_date=start,
+                end_date=end,
+                training_id=draw(st.sampled_from((1, 1, 2))),
+                teacher_id=draw(st.sampled_from((1, 2, 2, 3, None))),
+                group_id=draw(st.sampled_from((None, 1, 2, 3))),
+                created_by_import=draw(st.sampled_from((IMPORT_ID, IMPORT_ID, OTHER_IMPORT, None))),
+                updated_by_import=draw(st.sampled_from((IMPORT_ID, OTHER_IMPORT, None))),
+            )
+        )
     return seeds
 
 
@@ -352,7 +389,9 @@ def seed_sessions(draw) -> list[Session]:
 def data_rows(draw, header: list[str], timed: bool) -> list[list[str]]:
     good = dict(GOOD)
     # a file uses a few of the titles only, so that its rows meet the same sessions
-    good["sessionTitle"] = tuple(draw(st.lists(st.sampled_from(TITLES), min_size=1, max_size=4, unique=True)))
+    good["sessionTitle"] = tuple(
+        draw(st.lists(st.sampled_from(TITLES), min_size=1, max_size=4, unique=True))
+    )
     bad = dict(BAD)
     for name in ("sessionStartDate", "sessionEndDate"):
         bad[name] = BAD_TIMED_DATES if timed else BAD_DAY_DATES
@@ -390,8 +429,9 @@ def scenarios(draw):
 # ---------------------------------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(scenarios())
 def test_any_file_matches_the_one_by_one_model_whatever_the_chunks(scenario):
     variant, seeds, header, rows = scenario
@@ -401,19 +441,42 @@ def test_any_file_matches_the_one_by_one_model_whatever_the_chunks(scenario):
     result = check_file(variant, seeds, header, rows)
     # steer generation towards files whose rows interact: updates, cancels, double bookings
     target(float(result["counts"]["warnings"]), label="warnings")
-    target(float(result["counts"]["updated"] + result["counts"]["cancelled"]), label="updates and cancels")
+    target(
+        float(result["counts"]["updated"] + result["counts"]["cancelled"]),
+        label="updates and cancels",
+    )
 
 
 @st.composite
 def booking_scenarios(draw):
     """Valid rows only, with times: what matters is which sessions a teacher holds when."""
     variant = Variant(draw(st.sampled_from(("title", "title+start"))), True, True)
-    times = ("2026-03-01T09:00:00", "2026-03-01T10:00:00", "2026-03-01T11:00:00", "2026-03-01T12:00:00")
+    times = (
+        "2026-03-01T09:00:00",
+        "2026-03-01T10:00:00",
+        "2026-03-01T11:00:00",
+        "2026-03-01T12:00:00",
+    )
     seeds = []
     for i in range(1, draw(st.integers(0, 4)) + 1):
-        start, end = sorted(draw(st.lists(st.sampled_from(times), min_size=2, max_size=2, unique=True)))
-        seeds.append(Session(i, seed_guid(i), draw(st.sampled_from(TITLES)), "open", start, end,
-                             1, draw(st.sampled_from((1, 2))), None, IMPORT_ID, IMPORT_ID))
+        start, end = sorted(
+            draw(st.lists(st.sampled_from(times), min_size=2, max_size=2, unique=True))
+        )
+        seeds.append(
+            Session(
+                i,
+                seed_guid(i),
+                draw(st.sampled_from(TITLES)),
+                "open",
+                start,
+                end,
+                1,
+                draw(st.sampled_from((1, 2))),
+                None,
+                IMPORT_ID,
+                IMPORT_ID,
+            )
+        )
     titles = ("Alpha", "Beta")
     cell_times = [t.replace("T", " ")[:16] for t in times]
     rows = []
@@ -421,15 +484,27 @@ def booking_scenarios(draw):
         if draw(st.booleans()):
             start = end = ""
         else:
-            start, end = sorted(draw(st.lists(st.sampled_from(cell_times), min_size=2, max_size=2,
-                                              unique=True)))
-        rows.append([draw(st.sampled_from(("M", "M", "A"))), "TP-1", draw(st.sampled_from(titles)),
-                     "", start, end, draw(st.sampled_from(("u1", "u2"))), ""])
+            start, end = sorted(
+                draw(st.lists(st.sampled_from(cell_times), min_size=2, max_size=2, unique=True))
+            )
+        rows.append(
+            [
+                draw(st.sampled_from(("M", "M", "A"))),
+                "TP-1",
+                draw(st.sampled_from(titles)),
+                "",
+                start,
+                end,
+                draw(st.sampled_from(("u1", "u2"))),
+                "",
+            ]
+        )
     return variant, seeds, list(FIELDS), rows
 
 
-@settings(max_examples=500, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(booking_scenarios())
 def test_double_booking_warnings_match_the_model_whatever_the_chunks(scenario):
     variant, seeds, header, rows = scenario
@@ -445,13 +520,16 @@ def test_double_booking_warnings_match_the_model_whatever_the_chunks(scenario):
 HEADER = list(FIELDS)
 
 
-def row(action="M", code="TP-1", title="Alpha", status="", start="", end="", teacher="u1",
-        group="") -> list[str]:
+def row(
+    action="M", code="TP-1", title="Alpha", status="", start="", end="", teacher="u1", group=""
+) -> list[str]:
     return [action, code, title, status, start, end, teacher, group]
 
 
 def seed(i, title, *, training=1, start=None, end=None, teacher=None, creator=IMPORT_ID) -> Session:
-    return Session(i, seed_guid(i), title, "open", start, end, training, teacher, None, creator, creator)
+    return Session(
+        i, seed_guid(i), title, "open", start, end, training, teacher, None, creator, creator
+    )
 
 
 def run_example(variant: Variant, seeds: list[Session], rows: list[list[str]]) -> dict:
@@ -464,17 +542,23 @@ def messages(result: dict) -> dict[int, list[str]]:
 
 def test_a_row_updates_the_session_an_earlier_row_of_the_same_chunk_created():
     result = run_example(
-        Variant("title", False, False), [],
+        Variant("title", False, False),
+        [],
         [row(), row(status="closed", start="2026-03-01"), row(status="closed", start="2026-03-01")],
     )
     assert result["outcomes"] == {2: "created", 3: "updated", 4: "unchanged"}
     [session] = result["sessions"]
-    assert (session["guid"], session["status"], session["start_date"]) == ("L2", "closed", "2026-03-01")
+    assert (session["guid"], session["status"], session["start_date"]) == (
+        "L2",
+        "closed",
+        "2026-03-01",
+    )
 
 
 def test_cancel_then_create_again_gives_a_new_session_with_a_new_id():
     result = run_example(
-        Variant("title", False, False), [seed(1, "Alpha")],
+        Variant("title", False, False),
+        [seed(1, "Alpha")],
         [row(action="A"), row(action="A"), row(), row(status="closed")],
     )
     assert result["outcomes"] == {2: "cancelled", 3: "rejected", 4: "created", 5: "updated"}
@@ -496,15 +580,25 @@ def test_two_rows_create_the_same_title_then_a_third_finds_both():
 
 
 def not_owner(session_id: int) -> str:
-    return (f"Session {seed_guid(session_id)} was not created by this import and cannot be "
-            "modified (fullAccess is no).")
+    return (
+        f"Session {seed_guid(session_id)} was not created by this import and cannot be "
+        "modified (fullAccess is no)."
+    )
 
 
 def test_seeded_duplicates_and_ownership():
-    seeds = [seed(1, "Alpha"), seed(2, "Alpha"), seed(3, "Beta", creator=OTHER_IMPORT),
-             seed(4, "Gamma", creator=None)]
-    rows = [row(), row(title="Beta", status="closed"), row(title="Gamma", teacher="ghost"),
-            row(title="Alpha", code="TP-2")]
+    seeds = [
+        seed(1, "Alpha"),
+        seed(2, "Alpha"),
+        seed(3, "Beta", creator=OTHER_IMPORT),
+        seed(4, "Gamma", creator=None),
+    ]
+    rows = [
+        row(),
+        row(title="Beta", status="closed"),
+        row(title="Gamma", teacher="ghost"),
+        row(title="Alpha", code="TP-2"),
+    ]
     result = run_example(Variant("title", False, False), seeds, rows)
     assert messages(result) == {
         2: ["Session with sessionTitle Alpha is duplicated."],
@@ -519,23 +613,38 @@ def test_seeded_duplicates_and_ownership():
 def test_a_renamed_session_is_what_later_rows_find():
     # With sessionTitle among the search fields a title can never change (the row's title
     # is part of what it looks for); searched by start date alone, a row renames.
-    rows = [row(start="2026-03-01"), row(title="Beta", start="2026-03-01"),
-            row(title="Beta", start="2026-03-01"), row(title="Alpha", start="2026-03-01", status="closed")]
+    rows = [
+        row(start="2026-03-01"),
+        row(title="Beta", start="2026-03-01"),
+        row(title="Beta", start="2026-03-01"),
+        row(title="Alpha", start="2026-03-01", status="closed"),
+    ]
     result = run_example(Variant("start", False, False), [], rows)
     assert result["outcomes"] == {2: "created", 3: "updated", 4: "unchanged", 5: "updated"}
     assert [c["fields"] for c in result["changes"]] == [
-        {"title": ["Alpha", "Beta"]}, {"title": ["Beta", "Alpha"], "status": ["open", "closed"]}]
+        {"title": ["Alpha", "Beta"]},
+        {"title": ["Beta", "Alpha"], "status": ["open", "closed"]},
+    ]
 
 
 def test_a_session_whose_start_was_reset_is_no_longer_found_by_it():
-    rows = [row(start="2026-03-01"), row(start="NULL"), row(start="2026-03-01"), row(status="closed")]
+    rows = [
+        row(start="2026-03-01"),
+        row(start="NULL"),
+        row(start="2026-03-01"),
+        row(status="closed"),
+    ]
     result = run_example(Variant("title+start", False, False), [], rows)
     assert result["outcomes"] == {2: "created", 3: "updated", 4: "created", 5: "rejected"}
     assert messages(result) == {5: ["Session with sessionTitle Alpha is duplicated."]}
 
 
 def test_one_date_on_an_update_is_checked_against_the_stored_other():
-    rows = [row(start="2026-03-02", end="2026-03-05"), row(end="2026-03-01"), row(start="2026-03-06")]
+    rows = [
+        row(start="2026-03-02", end="2026-03-05"),
+        row(end="2026-03-01"),
+        row(start="2026-03-06"),
+    ]
     result = run_example(Variant("title", False, False), [], rows)
     assert messages(result) == {
         3: ["End date 2026-03-01 is before start date 2026-03-02."],
@@ -551,19 +660,31 @@ def test_double_booking_seen_through_a_session_an_earlier_row_of_the_chunk_creat
     result = run_example(Variant("title", False, True), seeds, rows)
     assert result["outcomes"] == {2: "created", 3: "updated"}
     assert result["warnings"] == [
-        {"line": 3, "messages": [f"Teacher u2 is already booked on session Beta ({seed_guid(1)}) at that time."]}
+        {
+            "line": 3,
+            "messages": [
+                f"Teacher u2 is already booked on session Beta ({seed_guid(1)}) at that time."
+            ],
+        }
     ]
 
 
 def test_double_booking_seen_through_times_an_earlier_row_of_the_chunk_changed():
     # Alpha is stored for u1 at 14:00-15:00; line 2 moves it to 09:00-11:00, line 3 gives
     # it to u2 (times kept), who teaches the seeded Beta at 10:00-12:00.
-    seeds = [seed(1, "Alpha", start="2026-03-01T14:00:00", end="2026-03-01T15:00:00", teacher=1),
-             seed(2, "Beta", start="2026-03-01T10:00:00", end="2026-03-01T12:00:00", teacher=2)]
+    seeds = [
+        seed(1, "Alpha", start="2026-03-01T14:00:00", end="2026-03-01T15:00:00", teacher=1),
+        seed(2, "Beta", start="2026-03-01T10:00:00", end="2026-03-01T12:00:00", teacher=2),
+    ]
     rows = [row(start="2026-03-01 09:00", end="2026-03-01 11:00"), row(teacher="u2")]
     result = run_example(Variant("title", False, True), seeds, rows)
     assert result["warnings"] == [
-        {"line": 3, "messages": [f"Teacher u2 is already booked on session Beta ({seed_guid(2)}) at that time."]}
+        {
+            "line": 3,
+            "messages": [
+                f"Teacher u2 is already booked on session Beta ({seed_guid(2)}) at that time."
+            ],
+        }
     ]
 
 
@@ -571,18 +692,24 @@ def test_a_session_cancelled_earlier_in_the_chunk_books_nobody():
     # Line 2 cancels Beta (u2, 10:00-12:00); line 3 creates Alpha for u1 at 09:00-11:00;
     # line 4 gives Alpha to u2, keeping its times: Beta is gone, so no warning.
     seeds = [seed(1, "Beta", start="2026-03-01T10:00:00", end="2026-03-01T12:00:00", teacher=2)]
-    rows = [row(action="A", title="Beta", teacher="u2"),
-            row(start="2026-03-01 09:00", end="2026-03-01 11:00"), row(teacher="u2")]
+    rows = [
+        row(action="A", title="Beta", teacher="u2"),
+        row(start="2026-03-01 09:00", end="2026-03-01 11:00"),
+        row(teacher="u2"),
+    ]
     result = run_example(Variant("title", False, True), seeds, rows)
     assert result["outcomes"] == {2: "cancelled", 3: "created", 4: "updated"}
     assert result["warnings"] == []
 
 
-@pytest.mark.parametrize("shape, message", [
-    (lambda cells: cells[:-1], "Line has 7 columns, 8 expected."),
-    (lambda cells: cells + ["x"], "Line has 9 columns, 8 expected."),
-    (lambda cells: cells + [""], None),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        (lambda cells: cells[:-1], "Line has 7 columns, 8 expected."),
+        (lambda cells: cells + ["x"], "Line has 9 columns, 8 expected."),
+        (lambda cells: cells + [""], None),
+    ],
+)
 def test_rows_of_the_wrong_width(shape, message):
     result = run_example(Variant("title", False, False), [], [shape(row())])
     if message is None:

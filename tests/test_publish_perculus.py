@@ -13,18 +13,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import NIGHTLY_CONFIG, ROOT, Workspace
-from emulators.perculus import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, PerculusEmulator
-from emulators.perculus import perculus_emulator  # noqa: F401  (fixture)
+from emulators.perculus import (
+    ACCESS_KEY,
+    ACCOUNT_ID,
+    SECRET_KEY,
+    PerculusEmulator,
+    perculus_emulator,  # noqa: F401  (fixture)
+)
 
-CONFIG = NIGHTLY_CONFIG.replace("{status}", "<sessionStatus/>").replace("{publishers}", """      <perculusPublisher>
+CONFIG = NIGHTLY_CONFIG.replace("{status}", "<sessionStatus/>").replace(
+    "{publishers}",
+    """      <perculusPublisher>
         <baseUrl>{url}</baseUrl>
         <batchSize>{batch}</batchSize>
         <timezone>Europe/Paris</timezone>
         <defaultDuration>60</defaultDuration>
         <timeout>{timeout}</timeout>
-      </perculusPublisher>""")
+      </perculusPublisher>""",
+)
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;sessionEndDate;teacherLogin"
 
 
@@ -34,8 +41,10 @@ def data(*rows: str) -> str:
 
 def session_row(n: int, action: str = "M", hours: int = 2, title: str | None = None) -> str:
     day = 1 + n % 28
-    return (f"{action};TP-001;{title or f'Session {n:03d}'};open;{day:02d}/03/2027 09:00;"
-            f"{day:02d}/03/2027 {9 + hours:02d}:00;jdupont")
+    return (
+        f"{action};TP-001;{title or f'Session {n:03d}'};open;{day:02d}/03/2027 09:00;"
+        f"{day:02d}/03/2027 {9 + hours:02d}:00;jdupont"
+    )
 
 
 @pytest.fixture
@@ -50,8 +59,10 @@ def setup(ws: Workspace, perculus_emulator: PerculusEmulator, credentials):  # n
     ws.seed()
 
     def write_config(batch: int = 100, timeout: float = 5, url: str | None = None) -> Path:
-        return ws.write("nightly.xml", CONFIG.format(url=url or perculus_emulator.base_url,
-                                                    batch=batch, timeout=timeout))
+        return ws.write(
+            "nightly.xml",
+            CONFIG.format(url=url or perculus_emulator.base_url, batch=batch, timeout=timeout),
+        )
 
     return ws, perculus_emulator, write_config
 
@@ -67,7 +78,11 @@ def test_a_nightly_file_creates_updates_and_cancels_sessions_on_perculus(setup):
     result, report = ws.import_rows(config, first)
     assert result.exit_code == 0, result.stderr
     assert report["files"][0]["publishers"]["perculus"] == {
-        "published": 5, "rejected": 0, "pending": 0, "skipped": 0}
+        "published": 5,
+        "rejected": 0,
+        "pending": 0,
+        "skipped": 0,
+    }
     # ceil(5 creates / batchSize 2) batch requests, plus one token request
     assert len(batch_calls(emulator)) == math.ceil(5 / 2)
     assert len(emulator.calls("/auth/connect/token")) == 1
@@ -83,11 +98,14 @@ def test_a_nightly_file_creates_updates_and_cancels_sessions_on_perculus(setup):
     assert set(guid_of.values()) == set(emulator.sessions)
 
     emulator.requests.clear()
-    second = ws.write("night2.csv", data(
-        session_row(0, hours=3),                 # longer: an update of duration only
-        session_row(1),                          # unchanged: nothing sent
-        session_row(2, action="A"),              # cancelled
-    ))
+    second = ws.write(
+        "night2.csv",
+        data(
+            session_row(0, hours=3),  # longer: an update of duration only
+            session_row(1),  # unchanged: nothing sent
+            session_row(2, action="A"),  # cancelled
+        ),
+    )
     result, report = ws.import_rows(config, second)
     assert result.exit_code == 0, result.stderr
     [update] = [item for call in batch_calls(emulator) for item in call.json]
@@ -115,12 +133,22 @@ def test_a_mixed_batch_rejects_exactly_the_refused_rows(setup):
         (3, ["Perculus rejected the session: Invalid session start date. (code 12)."]),
     ]
     assert file["rejected"][0]["values"]["sessionTitle"] == "Session 000"
-    assert file["publishers"]["perculus"] == {"published": 3, "rejected": 2, "pending": 0, "skipped": 0}
+    assert file["publishers"]["perculus"] == {
+        "published": 3,
+        "rejected": 2,
+        "pending": 0,
+        "skipped": 0,
+    }
     assert len(batch_calls(emulator)) == 1  # one request carried all five
     # the local change stays; the session is marked rejected
     states = {s["title"]: s["publish_state"] for s in ws.export()}
-    assert states == {"Session 000": "rejected", "Session 001": "rejected", "Session 002": "published",
-                      "Session 003": "published", "Session 004": "published"}
+    assert states == {
+        "Session 000": "rejected",
+        "Session 001": "rejected",
+        "Session 002": "published",
+        "Session 003": "published",
+        "Session 004": "published",
+    }
     assert rejects.read_text().splitlines()[1].startswith("M;TP-001;Session 000;")
 
 
@@ -176,8 +204,10 @@ def test_a_missing_credential_is_a_configuration_error_naming_the_variable(setup
     monkeypatch.delenv("PERCULUS_ACCOUNT_ID")
     checked = ws.run("check", config)
     assert checked.exit_code == 4
-    assert checked.stderr.endswith("nightly.xml:19: PERCULUS_ACCOUNT_ID is not set; the Perculus "
-                                   "publisher reads its credentials from the environment.\n")
+    assert checked.stderr.endswith(
+        "nightly.xml:19: PERCULUS_ACCOUNT_ID is not set; the Perculus "
+        "publisher reads its credentials from the environment.\n"
+    )
     assert emulator.requests == []
 
 
@@ -202,12 +232,21 @@ def test_a_sentinel_secret_appears_in_no_output(setup, monkeypatch):
     emulator.now = datetime(2027, 3, 2, tzinfo=UTC)  # one row rejected by Perculus
     night = ws.write("night.csv", data(session_row(0), session_row(5)))
     report_path, rejects = ws.root / "r.json", ws.root / "rejects.csv"
-    result = ws.run("run", "--verbose", "--report", report_path, "--rejects", rejects, config, night)
+    result = ws.run(
+        "run", "--verbose", "--report", report_path, "--rejects", rejects, config, night
+    )
     assert result.exit_code == 1
     history = ws.run("history", "--format", "json")
     journal = ws.run("history", "1", "--format", "json")
-    texts = [result.stdout, result.stderr, report_path.read_text(), rejects.read_text(),
-             history.stdout, journal.stdout, json.dumps(ws.export())]
+    texts = [
+        result.stdout,
+        result.stderr,
+        report_path.read_text(),
+        rejects.read_text(),
+        history.stdout,
+        journal.stdout,
+        json.dumps(ws.export()),
+    ]
     assert not [t for t in texts if sentinel in t]
     assert sentinel.encode() not in ws.db.read_bytes()
 
@@ -217,9 +256,11 @@ def test_check_says_where_an_import_publishes(setup):
     config = write_config(batch=50)
     result = ws.run("check", config)
     assert result.exit_code == 0, result.stderr
-    assert (f"  publishes every change to Perculus at {emulator.base_url} (batches of 50, times in "
-            "Europe/Paris; credentials from PERCULUS_ACCESS_KEY, PERCULUS_SECRET_KEY, "
-            "PERCULUS_ACCOUNT_ID)") in result.stdout
+    assert (
+        f"  publishes every change to Perculus at {emulator.base_url} (batches of 50, times in "
+        "Europe/Paris; credentials from PERCULUS_ACCESS_KEY, PERCULUS_SECRET_KEY, "
+        "PERCULUS_ACCOUNT_ID)"
+    ) in result.stdout
     assert emulator.requests == []  # check never calls the service
 
 
@@ -243,8 +284,20 @@ def test_a_run_killed_after_its_commit_is_delivered_by_the_next_run_once(setup):
     night = ws.write("night.csv", data(*(session_row(n) for n in range(4))))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), str(config), str(night)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "session_import",
+            "run",
+            "--db",
+            str(ws.db),
+            str(config),
+            str(night),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not emulator.calls("/auth/connect/token") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -289,13 +342,18 @@ def test_the_queue_is_read_a_page_at_a_time_and_keeps_each_sessions_order(setup,
     monkeypatch.setattr(outbox, "QUEUE_PAGE", 2)
     ws, emulator, write_config = setup
     config = write_config(batch=3)
-    night = ws.write("night.csv", data(
-        session_row(0), session_row(1), session_row(2),
-        session_row(0, hours=3),   # updates line 2's session: after its create
-        session_row(3),
-        session_row(1, action="A"),  # cancels line 3's session: after its create
-        session_row(0, hours=4),
-    ))
+    night = ws.write(
+        "night.csv",
+        data(
+            session_row(0),
+            session_row(1),
+            session_row(2),
+            session_row(0, hours=3),  # updates line 2's session: after its create
+            session_row(3),
+            session_row(1, action="A"),  # cancels line 3's session: after its create
+            session_row(0, hours=4),
+        ),
+    )
     result, report = ws.import_rows(config, night)
     assert result.exit_code == 0, result.stderr
     assert report["files"][0]["publishers"]["perculus"]["published"] == 7
@@ -311,7 +369,12 @@ def test_the_csv_export_carries_the_remote_ids_and_the_publish_state(setup):
     ws, emulator, write_config = setup
     config = write_config()
     emulator.now = datetime(2027, 3, 2, tzinfo=UTC)  # line 2's session starts in the past
-    assert ws.import_rows(config, ws.write("night.csv", data(session_row(0), session_row(5))))[0].exit_code == 1
+    assert (
+        ws.import_rows(config, ws.write("night.csv", data(session_row(0), session_row(5))))[
+            0
+        ].exit_code
+        == 1
+    )
     exported = ws.run("export", "sessions", "--format", "csv")
     assert exported.exit_code == 0, exported.stderr
     rows = {r["title"]: r for r in csv.DictReader(io.StringIO(exported.stdout))}

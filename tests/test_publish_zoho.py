@@ -13,17 +13,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import NIGHTLY_CONFIG, ROOT, Workspace
 from emulators.zoho import ZohoEmulator
 
-from session_import.publishers import outbox
 from session_import.config import load_config
 from session_import.pipeline import RunOptions, run_import
+from session_import.publishers import outbox
 from session_import.store import Store
 
 SECRET = "zoho-S3NTINEL-4d2a"
-CONFIG = NIGHTLY_CONFIG.replace("{status}", "").replace("{publishers}", """      <zohoPeoplePublisher>
+CONFIG = NIGHTLY_CONFIG.replace("{status}", "").replace(
+    "{publishers}",
+    """      <zohoPeoplePublisher>
         <baseUrl>{url}</baseUrl>
         <accountsUrl>{url}</accountsUrl>
         <courseId>C1</courseId><batchId>B1</batchId><moduleId>M1</moduleId>
@@ -32,7 +33,8 @@ CONFIG = NIGHTLY_CONFIG.replace("{status}", "").replace("{publishers}", """     
         <windowSeconds>{window}</windowSeconds>
         <lockSeconds>{lock}</lockSeconds>
         <timeout>{timeout}</timeout>
-      </zohoPeoplePublisher>""")
+      </zohoPeoplePublisher>""",
+)
 HEADER = "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;sessionEndDate;teacherLogin"
 
 
@@ -42,14 +44,17 @@ def data(*rows: str) -> str:
 
 def row(n: int, action: str = "M", training: str = "TP-001", title: str | None = None) -> str:
     day = 1 + n % 28
-    return (f"{action};{training};{title or f'Session {n:03d}'};{day:02d}/03/2027 09:00;"
-            f"{day:02d}/03/2027 14:30;jdupont")
+    return (
+        f"{action};{training};{title or f'Session {n:03d}'};{day:02d}/03/2027 09:00;"
+        f"{day:02d}/03/2027 14:30;jdupont"
+    )
 
 
 @pytest.fixture
 def zoho(monkeypatch):
-    emulator = ZohoEmulator(max_requests=30, window_seconds=1.0, lock_seconds=2.0,
-                            client_secret=SECRET)
+    emulator = ZohoEmulator(
+        max_requests=30, window_seconds=1.0, lock_seconds=2.0, client_secret=SECRET
+    )
     monkeypatch.setenv("ZOHO_CLIENT_ID", emulator.client_id)
     monkeypatch.setenv("ZOHO_CLIENT_SECRET", SECRET)
     monkeypatch.setenv("ZOHO_REFRESH_TOKEN", emulator.refresh_token)
@@ -61,10 +66,15 @@ def zoho(monkeypatch):
 def setup(ws: Workspace, zoho: ZohoEmulator):
     ws.seed()
 
-    def write_config(max_requests: int = 30, window: float = 1.0, lock: float = 2.0,
-                     timeout: float = 5) -> Path:
-        return ws.write("nightly.xml", CONFIG.format(url=zoho.url, max_requests=max_requests,
-                                                    window=window, lock=lock, timeout=timeout))
+    def write_config(
+        max_requests: int = 30, window: float = 1.0, lock: float = 2.0, timeout: float = 5
+    ) -> Path:
+        return ws.write(
+            "nightly.xml",
+            CONFIG.format(
+                url=zoho.url, max_requests=max_requests, window=window, lock=lock, timeout=timeout
+            ),
+        )
 
     return ws, zoho, write_config
 
@@ -85,7 +95,11 @@ def test_a_hundred_sessions_are_paced_under_the_threshold_and_close_to_it(setup)
     busiest = zoho.busiest_window()
     assert 24 <= busiest <= 30  # never over the limit, and at least 80% of it
     first = next(iter(zoho.sessions.values()))
-    assert (first["date"], first["startTime"], first["endTime"]) == ("01-03-2027", "09:00 AM", "02:30 PM")
+    assert (first["date"], first["startTime"], first["endTime"]) == (
+        "01-03-2027",
+        "09:00 AM",
+        "02:30 PM",
+    )
     assert first["trainerErecno"] == "E1001" and first["type"] == "0"  # TP-001 is blended
     assert first["courseId"] == "C1" and first["moduleId"] == "M1"
     remote = {s["remote"]["zoho"] for s in ws.export()}
@@ -94,7 +108,9 @@ def test_a_hundred_sessions_are_paced_under_the_threshold_and_close_to_it(setup)
 
 def test_a_training_with_its_own_module_goes_there(setup):
     ws, zoho, write_config = setup
-    result, _ = ws.import_rows(write_config(), ws.write("night.csv", data(row(1, training="TP-002"))))
+    result, _ = ws.import_rows(
+        write_config(), ws.write("night.csv", data(row(1, training="TP-002")))
+    )
     assert result.exit_code == 0, result.stderr
     [session] = zoho.sessions.values()
     assert (session["courseId"], session["batchId"], session["moduleId"]) == ("C2", "B2", "M2")
@@ -138,7 +154,8 @@ def test_a_cancel_is_a_warning_to_delete_it_by_hand(setup):
     assert result.exit_code == 0, result.stderr
     [warning] = report["files"][0]["warnings"]
     assert warning["messages"] == [
-        f"Zoho People has no API to delete a session; delete session Session 001 ({session_id}) by hand."]
+        f"Zoho People has no API to delete a session; delete session Session 001 ({session_id}) by hand."
+    ]
     assert session_id in zoho.sessions
 
 
@@ -160,11 +177,22 @@ def test_the_secret_appears_in_no_output(setup):
     ws, zoho, write_config = setup
     config = write_config()
     report_path = ws.root / "r.json"
-    result = ws.run("run", "--verbose", "--report", report_path, config,
-                    ws.write("night.csv", data(row(1), row(2, title="T" * 120))))
+    result = ws.run(
+        "run",
+        "--verbose",
+        "--report",
+        report_path,
+        config,
+        ws.write("night.csv", data(row(1), row(2, title="T" * 120))),
+    )
     assert result.exit_code == 1
-    texts = [result.stdout, result.stderr, report_path.read_text(),
-             ws.run("history", "--format", "json").stdout, json.dumps(ws.export())]
+    texts = [
+        result.stdout,
+        result.stderr,
+        report_path.read_text(),
+        ws.run("history", "--format", "json").stdout,
+        json.dumps(ws.export()),
+    ]
     assert not [t for t in texts if SECRET in t]
     assert SECRET.encode() not in ws.db.read_bytes()
     assert not [e for e in zoho.log if e.is_api and SECRET in (e.body + json.dumps(e.headers))]
@@ -177,8 +205,20 @@ def test_a_kill_mid_delivery_is_finished_by_the_next_run_without_a_twin(setup):
     night = ws.write("night.csv", data(*(row(n) for n in range(40))))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "session_import", "run", "--db", str(ws.db), str(config), str(night)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "session_import",
+            "run",
+            "--db",
+            str(ws.db),
+            str(config),
+            str(night),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while len(zoho.sessions) < 15 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -220,7 +260,9 @@ def test_what_the_publish_timeout_leaves_waits_for_the_next_publish(setup):
     assert counts["published"] + counts["pending"] == 30 and 0 < counts["pending"] < 30
     assert len(zoho.sessions) == counts["published"]
     assert ws.run("publish", config).exit_code == 0
-    assert sorted(s["name"] for s in zoho.sessions.values()) == [f"Session {n:03d}" for n in range(30)]
+    assert sorted(s["name"] for s in zoho.sessions.values()) == [
+        f"Session {n:03d}" for n in range(30)
+    ]
     assert zoho.busiest_window() <= 5
 
 
@@ -250,13 +292,16 @@ def test_a_token_that_expires_mid_run_is_refreshed_once(setup):
 def test_a_session_that_ends_when_it_starts_is_rejected_for_zoho_not_stretched(setup):
     """10:00 to 10:00 used to be published as 10:00 AM to 11:59 PM, a session nobody asked for."""
     ws, zoho, write_config = setup
-    night = ws.write("night.csv", data(row(1), "M;TP-001;Instant;05/03/2027 10:00;05/03/2027 10:00;jdupont"))
+    night = ws.write(
+        "night.csv", data(row(1), "M;TP-001;Instant;05/03/2027 10:00;05/03/2027 10:00;jdupont")
+    )
     result, report = ws.import_rows(write_config(), night)
     assert result.exit_code == 1, result.stderr
     [rejected] = report["files"][0]["rejected"]
     assert rejected["line"] == 3
     assert rejected["messages"] == [
-        "Zoho People needs an end after the start; session Instant runs from 10:00 AM to 10:00 AM on 05-03-2027."]
+        "Zoho People needs an end after the start; session Instant runs from 10:00 AM to 10:00 AM on 05-03-2027."
+    ]
     assert [s["name"] for s in zoho.sessions.values()] == ["Session 001"]
     assert [s["publish_state"] for s in ws.export() if s["title"] == "Instant"] == ["rejected"]
 
@@ -299,7 +344,9 @@ def ten_in_two_seconds(setup):
 def nights(ws: Workspace, *counts: int) -> list[Path]:
     files, first = [], 0
     for number, count in enumerate(counts, 1):
-        files.append(ws.write(f"night{number}.csv", data(*(row(n) for n in range(first, first + count)))))
+        files.append(
+            ws.write(f"night{number}.csv", data(*(row(n) for n in range(first, first + count))))
+        )
         first += count
     return files
 
@@ -337,8 +384,9 @@ def test_after_a_reboot_calls_from_the_future_count_as_just_sent(ten_in_two_seco
     the wall clock is left: a stored time in the future counts as now, never as a stall."""
     ws, zoho, config = ten_in_two_seconds
     boot = {"id": "before-the-reboot"}
-    monkeypatch.setattr(outbox, "boot_clock",
-                        lambda: (boot["id"], time.clock_gettime(time.CLOCK_BOOTTIME)))
+    monkeypatch.setattr(
+        outbox, "boot_clock", lambda: (boot["id"], time.clock_gettime(time.CLOCK_BOOTTIME))
+    )
     first, second = nights(ws, 10, 5)
     assert run_with_clock(ws, config, first, +3600) == 0
     boot["id"] = "after-the-reboot"
@@ -346,5 +394,6 @@ def test_after_a_reboot_calls_from_the_future_count_as_just_sent(ten_in_two_seco
     assert result.exit_code == 0, result.stderr
     assert report["files"][0]["publishers"]["zoho"]["published"] == 5
     assert not [e for e in zoho.log if e.locked] and zoho.busiest_window() <= 10
-    assert ws.query("SELECT count(*) FROM remote_calls WHERE publisher = 'zoho' AND at > ?",
-                    time.time() + 60) == [(0,)]  # the future times were not stored again
+    assert ws.query(
+        "SELECT count(*) FROM remote_calls WHERE publisher = 'zoho' AND at > ?", time.time() + 60
+    ) == [(0,)]  # the future times were not stored again

@@ -342,8 +342,13 @@ JAPANESE = "sessionTitle;place\nセキュリティ研修（東京）;東京\n情
         ("utf-8", "cannot be decoded as utf-8 at byte 19 (0x83)"),
         ("windows-1252", "cannot be decoded as windows-1252 at byte 33 (0x8F)"),  # undefined
         # iso-8859-1 defines every byte, 0x80-0x9F as control characters no text holds
-        ("iso-8859-1", ("cannot be read as iso-8859-1: byte 19 (0x83) is a control character"
-                        " that no iso-8859-1 text holds")),
+        (
+            "iso-8859-1",
+            (
+                "cannot be read as iso-8859-1: byte 19 (0x83) is a control character"
+                " that no iso-8859-1 text holds"
+            ),
+        ),
     ],
 )
 def test_a_multi_byte_suggestion_does_not_depend_on_the_configured_encoding(
@@ -365,9 +370,10 @@ def test_windows_1252_read_as_iso_8859_fails_at_its_first_control_character(
     # its curly apostrophe (0x92) is a control character in iso-8859-*
     path = write(tmp_path, FRENCH.encode("windows-1252"))
     offset = FRENCH.encode("windows-1252").index(b"\x92")
-    with pytest.raises(DataFileError) as caught, DataFile(
-        path, encoding=read_as, chunk_size=chunk_size
-    ) as data_file:
+    with (
+        pytest.raises(DataFileError) as caught,
+        DataFile(path, encoding=read_as, chunk_size=chunk_size) as data_file,
+    ):
         assert [r.line for r in data_file] == [2]  # the records before it are read
     assert str(caught.value) == (
         f"{path}:3: cannot be read as {read_as}: byte {offset} (0x92) is a control character"
@@ -385,17 +391,42 @@ def test_real_iso_8859_1_text_reads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "read_as", "line", "offset", "shown"),
     [
-        ("sessionTitle;place\nSécurité;Paris\n", "windows-1252", 2, 20,
-         '0xC3 0xA9 at byte 20 read as "é" in UTF-8 but as "Ã©" in windows-1252'),
+        (
+            "sessionTitle;place\nSécurité;Paris\n",
+            "windows-1252",
+            2,
+            20,
+            '0xC3 0xA9 at byte 20 read as "é" in UTF-8 but as "Ã©" in windows-1252',
+        ),
         # 0x81 is undefined in windows-1252: the file used to fail without a hint
-        ("sessionTitle;place\nFormation;Ávila\n", "windows-1252", 2, 29,
-         '0xC3 0x81 at byte 29 read as "Á" in UTF-8 but as "Ã\\x81" in windows-1252'),
-        ("a\r\nb\rc\nSécurité\n", "iso-8859-1", 4, 8,
-         '0xC3 0xA9 at byte 8 read as "é" in UTF-8 but as "Ã©" in iso-8859-1'),
-        ("a\n€\n", "windows-1252", 2, 2,
-         '0xE2 0x82 0xAC at byte 2 read as "€" in UTF-8 but as "â‚¬" in windows-1252'),
-        ("\ufeffa\nSécurité\n", "cp1252", 2, 6,  # the BOM is no evidence, but counts in bytes
-         '0xC3 0xA9 at byte 6 read as "é" in UTF-8 but as "Ã©" in cp1252'),
+        (
+            "sessionTitle;place\nFormation;Ávila\n",
+            "windows-1252",
+            2,
+            29,
+            '0xC3 0x81 at byte 29 read as "Á" in UTF-8 but as "Ã\\x81" in windows-1252',
+        ),
+        (
+            "a\r\nb\rc\nSécurité\n",
+            "iso-8859-1",
+            4,
+            8,
+            '0xC3 0xA9 at byte 8 read as "é" in UTF-8 but as "Ã©" in iso-8859-1',
+        ),
+        (
+            "a\n€\n",
+            "windows-1252",
+            2,
+            2,
+            '0xE2 0x82 0xAC at byte 2 read as "€" in UTF-8 but as "â‚¬" in windows-1252',
+        ),
+        (
+            "\ufeffa\nSécurité\n",
+            "cp1252",
+            2,
+            6,  # the BOM is no evidence, but counts in bytes
+            '0xC3 0xA9 at byte 6 read as "é" in UTF-8 but as "Ã©" in cp1252',
+        ),
     ],
 )
 @pytest.mark.parametrize("chunk_size", [1, 2, 4096])

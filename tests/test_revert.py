@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ROOT, SAMPLE_CONFIGS, rows
+
 from session_import import history as history_module
 
 TRAININGS, TEACHERS, GROUPS = 1, 2, 3  # the seeding runs
@@ -45,11 +45,15 @@ def nothing_changed(ws, before_runs: int, before_sessions: list[dict]) -> None:
 
 
 def test_a_trainings_run_whose_trainings_sessions_use_is_refused_naming_them(
-        seeded, sessions_config):
-    data = seeded.write("s.csv", rows(
-        *(f"M;TP-001;Safety {n};;;open;;;jdupont;;" for n in range(1, 8)),
-        "M;TP-002;Leaders;;;open;;;amartin;;",
-    ))
+    seeded, sessions_config
+):
+    data = seeded.write(
+        "s.csv",
+        rows(
+            *(f"M;TP-001;Safety {n};;;open;;;jdupont;;" for n in range(1, 8)),
+            "M;TP-002;Leaders;;;open;;;amartin;;",
+        ),
+    )
     assert seeded.run("run", sessions_config, data).exit_code == 0
     made = sessions(seeded)
     named = ", ".join(f"session {s['title']} ({s['guid']})" for s in made[:5])
@@ -73,12 +77,14 @@ def test_a_teachers_or_groups_run_that_sessions_use_is_refused(seeded, sessions_
     assert result.exit_code == 1
     assert result.stderr == (
         "Run 2 cannot be reverted: teacher jdupont is still used by session Paris"
-        f" ({paris['guid']}); change or cancel them first.\n")
+        f" ({paris['guid']}); change or cancel them first.\n"
+    )
     result = revert_run(seeded, GROUPS)
     assert result.exit_code == 1
     assert result.stderr == (
         f"Run 3 cannot be reverted: group France ({paris['group_guid']}) is still used by session"
-        f" Paris ({paris['guid']}); change or cancel them first.\n")
+        f" Paris ({paris['guid']}); change or cancel them first.\n"
+    )
     nothing_changed(seeded, 4, [paris])
 
 
@@ -90,27 +96,44 @@ def test_a_group_with_a_child_group_created_later_is_not_deleted(seeded):
     assert result.exit_code == 1
     assert result.stderr == (
         f"Run 3 cannot be reverted: group Europe ({groups['Europe']['guid']}) is still used by"
-        f" group Spain ({groups['Spain']['guid']}); change or cancel them first.\n")
+        f" group Spain ({groups['Spain']['guid']}); change or cancel them first.\n"
+    )
     assert seeded.query("SELECT count(*) FROM groups") == [(6,)]
 
 
 def test_a_session_that_would_come_back_without_its_training_is_refused(seeded, sessions_config):
-    assert seeded.run("run", sessions_config, seeded.write("a.csv", rows(
-        "M;TP-003;GDPR Toronto;;;open;;;lchen;;"))).exit_code == 0
+    assert (
+        seeded.run(
+            "run",
+            sessions_config,
+            seeded.write("a.csv", rows("M;TP-003;GDPR Toronto;;;open;;;lchen;;")),
+        ).exit_code
+        == 0
+    )
     (gdpr,) = sessions(seeded)
-    assert seeded.run("run", sessions_config, seeded.write("b.csv", rows(
-        "A;TP-003;GDPR Toronto;;;;;;lchen;;"))).exit_code == 0
+    assert (
+        seeded.run(
+            "run",
+            sessions_config,
+            seeded.write("b.csv", rows("A;TP-003;GDPR Toronto;;;;;;lchen;;")),
+        ).exit_code
+        == 0
+    )
     cancel_run = history(seeded)[0]["id"]
-    gone = seeded.write("gone.csv", "trainingAction;trainingPathCode;trainingTitle;trainingLocale;"
-                        "trainingModality;trainingDescription\nA;TP-003;GDPR for managers;en-GB;"
-                        "learning_channel;\n")
+    gone = seeded.write(
+        "gone.csv",
+        "trainingAction;trainingPathCode;trainingTitle;trainingLocale;"
+        "trainingModality;trainingDescription\nA;TP-003;GDPR for managers;en-GB;"
+        "learning_channel;\n",
+    )
     assert seeded.run("run", SAMPLE_CONFIGS / "trainings.xml", gone).exit_code == 0
     result = revert_run(seeded, cancel_run)
     assert result.exit_code == 1
     assert result.stderr == (
         f"Run {cancel_run} cannot be reverted: session GDPR Toronto ({gdpr['guid']}) would come"
         " back with training TP-003, which no longer exists; revert the run that deleted it"
-        " first.\n")
+        " first.\n"
+    )
     assert sessions(seeded) == []
 
 
@@ -124,13 +147,19 @@ def test_past_a_count_the_records_still_used_are_summed_up(seeded, sessions_conf
 
 
 def test_a_dry_run_revert_says_what_it_would_do(seeded, sessions_config):
-    assert seeded.run("run", sessions_config, seeded.write("s.csv", rows(
-        "M;TP-001;Paris;;;open;;;jdupont;;"))).exit_code == 0
+    assert (
+        seeded.run(
+            "run", sessions_config, seeded.write("s.csv", rows("M;TP-001;Paris;;;open;;;jdupont;;"))
+        ).exit_code
+        == 0
+    )
     made = sessions(seeded)
     result = revert_run(seeded, "--dry-run", 4)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == ("[dry run] Run 4 would be reverted: 1 deleted, 0 restored,"
-                             " 0 recreated; nothing was changed.\n")
+    assert result.stdout == (
+        "[dry run] Run 4 would be reverted: 1 deleted, 0 restored,"
+        " 0 recreated; nothing was changed.\n"
+    )
     assert sessions(seeded) == made
     assert history(seeded)[0]["dry_run"] is True
     done = revert_run(seeded, 4)
@@ -149,7 +178,9 @@ def test_a_file_whose_run_was_reverted_imports_again(seeded, sessions_config):
     assert skipped.stdout.startswith(f"File {data} was already imported by run 6 on ")
     refused = revert_run(seeded, 7)
     assert (refused.exit_code, refused.stderr) == (
-        1, "Run 7 applied nothing (a file skipped as already imported): there is nothing to revert.\n")
+        1,
+        "Run 7 applied nothing (a file skipped as already imported): there is nothing to revert.\n",
+    )
     # a revert undone by another revert: the file's run is applied again
     assert revert_run(seeded, 6).exit_code == 0  # run 8
     assert revert_run(seeded, 8).exit_code == 0  # run 9 puts run 6's session back
@@ -165,5 +196,7 @@ def test_the_sample_reference_runs_refuse_to_go_while_the_sample_sessions_use_th
         result = revert_run(ws, run_id)
         assert result.exit_code == 1, result.stderr
         assert "FOREIGN KEY" not in result.stderr
-        assert all(line.startswith(f"Run {run_id} cannot be reverted: ")
-                   for line in result.stderr.splitlines())
+        assert all(
+            line.startswith(f"Run {run_id} cannot be reverted: ")
+            for line in result.stderr.splitlines()
+        )

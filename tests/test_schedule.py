@@ -42,7 +42,8 @@ def night(tmp_path):
     drop, backup = tmp_path / "drop", tmp_path / "backup"
     drop.mkdir()
     (drop / "night1.csv").write_text(
-        "sessionAction;trainingPathCode;sessionTitle;teacherLogin\nM;TP-001;S;jdupont\n")
+        "sessionAction;trainingPathCode;sessionTitle;teacherLogin\nM;TP-001;S;jdupont\n"
+    )
     config = tmp_path / "etc" / "nightly.xml"
     config.parent.mkdir()
     config.write_text(DROP_CONFIG.format(drop=drop, backup=backup))
@@ -53,8 +54,13 @@ def night(tmp_path):
 
 def localise(command: str, ws, config, pings, prom) -> str:
     prom.parent.mkdir(exist_ok=True)
-    for shipped, here in ((INSTALLED, CLI), (STORE, ws.db), (METRICS, prom), (CONFIG, config),
-                          (PING, pings.url)):
+    for shipped, here in (
+        (INSTALLED, CLI),
+        (STORE, ws.db),
+        (METRICS, prom),
+        (CONFIG, config),
+        (PING, pings.url),
+    ):
         assert shipped in command, shipped
         command = command.replace(shipped, str(here))
     return command
@@ -66,8 +72,11 @@ def check_the_night(ws, drop, backup, pings, prom, result) -> None:
     assert ws.query("SELECT title FROM sessions") == [("S",)]
     assert not (drop / "night1.csv").exists() and (backup / "night1.csv").exists()
     assert pings.paths() == ["/start", "/0"]
-    samples = {(s.name, tuple(s.labels.items())): s.value
-               for family in text_string_to_metric_families(prom.read_text()) for s in family.samples}
+    samples = {
+        (s.name, tuple(s.labels.items())): s.value
+        for family in text_string_to_metric_families(prom.read_text())
+        for s in family.samples
+    }
     assert samples[("session_import_last_run_exit_code", (("import", "nightly"),))] == 0
 
 
@@ -82,9 +91,23 @@ def test_the_readme_crontab_line_runs_as_cron_runs_it(night, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     result = subprocess.run(
-        ["env", "-i", f"HOME={home}", "LOGNAME=root", "SHELL=/bin/sh", "PATH=/usr/bin:/bin",
-         "/bin/sh", "-c", localise(command, ws, config, pings, prom)],
-        cwd=home, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        [
+            "env",
+            "-i",
+            f"HOME={home}",
+            "LOGNAME=root",
+            "SHELL=/bin/sh",
+            "PATH=/usr/bin:/bin",
+            "/bin/sh",
+            "-c",
+            localise(command, ws, config, pings, prom),
+        ],
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     check_the_night(ws, drop, backup, pings, prom, result)
     assert list(home.iterdir()) == []  # nothing created in cron's working folder
 
@@ -93,8 +116,11 @@ UNITS = ROOT / "contrib"
 
 
 def unit_setting(name: str, key: str) -> str:
-    values = [line.split("=", 1)[1] for line in (UNITS / name).read_text().splitlines()
-              if line.startswith(f"{key}=")]
+    values = [
+        line.split("=", 1)[1]
+        for line in (UNITS / name).read_text().splitlines()
+        if line.startswith(f"{key}=")
+    ]
     assert len(values) == 1, (name, key)
     return values[0]
 
@@ -115,9 +141,17 @@ def test_systemd_analyze_accepts_the_units(tmp_path):
     for unit in UNITS.glob("session-import.*"):
         text = unit.read_text().replace(INSTALLED, str(CLI))  # verify checks the command exists
         (tmp_path / unit.name).write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "session-import.service"),
-                             str(tmp_path / "session-import.timer")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            str(tmp_path / "session-import.service"),
+            str(tmp_path / "session-import.timer"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "session-import" not in result.stderr, result.stderr  # no warning about our units
 
@@ -129,6 +163,12 @@ def test_the_service_command_runs_as_systemd_runs_it(night, tmp_path):
     command = unit_setting("session-import.service", "ExecStart")
     command = command.replace("${SESSION_IMPORT_PING_URL}", PING)  # what systemd substitutes
     argv = shlex.split(localise(command, ws, config, pings, prom))
-    result = subprocess.run(["env", "-i", "PATH=/usr/bin:/bin", *argv], cwd=ws.root,
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["env", "-i", "PATH=/usr/bin:/bin", *argv],
+        cwd=ws.root,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     check_the_night(ws, drop, backup, pings, prom, result)

@@ -73,7 +73,8 @@ def test_status_is_a_check_a_monitoring_system_can_run(drop):
     assert [line.split(":")[0] for line in lines] == ["groups", "nightly", "teachers", "trainings"]
     assert lines[1] == (
         f"nightly: ok; last run {ended}, exit 0 (night1.csv: applied); last success {ended}; "
-        "to publish: nothing")
+        "to publish: nothing"
+    )
     assert ok.stderr == ""
 
     bad = folder / "night2.csv"
@@ -81,10 +82,16 @@ def test_status_is_a_check_a_monitoring_system_can_run(drop):
     assert ws.run("run", config).exit_code == 3
     failed = status(ws, "--config", config)
     assert failed.exit_code == 1
-    last = ws.query("SELECT ended_at FROM commands WHERE import_id = 'nightly' ORDER BY id DESC")[0][0]
-    reason = f"night2.csv: failed: {bad}:1: Mandatory column sessionTitle is missing from the header."
-    assert failed.stdout == (f"nightly: failed; last run {last}, exit 3 ({reason}); last success "
-                             f"{ended}; to publish: nothing\n")
+    last = ws.query("SELECT ended_at FROM commands WHERE import_id = 'nightly' ORDER BY id DESC")[
+        0
+    ][0]
+    reason = (
+        f"night2.csv: failed: {bad}:1: Mandatory column sessionTitle is missing from the header."
+    )
+    assert failed.stdout == (
+        f"nightly: failed; last run {last}, exit 3 ({reason}); last success "
+        f"{ended}; to publish: nothing\n"
+    )
     assert failed.stderr == f"nightly: the last run (ended {last}) exited 3: {reason}.\n"
 
     bad.unlink()
@@ -100,8 +107,12 @@ def test_status_is_a_check_a_monitoring_system_can_run(drop):
 
 def test_status_json_and_an_import_that_never_ran(drop):
     ws, config, folder = drop
-    other = ws.write("other.xml", DROP_CONFIG.replace('id="nightly"', 'id="weekly"').format(
-        drop=folder, backup=ws.root / "b2"))
+    other = ws.write(
+        "other.xml",
+        DROP_CONFIG.replace('id="nightly"', 'id="weekly"').format(
+            drop=folder, backup=ws.root / "b2"
+        ),
+    )
     result = status(ws, "--config", other, "--format", "json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -169,19 +180,28 @@ def test_a_failing_ping_never_changes_the_exit_code_and_never_shows_the_url(drop
     (folder / "night1.csv").write_text(HEAD + "M;TP-001;S;jdupont\n")
     pings.fail_next = [500, 503, 500, 404]  # start: three 5xx; end: a 404 is not tried again
     report, metrics = ws.root / "report.json", ws.root / "nightly.prom"
-    result = ws.run("run", "--ping-url", pings.url, "--report", report, "--metrics-file", metrics, config)
+    result = ws.run(
+        "run", "--ping-url", pings.url, "--report", report, "--metrics-file", metrics, config
+    )
     assert result.exit_code == 0
     where = f"http://127.0.0.1:{pings.server.server.server_address[1]}/…"
     assert result.stderr == (
         f"The heartbeat start ping to {where} failed: HTTP 500; the exit code is unchanged.\n"
-        f"The heartbeat ping of exit code 0 to {where} failed: HTTP 404; the exit code is unchanged.\n")
+        f"The heartbeat ping of exit code 0 to {where} failed: HTTP 404; the exit code is unchanged.\n"
+    )
     assert pings.paths() == ["/start"] * 3 + ["/0"]
     # the secret part of the URL is nowhere: output, report, metrics, lock file, store
     conn = sqlite3.connect(ws.db)
     dump = "\n".join(conn.iterdump())
     conn.close()
-    for text in (result.stdout, result.stderr, report.read_text(), metrics.read_text(),
-                 Path(f"{ws.db}.lock").read_text(), dump):
+    for text in (
+        result.stdout,
+        result.stderr,
+        report.read_text(),
+        metrics.read_text(),
+        Path(f"{ws.db}.lock").read_text(),
+        dump,
+    ):
         assert pings.check not in text
 
     pings.stop()  # nothing listens any more
@@ -191,7 +211,8 @@ def test_a_failing_ping_never_changes_the_exit_code_and_never_shows_the_url(drop
     assert down.stderr == (
         f"The heartbeat start ping to {where} failed: could not connect; the exit code is unchanged.\n"
         f"The heartbeat ping of exit code 0 to {where} failed: could not connect; the exit code is "
-        "unchanged.\n")
+        "unchanged.\n"
+    )
 
 
 def test_the_summary_a_ping_carries_is_at_most_100_kb(drop, pings):
@@ -231,9 +252,17 @@ def test_the_metrics_file_is_prometheus_text_from_the_store_history(drop):
     assert first[("session_import_last_success_timestamp_seconds", nightly)] == success
     assert first[("session_import_last_run_duration_seconds", nightly)] == pytest.approx(ended[1])
     assert first[("session_import_last_run_finished", nightly)] == 1
-    assert first[("session_import_last_run_rows", (("import", "nightly"), ("outcome", "created")))] == 2
-    assert first[("session_import_last_run_rows", (("import", "nightly"), ("outcome", "rejected")))] == 0
-    assert sorted(p.name for p in prom.parent.iterdir()) == ["session_import.prom"]  # no temporary left
+    assert (
+        first[("session_import_last_run_rows", (("import", "nightly"), ("outcome", "created")))]
+        == 2
+    )
+    assert (
+        first[("session_import_last_run_rows", (("import", "nightly"), ("outcome", "rejected")))]
+        == 0
+    )
+    assert sorted(p.name for p in prom.parent.iterdir()) == [
+        "session_import.prom"
+    ]  # no temporary left
     assert prom.stat().st_mode & 0o777 == 0o644
 
     bad = folder / "night2.csv"
@@ -242,25 +271,38 @@ def test_the_metrics_file_is_prometheus_text_from_the_store_history(drop):
     second = metrics(prom)
     assert second[("session_import_last_run_exit_code", nightly)] == 3
     assert second[("session_import_last_success_timestamp_seconds", nightly)] == success  # kept
-    assert second[("session_import_last_run_rows", (("import", "nightly"), ("outcome", "rejected")))] == 1
+    assert (
+        second[("session_import_last_run_rows", (("import", "nightly"), ("outcome", "rejected")))]
+        == 1
+    )
     unwritable = ws.run("run", "--metrics-file", ws.root / "nowhere" / "x.prom", config)
     assert unwritable.exit_code == 0  # no file tonight; the metrics failure changes nothing
-    assert unwritable.stderr.startswith(f"Could not write the metrics file {ws.root / 'nowhere' / 'x.prom'}: ")
+    assert unwritable.stderr.startswith(
+        f"Could not write the metrics file {ws.root / 'nowhere' / 'x.prom'}: "
+    )
 
 
-PUBLISHING = NIGHTLY_CONFIG.replace("{status}", "").replace("{publishers}", """      <perculusPublisher>
+PUBLISHING = NIGHTLY_CONFIG.replace("{status}", "").replace(
+    "{publishers}",
+    """      <perculusPublisher>
         <baseUrl>{url}</baseUrl><timezone>Europe/Paris</timezone><timeout>2</timeout>
-      </perculusPublisher>""")
+      </perculusPublisher>""",
+)
 
 
-def test_pending_changes_per_publisher_then_publish_delivers_them(ws, perculus_emulator, monkeypatch):  # noqa: F811
+def test_pending_changes_per_publisher_then_publish_delivers_them(
+    ws, perculus_emulator, monkeypatch
+):  # noqa: F811
     monkeypatch.setenv("PERCULUS_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("PERCULUS_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("PERCULUS_ACCOUNT_ID", ACCOUNT_ID)
     ws.seed()
     down = ws.write("nightly.xml", PUBLISHING.format(url="http://127.0.0.1:9"))
-    ws.write("night1.csv", "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;"
-             "sessionEndDate;teacherLogin\nM;TP-001;S;01/03/2027 09:00;01/03/2027 11:00;jdupont\n")
+    ws.write(
+        "night1.csv",
+        "sessionAction;trainingPathCode;sessionTitle;sessionStartDate;"
+        "sessionEndDate;teacherLogin\nM;TP-001;S;01/03/2027 09:00;01/03/2027 11:00;jdupont\n",
+    )
     prom = ws.root / "nightly.prom"
     assert ws.run("run", "--metrics-file", prom, "--publish-timeout", "20", down).exit_code == 6
     pending = (("import", "nightly"), ("publisher", "perculus"))

@@ -16,16 +16,28 @@ def test_new_store_has_the_current_schema(tmp_path):
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"sessions", "trainings", "users", "groups", "runs", "journal"} <= tables
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"sessions_title", "sessions_start", "sessions_end", "sessions_teacher",
-            "trainings_title", "users_ref_number", "users_email", "groups_name"} <= indexes
+    assert {
+        "sessions_title",
+        "sessions_start",
+        "sessions_end",
+        "sessions_teacher",
+        "trainings_title",
+        "users_ref_number",
+        "users_email",
+        "groups_name",
+    } <= indexes
 
 
 def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[1])
-    conn.execute("INSERT INTO trainings (guid, path_code, title, modality) VALUES ('G', 'TP', 'T', 'blended')")
-    conn.execute("INSERT INTO sessions (guid, title, status, training_id) VALUES ('S', 'Kept', 'open', 1)")
+    conn.execute(
+        "INSERT INTO trainings (guid, path_code, title, modality) VALUES ('G', 'TP', 'T', 'blended')"
+    )
+    conn.execute(
+        "INSERT INTO sessions (guid, title, status, training_id) VALUES ('S', 'Kept', 'open', 1)"
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -52,7 +64,11 @@ def test_a_newer_or_foreign_file_is_refused(tmp_path):
 
 def test_ids_are_never_reused_after_a_delete(tmp_path):
     with Store(tmp_path / "s.db") as store:
-        store.conn.execute("INSERT INTO trainings (guid, path_code, title, modality) VALUES ('G', 'TP', 'T', 'blended')")
-        store.conn.execute("INSERT INTO sessions (id, guid, title, status, training_id) VALUES (7, 'S', 'x', 'open', 1)")
+        store.conn.execute(
+            "INSERT INTO trainings (guid, path_code, title, modality) VALUES ('G', 'TP', 'T', 'blended')"
+        )
+        store.conn.execute(
+            "INSERT INTO sessions (id, guid, title, status, training_id) VALUES (7, 'S', 'x', 'open', 1)"
+        )
         store.conn.execute("DELETE FROM sessions WHERE id = 7")
         assert store.next_id("sessions") == 8

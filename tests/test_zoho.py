@@ -152,17 +152,30 @@ def test_a_session_whose_end_is_not_after_its_start_is_rejected_without_a_call(z
     client = make_client(zoho, http)
     same = create(1, start="2026-03-02T10:00:00", end="2026-03-02T10:00:00")
     late = create(2, start="2026-03-03T23:59:00", end=None)  # no minute left in its day
-    moved = RemoteChange(id=3, kind="update", session=session(3, start="2026-03-04T15:00:00",
-                                                        end="2026-03-04T15:00:00"),
-                   changed=frozenset({"end"}), remote_id="219225000000648999")
+    moved = RemoteChange(
+        id=3,
+        kind="update",
+        session=session(3, start="2026-03-04T15:00:00", end="2026-03-04T15:00:00"),
+        changed=frozenset({"end"}),
+        remote_id="219225000000648999",
+    )
     outcomes = deliver(client, [same, late, moved])
     assert [(o.state, o.message) for o in outcomes] == [
-        ("rejected", "Zoho People needs an end after the start; session Session 1 runs from 10:00 AM "
-                     "to 10:00 AM on 02-03-2026."),
-        ("rejected", "Zoho People needs an end after the start; session Session 2 runs from 11:59 PM "
-                     "to 11:59 PM on 03-03-2026."),
-        ("rejected", "Zoho People needs an end after the start; session Session 3 runs from 03:00 PM "
-                     "to 03:00 PM on 04-03-2026."),
+        (
+            "rejected",
+            "Zoho People needs an end after the start; session Session 1 runs from 10:00 AM "
+            "to 10:00 AM on 02-03-2026.",
+        ),
+        (
+            "rejected",
+            "Zoho People needs an end after the start; session Session 2 runs from 11:59 PM "
+            "to 11:59 PM on 03-03-2026.",
+        ),
+        (
+            "rejected",
+            "Zoho People needs an end after the start; session Session 3 runs from 03:00 PM "
+            "to 03:00 PM on 04-03-2026.",
+        ),
     ]
     assert zoho.api_calls() == []
 

@@ -66,8 +66,14 @@ class TeacherBookings:
             other = by_id[other_id]
             o_start, o_end = other.start_date, other.end_date
             # a timed value is 'YYYY-MM-DDTHH:MM:SS'; a date alone never overlaps
-            if (o_start is not None and o_end is not None and o_start < end and start < o_end
-                    and len(o_start) == 19 and len(o_end) == 19):
+            if (
+                o_start is not None
+                and o_end is not None
+                and o_start < end
+                and start < o_end
+                and len(o_start) == 19
+                and len(o_end) == 19
+            ):
                 first = other_id
         return None if first is None else by_id[first]
 
@@ -101,8 +107,11 @@ def _booking_of(data: SessionInput, base, by_login: dict[str, int]) -> tuple | N
         teacher = base.teacher_id if base is not None and login is KEEP else None
     start = data.start if data.start is not KEEP else (base.start_date if base else None)
     end = data.end if data.end is not KEEP else (base.end_date if base else None)
-    if base is not None and (teacher, start, end) == (base.teacher_id, base.start_date,
-                                                      base.end_date):
+    if base is not None and (teacher, start, end) == (
+        base.teacher_id,
+        base.start_date,
+        base.end_date,
+    ):
         return None  # the row leaves the booking as it is: no warning to give
     if teacher is not None and _timed(start) and _timed(end):
         return teacher, start, end

@@ -18,8 +18,14 @@ from zoneinfo import ZoneInfo
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 # dateFormat's characters, in either case (ASCII only: "ı".upper() is "I")
 ALLOWED_CHARACTERS = frozenset("YMDHISymdhis /_.:;,-")
-_TOKENS = {"YYYY": r"(?P<Y>\d{4})", "MM": r"(?P<M>\d{1,2})", "DD": r"(?P<D>\d{1,2})",
-           "HH": r"(?P<H>\d{1,2})", "II": r"(?P<I>\d{2})", "SS": r"(?P<S>\d{2})"}
+_TOKENS = {
+    "YYYY": r"(?P<Y>\d{4})",
+    "MM": r"(?P<M>\d{1,2})",
+    "DD": r"(?P<D>\d{1,2})",
+    "HH": r"(?P<H>\d{1,2})",
+    "II": r"(?P<I>\d{2})",
+    "SS": r"(?P<S>\d{2})",
+}
 DATE_TOKENS = ("YYYY", "MM", "DD")
 TIME_TOKENS = ("HH", "II", "SS")
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -107,13 +113,19 @@ def compile_date_format(text: str) -> DateFormat:
     has_time = "HH" in parts
     date_parts = _date_part(parts) if has_time else parts
     date_only = _pattern(date_parts) if has_time and date_parts else None
-    return DateFormat(text, has_time, _pattern(parts), date_only, tuple(parts),
-                      None if date_parts is None else tuple(date_parts))
+    return DateFormat(
+        text,
+        has_time,
+        _pattern(parts),
+        date_only,
+        tuple(parts),
+        None if date_parts is None else tuple(date_parts),
+    )
 
 
 def _date_part(parts: list[str]) -> list[str] | None:
     """The part of a format before its first time token, without the characters that end it."""
-    head = parts[:min(parts.index(t) for t in TIME_TOKENS if t in parts)]
+    head = parts[: min(parts.index(t) for t in TIME_TOKENS if t in parts)]
     while head and head[-1] not in _TOKENS:
         head.pop()
     return head if all(t in head for t in DATE_TOKENS) else None

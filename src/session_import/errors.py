@@ -22,8 +22,16 @@ class ExitCode(IntEnum):
 
 
 # how bad each code is, for the worst of several files
-_SEVERITY = [ExitCode.OK, ExitCode.PUBLISH_PENDING, ExitCode.PARTIAL, ExitCode.FILE_FAILED,
-             ExitCode.CONFIG_INVALID, ExitCode.STORE_UNAVAILABLE, ExitCode.SIGINT, ExitCode.SIGTERM]
+_SEVERITY = [
+    ExitCode.OK,
+    ExitCode.PUBLISH_PENDING,
+    ExitCode.PARTIAL,
+    ExitCode.FILE_FAILED,
+    ExitCode.CONFIG_INVALID,
+    ExitCode.STORE_UNAVAILABLE,
+    ExitCode.SIGINT,
+    ExitCode.SIGTERM,
+]
 
 
 def worst(codes) -> ExitCode:

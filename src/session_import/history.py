@@ -110,8 +110,11 @@ def revert_run(store: StoreInterface, run_id: int, *, dry_run: bool, now: dateti
                 entry = next(e for e in entries if e["table"] == table and e["id"] == record_id)
                 name = table.rstrip("s")
                 label = entry["guid"] or record_id
-                reasons.append(RevertMsg.CHANGED_SINCE.format(
-                    run=run_id, record=f"{name} {label}", later=later_run))
+                reasons.append(
+                    RevertMsg.CHANGED_SINCE.format(
+                        run=run_id, record=f"{name} {label}", later=later_run
+                    )
+                )
             raise RevertRefused(reasons)
         changes: list[ChangeOp] = []
         counts = dict.fromkeys((op.reverted_as for op in RecordOp), 0)
@@ -120,9 +123,12 @@ def revert_run(store: StoreInterface, run_id: int, *, dry_run: bool, now: dateti
             after = record_from(entry["table"], entry["after"]) if entry["after"] else None
             done = RecordOp(entry["op"])
             counts[done.reverted_as] += 1
-            changes.append(ChangeOp(entry["line"], entry["table"], done.inverse.value, after, before))
-        new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
-                                  dry_run, reverts_run=run_id)
+            changes.append(
+                ChangeOp(entry["line"], entry["table"], done.inverse.value, after, before)
+            )
+        new_run = store.begin_run(
+            run["import_id"], "revert", run["file"], None, started, dry_run, reverts_run=run_id
+        )
         store.apply(changes)
         broken = store.broken_references()
         if broken:
@@ -136,8 +142,9 @@ def revert_run(store: StoreInterface, run_id: int, *, dry_run: bool, now: dateti
         store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     if dry_run:
         with store.transaction():
-            new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
-                                      True, reverts_run=run_id)
+            new_run = store.begin_run(
+                run["import_id"], "revert", run["file"], None, started, True, reverts_run=run_id
+            )
             store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     return RevertResult(new_run, run_id, counts, dry_run)
 
@@ -255,8 +262,19 @@ def run_outcome(run: dict) -> str:
 
 
 def render_runs(runs: list[dict], out: Console) -> None:
-    columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit",
-               "to publish", "outcome")
+    columns = (
+        "id",
+        "import",
+        "file",
+        "sha256",
+        "started",
+        "ended",
+        "dry run",
+        "counts",
+        "exit",
+        "to publish",
+        "outcome",
+    )
     rows = []
     for r in runs:
         counts = r["counts"] or {}
@@ -266,10 +284,21 @@ def render_runs(runs: list[dict], out: Console) -> None:
             what = f"revert of run {r['reverts_run']}"
         elif out.is_terminal:
             what = Path(what).name  # a cut-off path helps nobody: the name stays whole
-        rows.append((str(r["id"]), r["import_id"], what, (r["sha256"] or "")[:12], r["started_at"],
-                     r["ended_at"] or "", "yes" if r["dry_run"] else "no", summary,
-                     "" if r["exit_code"] is None else str(r["exit_code"]),
-                     str(r.get("pending") or 0), run_outcome(r)))
+        rows.append(
+            (
+                str(r["id"]),
+                r["import_id"],
+                what,
+                (r["sha256"] or "")[:12],
+                r["started_at"],
+                r["ended_at"] or "",
+                "yes" if r["dry_run"] else "no",
+                summary,
+                "" if r["exit_code"] is None else str(r["exit_code"]),
+                str(r.get("pending") or 0),
+                run_outcome(r),
+            )
+        )
     if out.is_terminal:
         table = Table(title="session-import runs, newest first")
         for name in columns:

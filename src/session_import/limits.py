@@ -91,9 +91,11 @@ def store_file_clash(output: str | os.PathLike, db: str | os.PathLike) -> str | 
         for suffix, what in STORE_FILES:
             candidate = base + suffix
             if os.path.realpath(candidate) == target or (
-                    output_stat is not None and _same_file(output_stat, candidate)):
-                return OutputMsg.IS_STORE_FILE.format(output=output, what=what,
-                                                      file=os.path.realpath(candidate))
+                output_stat is not None and _same_file(output_stat, candidate)
+            ):
+                return OutputMsg.IS_STORE_FILE.format(
+                    output=output, what=what, file=os.path.realpath(candidate)
+                )
     return None
 
 

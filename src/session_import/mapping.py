@@ -6,10 +6,10 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from session_import.catalog import IGNORED_COLUMN
 from session_import.config import ActionConfig, ProviderConfig
 from session_import.errors import ExitCode, SessionImportError
 from session_import.messages import Issue, Msg, issue
-from session_import.catalog import IGNORED_COLUMN
 from session_import.sources import DETECTED_DELIMITERS
 
 DELIMITER_NAMES = {";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab"}
@@ -60,8 +60,12 @@ class ColumnMap:
         found = len(cells)
         if found != self.width and _wrong_width(cells, self.width):
             return issue(
-                line, None, Msg.WRONG_WIDTH,
-                found=found, columns=_columns_word(found), expected=self.width,
+                line,
+                None,
+                Msg.WRONG_WIDTH,
+                found=found,
+                columns=_columns_word(found),
+                expected=self.width,
             )
         values: dict[str, str] = {}
         repeated: list[str] = []
@@ -107,7 +111,8 @@ def build_column_map(
         return _by_name(action, header, wanted, repeated_field)
     configured = set(action.field_names)
     columns = tuple(
-        (name, i) for i, name in enumerate(names)
+        (name, i)
+        for i, name in enumerate(names)
         if name and name != IGNORED_COLUMN and name in configured
     )
     warnings: tuple[str, ...] = ()
@@ -213,13 +218,15 @@ def _by_name(
             if close is None:
                 raise MissingColumn(Msg.MANDATORY_COLUMN_MISSING.format(field=spec.name))
             raise MissingColumn(
-                Msg.MANDATORY_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close))
+                Msg.MANDATORY_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close)
+            )
         if nth == 0:
             if close is None:
                 warnings.append(Msg.OPTIONAL_COLUMN_MISSING.format(field=spec.name))
             else:
                 warnings.append(
-                    Msg.OPTIONAL_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close))
+                    Msg.OPTIONAL_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close)
+                )
     return ColumnMap(True, tuple(columns), len(header), tuple(warnings), repeated_field)
 
 

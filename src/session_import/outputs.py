@@ -52,7 +52,6 @@ def atomic_write(path: Path, write, encoding: str = "utf-8") -> None:
         raise OutputError(f"Could not write {path}: {reason}.") from exc
 
 
-
 # ---- JSON, streamed ----
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -87,7 +86,6 @@ def write_json(value, write: Callable[[str], object], depth: int = 0) -> None:
 
 def write_json_report(report: Report, path: Path) -> None:
     atomic_write(path, lambda h: write_json(report.to_json(streamed=True), h.write))
-
 
 
 # ---- rejects file ----

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from session_import.catalog import CANCEL
 from session_import.index import RecordIndex
 from session_import.messages import Issue, Msg, issue
 from session_import.model import (
     KEEP,
+    ChangeOp,
     EntityInput,
+    GroupRecord,
     LearnerInput,
     RowKind,
     RowOutcome,
     TrainingInput,
+    TrainingRecord,
+    UserRecord,
 )
 from session_import.resolve import CREATE, DELETE, UPDATE, Resolver, new_guid, reject
-from session_import.catalog import CANCEL
-from session_import.model import ChangeOp, GroupRecord, TrainingRecord, UserRecord
 
 _TRAINING_UPDATED = ("title", "locale", "description")
 
@@ -36,8 +39,11 @@ class TrainingResolver(Resolver):
             return reject(data.line, errors)
         found = self.index.find({"path_code": data.path_code})
         current = found[0] if found else None
-        if (current is not None and not self.action.full_access
-                and current.created_by_import != self.import_id):
+        if (
+            current is not None
+            and not self.action.full_access
+            and current.created_by_import != self.import_id
+        ):
             errors.append(issue(data.line, None, Msg.TRAINING_NOT_OWNER, value=data.path_code))
         if data.action == CANCEL:
             return self._cancel(data, current, errors)
@@ -45,15 +51,17 @@ class TrainingResolver(Resolver):
             return self._create(data, errors)
         return self._update(data, current, errors)
 
-    def _cancel(self, data: TrainingInput, current: TrainingRecord | None,
-                errors: list[Issue]) -> RowOutcome:
+    def _cancel(
+        self, data: TrainingInput, current: TrainingRecord | None, errors: list[Issue]
+    ) -> RowOutcome:
         line = data.line
         if current is None:
             errors.append(issue(line, None, Msg.TRAINING_TO_CANCEL_NOT_FOUND))
         elif self.session_counts.get(current.id):
             count = self.session_counts[current.id]
-            errors.append(issue(line, None, Msg.TRAINING_HAS_SESSIONS, value=data.path_code,
-                                count=count))
+            errors.append(
+                issue(line, None, Msg.TRAINING_HAS_SESSIONS, value=data.path_code, count=count)
+            )
         if errors:
             return reject(line, errors)
         self.index.remove(current)
@@ -68,31 +76,44 @@ class TrainingResolver(Resolver):
         if errors:
             return reject(line, errors)
         record = TrainingRecord(
-            self.next_id, new_guid(), data.path_code, data.title,
-            _value(data.locale), data.modality, _value(data.description),
-            self.import_id, self.import_id,
+            self.next_id,
+            new_guid(),
+            data.path_code,
+            data.title,
+            _value(data.locale),
+            data.modality,
+            _value(data.description),
+            self.import_id,
+            self.import_id,
         )
         self.next_id += 1
         self.index.add(record)
         self.changes.append(ChangeOp(line, "trainings", CREATE, None, record))
         return RowOutcome(line, RowKind.CREATED, guid=record.guid)
 
-    def _update(self, data: TrainingInput, current: TrainingRecord,
-                errors: list[Issue]) -> RowOutcome:
+    def _update(
+        self, data: TrainingInput, current: TrainingRecord, errors: list[Issue]
+    ) -> RowOutcome:
         line = data.line
         if isinstance(data.modality, str) and data.modality != current.modality:
             errors.append(issue(line, "trainingModality", Msg.MODALITY_CHANGE))
         if errors:
             return reject(line, errors)
         new = replace(current)
-        for attr, value in (("title", data.title), ("locale", data.locale),
-                            ("description", data.description)):
+        for attr, value in (
+            ("title", data.title),
+            ("locale", data.locale),
+            ("description", data.description),
+        ):
             if value is not KEEP:
                 setattr(new, attr, value)
         if new.title is None:
             new.title = current.title
-        diff = {a: [getattr(current, a), getattr(new, a)] for a in _TRAINING_UPDATED
-                if getattr(current, a) != getattr(new, a)}
+        diff = {
+            a: [getattr(current, a), getattr(new, a)]
+            for a in _TRAINING_UPDATED
+            if getattr(current, a) != getattr(new, a)
+        }
         if not diff:
             return RowOutcome(line, RowKind.UNCHANGED, guid=current.guid)
         new.updated_by_import = self.import_id
@@ -113,8 +134,9 @@ class LearnerResolver(Resolver):
         for column in ("login", "ref_number", "email"):
             values = {d.search.get(column) for d in inputs}
             if column == "login":
-                values |= {d.values.get("login") for d in inputs
-                           if isinstance(d.values.get("login"), str)}
+                values |= {
+                    d.values.get("login") for d in inputs if isinstance(d.values.get("login"), str)
+                }
             self.index.add_all(self.lookups.users_by(column, values))
 
     def resolve(self, data: LearnerInput, issues: list[Issue]) -> RowOutcome:
@@ -126,13 +148,19 @@ class LearnerResolver(Resolver):
         current = found[0] if found else None  # the oldest, as CrossKnowledge does
         login = data.values.get("login")
         if isinstance(login, str):
-            holders = [u for u in self.index.find({"login": login})
-                       if current is None or u.id != current.id]
+            holders = [
+                u
+                for u in self.index.find({"login": login})
+                if current is None or u.id != current.id
+            ]
             if holders:
                 errors.append(issue(line, "candidateLogin", Msg.LOGIN_TAKEN, value=login))
         label = next(iter(data.search.values()))
-        if (current is not None and not self.action.full_access
-                and current.created_by_import != self.import_id):
+        if (
+            current is not None
+            and not self.action.full_access
+            and current.created_by_import != self.import_id
+        ):
             errors.append(issue(line, None, Msg.USER_NOT_OWNER, value=label))
         if errors:
             return reject(line, errors)
@@ -143,8 +171,14 @@ class LearnerResolver(Resolver):
     def _create(self, data: LearnerInput) -> RowOutcome:
         values = {k: _value(v) for k, v in data.values.items()}
         record = UserRecord(
-            self.next_id, values.get("login"), values.get("ref_number"), values.get("email"),
-            values.get("name"), values.get("firstname"), self.import_id, self.import_id,
+            self.next_id,
+            values.get("login"),
+            values.get("ref_number"),
+            values.get("email"),
+            values.get("name"),
+            values.get("firstname"),
+            self.import_id,
+            self.import_id,
         )
         self.next_id += 1
         self.index.add(record)
@@ -156,8 +190,11 @@ class LearnerResolver(Resolver):
         for attr, value in data.values.items():
             if value is not KEEP:
                 setattr(new, attr, value)
-        diff = {a: [getattr(current, a), getattr(new, a)] for a in data.values
-                if getattr(current, a) != getattr(new, a)}
+        diff = {
+            a: [getattr(current, a), getattr(new, a)]
+            for a in data.values
+            if getattr(current, a) != getattr(new, a)
+        }
         if not diff:
             return RowOutcome(data.line, RowKind.UNCHANGED)
         new.updated_by_import = self.import_id
@@ -185,8 +222,9 @@ class EntityResolver(Resolver):
             if found:
                 parent_id = found[0].id
                 continue
-            record = GroupRecord(self.next_id, new_guid(), name, parent_id, self.import_id,
-                                 self.import_id)
+            record = GroupRecord(
+                self.next_id, new_guid(), name, parent_id, self.import_id, self.import_id
+            )
             self.next_id += 1
             self.index.add(record)
             self.changes.append(ChangeOp(line, "groups", CREATE, None, record))

@@ -20,12 +20,21 @@ from dataclasses import fields
 from operator import attrgetter
 
 from session_import.bookings import TeacherBookings
+from session_import.catalog import CANCEL
 from session_import.config import ActionConfig
 from session_import.index import SessionView
 from session_import.messages import Issue, Msg, issue, warning
-from session_import.model import KEEP, RecordLookups, RecordOp, RowKind, RowOutcome, SessionInput
-from session_import.catalog import CANCEL
-from session_import.model import ChangeOp, SessionRecord, TrainingRecord
+from session_import.model import (
+    KEEP,
+    ChangeOp,
+    RecordLookups,
+    RecordOp,
+    RowKind,
+    RowOutcome,
+    SessionInput,
+    SessionRecord,
+    TrainingRecord,
+)
 from session_import.validate import SEARCH_ATTRS, TRAINING_LABELS, id_of_cell, is_before
 
 # a change's op as a plain str: SQLite binds a str subclass several times slower
@@ -67,8 +76,12 @@ class Resolver:
 _SESSION_VALUES = attrgetter(*(f.name for f in fields(SessionRecord)))
 _TRAINING_ATTRS = {"trainingPathCode": "path_code", "trainingId": "id", "trainingTitle": "title"}
 # a row's value for each session attribute an update may set
-_UPDATED_ATTRS = (("title", "title"), ("status", "status"), ("start_date", "start"),
-                  ("end_date", "end"))
+_UPDATED_ATTRS = (
+    ("title", "title"),
+    ("status", "status"),
+    ("start_date", "start"),
+    ("end_date", "end"),
+)
 
 
 class SessionResolver(Resolver):
@@ -160,8 +173,9 @@ class SessionResolver(Resolver):
             mismatch = True
         return False if mismatch else found
 
-    def _create(self, data: SessionInput, training, teacher_id, group_id,
-                errors: list[Issue]) -> RowOutcome:
+    def _create(
+        self, data: SessionInput, training, teacher_id, group_id, errors: list[Issue]
+    ) -> RowOutcome:
         """A new session, when the row's search found none and nothing forbids it."""
         line = data.line
         lost = False  # the row names a session by GUID or id that does not exist
@@ -202,8 +216,7 @@ class SessionResolver(Resolver):
         self.changes.append(ChangeOp(data.line, "sessions", DELETE, found, None))
         return RowOutcome(data.line, RowKind.CANCELLED, list(data.warnings), guid=found.guid)
 
-    def _update(self, data: SessionInput, found: SessionRecord, teacher_id,
-                group_id) -> RowOutcome:
+    def _update(self, data: SessionInput, found: SessionRecord, teacher_id, group_id) -> RowOutcome:
         new = SessionRecord(*_SESSION_VALUES(found))
         for attr, name in _UPDATED_ATTRS:
             value = getattr(data, name)
@@ -213,8 +226,12 @@ class SessionResolver(Resolver):
             new.teacher_id = teacher_id
         if group_id is not KEEP:
             new.group_id = group_id
-        if ((data.start is KEEP) != (data.end is KEEP) and new.start_date and new.end_date
-                and is_before(new.end_date, new.start_date)):
+        if (
+            (data.start is KEEP) != (data.end is KEEP)
+            and new.start_date
+            and new.end_date
+            and is_before(new.end_date, new.start_date)
+        ):
             return self._reject(data, [self._end_before_start(data, new)])
         diff = self._diff(found, new)
         if not diff:
@@ -223,10 +240,14 @@ class SessionResolver(Resolver):
         self.view.sessions.replace(found, new)
         self.changes.append(ChangeOp(data.line, "sessions", UPDATE, found, new))
         rebooked = (new.teacher_id, new.start_date, new.end_date) != (
-            found.teacher_id, found.start_date, found.end_date)
+            found.teacher_id,
+            found.start_date,
+            found.end_date,
+        )
         warnings = self._warnings(data, new) if rebooked else list(data.warnings)
-        return RowOutcome(data.line, RowKind.UPDATED, warnings, diff=diff, guid=found.guid,
-                          title=new.title)
+        return RowOutcome(
+            data.line, RowKind.UPDATED, warnings, diff=diff, guid=found.guid, title=new.title
+        )
 
     @staticmethod
     def _end_before_start(data: SessionInput, new: SessionRecord) -> Issue:
@@ -240,9 +261,14 @@ class SessionResolver(Resolver):
         other = self.bookings.first_overlap(record)
         if other is None:
             return list(data.warnings)
-        booked = warning(data.line, "teacherLogin", Msg.TEACHER_BOOKED,
-                         login=self.view.login(record.teacher_id), title=other.title,
-                         guid=other.guid)
+        booked = warning(
+            data.line,
+            "teacherLogin",
+            Msg.TEACHER_BOOKED,
+            login=self.view.login(record.teacher_id),
+            title=other.title,
+            guid=other.guid,
+        )
         return data.warnings + [booked]
 
     def _diff(self, old: SessionRecord, new: SessionRecord) -> dict[str, list]:
@@ -251,11 +277,15 @@ class SessionResolver(Resolver):
             if getattr(old, attr) != getattr(new, attr):
                 diff[attr] = [getattr(old, attr), getattr(new, attr)]
         if old.teacher_id != new.teacher_id:
-            diff["teacher_login"] = [self.view.login(old.teacher_id),
-                                     self.view.login(new.teacher_id)]
+            diff["teacher_login"] = [
+                self.view.login(old.teacher_id),
+                self.view.login(new.teacher_id),
+            ]
         if old.group_id != new.group_id:
-            diff["group_name"] = [self.view.group_name(old.group_id),
-                                  self.view.group_name(new.group_id)]
+            diff["group_name"] = [
+                self.view.group_name(old.group_id),
+                self.view.group_name(new.group_id),
+            ]
         return diff
 
     # ---- look-ups ----
@@ -275,7 +305,8 @@ class SessionResolver(Resolver):
                 crit["id"] = id_of_cell(crit["id"])
             order = [a for a in ("id", "path_code", "title") if a in crit]
             found = self._training_cache[key] = self.view.trainings.find(
-                {a: crit[a] for a in order})
+                {a: crit[a] for a in order}
+            )
         if len(found) == 1:
             return found[0]
         described = ", ".join(f"{TRAINING_LABELS[n]} {v}" for n, v in key)
@@ -297,8 +328,9 @@ class SessionResolver(Resolver):
         if isinstance(data.group_guid, str):
             found = self.view.groups.find({"guid": data.group_guid})
             if not found:
-                errors.append(issue(data.line, "groupGuid", Msg.GROUP_GUID_NOT_FOUND,
-                                    value=data.group_guid))
+                errors.append(
+                    issue(data.line, "groupGuid", Msg.GROUP_GUID_NOT_FOUND, value=data.group_guid)
+                )
                 return KEEP
             return found[0].id
         if isinstance(data.group_name, str):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, time
 
+from session_import.catalog import CREATE_UPDATE, MODALITIES
 from session_import.config import ActionConfig
 from session_import.dates import AMBIGUOUS, GAP, DateFormat, zone_problem
 from session_import.mapping import MappedRow
 from session_import.messages import Issue, Msg, issue, warning
-from session_import.catalog import CREATE_UPDATE, MODALITIES
 from session_import.model import (
     KEEP,
     NULL,
@@ -26,7 +26,9 @@ from session_import.sources import DateCell
 
 TRAINING_FIELDS = ("trainingPathCode", "trainingId", "trainingTitle")
 TRAINING_LABELS = {
-    "trainingPathCode": "training path code", "trainingId": "id", "trainingTitle": "title",
+    "trainingPathCode": "training path code",
+    "trainingId": "id",
+    "trainingTitle": "title",
 }
 
 
@@ -111,8 +113,15 @@ def session_validator(
         start = date_of(values, line, "sessionStartDate", issues)
         end = date_of(values, line, "sessionEndDate", issues)
         if start.__class__ is str and end.__class__ is str and is_before(end, start):
-            issues.append(issue(line, "sessionEndDate", Msg.END_BEFORE_START,
-                                end=values["sessionEndDate"], start=values["sessionStartDate"]))
+            issues.append(
+                issue(
+                    line,
+                    "sessionEndDate",
+                    Msg.END_BEFORE_START,
+                    end=values["sessionEndDate"],
+                    start=values["sessionStartDate"],
+                )
+            )
         training = _training_cells(get, line, training_fields, issues)
         guid = get("sessionGuid", "")
         guid = guid.upper() if guid != "" and guid != NULL else None
@@ -121,9 +130,26 @@ def session_validator(
             id_raw = None
         search, search_raw, search_ok = _session_search(get, search_fields, start, end)
         criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
-        data = SessionInput(line, meaning, title, status, start, end, _cell(get, "teacherLogin"),
-                            _cell(get, "groupName"), _cell(get, "groupGuid"), training, search,
-                            search_raw, search_ok, guid, id_raw, values, [], criteria)
+        data = SessionInput(
+            line,
+            meaning,
+            title,
+            status,
+            start,
+            end,
+            _cell(get, "teacherLogin"),
+            _cell(get, "groupName"),
+            _cell(get, "groupGuid"),
+            training,
+            search,
+            search_raw,
+            search_ok,
+            guid,
+            id_raw,
+            values,
+            [],
+            criteria,
+        )
         return data, issues
 
     return validate
@@ -162,8 +188,9 @@ def _session_action(raw: str, line: int, codes: dict | None, issues: list[Issue]
         return CREATE_UPDATE
     meaning = codes.get(raw.casefold())
     if meaning is None:
-        issues.append(issue(line, "sessionAction", Msg.INVALID_CODE, field="sessionAction",
-                            value=raw))
+        issues.append(
+            issue(line, "sessionAction", Msg.INVALID_CODE, field="sessionAction", value=raw)
+        )
     return meaning
 
 
@@ -172,8 +199,9 @@ def _session_status(raw: str, line: int, codes: dict, issues: list[Issue]):
         return KEEP
     status = codes.get(raw.casefold())
     if status is None:
-        issues.append(issue(line, "sessionStatus", Msg.INVALID_CODE, field="sessionStatus",
-                            value=raw))
+        issues.append(
+            issue(line, "sessionStatus", Msg.INVALID_CODE, field="sessionStatus", value=raw)
+        )
     return status
 
 
@@ -185,8 +213,9 @@ def _cell(get: Callable, name: str):
     return None if value == NULL else value
 
 
-def _training_cells(get: Callable, line: int, training_fields: tuple[str, ...],
-                    issues: list[Issue]) -> dict[str, str]:
+def _training_cells(
+    get: Callable, line: int, training_fields: tuple[str, ...], issues: list[Issue]
+) -> dict[str, str]:
     training = {}
     for name in training_fields:
         value = get(name, "")
@@ -199,8 +228,9 @@ def _training_cells(get: Callable, line: int, training_fields: tuple[str, ...],
     return training
 
 
-def _session_search(get: Callable, search_fields: tuple[str, ...], start,
-                    end) -> tuple[dict[str, object], dict[str, str], bool]:
+def _session_search(
+    get: Callable, search_fields: tuple[str, ...], start, end
+) -> tuple[dict[str, object], dict[str, str], bool]:
     """The non-empty search cells typed (search field -> value), as written, and whether
     every one of them is valid."""
     search: dict[str, object] = {}
@@ -305,4 +335,3 @@ def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[EntityInput, 
                 issues.append(issue(row.line, name, Msg.ENTITY_LEVEL_EMPTY, level=depth))
             break
     return EntityInput(row.line, levels), issues
-

@@ -101,8 +101,9 @@ def _save_pace(store: StoreInterface, client: Client, wall_clock: Callable[[], f
         return
     wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
     anchor = None if boot is None else (boot[0], wall - boot[1])
-    store.record_calls(client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span,
-                       anchor=anchor)
+    store.record_calls(
+        client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span, anchor=anchor
+    )
 
 
 def _change(entry: dict) -> RemoteChange:
@@ -122,11 +123,16 @@ def _change(entry: dict) -> RemoteChange:
     )
 
 
-def deliver(store: StoreInterface, import_id: str, clients: Iterable[Client], *,
-            deadline: float | None = None,
-            on_wait: Callable[[str, float], None] | None = None,
-            now: Callable[[], str] = _now,
-            wall_clock: Callable[[], float] = time.time) -> PublishResult:
+def deliver(
+    store: StoreInterface,
+    import_id: str,
+    clients: Iterable[Client],
+    *,
+    deadline: float | None = None,
+    on_wait: Callable[[str, float], None] | None = None,
+    now: Callable[[], str] = _now,
+    wall_clock: Callable[[], float] = time.time,
+) -> PublishResult:
     """Deliver every pending change of ``import_id`` to each client; never raises for the
     remote side (what cannot be delivered stays queued and is counted pending).
 
@@ -146,8 +152,15 @@ def deliver(store: StoreInterface, import_id: str, clients: Iterable[Client], *,
     return result
 
 
-def _deliver_to(store: StoreInterface, import_id: str, client: Client, result: PublishResult,
-                deadline: float | None, on_wait, now) -> None:
+def _deliver_to(
+    store: StoreInterface,
+    import_id: str,
+    client: Client,
+    result: PublishResult,
+    deadline: float | None,
+    on_wait,
+    now,
+) -> None:
     """Passes over the queue, oldest change first, a page at a time (memory stays flat).
 
     In a pass a session's first pending change has its turn; its later ones wait for
@@ -180,14 +193,24 @@ def _deliver_to(store: StoreInterface, import_id: str, client: Client, result: P
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            progress |= _deliver_turn(store, client, turn, by_id, result, reported,
-                                      deadline, on_wait, now)
+            progress |= _deliver_turn(
+                store, client, turn, by_id, result, reported, deadline, on_wait, now
+            )
         if not (progress and deferred):
             return
 
 
-def _deliver_turn(store: StoreInterface, client: Client, turn: list[RemoteChange], by_id: dict[int, dict],
-                  result: PublishResult, reported: set[str], deadline, on_wait, now) -> bool:
+def _deliver_turn(
+    store: StoreInterface,
+    client: Client,
+    turn: list[RemoteChange],
+    by_id: dict[int, dict],
+    result: PublishResult,
+    reported: set[str],
+    deadline,
+    on_wait,
+    now,
+) -> bool:
     """One client delivery; True when it settled something.
 
     Outcomes are committed in groups (at most SETTLE_GROUP, and always before the next
@@ -211,12 +234,14 @@ def _deliver_turn(store: StoreInterface, client: Client, turn: list[RemoteChange
         return owner is not None and owner != by_id[change_id]["session_id"]
 
     progress = False
-    delivery = Delivery(turn, before_send=before_send, deadline=deadline,
-                        on_wait=on_wait, taken=taken)
+    delivery = Delivery(
+        turn, before_send=before_send, deadline=deadline, on_wait=on_wait, taken=taken
+    )
     try:
         for outcome in client.deliver(delivery):
-            progress |= _record(outcome, by_id[outcome.change_id], name, result, reported,
-                                unsaved, store, now)
+            progress |= _record(
+                outcome, by_id[outcome.change_id], name, result, reported, unsaved, store, now
+            )
             if len(unsaved) >= SETTLE_GROUP:
                 save()
     finally:
@@ -224,8 +249,16 @@ def _deliver_turn(store: StoreInterface, client: Client, turn: list[RemoteChange
     return progress
 
 
-def _record(outcome, entry: dict, name: str, result: PublishResult, reported: set[str],
-            unsaved: list[tuple], store: StoreInterface, now) -> bool:
+def _record(
+    outcome,
+    entry: dict,
+    name: str,
+    result: PublishResult,
+    reported: set[str],
+    unsaved: list[tuple],
+    store: StoreInterface,
+    now,
+) -> bool:
     """Note what became of one change; True when it is settled."""
     run = result.for_run(name, entry["run_id"])
     if outcome.state == "pending":

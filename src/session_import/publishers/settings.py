@@ -48,9 +48,11 @@ class CredentialVariables:
 
 
 PERCULUS_CREDENTIALS = CredentialVariables(
-    "Perculus", ("PERCULUS_ACCESS_KEY", "PERCULUS_SECRET_KEY", "PERCULUS_ACCOUNT_ID"))
+    "Perculus", ("PERCULUS_ACCESS_KEY", "PERCULUS_SECRET_KEY", "PERCULUS_ACCOUNT_ID")
+)
 ZOHO_CREDENTIALS = CredentialVariables(
-    "Zoho People", ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN"))
+    "Zoho People", ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
+)
 # publisher name (config.PublisherConfig.name) -> where its credentials come from
 CREDENTIALS = {"perculus": PERCULUS_CREDENTIALS, "zoho": ZOHO_CREDENTIALS}
 
@@ -164,12 +166,16 @@ def describe(name: str, options: Mapping[str, object]) -> str:
 
     if name == "perculus":
         variables = ", ".join(PERCULUS_CREDENTIALS.names)
-        return (f"Perculus at {options.get('base_url')} (batches of "
-                f"{option(PerculusSettings, 'batch_size')}, times in "
-                f"{option(PerculusSettings, 'timezone')}; credentials from {variables})")
+        return (
+            f"Perculus at {options.get('base_url')} (batches of "
+            f"{option(PerculusSettings, 'batch_size')}, times in "
+            f"{option(PerculusSettings, 'timezone')}; credentials from {variables})"
+        )
     trainings = options.get("trainings")
     modules = len(trainings) if isinstance(trainings, Mapping) else 0
-    return (f"Zoho People at {options.get('base_url')} (at most "
-            f"{option(ZohoSettings, 'max_requests')} calls in "
-            f"{option(ZohoSettings, 'window_seconds'):g} s, {modules} training(s) "
-            f"with their own module; credentials from {', '.join(ZOHO_CREDENTIALS.names)})")
+    return (
+        f"Zoho People at {options.get('base_url')} (at most "
+        f"{option(ZohoSettings, 'max_requests')} calls in "
+        f"{option(ZohoSettings, 'window_seconds'):g} s, {modules} training(s) "
+        f"with their own module; credentials from {', '.join(ZOHO_CREDENTIALS.names)})"
+    )

@@ -99,9 +99,7 @@ class ZohoMsg(str, Enum):
         "Zoho People did not authorize the call (HTTP 403) for module {module_id}; "
         "the change stays queued."
     )
-    UNAVAILABLE = (
-        "Zoho People did not answer ({reason}, {tries} tries); the change stays queued."
-    )
+    UNAVAILABLE = "Zoho People did not answer ({reason}, {tries} tries); the change stays queued."
     TOKEN_UNAVAILABLE = (
         "Zoho People's token service did not answer ({reason}, {tries} tries); "
         "the changes stay queued."
@@ -408,8 +406,11 @@ class ZohoPeopleClient:
             )
         if needs_schedule and not _ends_after_start(fields):
             message = ZohoMsg.END_NOT_AFTER_START.format(
-                title=session.title, start=fields["startTime"], end=fields["endTime"],
-                date=fields["date"])
+                title=session.title,
+                start=fields["startTime"],
+                end=fields["endTime"],
+                date=fields["date"],
+            )
             return DeliveryOutcome(change.id, "rejected", message=message)
         if "trainerErecno" in fields and not session.teacher_ref_number:
             return DeliveryOutcome(
