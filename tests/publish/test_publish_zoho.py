@@ -236,7 +236,7 @@ def test_a_kill_mid_delivery_is_finished_by_the_next_run_without_a_twin(setup):
 
 
 def test_on_a_terminal_the_wait_for_a_lock_is_a_live_line(setup):
-    from test_cli_output import on_a_terminal
+    from terminal import on_a_terminal
 
     ws, zoho, write_config = setup
     config = write_config()

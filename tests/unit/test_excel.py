@@ -565,7 +565,7 @@ def test_openpyxl_s_warnings_do_not_escape(tmp_path: Path) -> None:
 
 
 def test_the_sample_workbook_reads_as_the_sample_csv() -> None:
-    samples = Path(__file__).resolve().parent.parent / "sample_data"
+    samples = Path(__file__).resolve().parents[2] / "sample_data"
     with open_data_file(samples / "sessions.csv") as text:
         expected = [(1, text.header), *((r.line, r.cells) for r in text)]
     data_file, rows = read_all(samples / "sessions.xlsx", date_format="DD/MM/YYYY HH:II")
@@ -575,7 +575,7 @@ def test_the_sample_workbook_reads_as_the_sample_csv() -> None:
 
 # -- as real spreadsheet programs write them ---------------------------------------------
 
-WORKBOOKS = Path(__file__).resolve().parent / "fixtures" / "workbooks"
+WORKBOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "workbooks"
 
 
 @pytest.mark.parametrize(

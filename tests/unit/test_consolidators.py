@@ -8,7 +8,6 @@ its fixture's teardown and every client call is bounded by a short timeout.
 
 from __future__ import annotations
 
-import email
 import errno
 import json
 import os
@@ -18,16 +17,13 @@ import ssl
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import HEADER, rows
+from smtp import Inbox, SmtpServer, free_port, smtp_server  # noqa: F401  (a fixture)
 
 from session_import import consolidators
 from session_import.config import ConsolidatorConfig, ImportConfig
@@ -46,79 +42,6 @@ SENTINEL = "S3ntinel-pa55"
 @pytest.fixture(autouse=True)
 def short_smtp_timeout(monkeypatch):
     monkeypatch.setattr(consolidators, "SMTP_TIMEOUT", 5)
-
-
-# ---- a real SMTP server on loopback ----
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives and refuses the addresses it is told to."""
-
-    def __init__(self, refuse: tuple[str, ...] = ()):
-        self.messages: list[EmailMessage] = []
-        self.recipients: list[list[str]] = []
-        self.refuse = refuse
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class SmtpServer:
-    inbox: Inbox
-    port: int
-    logins: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(self.port),
-            "SMTP_FROM": "imports@example.org",
-        }
-
-
-@pytest.fixture
-def smtp_server():
-    """Start servers on free ports: ``smtp_server(accept_login=None|True|False, **aiosmtpd options)``."""
-    started: list[Controller] = []
-
-    def start(
-        *, refuse: tuple[str, ...] = (), accept_login: bool | None = None, **kwargs
-    ) -> SmtpServer:
-        server = SmtpServer(Inbox(refuse), free_port())
-        if accept_login is not None:
-
-            def authenticate(smtp, session, envelope, mechanism, auth_data):
-                if isinstance(auth_data, LoginPassword):
-                    server.logins.append((auth_data.login.decode(), auth_data.password.decode()))
-                return AuthResult(success=accept_login, handled=False)
-
-            kwargs["authenticator"] = authenticate
-        controller = Controller(
-            server.inbox, hostname="127.0.0.1", port=server.port, ready_timeout=5, **kwargs
-        )
-        controller.start()
-        started.append(controller)
-        return server
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 @pytest.fixture

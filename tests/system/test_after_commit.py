@@ -29,7 +29,7 @@ from emulators.perculus import (
     PerculusEmulator,
     perculus_emulator,  # noqa: F401  (fixture)
 )
-from test_consolidators import smtp_server  # noqa: F401  (fixture)
+from smtp import smtp_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import json
 import re
 
 from conftest import rows
-from test_cli_output import on_a_terminal, run_on_a_terminal
+from terminal import on_a_terminal, run_on_a_terminal
 
 ESCAPE_TITLE = "\x1b]0;pwned\x07"  # an OSC sequence: retitles the terminal
 RED = "\x1b[31m"

@@ -20,7 +20,7 @@ from session_import import (
     run_import,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("trainings", "teachers", "groups", "sessions")
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
 
 from conftest import rows
+from terminal import on_a_terminal, run_on_a_terminal
 
 
 def test_piped_output_is_plain_lines(ws, sessions_config):
@@ -47,35 +44,6 @@ def test_verbose_adds_the_run_and_its_speed(ws, sessions_config):
     data = ws.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;"))
     result = ws.run("run", "--verbose", sessions_config, data)
     assert f"{data}: run 4, " in result.stdout and " rows/s" in result.stdout
-
-
-def on_a_terminal(*argv: str) -> tuple[int, str]:
-    """Run the real command with a pseudo-terminal as its stdout and stderr."""
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, COLUMNS="200", TERM="xterm")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "session_import", *argv],
-        stdout=secondary,
-        stderr=secondary,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
-    return proc.wait(timeout=120), output.decode(errors="replace")
-
-
-def run_on_a_terminal(ws, *args) -> tuple[int, str]:
-    return on_a_terminal("run", "--db", str(ws.db), *map(str, args))
 
 
 def test_a_terminal_gets_a_table(ws, sessions_config):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-CASES = Path(__file__).parent / "cases"
+CASES = Path(__file__).parents[1] / "cases"
 
 
 def observed(ws, case: Path) -> dict:

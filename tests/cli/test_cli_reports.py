@@ -8,8 +8,8 @@ import json
 import re
 
 from conftest import HEADER, rows
-from test_cli_output import run_on_a_terminal
-from test_consolidators import smtp_server  # noqa: F401 - a real SMTP server on 127.0.0.1
+from smtp import smtp_server  # noqa: F401 - a real SMTP server on 127.0.0.1
+from terminal import run_on_a_terminal
 
 from session_import import consolidators
 

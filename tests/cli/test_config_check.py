@@ -13,7 +13,7 @@ from session_import.config import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_LISTED
 
 REFERENCE = Path("/work/shared/reference/crossknowledge-createOrUpdateSessionAction.md")
 CK_EXAMPLE = (
-    Path(__file__).parent / "fixtures" / "ck-examples" / "createorupdate-session-action-2.xml"
+    Path(__file__).parents[1] / "fixtures" / "ck-examples" / "createorupdate-session-action-2.xml"
 )
 
 SESSION_FIELDS = "<sessionAction/><trainingPathCode/><sessionTitle/><teacherLogin/>"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from session_import import catalog
 from session_import.config import ConfigError, describe, load_config
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 EXAMPLES = FIXTURES / "ck-examples"
 CONFIGS = FIXTURES / "config"
 
@@ -1948,7 +1948,7 @@ def test_check_command_prints_what_each_import_does(tmp_path):
     from session_import.cli import main
 
     result = CliRunner().invoke(
-        main, ["check", str(Path(__file__).parent.parent / "sample_configs" / "sessions.xml")]
+        main, ["check", str(Path(__file__).parents[2] / "sample_configs" / "sessions.xml")]
     )
     assert result.exit_code == 0, result.output
     assert "import nightly-sessions" in result.stdout
