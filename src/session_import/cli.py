@@ -73,6 +73,13 @@ DEFAULT_DB = "session-import.db"
 class CliMsg(StrEnum):
     DISK_FULL = "Could not write {target}: {reason}. Free some space and run the command again."
     FREE_SPACE = "{error} Free some space and run the command again."
+    FRAGMENT = "{config}: a fragment cannot be {verb}."
+    VALID = "{config}: the configuration is valid."
+    NO_RUN = "There is no run {run}; `session-import history` lists the runs."
+    NO_SPILL = (
+        "Could not keep the run's rejected rows and warnings in the temporary folder ({error}); "
+        "set TMPDIR to a folder with room. A file whose import had not ended was rolled back."
+    )
     NOT_SECONDS = "{value} is not a number of seconds: give a finite number, 0 or more (e.g. 30)."
 
 
@@ -580,7 +587,7 @@ def _runnable(config: str, quiet: bool, verb: str):
     """A configuration that can be run or published: not a fragment, credentials present."""
     cfg = _load(config, quiet=quiet)
     if cfg.form == "fragment":
-        _fail(f"{config}: a fragment cannot be {verb}.", ExitCode.CONFIG_INVALID)
+        _fail(CliMsg.FRAGMENT.format(config=config, verb=verb), ExitCode.CONFIG_INVALID)
     _check_credentials(cfg)
     return cfg
 
@@ -633,11 +640,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
     except SpillFailed as exc:
-        _fail(
-            f"Could not keep the run's rejected rows and warnings in the temporary folder ({exc}); "
-            "set TMPDIR to a folder with room. A file whose import had not ended was rolled back.",
-            ExitCode.STORE_UNAVAILABLE,
-        )
+        _fail(CliMsg.NO_SPILL.format(error=exc), ExitCode.STORE_UNAVAILABLE)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
@@ -779,7 +782,7 @@ def check(config, db, quiet, verbose):
     if not quiet:
         for line in describe(cfg):
             click.echo(line)
-        click.echo(f"{config}: the configuration is valid.")
+        click.echo(CliMsg.VALID.format(config=config))
 
 
 @main.command()
@@ -862,10 +865,7 @@ def history(run_id, fmt, since, db, quiet, verbose):
                 render_runs(runs, _console(sys.stdout))
             return
         if store.run_file(run_id) is None:
-            _fail(
-                f"There is no run {run_id}; `session-import history` lists the runs.",
-                ExitCode.USAGE,
-            )
+            _fail(CliMsg.NO_RUN.format(run=run_id), ExitCode.USAGE)
         # streamed from the store: a run's journal may hold millions of changes
         views = (journal_view(e) for e in store.journal_entries(run_id))
         if fmt == "json":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -96,20 +97,27 @@ def _parse(fmt: DateFormat, value: str) -> str | None:
     return f"{iso}T{hour:02d}:{minute:02d}:{second:02d}"
 
 
+class DateFormatMsg(StrEnum):
+    CHARACTERS = "the date format {text} has characters other than 'YMDHIS /_.:;,-'"
+    ONCE = "the date format {text} must contain {token} exactly once"
+    AT_MOST_ONCE = "the date format {text} must contain {token} at most once"
+    NO_HOURS = "the date format {text} has minutes or seconds without hours"
+
+
 @lru_cache(maxsize=64)
 def compile_date_format(text: str) -> DateFormat:
     """Compile ``text``; ValueError(reason) when it is not a usable format."""
     if not has_valid_characters(text):
-        raise ValueError(f"the date format {text} has characters other than 'YMDHIS /_.:;,-'")
+        raise ValueError(DateFormatMsg.CHARACTERS.format(text=text))
     parts = _tokenize(text)
     for token in DATE_TOKENS:
         if parts.count(token) != 1:
-            raise ValueError(f"the date format {text} must contain {token} exactly once")
+            raise ValueError(DateFormatMsg.ONCE.format(text=text, token=token))
     for token in TIME_TOKENS:
         if parts.count(token) > 1:
-            raise ValueError(f"the date format {text} must contain {token} at most once")
+            raise ValueError(DateFormatMsg.AT_MOST_ONCE.format(text=text, token=token))
     if "II" in parts and "HH" not in parts or "SS" in parts and "II" not in parts:
-        raise ValueError(f"the date format {text} has minutes or seconds without hours")
+        raise ValueError(DateFormatMsg.NO_HOURS.format(text=text))
     has_time = "HH" in parts
     date_parts = _date_part(parts) if has_time else parts
     date_only = _pattern(date_parts) if has_time and date_parts else None

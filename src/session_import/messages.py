@@ -7,10 +7,10 @@ others keep their style. ``{value}`` is the cell as written in the file, trimmed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Msg(str, Enum):
+class Msg(StrEnum):
     FIELD_EMPTY = "Field {field} is empty."
     TRAINING_NOT_FOUND = "Training with {criteria} is not found."
     TRAINING_DUPLICATED = "Training with {criteria} is duplicated."

@@ -55,6 +55,15 @@ class UsageError(SessionImportError):
 
 
 class RunMsg(StrEnum):
+    NO_PROVIDER = (
+        "import {import_id} has no <fileSystemSourceProvider>; give the data file on the command"
+        " line."
+    )
+    NO_MATCH = "No file matches {pattern} in {folder}."
+    DATA_NEEDS_ONE = (
+        "{config} has {count} imports; data files on the command line need a configuration with"
+        " exactly one import."
+    )
     ALREADY_IMPORTED = (
         "File {file} was already imported by run {run} on {when}; skipped (use --force to"
         " import it again)."
@@ -132,12 +141,10 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
         return list(given), None
     provider = imp.provider
     if provider is None or provider.file_name is None:
-        raise UsageError(
-            f"import {imp.id} has no <fileSystemSourceProvider>; give the data file on the command line."
-        )
+        raise UsageError(RunMsg.NO_PROVIDER.format(import_id=imp.id))
     files = sorted(p for p in provider.path.glob(provider.file_name) if p.is_file())
     if not files:
-        return [], f"No file matches {provider.file_name} in {provider.path}."
+        return [], RunMsg.NO_MATCH.format(pattern=provider.file_name, folder=provider.path)
     return files, None
 
 
@@ -156,8 +163,7 @@ def run_import(
     given = [Path(p) for p in given or []]
     if given and len(config.imports) != 1:
         raise UsageError(
-            f"{config.path} has {len(config.imports)} imports; data files on the command line "
-            "need a configuration with exactly one import."
+            RunMsg.DATA_NEEDS_ONE.format(config=config.path, count=len(config.imports))
         )
     report = report if report is not None else Report(dry_run=options.dry_run, diff=options.diff)
     started = time.monotonic()

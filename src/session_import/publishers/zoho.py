@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock_time
-from enum import Enum
+from enum import StrEnum
 
 import requests
 
@@ -71,7 +71,7 @@ _STATUS_TEXT = {
 _REJECTED_STATUSES = frozenset(_STATUS_TEXT)
 
 
-class ZohoMsg(str, Enum):
+class ZohoMsg(StrEnum):
     """Every message this client puts in an outcome or an exception."""
 
     REFUSED = "Zoho People refused the credentials (HTTP {status})."

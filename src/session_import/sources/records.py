@@ -9,14 +9,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from types import TracebackType
 from typing import IO, Self
 
 from session_import.errors import ExitCode, SessionImportError
 
 
-class ReadMsg(str, Enum):
+class ReadMsg(StrEnum):
     """Every message of a file that cannot be read as a whole (messages are data)."""
 
     CANNOT_OPEN = "cannot be opened: {reason}."
