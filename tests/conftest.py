@@ -8,8 +8,10 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
+from pg_server import NoServer, required, server
 
 from session_import.cli import main
 
@@ -24,15 +26,99 @@ class Result:
     stderr: str
 
 
+class Backends:
+    """Where a Workspace keeps its store: an SQLite file in its folder, or (while a test
+    runs with ``store_backend`` "postgresql") a new database of the tests' PostgreSQL
+    server, started once for the session."""
+
+    def __init__(self) -> None:
+        self.current = "sqlite"
+        self._server = None
+        self._failure: str | None = None
+
+    def server(self):
+        if self._server is None and self._failure is None:
+            try:
+                self._server = server()
+            except (NoServer, ImportError) as exc:
+                self._failure = str(exc)
+        if self._server is None:
+            if required():
+                pytest.fail(f"SESSION_IMPORT_REQUIRE_PG is set and no PostgreSQL server: "
+                            f"{self._failure}")
+            pytest.skip(f"no PostgreSQL server: {self._failure}")
+        return self._server
+
+    def new_store(self, root: Path) -> Path | str:
+        if self.current == "postgresql":
+            return self.server().new_database()
+        return root / "store.db"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+BACKENDS = Backends()
+
+# the test modules whose tests run on both stores (a parameter of each test), but for the
+# tests marked sqlite_only (they look at the SQLite file, its lock file or its pragmas)
+BOTH_STORES = {
+    "test_cli_runs", "test_revert", "test_cli_sessions", "test_cli_reports",
+    "test_cli_reference_data", "test_publish_outbox", "test_publish_perculus",
+    "test_publish_zoho", "test_cli_nights", "test_cli_sources", "test_cli_excel",
+    "test_cli_output", "test_after_commit", "test_cases", "test_faults", "test_property",
+    "test_one_by_one_model",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    both = metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_STORES
+    if both and not metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.parametrize("store_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def store_backend(request):
+    """The store every Workspace of the test uses (and the property tests' stores)."""
+    BACKENDS.current = getattr(request, "param", "sqlite")
+    try:
+        yield BACKENDS.current
+    finally:
+        BACKENDS.current = "sqlite"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    BACKENDS.stop()
+
+
+@pytest.fixture
+def pg_cluster():
+    """The tests' PostgreSQL server (skipped, or failed under SESSION_IMPORT_REQUIRE_PG=1,
+    when there is none)."""
+    return BACKENDS.server()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """The URL (password included) of a new empty database of the tests' server."""
+    return pg_cluster.new_database()
+
+
 class Workspace:
     """A folder with a store, configs and data files, and the CLI run against them.
 
     The store is created as an administrator creates it, with `session-import init`
-    (run, publish and revert never create one)."""
+    (run, publish and revert never create one). ``db``: the store's path or URL (default:
+    store.db in the folder, or a new database when the test runs on PostgreSQL)."""
 
-    def __init__(self, root: Path, init: bool = True):
+    def __init__(self, root: Path, init: bool = True, db: Path | str | None = None):
         self.root = root
-        self.db = root / "store.db"
+        self.db = db if db is not None else BACKENDS.new_store(root)
+        self.on_postgres = isinstance(self.db, str) and self.db.startswith("postgresql://")
         self._to_init = init  # as soon as the folder exists (a test may create it itself)
         self._init()
 
@@ -80,11 +166,21 @@ class Workspace:
 
     def query(self, sql: str, *params) -> list[tuple]:
         """Read the store through a fresh connection: only committed data is seen."""
+        if self.on_postgres:
+            with psycopg.connect(self.db, autocommit=True) as conn:
+                return [tuple(row) for row in
+                        conn.execute(sql.replace("?", "%s"), params).fetchall()]
         conn = sqlite3.connect(self.db)
         try:
             return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
+
+    def store_bytes(self) -> bytes:
+        """All the store holds: the SQLite file, or a plain pg_dump of its database."""
+        if self.on_postgres:
+            return BACKENDS.server().dump(self.db)
+        return Path(self.db).read_bytes()
 
     def export(self, kind: str = "sessions") -> list[dict]:
         result = self.run("export", kind, "--format", "json")

@@ -5,7 +5,7 @@ deleted afterwards.
 
 ``SESSION_IMPORT_TEST_PG`` (a URL of an existing server whose role may create databases)
 is used instead when set. ``SESSION_IMPORT_REQUIRE_PG=1`` (CI) makes the PostgreSQL tests
-fail, not skip, when no server can be had.
+fail, not skip, when no server can be had (conftest.py's fixtures).
 
 Run as a script, it starts a cluster, prints its URL and keeps it until interrupted.
 """
@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
 
 ROLE = "importer"
 
@@ -123,6 +122,10 @@ class Cluster:
         self.psql(f"CREATE DATABASE {name} OWNER {ROLE} TEMPLATE template0")
         return self.url(name)
 
+    def dump(self, url: str) -> bytes:
+        """A plain pg_dump of a database: everything it holds."""
+        return _dump(self.bindir / "pg_dump", url)
+
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
@@ -158,12 +161,24 @@ class ExistingServer:
         parts = urlsplit(self.base)
         return urlunsplit(parts._replace(path=f"/{name}"))
 
+    def dump(self, url: str) -> bytes:
+        return _dump(Path(shutil.which("pg_dump") or "pg_dump"), url)
+
     def stop(self) -> None:
         import psycopg
 
         with psycopg.connect(self.base, autocommit=True) as conn:
             for name in self._created:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _dump(pg_dump: Path, url: str) -> bytes:
+    parts = urlsplit(url)
+    env = {**os.environ, "PGPASSWORD": parts.password or ""}
+    plain = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+    user = ["-U", parts.username] if parts.username else []
+    return subprocess.run([str(pg_dump), *user, "--format=plain", plain], env=env,
+                          capture_output=True, check=True).stdout
 
 
 def server() -> Cluster | ExistingServer:
@@ -183,26 +198,6 @@ def _serve() -> None:
         signal.sigwait(stop_signals)
     finally:
         cluster.stop()
-
-
-@pytest.fixture(scope="session")
-def pg_cluster():
-    """The tests' PostgreSQL server, started once; skipped (failed under
-    SESSION_IMPORT_REQUIRE_PG=1) when none can be had."""
-    try:
-        started = server()
-    except (NoServer, ImportError) as exc:
-        if required():
-            pytest.fail(f"SESSION_IMPORT_REQUIRE_PG is set and no PostgreSQL server: {exc}")
-        pytest.skip(f"no PostgreSQL server: {exc}")
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def pg_url(pg_cluster) -> str:
-    """The URL (password included) of a new empty database of the tests' server."""
-    return pg_cluster.new_database()
 
 
 if __name__ == "__main__":

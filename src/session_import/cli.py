@@ -31,7 +31,7 @@ from session_import.history import (
     run_outcome,
 )
 from session_import.limits import parse_limit, store_file_clash
-from session_import.lock import ImportLock, LockBusy
+from session_import.lock import LockBusy
 from session_import.outputs import (
     OutputError,
     atomic_write,
@@ -52,13 +52,17 @@ from session_import.render import progress_callback, progress_display, render, w
 from session_import.report import Report
 from session_import.spool import SpillFailed
 from session_import.store import (
-    Store,
     StoreError,
     StoreInterface,
     StoreUnavailable,
     check_location,
-    init_store,
+    create_store,
+    is_postgres_url,
+    open_store,
+    run_lock,
+    shown,
 )
+from session_import.store.postgres.copy import copy_between
 from session_import.watch.events import Event, EventName, json_line
 from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
 from session_import.watch.metrics import MetricsError, write_metrics
@@ -145,15 +149,17 @@ def _exit_on(exc: SessionImportError) -> NoReturn:
     _fail(exc.explain(), exc.exit_code)
 
 
-def _open_store(db: str) -> Store:
+def _open_store(db: str) -> StoreInterface:
     """An existing store, to read: never created here (`session-import init` does that)."""
-    return Store(db, create=False, writable=False)
+    return open_store(db, create=False, writable=False)
 
 
 def _preflight(db: str) -> None:
     """A store that a run, publish or revert may write: it exists, and it and its folder can
-    be written; said before anything is read or locked."""
-    check_location(db)
+    be written; said before anything is read or locked. (A server's store says so when it
+    is reached.)"""
+    if not is_postgres_url(db):
+        check_location(db)
 
 
 def _now() -> datetime:
@@ -177,7 +183,8 @@ def common(func):
         default=DEFAULT_DB,
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here).",
+        help="The store: an SQLite file, or a postgresql://USER@HOST:PORT/DB URL (default:"
+             " $SESSION_IMPORT_DB, else session-import.db here).",
     )(func)
     return func
 
@@ -376,7 +383,7 @@ class _Watch:
 
     def _write_metrics(self) -> None:
         try:
-            store = Store(self.db, create=False, writable=False)
+            store = open_store(self.db, create=False, writable=False)
         except StoreUnavailable:
             return  # said already; the store's history is what the file shows
         try:
@@ -469,7 +476,7 @@ def _publish_timeout(func):
 
 def _not_the_store(option: str, path: str | None, db: str) -> None:
     """Refuse, before any work, an output path that is the store or one of its files."""
-    if path:
+    if path and not is_postgres_url(db):
         problem = store_file_clash(path, db)
         if problem:
             raise click.BadParameter(problem, param_hint=f"'{option}'")
@@ -613,18 +620,30 @@ def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None
     return wait_lines(progress, err)
 
 
-def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, cfg, work) -> None:
-    """Take the lock and open the store, and do the work into ``report``. A signal or a store
-    that fails stops it: ``report`` then says what was rolled back and what was committed
-    (exit 143/130, or 5), and is still rendered and written."""
+def _locked(
+    db: str,
+    lock_timeout: float,
+    what: str,
+    progress,
+    report: Report,
+    cfg,
+    work,
+    *,
+    publishing: bool = False,
+) -> None:
+    """Take the lock of the imports of ``cfg`` and open the store, and do the work into
+    ``report``. A signal or a store that fails stops it: ``report`` then says what was
+    rolled back and what was committed (exit 143/130, or 5), and is still rendered and
+    written."""
     previous = {
         sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)
     }
-    lock = ImportLock(db)
+    lock = run_lock(db)
     store = None
     try:
-        lock.acquire(lock_timeout, what=what)
-        store = Store(db, busy_timeout=lock_timeout, create=False)
+        lock.acquire(lock_timeout, what=what, imports=[imp.id for imp in cfg.imports],
+                     publishing=publishing)
+        store = open_store(db, busy_timeout=lock_timeout, create=False)
         if progress is not None:
             progress.start()
         work(store)
@@ -634,10 +653,10 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
         if store is None:
             _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
         # busy in the middle of the work: its own words, and what a commit before left
-        cause = RunMsg.STORE_FAILED.format(db=db, error=exc.__cause__ or exc)
+        cause = RunMsg.STORE_FAILED.format(db=shown(db), error=exc.__cause__ or exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE, plain=str(exc))
     except StoreError as exc:
-        cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
+        cause = RunMsg.STORE_FAILED.format(db=shown(db), error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
     except SpillFailed as exc:
         _fail(CliMsg.NO_SPILL.format(error=exc), ExitCode.STORE_UNAVAILABLE)
@@ -767,6 +786,7 @@ def publish(
                 options,
                 lambda: publish_pending(cfg, store, options, report),
             ),
+            publishing=True,
         )
         _finish(report, out, err, quiet, verbose, report_path, watch=watch)
 
@@ -892,10 +912,10 @@ def history(run_id, fmt, since, db, quiet, verbose):
 def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
     """Undo what run RUN changed, as a new recorded run."""
     _preflight(db)
-    lock = ImportLock(db)
+    lock = run_lock(db)
     try:
-        lock.acquire(lock_timeout, what=f"session-import revert {run_id}")
-        store = Store(db, busy_timeout=lock_timeout, create=False)
+        lock.acquire(lock_timeout, what=f"session-import revert {run_id}", exclusive_store=True)
+        store = open_store(db, busy_timeout=lock_timeout, create=False)
         try:
             result = revert_run(store, run_id, dry_run=dry_run, now=datetime.now(UTC).astimezone())
         finally:
@@ -910,7 +930,24 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
 @common
 def init(db, quiet, verbose):
     """Create an empty store at the current schema (an existing one is left as it is)."""
-    message = init_store(db)
+    message = create_store(db)
+    if not quiet:
+        click.echo(message)
+
+
+@main.command("copy-store")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
+              help="Seconds to wait for a running import of either store to finish.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--verbose", is_flag=True, help="Say more about what is done.")
+def copy_store_command(src, dst, lock_timeout, quiet, verbose):
+    """Copy the whole store SRC (an SQLite file or a postgresql:// URL) into the empty store
+    DST (the other kind, or the same), history, journal and outbox included."""
+    if not is_postgres_url(src):
+        _preflight(src)
+    message = copy_between(src, dst, lock_timeout)
     if not quiet:
         click.echo(message)
 

@@ -19,6 +19,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -74,8 +75,11 @@ class ImportLock:
         self.path = Path(f"{store_path}.lock")
         self._fd: int | None = None
 
-    def acquire(self, timeout: float = 0.0, what: str = "") -> None:
-        """Take the lock, waiting at most ``timeout`` seconds; LockBusy says who holds it."""
+    def acquire(self, timeout: float = 0.0, what: str = "", imports: Iterable[str] = (),
+                exclusive_store: bool = False, publishing: bool = False) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds; LockBusy says who holds it.
+        One lock for the whole store, whatever ``imports`` and the modes say (they matter
+        to a server's locks, where imports run side by side)."""
         fd = self._open()
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:

@@ -125,6 +125,7 @@ def test_a_dry_run_skip_is_recorded_as_a_dry_run(seeded, sessions_config):
     assert (latest["kind"], latest["dry_run"]) == ("skip", True)
 
 
+@pytest.mark.sqlite_only  # the runs' times are rewritten with sqlite3
 def test_history_since_a_duration_or_a_date(seeded, sessions_config):
     seeded.run("run", sessions_config, seeded.write("s.csv", rows("M;TP-001;A;;;open;;;jdupont;;")))
     # an old night, written as another offset would write it

@@ -436,6 +436,7 @@ def test_glob_matching_nothing_exits_0(ws):
     assert f"No file matches nothing_*.csv in {ws.root}." in result.stdout
 
 
+@pytest.mark.sqlite_only  # no store file was created
 def test_invalid_config_exits_4_and_runs_nothing(ws):
     config = ws.write(
         "bad.xml",

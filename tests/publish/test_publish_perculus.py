@@ -248,7 +248,7 @@ def test_a_sentinel_secret_appears_in_no_output(setup, monkeypatch):
         json.dumps(ws.export()),
     ]
     assert not [t for t in texts if sentinel in t]
-    assert sentinel.encode() not in ws.db.read_bytes()
+    assert sentinel.encode() not in ws.store_bytes()
 
 
 def test_check_says_where_an_import_publishes(setup):

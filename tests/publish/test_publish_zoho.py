@@ -194,7 +194,7 @@ def test_the_secret_appears_in_no_output(setup):
         json.dumps(ws.export()),
     ]
     assert not [t for t in texts if SECRET in t]
-    assert SECRET.encode() not in ws.db.read_bytes()
+    assert SECRET.encode() not in ws.store_bytes()
     assert not [e for e in zoho.log if e.is_api and SECRET in (e.body + json.dumps(e.headers))]
 
 
@@ -352,6 +352,7 @@ def nights(ws: Workspace, *counts: int) -> list[Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # a host's clocks time the calls; on a server, the server's clock
 def test_after_a_night_with_the_clock_an_hour_ahead_the_next_run_publishes(ten_in_two_seconds):
     """The calls of that night were stored an hour in the future: the next runs used to exit 6
     at once ("The publish timeout was reached") until the clock caught up."""
@@ -366,6 +367,7 @@ def test_after_a_night_with_the_clock_an_hour_ahead_the_next_run_publishes(ten_i
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # a host's clocks time the calls; on a server, the server's clock
 def test_a_clock_put_forward_between_two_commands_does_not_speed_publishing(ten_in_two_seconds):
     """The calls of the run just before look an hour old on the wall clock; the boot clock
     knows they are not, so the next run still waits for Zoho's window (no lock)."""
@@ -379,6 +381,7 @@ def test_a_clock_put_forward_between_two_commands_does_not_speed_publishing(ten_
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # a host's clocks time the calls; on a server, the server's clock
 def test_after_a_reboot_calls_from_the_future_count_as_just_sent(ten_in_two_seconds, monkeypatch):
     """Another boot (faked: the machine cannot reboot in a test) has another boot clock, so only
     the wall clock is left: a stored time in the future counts as now, never as a stall."""

@@ -8,18 +8,17 @@ and 5000 rows: batching must change nothing.
 from __future__ import annotations
 
 import csv
-import shutil
-import sqlite3
 import tempfile
 from pathlib import Path
 
 import oracle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stores import empty_store, execute_many, rows_of
 
 from session_import.config import load_config
 from session_import.pipeline import RunOptions, run_import
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 IMPORT = oracle.IMPORT_ID
 FIELDS = [f for f in oracle.FIELDS if f != "groupName"]
@@ -70,34 +69,24 @@ def _owner_free(message: str) -> str:
     return NOT_OWNER if "was not created by this import" in message else message
 
 
-def seed_store(path: Path, existing) -> None:
-    Store(path).close()
-    conn = sqlite3.connect(path)
-    for code, tid in TRAININGS.items():
-        conn.execute(
-            "INSERT INTO trainings (id, guid, path_code, title, modality) VALUES (?, ?, ?, ?, 'blended')",
-            (tid, f"TG{tid}", code, code),
-        )
-    for login, uid in USERS.items():
-        conn.execute("INSERT INTO users (id, login) VALUES (?, ?)", (uid, login))
-    for i, (title, training, start, owner) in enumerate(existing, start=1):
-        conn.execute(
+def seed_store(store: StoreInterface, existing) -> None:
+    with store.transaction():
+        execute_many(store, "INSERT INTO trainings (id, guid, path_code, title, modality)"
+                            " VALUES (?, ?, ?, ?, 'blended')",
+                     [(tid, f"TG{tid}", code, code) for code, tid in TRAININGS.items()])
+        execute_many(store, "INSERT INTO users (id, login) VALUES (?, ?)",
+                     [(uid, login) for login, uid in USERS.items()])
+        execute_many(store,
             "INSERT INTO sessions (id, guid, title, status, start_date, training_id, teacher_id,"
             " created_by_import, updated_by_import) VALUES (?, ?, ?, 'open', ?, ?, 1, ?, ?)",
-            (i, f"G{i}", title, start, training, owner, owner),
-        )
-    conn.commit()
-    conn.close()
+            [(i, f"G{i}", title, start, training, owner, owner)
+             for i, (title, training, start, owner) in enumerate(existing, start=1)])
 
 
-def observed(store_path: Path):
-    conn = sqlite3.connect(store_path)
-    rows = conn.execute(
+def observed(store: StoreInterface):
+    return [tuple(r.values()) for r in rows_of(store,
         "SELECT id, title, status, start_date, end_date, training_id, teacher_id, created_by_import,"
-        " updated_by_import FROM sessions ORDER BY id"
-    ).fetchall()
-    conn.close()
-    return [tuple(r) for r in rows]
+        " updated_by_import FROM sessions ORDER BY id")]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -145,14 +134,15 @@ def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
             writer.writerow(FIELDS)
             for cells in rows:
                 writer.writerow([cells[f] for f in FIELDS])
-        seed_store(tmp / "seed.db", existing)
         for chunk in (1, 2, 3, 5000):
-            db = tmp / f"chunk{chunk}.db"
-            shutil.copy(tmp / "seed.db", db)
-            with Store(db) as store:
+            folder = tmp / f"chunk{chunk}"
+            folder.mkdir()
+            with empty_store(folder) as store:
+                seed_store(store, existing)
                 report = run_import(config, store, [data], RunOptions(chunk_rows=chunk))
                 (file_report,) = report.files
                 journal = store.run_journal(file_report.run_id)
+                stored = observed(store)
             done = {"create": "created", "update": "updated", "delete": "cancelled"}
             got = {line: ("unchanged", []) for line in expected}
             for entry in journal:
@@ -168,4 +158,4 @@ def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
                     kind,
                 )
             assert counts["rows"] == len(rows)
-            assert observed(db) == expected_store, f"chunk {chunk}"
+            assert stored == expected_store, f"chunk {chunk}"

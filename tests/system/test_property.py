@@ -63,10 +63,11 @@ from oracle import (
     Model,
     Session,
 )
+from stores import empty_store, execute_many, rows_of
 
 from session_import.config import load_config
 from session_import.pipeline import RunOptions, run_import
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 SEARCHES = {
     "title": ("sessionTitle",),
@@ -143,39 +144,33 @@ def load_variant(variant: Variant):
     return load_config(path)
 
 
-@cache
-def template_db() -> Path:
-    """An empty store with the schema, copied for every run (migrating is the slow part)."""
-    path = _WORK / "template.db"
-    Store(path).close()
-    return path
+def seed_store(store: StoreInterface, seeds: list[Session]) -> None:
+    with store.transaction():
+        _seed(store, seeds)
 
 
-def seed_store(store: Store, seeds: list[Session]) -> None:
-    conn = store.conn
-    conn.execute("BEGIN")
-    conn.executemany(
+def _seed(store: StoreInterface, seeds: list[Session]) -> None:
+    execute_many(store,
         "INSERT INTO trainings (id, guid, path_code, title, locale, modality, description,"
         " created_by_import, updated_by_import) VALUES (?, ?, ?, ?, NULL, 'blended', NULL, 'ref', 'ref')",
         [(tid, f"T-{tid}", code, f"Course {code}") for code, tid in TRAININGS.items()],
     )
-    conn.executemany(
+    execute_many(store,
         "INSERT INTO users (id, login, ref_number, email, name, firstname, created_by_import,"
         " updated_by_import) VALUES (?, ?, NULL, NULL, NULL, NULL, 'ref', 'ref')",
         [(uid, login) for login, uid in USERS.items()],
     )
-    conn.executemany(
+    execute_many(store,
         "INSERT INTO groups (id, guid, name, parent_id, created_by_import, updated_by_import)"
         " VALUES (?, ?, ?, ?, 'ref', 'ref')",
         [(gid, f"G-{gid}", name, parent) for gid, name, parent in GROUPS],
     )
-    conn.executemany(
+    execute_many(store,
         "INSERT INTO sessions (id, guid, title, status, start_date, end_date, training_id,"
         " teacher_id, group_id, created_by_import, updated_by_import)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [tuple(asdict(s).values()) for s in seeds],
     )
-    conn.execute("COMMIT")
 
 
 def csv_text(header: list[str], rows: list[list[str]]) -> str:
@@ -201,11 +196,9 @@ def run_product(
 ) -> dict:
     config = load_variant(variant)
     with tempfile.TemporaryDirectory(dir=_WORK) as tmp:
-        db = Path(tmp) / "store.db"
-        shutil.copyfile(template_db(), db)
         data = Path(tmp) / "sessions.csv"
         data.write_text(csv_text(header, rows), encoding="utf-8")
-        store = Store(db)
+        store = empty_store(Path(tmp))
         try:
             seed_store(store, seeds)
             report = run_import(config, store, [data], RunOptions(chunk_rows=chunk, diff=True))
@@ -213,11 +206,7 @@ def run_product(
             fr = report.files[0]
             assert fr.error is None, fr.error
             journal = store.run_journal(fr.run_id)
-            table = [
-                dict(zip([d[0] for d in cur.description], row))
-                for cur in [store.conn.execute("SELECT * FROM sessions ORDER BY id")]
-                for row in cur.fetchall()
-            ]
+            table = rows_of(store, "SELECT * FROM sessions ORDER BY id")
         finally:
             store.close()
     guids = {s.guid: s.guid for s in seeds}

@@ -108,10 +108,9 @@ class CallPacer(Protocol):
 class Client(Protocol):
     name: str  # the key in reports and exports: "perculus", "zoho"
 
-    @property
-    def pacer(self) -> CallPacer | None:
-        """The client's pacing of its calls, or None when it does not pace them."""
-        ...
+    # the client's pacing of its calls, or None when it does not pace them; the store may
+    # put its own in its place (a server's store: one pace for every worker)
+    pacer: CallPacer | None
 
     def deliver(self, delivery: Delivery) -> Iterator[DeliveryOutcome]:
         """Yield one DeliveryOutcome per change of the delivery, as soon as it is known.

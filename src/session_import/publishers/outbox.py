@@ -140,6 +140,7 @@ def deliver(
     to store when calls were sent, for the next command's pacing."""
     result = PublishResult()
     for client in clients:
+        client.pacer = store.shared_pacer(client.name, client.pacer)
         _load_pace(store, client, wall_clock)
         try:
             _deliver_to(store, import_id, client, result, deadline, on_wait, now)
@@ -147,6 +148,7 @@ def deliver(
             result.errors.append(exc.message)
         finally:
             _save_pace(store, client, wall_clock)
+            store.release_claims()
         for run_id, pending in store.pending_counts(import_id, client.name).items():
             result.for_run(client.name, run_id).counts["pending"] += pending
     return result

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from session_import.errors import ExitCode, SessionImportError
 from session_import.model import ChangeOp, GroupRecord, SessionRecord, TrainingRecord, UserRecord
+
+if TYPE_CHECKING:
+    from session_import.publishers.contract import CallPacer
 
 
 class StoreUnavailable(SessionImportError):
@@ -170,6 +173,13 @@ class StoreInterface(Protocol):
         keep_after: float,
         anchor: tuple[str, float] | None = None,
     ) -> None: ...
+    def shared_pacer(self, publisher: str, pacer: CallPacer | None) -> CallPacer | None:
+        """The pacer a client uses: its own on SQLite (one writer at a time), one counted in
+        the store for every worker on a server."""
+
+    def release_claims(self) -> None:
+        """The queued changes this store's worker claimed and did not settle are free again
+        (a no-op where one worker publishes at a time)."""
 
     # ---- export ----
     def export(self, kind: str) -> tuple[list[str], Iterator[dict]]: ...

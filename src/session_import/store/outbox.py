@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from session_import.model import ChangeOp, RecordOp
 from session_import.publishers.payload import changed_fields, session_payload
 from session_import.store.connection import chunks
 from session_import.store.records import Records
+
+if TYPE_CHECKING:
+    from session_import.publishers.contract import CallPacer
 
 
 class Outbox(Records):
@@ -219,6 +223,14 @@ class Outbox(Records):
             (len(prefix), prefix),
         ).fetchone()
         return None if row is None else (row[0][len(prefix) :], row[1])
+
+    def shared_pacer(self, publisher: str, pacer: CallPacer | None) -> CallPacer | None:
+        """The client's own: one command publishes at a time, and the calls it sent are kept
+        for the next one (``record_calls``)."""
+        return pacer
+
+    def release_claims(self) -> None:
+        """Nothing to release: the run lock lets one command publish at a time."""
 
     def record_calls(
         self,

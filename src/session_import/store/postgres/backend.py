@@ -24,7 +24,8 @@ from operator import attrgetter
 
 import psycopg
 
-from session_import.model import RECORD_TYPES
+from session_import.model import RECORD_TYPES, RecordOp
+from session_import.publishers.payload import changed_fields, session_payload
 from session_import.store.interface import BackupRefused, StoreError, StoreUnavailable
 from session_import.store.postgres import schema
 from session_import.store.postgres.lock import KEEPALIVE, SCHEMA_KEY, SERVER_KEEPALIVE, key
@@ -737,26 +738,18 @@ class PostgresStore:
                     self.users_by("id", {r.teacher_id for r in records} - {None})}
 
         def remote_view(record) -> dict:
-            training = trainings[record.training_id]
-            teacher = teachers.get(record.teacher_id)
-            return {
-                "guid": record.guid, "title": record.title,
-                "start": record.start_date, "end": record.end_date,
-                "training_path_code": training.path_code, "training_title": training.title,
-                "training_locale": training.locale, "training_modality": training.modality,
-                "teacher_ref_number": teacher.ref_number if teacher else None,
-            }
+            return session_payload(record, trainings[record.training_id],
+                                   teachers.get(record.teacher_id))
 
         with self.conn.cursor().copy(
                 "COPY outbox (import_id, publisher, run_id, line, session_id, kind, session,"
                 " changed, row) FROM STDIN") as copy:
             for change in mine:
-                kind = {"create": "create", "update": "update", "delete": "cancel"}[change.op]
+                kind = RecordOp(change.op).outbox_kind
                 after = remote_view(change.after or change.before)
                 changed = None
                 if kind == "update":
-                    before = remote_view(change.before)
-                    changed = json.dumps(sorted(k for k in after if after[k] != before[k]))
+                    changed = changed_fields(remote_view(change.before), after)
                 row = rows.get(change.line)
                 for publisher in publishers:
                     copy.write_row((import_id, publisher, run_id, change.line,

@@ -9,10 +9,14 @@ copied store goes on exactly as the original would have.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 import psycopg
+
+from session_import.errors import ExitCode, SessionImportError
 
 # in an order that every reference points backwards (groups refer to groups: deferred)
 TABLES = {
@@ -49,6 +53,33 @@ class NotEmpty(Exception):
 
 class CountsDiffer(Exception):
     """After the copy, a table holds another number of rows than the source's."""
+
+
+class CopyMsg(StrEnum):
+    COPIED = (
+        "Copied the store {src} into {dst} (schema version {version}): {counts}; every"
+        " table's rows were counted on both sides."
+    )
+    NOT_EMPTY = (
+        "The store {dst} is not empty ({tables}); nothing was copied: copy-store copies into"
+        " an empty store only (a new SQLite file, or an empty database)."
+    )
+    SAME = "{src} and {dst} are the same store; nothing was copied."
+    COUNTS = (
+        "After copying {src} into {dst}, the rows differ ({tables}); the copy was rolled back."
+    )
+
+
+class CopyRefused(SessionImportError):
+    """copy-store was given a destination it must not write (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class CopyFailed(SessionImportError):
+    """The copy did not hold the source's rows: it was rolled back (exit 5)."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
 
 
 @dataclass
@@ -153,3 +184,44 @@ def copy_store(source, destination) -> Copied:
             differ = {t: (expected[t], found[t]) for t in TABLES if expected[t] != found[t]}
             raise CountsDiffer(differ)
     return Copied(expected)
+
+
+def _same(src: str, dst: str) -> bool:
+    from session_import.store import is_postgres_url
+
+    if is_postgres_url(src) or is_postgres_url(dst):
+        return src == dst
+    try:
+        return os.path.samefile(src, dst)
+    except OSError:
+        return os.path.realpath(src) == os.path.realpath(dst)
+
+
+def copy_between(src: str, dst: str, lock_timeout: float = 0.0) -> str:
+    """`session-import copy-store SRC DST`: both stores locked as a revert locks them (no
+    run writes to either meanwhile); DST is created when it does not exist (an SQLite file)
+    or holds no store (a database). What was done, as a sentence."""
+    from session_import.store import SCHEMA_VERSION, open_store, run_lock, shown
+
+    if _same(src, dst):
+        raise CopyRefused(CopyMsg.SAME.format(src=shown(src), dst=shown(dst)))
+    locks = [run_lock(src), run_lock(dst)]
+    try:
+        for lock in locks:
+            lock.acquire(lock_timeout, what="session-import copy-store", exclusive_store=True)
+        with open_store(src, create=False) as source, open_store(dst, create=True) as target:
+            try:
+                copied = copy_store(source, target)
+            except NotEmpty as exc:
+                tables = ", ".join(f"{n} {t}" for t, n in exc.args[0].items())
+                raise CopyRefused(CopyMsg.NOT_EMPTY.format(dst=shown(dst), tables=tables)) from None
+            except CountsDiffer as exc:
+                tables = ", ".join(f"{t}: {a} then {b}" for t, (a, b) in exc.args[0].items())
+                raise CopyFailed(CopyMsg.COUNTS.format(src=shown(src), dst=shown(dst),
+                                                       tables=tables)) from None
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+    counts_text = ", ".join(f"{n} {t}" for t, n in copied.counts.items() if n) or "no rows"
+    return CopyMsg.COPIED.format(src=shown(src), dst=shown(dst), version=SCHEMA_VERSION,
+                                 counts=counts_text)

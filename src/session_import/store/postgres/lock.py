@@ -17,13 +17,16 @@ import hashlib
 import os
 import socket
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import psycopg
 
-from session_import.errors import ExitCode, SessionImportError
+from session_import.lock import LockBusy
+from session_import.store.postgres.url import masked, scrub
 
 BUSY = "Another import is running ({holder})."
+CANNOT_CONNECT = "The store {url} cannot be reached: {error}."
 # a dead host's connection is dropped by the server after about a minute without answer
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5,
              "keepalives_count": 4}
@@ -31,12 +34,6 @@ SERVER_KEEPALIVE = ("SET tcp_keepalives_idle = 20; SET tcp_keepalives_interval =
                     " SET tcp_keepalives_count = 4")
 _POLL = 0.05
 
-
-
-class LockBusy(SessionImportError):
-    """Another run holds the lock (exit 5)."""
-
-    exit_code = ExitCode.STORE_UNAVAILABLE
 
 
 def key(kind: str, name: str = "") -> int:
@@ -62,15 +59,22 @@ class AdvisoryLock:
         self.conn: psycopg.Connection | None = None
         self._held: list[tuple[int, bool]] = []
 
-    def acquire(self, timeout: float = 0.0, what: str = "", imports: list[str] = (),
-                exclusive_store: bool = False) -> None:
-        self.conn = psycopg.connect(self.conninfo, autocommit=True, **KEEPALIVE)
+    def acquire(self, timeout: float = 0.0, what: str = "", imports: Iterable[str] = (),
+                exclusive_store: bool = False, publishing: bool = False) -> None:
+        """``publishing``: the imports' keys shared, so that several hosts publish one
+        import at once (each queued change is claimed by one of them) while no run of it
+        writes."""
+        try:
+            self.conn = psycopg.connect(self.conninfo, autocommit=True, **KEEPALIVE)
+        except psycopg.Error as exc:
+            raise LockBusy(CANNOT_CONNECT.format(
+                url=masked(self.conninfo), error=scrub(str(exc).strip(), self.conninfo))) from None
         try:
             self.conn.execute(SERVER_KEEPALIVE)
             self._forget_the_dead()
             wanted = [(STORE_KEY, exclusive_store)]
             if not exclusive_store:
-                wanted += [(k, True) for k in sorted({key("import", i) for i in imports})]
+                wanted += [(k, not publishing) for k in sorted({key("import", i) for i in imports})]
             deadline = time.monotonic() + max(timeout, 0.0)
             since = _now()
             for lock_key, exclusive in wanted:

@@ -13,7 +13,6 @@ import time
 
 import psycopg
 import pytest
-from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 from session_import.store.postgres import schema
 from session_import.store.postgres.lock import SCHEMA_KEY, AdvisoryLock, LockBusy

@@ -6,7 +6,6 @@ import sqlite3
 
 import pytest
 from conftest import ROOT, SAMPLE_CONFIGS, Workspace
-from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 from session_import.store.postgres.copy import TABLES, NotEmpty, copy_store, counts
 from session_import.store.postgres.backend import PostgresStore
@@ -31,7 +30,7 @@ def _dump(conn, table):
         f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {order}").fetchall()]
 
 
-def test_a_sqlite_store_goes_to_postgresql_and_back_whole(tmp_path, pg_url):  # noqa: F811
+def test_a_sqlite_store_goes_to_postgresql_and_back_whole(tmp_path, pg_url):
     ws = _busy_sqlite_store(tmp_path)
     with Store(ws.db, create=False) as source:
         source.conn.execute("INSERT INTO sessions (id, guid, title, status, training_id)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 from session_import.store.postgres.backend import PostgresStore, init_pg_store
 from session_import.store.postgres.url import masked
@@ -18,21 +17,21 @@ def _password(url: str) -> str:
     return url.split("@")[0].rsplit(":", 1)[1]
 
 
-def test_init_creates_the_store_once(pg_url):  # noqa: F811
+def test_init_creates_the_store_once(pg_url):
     assert init_pg_store(pg_url) == f"Created the store {masked(pg_url)} (schema version 5)."
     assert init_pg_store(pg_url) == (
         f"The store {masked(pg_url)} already exists (schema version 5); it was left as it is.")
     assert _password(pg_url) not in masked(pg_url)
 
 
-def test_a_database_without_a_store_is_named_without_its_password(pg_url):  # noqa: F811
+def test_a_database_without_a_store_is_named_without_its_password(pg_url):
     with pytest.raises(StoreUnavailable) as caught:
         PostgresStore(pg_url, create=False)
     assert str(caught.value).startswith(f"The database {masked(pg_url)} holds no session-import")
     assert _password(pg_url) not in str(caught.value)
 
 
-def test_a_wrong_password_or_server_is_said_without_the_password(pg_url):  # noqa: F811
+def test_a_wrong_password_or_server_is_said_without_the_password(pg_url):
     wrong = pg_url.replace(_password(pg_url), "not-the-password")
     with pytest.raises(StoreUnavailable) as caught:
         PostgresStore(wrong, create=False)
@@ -40,7 +39,7 @@ def test_a_wrong_password_or_server_is_said_without_the_password(pg_url):  # noq
     assert "password authentication failed" in str(caught.value)
 
 
-def test_ids_are_never_reused_after_a_delete_and_a_rollback_leaves_none(pg_url):  # noqa: F811
+def test_ids_are_never_reused_after_a_delete_and_a_rollback_leaves_none(pg_url):
     with PostgresStore(pg_url) as store:
         store.conn.execute("INSERT INTO trainings (id, guid, path_code, title, modality)"
                            " VALUES (1, 'G', 'TP', 'T', 'blended')")
@@ -58,7 +57,7 @@ def test_ids_are_never_reused_after_a_delete_and_a_rollback_leaves_none(pg_url):
         assert store.next_id("sessions") == 8
 
 
-def test_a_rolled_back_run_gives_its_id_back(pg_url):  # noqa: F811
+def test_a_rolled_back_run_gives_its_id_back(pg_url):
     with PostgresStore(pg_url) as store:
         with store.transaction(rollback=True):
             assert store.begin_run("i", "a", "f", None, "2026-01-01T00:00:00+00:00", True) == 1
@@ -70,7 +69,7 @@ def test_a_rolled_back_run_gives_its_id_back(pg_url):  # noqa: F811
         assert store.record_night("i", "skip", "f", "2026-01-01T00:00:00+00:00", False) == 2
 
 
-def test_records_read_in_a_file_transaction_are_locked_until_its_end(pg_url):  # noqa: F811
+def test_records_read_in_a_file_transaction_are_locked_until_its_end(pg_url):
     with PostgresStore(pg_url) as store, psycopg.connect(pg_url, autocommit=True) as other:
         store.conn.execute("INSERT INTO trainings (id, guid, path_code, title, modality)"
                            " VALUES (1, 'G', 'TP', 'T', 'blended')")
@@ -93,7 +92,7 @@ def _queue(store, *sessions):
             " VALUES ('i', 'zoho', 1, 2, %s, 'update', '{}')", (session_id,))
 
 
-def test_two_workers_claim_each_change_once_and_a_session_in_order(pg_url):  # noqa: F811
+def test_two_workers_claim_each_change_once_and_a_session_in_order(pg_url):
     with PostgresStore(pg_url) as a, PostgresStore(pg_url) as b:
         _queue(a, 10, 11, 10, 12, 13)  # changes 1..5; 1 and 3 are session 10's
         first = [e["id"] for e in a.queued("i", "zoho", limit=2)]
@@ -107,7 +106,7 @@ def test_two_workers_claim_each_change_once_and_a_session_in_order(pg_url):  # n
         assert [e["id"] for e in b.queued("i", "zoho")] == [2, 3, 4, 5]
 
 
-def test_a_dead_workers_claims_are_free_at_once(pg_url):  # noqa: F811
+def test_a_dead_workers_claims_are_free_at_once(pg_url):
     a = PostgresStore(pg_url)
     _queue(a, 10, 11)
     assert len(a.queued("i", "zoho")) == 2
@@ -116,7 +115,7 @@ def test_a_dead_workers_claims_are_free_at_once(pg_url):  # noqa: F811
         assert [e["id"] for e in b.queued("i", "zoho")] == [1, 2]
 
 
-def test_the_pace_is_shared_by_every_worker(pg_url):  # noqa: F811
+def test_the_pace_is_shared_by_every_worker(pg_url):
     class Limit:
         max_requests, span = 3, 30.0
 
