@@ -76,7 +76,7 @@ class TrainingResolver(Resolver):
         if errors:
             return reject(line, errors)
         record = TrainingRecord(
-            self.next_id,
+            self.new_id(),
             new_guid(),
             data.path_code,
             data.title,
@@ -86,7 +86,6 @@ class TrainingResolver(Resolver):
             self.import_id,
             self.import_id,
         )
-        self.next_id += 1
         self.index.add(record)
         self.changes.append(ChangeOp(line, "trainings", CREATE, None, record))
         return RowOutcome(line, RowKind.CREATED, guid=record.guid)
@@ -171,7 +170,7 @@ class LearnerResolver(Resolver):
     def _create(self, data: LearnerInput) -> RowOutcome:
         values = {k: _value(v) for k, v in data.values.items()}
         record = UserRecord(
-            self.next_id,
+            self.new_id(),
             values.get("login"),
             values.get("ref_number"),
             values.get("email"),
@@ -180,7 +179,6 @@ class LearnerResolver(Resolver):
             self.import_id,
             self.import_id,
         )
-        self.next_id += 1
         self.index.add(record)
         self.changes.append(ChangeOp(data.line, "users", CREATE, None, record))
         return RowOutcome(data.line, RowKind.CREATED)
@@ -223,9 +221,8 @@ class EntityResolver(Resolver):
                 parent_id = found[0].id
                 continue
             record = GroupRecord(
-                self.next_id, new_guid(), name, parent_id, self.import_id, self.import_id
+                self.new_id(), new_guid(), name, parent_id, self.import_id, self.import_id
             )
-            self.next_id += 1
             self.index.add(record)
             self.changes.append(ChangeOp(line, "groups", CREATE, None, record))
             parent_id = record.id

@@ -64,8 +64,17 @@ class Resolver:
         self.action = action
         self.import_id = import_id
         self.lookups = lookups
-        self.next_id = lookups.next_id(self.table)
+        self._next_id: int | None = None
         self.changes: list[ChangeOp] = []
+
+    def new_id(self) -> int:
+        """The id of the next record this resolver creates, asked of the store at the first
+        create: on a server's store that holds the table's ids for the file until its
+        commit, which a file that creates nothing never needs."""
+        if self._next_id is None:
+            self._next_id = self.lookups.next_id(self.table)
+        self._next_id += 1
+        return self._next_id - 1
 
     def flush(self) -> list[ChangeOp]:
         """The chunk's changes in row order, for the pipeline to apply and journal."""
@@ -193,7 +202,7 @@ class SessionResolver(Resolver):
             empty = issue(line, "sessionTitle", Msg.FIELD_EMPTY, field="sessionTitle")
             return RowOutcome(line, RowKind.REJECTED, [empty, *data.warnings])
         record = SessionRecord(
-            id=self.next_id,
+            id=self.new_id(),
             guid=self.make_guid(),
             title=data.title,
             status=data.status if data.status is not KEEP else "open",
@@ -205,7 +214,6 @@ class SessionResolver(Resolver):
             created_by_import=self.import_id,
             updated_by_import=self.import_id,
         )
-        self.next_id += 1
         self.view.sessions.add(record)
         self.changes.append(ChangeOp(line, "sessions", CREATE, None, record))
         return RowOutcome(line, RowKind.CREATED, self._warnings(data, record), guid=record.guid)

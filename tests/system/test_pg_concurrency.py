@@ -16,7 +16,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import SESSION_CONFIG, Workspace, rows
+from conftest import HEADER, SESSION_CONFIG, Workspace, rows
 
 pytestmark = pytest.mark.slow
 
@@ -162,15 +162,19 @@ def test_two_imports_updating_one_session_at_once_lose_no_update(ws):
     committed, so the session ends with both changes and B's journal starts from A's."""
     config = SESSION_CONFIG.format(full_access="yes")
     ws.write("a.xml", config)
-    ws.write("b.xml", config.replace("<teacherLogin/>", ""))  # B never touches the teacher
+    # B's file has no teacher column: B leaves the teacher as it is
+    ws.write("b.xml", config.replace("<teacherLogin/>",
+                                     "<teacherLogin><mandatory>no</mandatory></teacherLogin>"))
     ws.write("seed.csv", rows("M;TP-001;Shared;;;open;2026-12-01;2026-12-02;jdupont;;"))
     assert finish(ws, "run", str(ws.root / "a.xml"), str(ws.root / "seed.csv")).returncode == 0
     # A: the shared session gets a new teacher, then thousands of other rows keep A busy
     ws.write("a.csv", rows("M;TP-001;Shared;;;open;2026-12-01;2026-12-02;lchen;;", *[
         f"M;TP-002;A {i};;;open;2026-12-01;2026-12-02;jdupont;;" for i in range(20000)]))
-    ws.write("b.csv", rows("M;TP-001;Shared;;;closed;2026-12-01;2026-12-02;jdupont;;"))
+    header = HEADER.replace(";teacherLogin", "")
+    ws.write("b.csv", f"{header}\nM;TP-001;Shared;;;closed;2026-12-01;2026-12-02;;\n")
     (shared,) = query(ws, "SELECT id FROM sessions WHERE title = 'Shared'")[0]
     a = start(ws, "run", str(ws.root / "a.xml"), str(ws.root / "a.csv"))
+    b = None
 
     def a_locked_the_session() -> bool:
         try:
@@ -180,16 +184,22 @@ def test_two_imports_updating_one_session_at_once_lose_no_update(ws):
         except psycopg.errors.LockNotAvailable:
             return True
 
-    wait_until(a_locked_the_session, a)
-    a.send_signal(signal.SIGSTOP)
     try:
-        b = start(ws, "run", str(ws.root / "b.xml"), str(ws.root / "b.csv"))
-        wait_until(lambda: query(ws, "SELECT count(*) FROM pg_stat_activity WHERE"
-                                     " application_name = %s AND wait_event_type = 'Lock'",
-                                 f"session-import {b.pid}")[0][0] == 1, b)
+        wait_until(a_locked_the_session, a)
+        a.send_signal(signal.SIGSTOP)
+        try:
+            b = start(ws, "run", str(ws.root / "b.xml"), str(ws.root / "b.csv"))
+            wait_until(lambda: query(ws, "SELECT count(*) FROM pg_stat_activity WHERE"
+                                         " application_name = %s AND wait_event_type = 'Lock'",
+                                     f"session-import {b.pid}")[0][0] == 1, b)
+        finally:
+            a.send_signal(signal.SIGCONT)
+        outs = [p.communicate(timeout=600) for p in (a, b)]
     finally:
-        a.send_signal(signal.SIGCONT)
-    outs = [p.communicate(timeout=600) for p in (a, b)]
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert [a.returncode, b.returncode] == [0, 0], outs
     teacher, status = query(ws, "SELECT u.login, s.status FROM sessions s JOIN users u"
                                 " ON u.id = s.teacher_id WHERE s.id = %s", shared)[0]

@@ -162,14 +162,10 @@ class PostgresStore:
         self._run_ids: list[int] = []  # run ids handed out in the open transaction
         self._worker: int | None = None  # the key held while this store publishes
         try:
-            self.conn = psycopg.connect(url, autocommit=True, **KEEPALIVE)
+            self.conn = self._connect()
         except psycopg.Error as exc:
             raise _unavailable(url, exc) from None
         try:
-            self.conn.execute(SERVER_KEEPALIVE)
-            self.conn.execute(f"SET lock_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
-            self.conn.execute("SELECT set_config('application_name', %s, false)",
-                              (f"session-import {os.getpid()}",))
             if create:
                 schema.migrate(self.conn, SCHEMA_KEY)
             else:
@@ -188,6 +184,29 @@ class PostgresStore:
             raise
 
     # ---- connection ----
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.url, autocommit=True, **KEEPALIVE)
+        try:
+            conn.execute(SERVER_KEEPALIVE)
+            conn.execute(f"SET lock_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
+            conn.execute("SELECT set_config('application_name', %s, false)",
+                         (f"session-import {os.getpid()}",))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reconnect(self) -> None:
+        """A connection a signal interrupted in the middle of a statement cannot go on:
+        closing it ends its transaction on the server (nothing of it is kept), and a new
+        one reads what was committed."""
+        self.conn.close()
+        self._worker = None  # its key went with the old connection, and so did its claims
+        try:
+            self.conn = self._connect()
+        except psycopg.Error:
+            pass  # the methods called next say the store failed
 
     def close(self) -> None:
         try:
@@ -239,6 +258,7 @@ class PostgresStore:
         except psycopg.Error:
             if how == "COMMIT":
                 raise
+            self._reconnect()
         finally:
             self._in_transaction = False
             if how == "ROLLBACK" and self._run_ids and not self.conn.closed:
