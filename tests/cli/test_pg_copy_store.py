@@ -10,6 +10,7 @@ from conftest import ROOT, SAMPLE_CONFIGS, Workspace
 from session_import.store.postgres.copy import TABLES, NotEmpty, copy_store, counts
 from session_import.store.postgres.backend import PostgresStore
 from session_import.store import Store
+from session_import.store.postgres.url import masked
 
 
 def _busy_sqlite_store(tmp_path):
@@ -53,3 +54,26 @@ def test_a_sqlite_store_goes_to_postgresql_and_back_whole(tmp_path, pg_url):
     conn = sqlite3.connect(back)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_copy_store_moves_a_store_to_postgresql_and_back_through_the_command(tmp_path, pg_url):
+    ws = _busy_sqlite_store(tmp_path)
+    before = ws.export()
+    history = ws.run("history", "--format", "json").stdout
+    moved = ws.run("copy-store", str(ws.db), pg_url)
+    assert moved.exit_code == 0, moved.stderr
+    assert moved.stdout.startswith(f"Copied the store {ws.db} into {masked(pg_url)} (schema version 5):")
+    assert "every table's rows were counted on both sides." in moved.stdout
+    assert pg_url.split("@")[0].rsplit(":", 1)[1] not in moved.stdout + moved.stderr
+    on_pg = Workspace(tmp_path, init=False, db=pg_url)
+    assert on_pg.export() == before
+    assert on_pg.run("history", "--format", "json").stdout == history
+    again = ws.run("copy-store", str(ws.db), pg_url)
+    assert again.exit_code == 2
+    assert again.stderr.startswith(f"The store {masked(pg_url)} is not empty (")
+    back = tmp_path / "back" / "store.db"
+    back.parent.mkdir()
+    returned = ws.run("copy-store", pg_url, str(back))
+    assert returned.exit_code == 0, returned.stderr
+    assert Workspace(back.parent, init=False, db=back).export() == before
+    assert ws.run("copy-store", str(ws.db), str(ws.db)).exit_code == 2
