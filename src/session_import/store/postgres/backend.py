@@ -35,6 +35,9 @@ from session_import.store.postgres.url import masked, scrub
 WRITE_WAIT_SECONDS = 600.0
 _UPDATE_VIA_COPY = 64  # updates of one table in a chunk above which a temporary table pays
 _RUN_IDS_KEY = key("run ids")
+# changes a publishing worker claims at a time: small enough that workers share a queue,
+# as large as a Perculus batch
+CLAIM_PAGE = 100
 
 RECORD_TABLES = ("trainings", "users", "groups", "sessions")
 
@@ -787,10 +790,10 @@ class PostgresStore:
 
     def queued(self, import_id: str, publisher: str, limit: int = 2000,
                after: int = 0) -> list[dict]:
-        """The next ``limit`` pending changes (ids over ``after``) of an import for a
-        publisher, in queue order, each with the session's remote id when its create was
-        delivered, and each claimed by this worker: several workers (hosts) publish at
-        once, each change by one of them.
+        """The next pending changes (ids over ``after``, at most ``limit`` and CLAIM_PAGE) of
+        an import for a publisher, in queue order, each with the session's remote id when
+        its create was delivered, and each claimed by this worker: several workers (hosts)
+        publish at once, each change by one of them.
 
         A change waits while an older pending change of its session is another import's,
         is claimed by another live worker, or was passed over earlier in this pass (its
@@ -824,7 +827,8 @@ class PostgresStore:
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)",
                               (key("claim", f"{import_id}\0{publisher}"),))
             found = self.conn.execute(sql, {"import": import_id, "publisher": publisher,
-                                            "after": after, "limit": limit, "me": me}
+                                            "after": after, "limit": min(limit, CLAIM_PAGE),
+                                            "me": me}
                                       ).fetchall()
         found.sort(key=lambda row: row[0])
         return [
@@ -853,9 +857,14 @@ class PostgresStore:
         return row[0] if row else None
 
     def pending_counts(self, import_id: str, publisher: str) -> dict[int, int]:
+        """run id -> changes of that run still waiting for this publisher: those another
+        live worker claimed are in its hands, not waiting."""
         return dict(self.conn.execute(
             "SELECT run_id, count(*) FROM outbox WHERE import_id = %s AND publisher = %s"
-            " AND state = 'pending' GROUP BY run_id", (import_id, publisher),
+            " AND state = 'pending' AND (claimed_by IS NULL OR claimed_by = %s OR claimed_by"
+            " NOT IN (SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1))"
+            " GROUP BY run_id", (import_id, publisher, self._worker),
         ).fetchall())
 
     def mark_attempted(self, ids: Iterable[int]) -> None:
