@@ -177,6 +177,10 @@ class StoreInterface(Protocol):
         """The pacer a client uses: its own on SQLite (one writer at a time), one counted in
         the store for every worker on a server."""
 
+    def lock_holder(self) -> dict:
+        """Who holds the run lock ("held", "pid", and "live" when the store itself knows the
+        holder is alive), or who last held it; {} when nobody ever did."""
+
     def release_claims(self) -> None:
         """The queued changes this store's worker claimed and did not settle are free again
         (a no-op where one worker publishes at a time)."""

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from session_import.lock import read_holder
 from session_import.model import ChangeOp, RecordOp
 from session_import.publishers.payload import changed_fields, session_payload
 from session_import.store.connection import chunks
@@ -231,6 +232,10 @@ class Outbox(Records):
 
     def release_claims(self) -> None:
         """Nothing to release: the run lock lets one command publish at a time."""
+
+    def lock_holder(self) -> dict:
+        """What the lock file beside the store says (read, never locked)."""
+        return read_holder(self.path)
 
     def record_calls(
         self,

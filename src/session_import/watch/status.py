@@ -16,7 +16,6 @@ from pathlib import Path
 
 from session_import.errors import ExitCode
 from session_import.history import run_outcome
-from session_import.lock import read_holder
 from session_import.store import StoreInterface
 from session_import.watch.timespans import describe
 
@@ -135,7 +134,7 @@ def store_status(
     report = StatusReport(max_age, [])
     if not ids:
         report.problems.append(StatusMsg.NO_IMPORT.format(path=store.path))
-    holder = read_holder(store.path)
+    holder = store.lock_holder()
     for import_id in ids:
         report.imports.append(_import_status(store, import_id, now, max_age, holder))
     return report
@@ -151,7 +150,7 @@ def _import_status(
         and latest[0]["ended_at"] is None
         and holder.get("held")
         and holder.get("pid") == latest[0]["pid"]
-        and _alive(latest[0]["pid"])
+        and (holder.get("live") or _alive(latest[0]["pid"]))
     ):
         status.running = latest.pop(0)  # judged on the command before it
     status.last = latest[0] if latest else None

@@ -840,6 +840,20 @@ class PostgresStore:
             in found
         ]
 
+    def lock_holder(self) -> dict:
+        """A run that holds its import's advisory lock now, on any host: its connection is
+        alive (the server says so), whatever its process id means on this host."""
+        row = self.conn.execute(
+            "SELECT r.pid, r.host, r.since, r.what FROM run_locks r JOIN pg_locks l"
+            " ON l.pid = r.backend_pid AND l.locktype = 'advisory' AND l.granted"
+            " AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key"
+            " WHERE l.mode = 'ExclusiveLock' ORDER BY r.since DESC LIMIT 1").fetchone()
+        if row is None:
+            return {}
+        pid, host, since, what = row
+        return {"held": True, "live": True, "pid": pid, "host": host, "since": since,
+                "what": what}
+
     def release_claims(self) -> None:
         """This worker's claims on changes it did not settle: others may take them now."""
         if self._worker is None:
