@@ -44,8 +44,9 @@ class Backends:
                 self._failure = str(exc)
         if self._server is None:
             if required():
-                pytest.fail(f"SESSION_IMPORT_REQUIRE_PG is set and no PostgreSQL server: "
-                            f"{self._failure}")
+                pytest.fail(
+                    f"SESSION_IMPORT_REQUIRE_PG is set and no PostgreSQL server: {self._failure}"
+                )
             pytest.skip(f"no PostgreSQL server: {self._failure}")
         return self._server
 
@@ -65,10 +66,22 @@ BACKENDS = Backends()
 # the test modules whose tests run on both stores (a parameter of each test), but for the
 # tests marked sqlite_only (they look at the SQLite file, its lock file or its pragmas)
 BOTH_STORES = {
-    "test_cli_runs", "test_revert", "test_cli_sessions", "test_cli_reports",
-    "test_cli_reference_data", "test_publish_outbox", "test_publish_perculus",
-    "test_publish_zoho", "test_cli_nights", "test_cli_sources", "test_cli_excel",
-    "test_cli_output", "test_after_commit", "test_cases", "test_faults", "test_property",
+    "test_cli_runs",
+    "test_revert",
+    "test_cli_sessions",
+    "test_cli_reports",
+    "test_cli_reference_data",
+    "test_publish_outbox",
+    "test_publish_perculus",
+    "test_publish_zoho",
+    "test_cli_nights",
+    "test_cli_sources",
+    "test_cli_excel",
+    "test_cli_output",
+    "test_after_commit",
+    "test_cases",
+    "test_faults",
+    "test_property",
     "test_one_by_one_model",
 }
 
@@ -168,8 +181,9 @@ class Workspace:
         """Read the store through a fresh connection: only committed data is seen."""
         if self.on_postgres:
             with psycopg.connect(self.db, autocommit=True) as conn:
-                return [tuple(row) for row in
-                        conn.execute(sql.replace("?", "%s"), params).fetchall()]
+                return [
+                    tuple(row) for row in conn.execute(sql.replace("?", "%s"), params).fetchall()
+                ]
         conn = sqlite3.connect(self.db)
         try:
             return conn.execute(sql, params).fetchall()

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-
 ROLE = "importer"
 
 
@@ -38,8 +37,9 @@ def required() -> bool:
 
 
 def _bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -58,7 +58,10 @@ class Cluster:
     """One cluster, its superuser reached through the socket (trust), the ``importer``
     role through 127.0.0.1 with a password (scram-sha-256), as a deployment would."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """``durable``: fsync and synchronous commits on, as PostgreSQL ships (the tests
+        turn them off: a throw-away cluster need not survive a power cut)."""
+        self.durable = durable
         self.bindir = _bindir()
         self.as_user = None
         if os.geteuid() == 0:
@@ -80,8 +83,16 @@ class Cluster:
         if self.as_user:
             user = {"user": self.as_user.pw_uid, "group": self.as_user.pw_gid, "extra_groups": []}
             env["HOME"] = str(self.root)
-        return subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True,
-                              check=check, stdin=subprocess.DEVNULL, **user)
+        return subprocess.run(
+            argv,
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=check,
+            stdin=subprocess.DEVNULL,
+            **user,
+        )
 
     def start(self) -> Cluster:
         pwfile = self.root / "pw"
@@ -89,15 +100,39 @@ class Cluster:
         if self.as_user:
             os.chown(pwfile, self.as_user.pw_uid, self.as_user.pw_gid)
         try:
-            self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                      "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
-                      "--locale=C.UTF-8", f"--pwfile={pwfile}", "--no-sync")
-            options = (f"-c listen_addresses=127.0.0.1 -c port={self.port}"
-                       f" -c unix_socket_directories={self.root} -c fsync=off"
-                       " -c synchronous_commit=off -c full_page_writes=off"
-                       " -c max_connections=200 -c log_min_messages=warning")
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
-                      str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start")
+            self._run(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                f"--pwfile={pwfile}",
+                "--no-sync",
+            )
+            options = (
+                f"-c listen_addresses=127.0.0.1 -c port={self.port}"
+                f" -c unix_socket_directories={self.root}"
+                " -c max_connections=200 -c log_min_messages=warning"
+            )
+            if not self.durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            )
         except subprocess.CalledProcessError as exc:
             log = self.root / "server.log"
             detail = log.read_text()[-2000:] if log.exists() else ""
@@ -107,9 +142,25 @@ class Cluster:
         return self
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        return self._run(str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v",
-                         "ON_ERROR_STOP=1", "-h", str(self.root), "-p", str(self.port),
-                         "-U", "postgres", "-d", database, "-c", sql).stdout
+        return self._run(
+            str(self.bindir / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.root),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ).stdout
 
     def url(self, database: str = "postgres", password: bool = True) -> str:
         secret = f":{self.password}" if password else ""
@@ -128,8 +179,16 @@ class Cluster:
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "-w", "stop", check=False)
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+                check=False,
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -177,8 +236,9 @@ def _dump(pg_dump: Path, url: str) -> bytes:
     env = {**os.environ, "PGPASSWORD": parts.password or ""}
     plain = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
     user = ["-U", parts.username] if parts.username else []
-    return subprocess.run([str(pg_dump), *user, "--format=plain", plain], env=env,
-                          capture_output=True, check=True).stdout
+    return subprocess.run(
+        [str(pg_dump), *user, "--format=plain", plain], env=env, capture_output=True, check=True
+    ).stdout
 
 
 def server() -> Cluster | ExistingServer:

@@ -12,9 +12,22 @@ from conftest import BACKENDS
 
 from session_import.store import PostgresStore, Store, StoreInterface
 
-_TABLES = ("consolidators_due_rows", "consolidators_due", "journal", "outbox", "remote_ids",
-           "remote_calls", "commands", "runs", "sessions", "groups", "users", "trainings",
-           "id_marks", "run_locks")
+_TABLES = (
+    "consolidators_due_rows",
+    "consolidators_due",
+    "journal",
+    "outbox",
+    "remote_ids",
+    "remote_calls",
+    "commands",
+    "runs",
+    "sessions",
+    "groups",
+    "users",
+    "trainings",
+    "id_marks",
+    "run_locks",
+)
 
 
 @cache

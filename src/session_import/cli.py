@@ -184,7 +184,7 @@ def common(func):
         show_default=True,
         type=click.Path(dir_okay=False),
         help="The store: an SQLite file, or a postgresql://USER@HOST:PORT/DB URL (default:"
-             " $SESSION_IMPORT_DB, else session-import.db here).",
+        " $SESSION_IMPORT_DB, else session-import.db here).",
     )(func)
     return func
 
@@ -641,8 +641,9 @@ def _locked(
     lock = run_lock(db)
     store = None
     try:
-        lock.acquire(lock_timeout, what=what, imports=[imp.id for imp in cfg.imports],
-                     publishing=publishing)
+        lock.acquire(
+            lock_timeout, what=what, imports=[imp.id for imp in cfg.imports], publishing=publishing
+        )
         store = open_store(db, busy_timeout=lock_timeout, create=False)
         if progress is not None:
             progress.start()
@@ -938,8 +939,14 @@ def init(db, quiet, verbose):
 @main.command("copy-store")
 @click.argument("src")
 @click.argument("dst")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for a running import of either store to finish.")
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import of either store to finish.",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--verbose", is_flag=True, help="Say more about what is done.")
 def copy_store_command(src, dst, lock_timeout, quiet, verbose):

@@ -75,8 +75,14 @@ class ImportLock:
         self.path = Path(f"{store_path}.lock")
         self._fd: int | None = None
 
-    def acquire(self, timeout: float = 0.0, what: str = "", imports: Iterable[str] = (),
-                exclusive_store: bool = False, publishing: bool = False) -> None:
+    def acquire(
+        self,
+        timeout: float = 0.0,
+        what: str = "",
+        imports: Iterable[str] = (),
+        exclusive_store: bool = False,
+        publishing: bool = False,
+    ) -> None:
         """Take the lock, waiting at most ``timeout`` seconds; LockBusy says who holds it.
         One lock for the whole store, whatever ``imports`` and the modes say (they matter
         to a server's locks, where imports run side by side)."""

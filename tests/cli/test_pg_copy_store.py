@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 from conftest import ROOT, SAMPLE_CONFIGS, Workspace
 
-from session_import.store.postgres.copy import TABLES, NotEmpty, copy_store, counts
-from session_import.store.postgres.backend import PostgresStore
 from session_import.store import Store
+from session_import.store.postgres.backend import PostgresStore
+from session_import.store.postgres.copy import TABLES, NotEmpty, copy_store, counts
 from session_import.store.postgres.url import masked
 
 
@@ -24,18 +24,28 @@ def _busy_sqlite_store(tmp_path):
 
 
 def _dump(conn, table):
-    order = {"journal": "run_id, seq", "remote_ids": "session_id, publisher",
-             "remote_calls": "publisher, at", "consolidators_due": "run_id",
-             "consolidators_due_rows": "run_id, report, kind, entry"}.get(table, "id")
-    return [tuple(r) for r in conn.execute(
-        f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {order}").fetchall()]
+    order = {
+        "journal": "run_id, seq",
+        "remote_ids": "session_id, publisher",
+        "remote_calls": "publisher, at",
+        "consolidators_due": "run_id",
+        "consolidators_due_rows": "run_id, report, kind, entry",
+    }.get(table, "id")
+    return [
+        tuple(r)
+        for r in conn.execute(
+            f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {order}"
+        ).fetchall()
+    ]
 
 
 def test_a_sqlite_store_goes_to_postgresql_and_back_whole(tmp_path, pg_url):
     ws = _busy_sqlite_store(tmp_path)
     with Store(ws.db, create=False) as source:
-        source.conn.execute("INSERT INTO sessions (id, guid, title, status, training_id)"
-                            " VALUES (40, 'G40', 'gone', 'open', 1)")
+        source.conn.execute(
+            "INSERT INTO sessions (id, guid, title, status, training_id)"
+            " VALUES (40, 'G40', 'gone', 'open', 1)"
+        )
         source.conn.execute("DELETE FROM sessions WHERE id = 40")
         with PostgresStore(pg_url) as pg:
             copied = copy_store(source, pg)
@@ -62,7 +72,9 @@ def test_copy_store_moves_a_store_to_postgresql_and_back_through_the_command(tmp
     history = ws.run("history", "--format", "json").stdout
     moved = ws.run("copy-store", str(ws.db), pg_url)
     assert moved.exit_code == 0, moved.stderr
-    assert moved.stdout.startswith(f"Copied the store {ws.db} into {masked(pg_url)} (schema version 5):")
+    assert moved.stdout.startswith(
+        f"Copied the store {ws.db} into {masked(pg_url)} (schema version 5):"
+    )
     assert "every table's rows were counted on both sides." in moved.stdout
     assert pg_url.split("@")[0].rsplit(":", 1)[1] not in moved.stdout + moved.stderr
     on_pg = Workspace(tmp_path, init=False, db=pg_url)

@@ -71,22 +71,37 @@ def _owner_free(message: str) -> str:
 
 def seed_store(store: StoreInterface, existing) -> None:
     with store.transaction():
-        execute_many(store, "INSERT INTO trainings (id, guid, path_code, title, modality)"
-                            " VALUES (?, ?, ?, ?, 'blended')",
-                     [(tid, f"TG{tid}", code, code) for code, tid in TRAININGS.items()])
-        execute_many(store, "INSERT INTO users (id, login) VALUES (?, ?)",
-                     [(uid, login) for login, uid in USERS.items()])
-        execute_many(store,
+        execute_many(
+            store,
+            "INSERT INTO trainings (id, guid, path_code, title, modality)"
+            " VALUES (?, ?, ?, ?, 'blended')",
+            [(tid, f"TG{tid}", code, code) for code, tid in TRAININGS.items()],
+        )
+        execute_many(
+            store,
+            "INSERT INTO users (id, login) VALUES (?, ?)",
+            [(uid, login) for login, uid in USERS.items()],
+        )
+        execute_many(
+            store,
             "INSERT INTO sessions (id, guid, title, status, start_date, training_id, teacher_id,"
             " created_by_import, updated_by_import) VALUES (?, ?, ?, 'open', ?, ?, 1, ?, ?)",
-            [(i, f"G{i}", title, start, training, owner, owner)
-             for i, (title, training, start, owner) in enumerate(existing, start=1)])
+            [
+                (i, f"G{i}", title, start, training, owner, owner)
+                for i, (title, training, start, owner) in enumerate(existing, start=1)
+            ],
+        )
 
 
 def observed(store: StoreInterface):
-    return [tuple(r.values()) for r in rows_of(store,
-        "SELECT id, title, status, start_date, end_date, training_id, teacher_id, created_by_import,"
-        " updated_by_import FROM sessions ORDER BY id")]
+    return [
+        tuple(r.values())
+        for r in rows_of(
+            store,
+            "SELECT id, title, status, start_date, end_date, training_id, teacher_id, created_by_import,"
+            " updated_by_import FROM sessions ORDER BY id",
+        )
+    ]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

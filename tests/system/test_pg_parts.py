@@ -19,21 +19,35 @@ from session_import.store.postgres.lock import SCHEMA_KEY, AdvisoryLock, LockBus
 from session_import.store.postgres.url import is_postgres_url, masked, scrub
 
 
-@pytest.mark.parametrize("db, expected", [
-    ("postgresql://u@h:5432/d", True), ("POSTGRES://u@h/d", True), ("store.db", False),
-    ("./postgresql://x", False), ("/tmp/postgres.db", False),
-])
+@pytest.mark.parametrize(
+    "db, expected",
+    [
+        ("postgresql://u@h:5432/d", True),
+        ("POSTGRES://u@h/d", True),
+        ("store.db", False),
+        ("./postgresql://x", False),
+        ("/tmp/postgres.db", False),
+    ],
+)
 def test_a_url_names_a_postgres_store(db, expected):
     assert is_postgres_url(db) is expected
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql://ann:s3cr%40t@db.example:5433/lms", "postgresql://ann:***@db.example:5433/lms"),
-    ("postgresql://ann@db.example/lms", "postgresql://ann@db.example/lms"),
-    ("postgresql://ann@db/lms?sslmode=require&password=hunter2",
-     "postgresql://ann@db/lms?sslmode=require&password=***"),
-    ("postgresql://[::1]:5432/lms", "postgresql://[::1]:5432/lms"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (
+            "postgresql://ann:s3cr%40t@db.example:5433/lms",
+            "postgresql://ann:***@db.example:5433/lms",
+        ),
+        ("postgresql://ann@db.example/lms", "postgresql://ann@db.example/lms"),
+        (
+            "postgresql://ann@db/lms?sslmode=require&password=hunter2",
+            "postgresql://ann@db/lms?sslmode=require&password=***",
+        ),
+        ("postgresql://[::1]:5432/lms", "postgresql://[::1]:5432/lms"),
+    ],
+)
 def test_a_url_is_shown_with_its_password_masked(url, shown):
     assert masked(url) == shown
 
@@ -53,30 +67,47 @@ def test_the_schema_is_created_once_at_the_current_version(pg_url):
         assert schema.current_version(conn) == 0
         assert schema.migrate(conn, SCHEMA_KEY) == (0, schema.SCHEMA_VERSION)
         assert schema.migrate(conn, SCHEMA_KEY) == (5, 5)
-        tables = {t for (t,) in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+        tables = {
+            t
+            for (t,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        }
         assert tables == set(schema.OWN_TABLES)
-        indexes = {i for (i,) in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
-        assert {"sessions_teacher", "outbox_queue", "runs_started", "groups_parent_name",
-                "journal_record", "commands_import"} <= indexes
+        indexes = {
+            i
+            for (i,) in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+        }
+        assert {
+            "sessions_teacher",
+            "outbox_queue",
+            "runs_started",
+            "groups_parent_name",
+            "journal_record",
+            "commands_import",
+        } <= indexes
 
 
 def test_an_older_store_is_migrated_with_its_data(pg_url):
     with _connect(pg_url) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL,"
-                     " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one))")
+        conn.execute(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL,"
+            " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one))"
+        )
         conn.execute("INSERT INTO schema_version VALUES (4)")
         for version in range(1, 5):
             for statement in schema.MIGRATIONS[version].split(";"):
                 if statement.strip():
                     conn.execute(statement)
-        conn.execute("INSERT INTO runs (import_id, started_at, ended_at, dry_run, exit_code)"
-                     " VALUES ('nightly', '2024-01-01T00:00:00+00:00', '2024-01-01T00:01:00+00:00',"
-                     " 0, 0)")
+        conn.execute(
+            "INSERT INTO runs (import_id, started_at, ended_at, dry_run, exit_code)"
+            " VALUES ('nightly', '2024-01-01T00:00:00+00:00', '2024-01-01T00:01:00+00:00',"
+            " 0, 0)"
+        )
         assert schema.migrate(conn, SCHEMA_KEY) == (4, 5)
         assert conn.execute("SELECT import_id, command, runs_after FROM commands").fetchall() == [
-            ("nightly", "run", 0)]
+            ("nightly", "run", 0)
+        ]
         assert conn.execute("SELECT kind FROM runs").fetchall() == [("import",)]
 
 
@@ -100,12 +131,21 @@ def test_a_newer_store_is_refused(pg_url):
 
 
 def test_two_hosts_creating_the_schema_at_once_create_it_once(pg_url):
-    code = ("import sys, psycopg; from session_import.store.postgres import schema;"
-            " from session_import.store.postgres.lock import SCHEMA_KEY;"
-            " c = psycopg.connect(sys.argv[1], autocommit=True);"
-            " print(schema.migrate(c, SCHEMA_KEY))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    code = (
+        "import sys, psycopg; from session_import.store.postgres import schema;"
+        " from session_import.store.postgres.lock import SCHEMA_KEY;"
+        " c = psycopg.connect(sys.argv[1], autocommit=True);"
+        " print(schema.migrate(c, SCHEMA_KEY))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, pg_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     assert sorted(o for o, _ in outs) == ["(0, 5)\n", "(5, 5)\n", "(5, 5)\n"]
@@ -128,7 +168,8 @@ def test_the_same_import_never_runs_twice_at_once(store_url):
         assert time.monotonic() - started >= 0.3
         message = str(caught.value)
         assert message.startswith(
-            "Another import is running (session-import run nightly.xml, since ")
+            "Another import is running (session-import run nightly.xml, since "
+        )
         assert f"process {os.getpid()} on {socket.gethostname()})." in message
 
 
@@ -158,12 +199,15 @@ def test_a_lock_is_given_up_as_soon_as_it_is_released(store_url):
 
 
 def test_a_killed_holder_never_blocks_the_next_run(store_url):
-    code = ("import sys, time; from session_import.store.postgres.lock import AdvisoryLock;"
-            " lock = AdvisoryLock(sys.argv[1]);"
-            " lock.acquire(what='run nightly', imports=['nightly']);"
-            " print('held', flush=True); time.sleep(600)")
-    holder = subprocess.Popen([sys.executable, "-c", code, store_url], stdout=subprocess.PIPE,
-                              text=True)
+    code = (
+        "import sys, time; from session_import.store.postgres.lock import AdvisoryLock;"
+        " lock = AdvisoryLock(sys.argv[1]);"
+        " lock.acquire(what='run nightly', imports=['nightly']);"
+        " print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, store_url], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         with pytest.raises(LockBusy, match=rf"process {holder.pid} on "):

@@ -150,22 +150,26 @@ def seed_store(store: StoreInterface, seeds: list[Session]) -> None:
 
 
 def _seed(store: StoreInterface, seeds: list[Session]) -> None:
-    execute_many(store,
+    execute_many(
+        store,
         "INSERT INTO trainings (id, guid, path_code, title, locale, modality, description,"
         " created_by_import, updated_by_import) VALUES (?, ?, ?, ?, NULL, 'blended', NULL, 'ref', 'ref')",
         [(tid, f"T-{tid}", code, f"Course {code}") for code, tid in TRAININGS.items()],
     )
-    execute_many(store,
+    execute_many(
+        store,
         "INSERT INTO users (id, login, ref_number, email, name, firstname, created_by_import,"
         " updated_by_import) VALUES (?, ?, NULL, NULL, NULL, NULL, 'ref', 'ref')",
         [(uid, login) for login, uid in USERS.items()],
     )
-    execute_many(store,
+    execute_many(
+        store,
         "INSERT INTO groups (id, guid, name, parent_id, created_by_import, updated_by_import)"
         " VALUES (?, ?, ?, ?, 'ref', 'ref')",
         [(gid, f"G-{gid}", name, parent) for gid, name, parent in GROUPS],
     )
-    execute_many(store,
+    execute_many(
+        store,
         "INSERT INTO sessions (id, guid, title, status, start_date, end_date, training_id,"
         " teacher_id, group_id, created_by_import, updated_by_import)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -20,8 +20,9 @@ from session_import.store.schema import MIGRATIONS, SCHEMA_VERSION, init_store
 from session_import.store.sqlite import Store
 
 
-def open_store(db: str | Path, busy_timeout: float = 5.0, *, create: bool = True,
-               writable: bool = True) -> StoreInterface:
+def open_store(
+    db: str | Path, busy_timeout: float = 5.0, *, create: bool = True, writable: bool = True
+) -> StoreInterface:
     """The store ``db`` names, SQLite's or PostgreSQL's."""
     if is_postgres_url(db):
         return PostgresStore(str(db), busy_timeout, create=create, writable=writable)

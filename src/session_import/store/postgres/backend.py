@@ -12,6 +12,7 @@ after the other, the rest runs side by side.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -54,6 +55,7 @@ REFERENCES = {
 }
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
+
 class PgMsg(StrEnum):
     CANNOT_CONNECT = "The store {url} cannot be reached: {error}."
     MISSING = (
@@ -79,7 +81,7 @@ class PgMsg(StrEnum):
     FAILED = "The store {url} failed: {error}"
     NO_BACKUP = (
         "session-import backup copies an SQLite store; back up the PostgreSQL store {url} with"
-        " pg_dump (README, \"A PostgreSQL store\")."
+        ' pg_dump (README, "A PostgreSQL store").'
     )
 
 
@@ -88,11 +90,13 @@ def _unavailable(url: str, exc: BaseException) -> StoreUnavailable:
     if isinstance(exc, schema.NoStore):
         return StoreUnavailable(PgMsg.MISSING.format(url=masked(url)))
     if isinstance(exc, schema.NewerSchema):
-        return StoreUnavailable(PgMsg.NEWER.format(url=masked(url), version=exc.version,
-                                                   known=schema.SCHEMA_VERSION))
+        return StoreUnavailable(
+            PgMsg.NEWER.format(url=masked(url), version=exc.version, known=schema.SCHEMA_VERSION)
+        )
     if isinstance(exc, schema.ForeignTables):
-        return StoreUnavailable(PgMsg.FOREIGN.format(url=masked(url),
-                                                     tables=", ".join(exc.args[0])))
+        return StoreUnavailable(
+            PgMsg.FOREIGN.format(url=masked(url), tables=", ".join(exc.args[0]))
+        )
     error = scrub(str(exc).strip().replace("\n", " "), url)
     return StoreUnavailable(PgMsg.CANNOT_CONNECT.format(url=masked(url), error=error))
 
@@ -103,12 +107,14 @@ def _store_error(store: PostgresStore, exc: psycopg.Error) -> StoreError:
 
 def _raising_store_errors(method):
     if inspect.isgeneratorfunction(method):
+
         @functools.wraps(method)
         def generator(self, *args, **kwargs):
             try:
                 yield from method(self, *args, **kwargs)
             except psycopg.Error as exc:
                 raise _store_error(self, exc) from exc
+
         return generator
 
     @functools.wraps(method)
@@ -117,6 +123,7 @@ def _raising_store_errors(method):
             return method(self, *args, **kwargs)
         except psycopg.Error as exc:
             raise _store_error(self, exc) from exc
+
     return call
 
 
@@ -141,8 +148,9 @@ def init_pg_store(url: str) -> str:
     except (psycopg.Error, schema.ForeignTables) as exc:
         raise _unavailable(url, exc) from None
     if version < schema.SCHEMA_VERSION:
-        return PgMsg.EXISTS_OLDER.format(url=masked(url), version=version,
-                                         known=schema.SCHEMA_VERSION)
+        return PgMsg.EXISTS_OLDER.format(
+            url=masked(url), version=version, known=schema.SCHEMA_VERSION
+        )
     return PgMsg.EXISTS.format(url=masked(url), version=version)
 
 
@@ -157,8 +165,9 @@ def _record_json(record) -> str | None:
 class PostgresStore:
     """``url`` is a libpq URL; ``path`` is what messages show of it (password masked)."""
 
-    def __init__(self, url: str, busy_timeout: float = 5.0, *, create: bool = True,
-                 writable: bool = True):
+    def __init__(
+        self, url: str, busy_timeout: float = 5.0, *, create: bool = True, writable: bool = True
+    ):
         self.url = url
         self.path = masked(url)
         self._in_transaction = False
@@ -193,8 +202,10 @@ class PostgresStore:
         try:
             conn.execute(SERVER_KEEPALIVE)
             conn.execute(f"SET lock_timeout = {int(WRITE_WAIT_SECONDS * 1000)}")
-            conn.execute("SELECT set_config('application_name', %s, false)",
-                         (f"session-import {os.getpid()}",))
+            conn.execute(
+                "SELECT set_config('application_name', %s, false)",
+                (f"session-import {os.getpid()}",),
+            )
         except BaseException:
             conn.close()
             raise
@@ -206,10 +217,8 @@ class PostgresStore:
         one reads what was committed."""
         self.conn.close()
         self._worker = None  # its key went with the old connection, and so did its claims
-        try:
+        with contextlib.suppress(psycopg.Error):  # the methods called next say it failed
             self.conn = self._connect()
-        except psycopg.Error:
-            pass  # the methods called next say the store failed
 
     def close(self) -> None:
         try:
@@ -323,9 +332,13 @@ class PostgresStore:
         ids = list(set(training_ids))
         if not ids:
             return {}
-        return dict(self.conn.execute(
-            "SELECT training_id, count(*) FROM sessions WHERE training_id = ANY(%s)"
-            " GROUP BY training_id", (ids,)).fetchall())
+        return dict(
+            self.conn.execute(
+                "SELECT training_id, count(*) FROM sessions WHERE training_id = ANY(%s)"
+                " GROUP BY training_id",
+                (ids,),
+            ).fetchall()
+        )
 
     def modifiable_sessions(self, import_id: str, full_access: bool) -> int:
         if full_access:
@@ -340,10 +353,13 @@ class PostgresStore:
         the same ids."""
         assert table in RECORD_TABLES
         lock = " FOR UPDATE" if self._in_transaction else ""
-        self.conn.execute("INSERT INTO id_marks (table_name, last_id) VALUES (%s, 0)"
-                          " ON CONFLICT DO NOTHING", (table,))
+        self.conn.execute(
+            "INSERT INTO id_marks (table_name, last_id) VALUES (%s, 0) ON CONFLICT DO NOTHING",
+            (table,),
+        )
         mark = self.conn.execute(
-            f"SELECT last_id FROM id_marks WHERE table_name = %s{lock}", (table,)).fetchone()[0]
+            f"SELECT last_id FROM id_marks WHERE table_name = %s{lock}", (table,)
+        ).fetchone()[0]
         top = self.conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
         return max(mark, top or 0) + 1
 
@@ -358,14 +374,16 @@ class PostgresStore:
             values = GETTERS[RECORDS[table]]
             if creates:
                 with self.conn.cursor().copy(
-                        f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    f"COPY {table} ({', '.join(cols)}) FROM STDIN"
+                ) as copy:
                     for record in creates:
                         copy.write_row(values(record))
                 self.conn.execute(
                     "INSERT INTO id_marks (table_name, last_id) VALUES (%s, %s)"
                     " ON CONFLICT (table_name) DO UPDATE"
                     " SET last_id = greatest(id_marks.last_id, excluded.last_id)",
-                    (table, max(r.id for r in creates)))
+                    (table, max(r.id for r in creates)),
+                )
             if updates:
                 self._update(table, cols, [values(r) for r in updates])
         for table in ("sessions", "trainings", "users", "groups"):
@@ -377,12 +395,16 @@ class PostgresStore:
         if len(rows) < _UPDATE_VIA_COPY:
             sets = ", ".join(f"{c} = %s" for c in cols[1:])
             with self.conn.cursor() as cursor:
-                cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s",
-                                   [row[1:] + (row[0],) for row in rows])
+                cursor.executemany(
+                    f"UPDATE {table} SET {sets} WHERE id = %s",
+                    [row[1:] + (row[0],) for row in rows],
+                )
             return
         staging = f"staged_{table}"
-        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging}"
-                          f" (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        self.conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging}"
+            f" (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
         self.conn.execute(f"TRUNCATE {staging}")
         with self.conn.cursor().copy(f"COPY {staging} ({', '.join(cols)}) FROM STDIN") as copy:
             for row in rows:
@@ -396,8 +418,9 @@ class PostgresStore:
         """The next run id, under a short lock so that one rolled back can be given back:
         on one host, run ids follow each other as on SQLite."""
         with self._run_id_lock():
-            run_id = self.conn.execute("SELECT nextval(pg_get_serial_sequence('runs', 'id'))"
-                                       ).fetchone()[0]
+            run_id = self.conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('runs', 'id'))"
+            ).fetchone()[0]
         self._run_ids.append(run_id)
         return run_id
 
@@ -417,11 +440,14 @@ class PostgresStore:
                     last = self.conn.execute(
                         "SELECT last_value FROM pg_sequences WHERE schemaname = current_schema()"
                         " AND sequencename = %s",
-                        (self._runs_sequence(),)).fetchone()[0]
+                        (self._runs_sequence(),),
+                    ).fetchone()[0]
                     if last != run_id:
                         break
-                    self.conn.execute("SELECT setval(pg_get_serial_sequence('runs', 'id'), %s,"
-                                      " %s)", (max(run_id - 1, 1), run_id > 1))
+                    self.conn.execute(
+                        "SELECT setval(pg_get_serial_sequence('runs', 'id'), %s, %s)",
+                        (max(run_id - 1, 1), run_id > 1),
+                    )
         except psycopg.Error:
             pass  # a gap in the run ids is all it costs
 
@@ -429,27 +455,56 @@ class PostgresStore:
         name = self.conn.execute("SELECT pg_get_serial_sequence('runs', 'id')").fetchone()[0]
         return name.split(".")[-1].strip('"')
 
-    def begin_run(self, import_id: str, action: str, file: str, sha256: str | None,
-                  started_at: str, dry_run: bool, reverts_run: int | None = None) -> int:
+    def begin_run(
+        self,
+        import_id: str,
+        action: str,
+        file: str,
+        sha256: str | None,
+        started_at: str,
+        dry_run: bool,
+        reverts_run: int | None = None,
+    ) -> int:
         run_id = self._new_run_id()
         self.conn.execute(
             "INSERT INTO runs (id, import_id, action, file, sha256, started_at, dry_run,"
             " reverts_run, pid, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (run_id, import_id, action, file, sha256, started_at, int(dry_run), reverts_run,
-             os.getpid(), "revert" if reverts_run is not None else "import"),
+            (
+                run_id,
+                import_id,
+                action,
+                file,
+                sha256,
+                started_at,
+                int(dry_run),
+                reverts_run,
+                os.getpid(),
+                "revert" if reverts_run is not None else "import",
+            ),
         )
         return run_id
 
-    def end_run(self, run_id: int, ended_at: str, counts: dict, exit_code: int,
-                reason: str | None = None) -> None:
+    def end_run(
+        self, run_id: int, ended_at: str, counts: dict, exit_code: int, reason: str | None = None
+    ) -> None:
         self.conn.execute(
             "UPDATE runs SET ended_at = %s, counts = %s, exit_code = %s, reason = %s WHERE id = %s",
             (ended_at, json.dumps(counts), exit_code, reason, run_id),
         )
 
-    def record_night(self, import_id: str, kind: str, file: str, when: str, dry_run: bool, *,
-                     action: str | None = None, sha256: str | None = None,
-                     reason: str | None = None, applied_by: int | None = None) -> int:
+    def record_night(
+        self,
+        import_id: str,
+        kind: str,
+        file: str,
+        when: str,
+        dry_run: bool,
+        *,
+        action: str | None = None,
+        sha256: str | None = None,
+        reason: str | None = None,
+        applied_by: int | None = None,
+    ) -> int:
         assert kind in ("skip", "no_file")
         with self.transaction():
             run_id = self._new_run_id()
@@ -457,13 +512,26 @@ class PostgresStore:
                 "INSERT INTO runs (id, import_id, action, file, sha256, started_at, ended_at,"
                 " dry_run, exit_code, pid, kind, reason, applied_by)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s)",
-                (run_id, import_id, action, file, sha256, when, when, int(dry_run), os.getpid(),
-                 kind, reason, applied_by),
+                (
+                    run_id,
+                    import_id,
+                    action,
+                    file,
+                    sha256,
+                    when,
+                    when,
+                    int(dry_run),
+                    os.getpid(),
+                    kind,
+                    reason,
+                    applied_by,
+                ),
             )
         return run_id
 
-    def begin_commands(self, import_ids: Iterable[str], command: str,
-                       started_at: str) -> dict[str, int]:
+    def begin_commands(
+        self, import_ids: Iterable[str], command: str, started_at: str
+    ) -> dict[str, int]:
         ids = {}
         with self.transaction():
             runs_after = self.conn.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()[0]
@@ -480,27 +548,35 @@ class PostgresStore:
             cursor.executemany(
                 "UPDATE commands SET ended_at = %s, exit_code = %s, counts = %s, seconds = %s"
                 " WHERE id = %s",
-                [(at, code, json.dumps(counts), seconds, cid)
-                 for cid, (at, code, counts) in ended.items()],
+                [
+                    (at, code, json.dumps(counts), seconds, cid)
+                    for cid, (at, code, counts) in ended.items()
+                ],
             )
 
     def known_imports(self) -> list[str]:
-        return [i for (i,) in self.conn.execute(
-            "SELECT import_id FROM commands UNION SELECT import_id FROM runs"
-            " WHERE kind != 'revert' ORDER BY 1"
-        )]
+        return [
+            i
+            for (i,) in self.conn.execute(
+                "SELECT import_id FROM commands UNION SELECT import_id FROM runs"
+                " WHERE kind != 'revert' ORDER BY 1"
+            )
+        ]
 
     def latest_commands(self, import_id: str, limit: int = 2) -> list[dict]:
         return self._dicts(
             "SELECT id, import_id, command, started_at, ended_at, exit_code, counts, seconds,"
             " runs_after, pid FROM commands WHERE import_id = %s ORDER BY id DESC LIMIT %s",
-            (import_id, limit), json_columns=("counts",),
+            (import_id, limit),
+            json_columns=("counts",),
         )
 
     def last_success(self, import_id: str) -> dict | None:
         rows = self._dicts(
             "SELECT id, command, started_at, ended_at, exit_code FROM commands"
-            " WHERE import_id = %s AND exit_code = 0 ORDER BY id DESC LIMIT 1", (import_id,))
+            " WHERE import_id = %s AND exit_code = 0 ORDER BY id DESC LIMIT 1",
+            (import_id,),
+        )
         return rows[0] if rows else None
 
     def runs_of_command(self, command: dict) -> list[dict]:
@@ -514,14 +590,22 @@ class PostgresStore:
         )
 
     def pending_by_publisher(self, import_id: str) -> dict[str, int]:
-        return dict(self.conn.execute(
-            "SELECT publisher, count(*) FROM outbox WHERE import_id = %s AND state = 'pending'"
-            " GROUP BY publisher ORDER BY publisher", (import_id,)).fetchall())
+        return dict(
+            self.conn.execute(
+                "SELECT publisher, count(*) FROM outbox WHERE import_id = %s AND state = 'pending'"
+                " GROUP BY publisher ORDER BY publisher",
+                (import_id,),
+            ).fetchall()
+        )
 
     def publishers_of_import(self, import_id: str) -> list[str]:
-        return [p for (p,) in self.conn.execute(
-            "SELECT DISTINCT publisher FROM outbox WHERE import_id = %s ORDER BY publisher",
-            (import_id,))]
+        return [
+            p
+            for (p,) in self.conn.execute(
+                "SELECT DISTINCT publisher FROM outbox WHERE import_id = %s ORDER BY publisher",
+                (import_id,),
+            )
+        ]
 
     def _dicts(self, sql: str, params: tuple, json_columns: tuple[str, ...] = ()) -> list[dict]:
         cursor = self.conn.execute(sql, params)
@@ -539,13 +623,24 @@ class PostgresStore:
             "SELECT coalesce(max(seq), 0) FROM journal WHERE run_id = %s", (run_id,)
         ).fetchone()[0]
         with self.conn.cursor().copy(
-                "COPY journal (run_id, seq, line, table_name, op, record_id, guid, before, after)"
-                " FROM STDIN") as copy:
+            "COPY journal (run_id, seq, line, table_name, op, record_id, guid, before, after)"
+            " FROM STDIN"
+        ) as copy:
             for i, c in enumerate(changes, start=start + 1):
                 record = c.after or c.before
-                copy.write_row((run_id, i, c.line, c.table, c.op, record.id,
-                                getattr(record, "guid", None), _record_json(c.before),
-                                _record_json(c.after)))
+                copy.write_row(
+                    (
+                        run_id,
+                        i,
+                        c.line,
+                        c.table,
+                        c.op,
+                        record.id,
+                        getattr(record, "guid", None),
+                        _record_json(c.before),
+                        _record_json(c.after),
+                    )
+                )
 
     def applied_run(self, import_id: str, sha256: str) -> tuple[int, str] | None:
         for run_id, ended_at in self.conn.execute(
@@ -570,7 +665,8 @@ class PostgresStore:
             "SELECT r.id, r.import_id, r.action, r.file, r.sha256, r.started_at, r.ended_at,"
             " r.dry_run, r.counts, r.exit_code, r.reverts_run, r.kind, r.reason, r.applied_by,"
             " (SELECT count(*) FROM outbox o WHERE o.run_id = r.id AND o.state = 'pending')"
-            f" AS pending FROM runs r{where} ORDER BY r.id DESC", (since,) if since else ()
+            f" AS pending FROM runs r{where} ORDER BY r.id DESC",
+            (since,) if since else (),
         )
         names = [d.name for d in cursor.description]
         out = []
@@ -588,16 +684,22 @@ class PostgresStore:
             (run_id,),
         )
         return [
-            {"seq": seq, "line": line, "table": table, "op": op, "id": record_id, "guid": guid,
-             "before": json.loads(before) if before else None,
-             "after": json.loads(after) if after else None}
+            {
+                "seq": seq,
+                "line": line,
+                "table": table,
+                "op": op,
+                "id": record_id,
+                "guid": guid,
+                "before": json.loads(before) if before else None,
+                "after": json.loads(after) if after else None,
+            }
             for seq, line, table, op, record_id, guid, before, after in cursor
         ]
 
     def journal_entries(self, run_id: int) -> Iterator[dict]:
         keys = [
-            f"(SELECT {key_column} FROM {table}"
-            f" WHERE id = (j.{side}::json ->> '{column}')::bigint)"
+            f"(SELECT {key_column} FROM {table} WHERE id = (j.{side}::json ->> '{column}')::bigint)"
             for side in ("before", "after")
             for column, (table, key_column) in REFERENCES.items()
         ]
@@ -607,21 +709,29 @@ class PostgresStore:
             cursor.itersize = 2000
             cursor.execute(
                 "SELECT seq, line, table_name, op, record_id, guid, before, after, "
-                + ", ".join(keys) + " FROM journal j WHERE run_id = %s ORDER BY seq",
+                + ", ".join(keys)
+                + " FROM journal j WHERE run_id = %s ORDER BY seq",
                 (run_id,),
             )
             for seq, line, table, op, record_id, guid, before, after, *found in cursor:
                 yield {
-                    "seq": seq, "line": line, "table": table, "op": op, "id": record_id,
+                    "seq": seq,
+                    "line": line,
+                    "table": table,
+                    "op": op,
+                    "id": record_id,
                     "guid": guid,
                     "before": json.loads(before) if before else None,
                     "after": json.loads(after) if after else None,
-                    "keys": {"before": dict(zip(REFERENCES, found[:width], strict=True)),
-                             "after": dict(zip(REFERENCES, found[width:], strict=True))},
+                    "keys": {
+                        "before": dict(zip(REFERENCES, found[:width], strict=True)),
+                        "after": dict(zip(REFERENCES, found[width:], strict=True)),
+                    },
                 }
 
-    def later_changes(self, run_id: int,
-                      keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def later_changes(
+        self, run_id: int, keys: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
         grouped: dict[str, set[int]] = {}
         for table, record_id in keys:
             grouped.setdefault(table, set()).add(record_id)
@@ -630,14 +740,18 @@ class PostgresStore:
             for record_id, later in self.conn.execute(
                 "SELECT j.record_id, min(j.run_id) FROM journal j JOIN runs r ON r.id = j.run_id"
                 " WHERE j.table_name = %s AND j.record_id = ANY(%s) AND j.run_id > %s"
-                " AND r.dry_run = 0 GROUP BY j.record_id", (table, sorted(ids), run_id)):
+                " AND r.dry_run = 0 GROUP BY j.record_id",
+                (table, sorted(ids), run_id),
+            ):
                 found[(table, record_id)] = later
         return found
 
     # a referring table -> (its column, the table it refers to), and the label of its records
     _FOREIGN_KEYS = {
-        "sessions": ("title", [("training_id", "trainings"), ("teacher_id", "users"),
-                               ("group_id", "groups")]),
+        "sessions": (
+            "title",
+            [("training_id", "trainings"), ("teacher_id", "users"), ("group_id", "groups")],
+        ),
         "groups": ("name", [("parent_id", "groups")]),
     }
 
@@ -649,17 +763,19 @@ class PostgresStore:
             missing = " OR ".join(
                 f"(c.{column} IS NOT NULL AND NOT EXISTS"
                 f" (SELECT 1 FROM {parent} p WHERE p.id = c.{column}))"
-                for column, parent in references)
+                for column, parent in references
+            )
             columns = ", ".join(column for column, _ in references)
             rows = self.conn.execute(
-                f"SELECT c.guid, c.{label}, {columns} FROM {child} c WHERE {missing}"
-                " ORDER BY c.id").fetchall()
+                f"SELECT c.guid, c.{label}, {columns} FROM {child} c WHERE {missing} ORDER BY c.id"
+            ).fetchall()
             for guid, name, *ids in rows:
                 for (_, parent), record_id in zip(references, ids, strict=True):
                     if record_id is None:
                         continue
                     exists = self.conn.execute(
-                        f"SELECT 1 FROM {parent} WHERE id = %s", (record_id,)).fetchone()
+                        f"SELECT 1 FROM {parent} WHERE id = %s", (record_id,)
+                    ).fetchone()
                     if exists is None:
                         found.setdefault((parent, record_id), []).append((child, guid, name))
         return found
@@ -667,28 +783,39 @@ class PostgresStore:
     def last_recorded(self, table: str, record_id: int) -> dict | None:
         row = self.conn.execute(
             "SELECT coalesce(after, before) FROM journal WHERE table_name = %s AND record_id = %s"
-            " ORDER BY run_id DESC, seq DESC LIMIT 1", (table, record_id),
+            " ORDER BY run_id DESC, seq DESC LIMIT 1",
+            (table, record_id),
         ).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
     # ---- consolidators still due after a commit ----
 
-    def add_due_consolidators(self, run_id: int, import_id: str, names: list[str], stamp: str,
-                              reports: str, rows: Iterable[tuple[int, str, str]]) -> None:
+    def add_due_consolidators(
+        self,
+        run_id: int,
+        import_id: str,
+        names: list[str],
+        stamp: str,
+        reports: str,
+        rows: Iterable[tuple[int, str, str]],
+    ) -> None:
         self.conn.execute(
             "INSERT INTO consolidators_due (run_id, import_id, names, stamp, reports)"
             " VALUES (%s, %s, %s, %s, %s)",
             (run_id, import_id, json.dumps(names), stamp, reports),
         )
         with self.conn.cursor().copy(
-                "COPY consolidators_due_rows (run_id, report, kind, entry) FROM STDIN") as copy:
+            "COPY consolidators_due_rows (run_id, report, kind, entry) FROM STDIN"
+        ) as copy:
             for row in rows:
                 copy.write_row((run_id, *row))
 
     def due_rows(self, run_id: int, report: int, kind: str) -> Iterator[str]:
         cursor = self.conn.execute(
             "SELECT entry FROM consolidators_due_rows WHERE run_id = %s AND report = %s"
-            " AND kind = %s ORDER BY id", (run_id, report, kind))
+            " AND kind = %s ORDER BY id",
+            (run_id, report, kind),
+        )
         return (entry for (entry,) in cursor)
 
     def due_consolidators(self, import_id: str) -> list[dict]:
@@ -699,14 +826,22 @@ class PostgresStore:
             (import_id,),
         )
         return [
-            {"run_id": run_id, "file": file, "sha256": sha256, "names": json.loads(names),
-             "backup": backup, "stamp": stamp, "reports": reports}
+            {
+                "run_id": run_id,
+                "file": file,
+                "sha256": sha256,
+                "names": json.loads(names),
+                "backup": backup,
+                "stamp": stamp,
+                "reports": reports,
+            }
             for run_id, file, sha256, names, backup, stamp, reports in cursor
         ]
 
     def due_names(self, run_id: int) -> list[str]:
         row = self.conn.execute(
-            "SELECT names FROM consolidators_due WHERE run_id = %s", (run_id,)).fetchone()
+            "SELECT names FROM consolidators_due WHERE run_id = %s", (run_id,)
+        ).fetchone()
         return json.loads(row[0]) if row else []
 
     def consolidator_done(self, run_id: int, name: str, backup: str | None) -> None:
@@ -731,42 +866,54 @@ class PostgresStore:
         ids = sorted(set(run_ids))
         if not ids:
             return {}
-        return dict(self.conn.execute(
-            "SELECT run_id, count(*) FROM outbox WHERE run_id = ANY(%s) AND state = 'pending'"
-            " GROUP BY run_id", (ids,)).fetchall())
+        return dict(
+            self.conn.execute(
+                "SELECT run_id, count(*) FROM outbox WHERE run_id = ANY(%s) AND state = 'pending'"
+                " GROUP BY run_id",
+                (ids,),
+            ).fetchall()
+        )
 
     def pending_of_imports(self, import_ids: Iterable[str]) -> int:
         ids = sorted(set(import_ids))
         if not ids:
             return 0
         return self.conn.execute(
-            "SELECT count(*) FROM outbox WHERE import_id = ANY(%s) AND state = 'pending'",
-            (ids,)).fetchone()[0]
+            "SELECT count(*) FROM outbox WHERE import_id = ANY(%s) AND state = 'pending'", (ids,)
+        ).fetchone()[0]
 
     def committed(self, run_id: int) -> bool:
-        return self.conn.execute(
-            "SELECT 1 FROM runs WHERE id = %s", (run_id,)).fetchone() is not None
+        return (
+            self.conn.execute("SELECT 1 FROM runs WHERE id = %s", (run_id,)).fetchone() is not None
+        )
 
     # ---- outbox ----
 
-    def enqueue(self, import_id: str, publishers: Iterable[str], run_id: int,
-                changes: list, rows: dict[int, dict]) -> None:
+    def enqueue(
+        self,
+        import_id: str,
+        publishers: Iterable[str],
+        run_id: int,
+        changes: list,
+        rows: dict[int, dict],
+    ) -> None:
         publishers = list(publishers)
         mine = [c for c in changes if c.table == "sessions"]
         if not publishers or not mine:
             return
         records = [r for c in mine for r in (c.before, c.after) if r is not None]
         trainings = {t.id: t for t in self.trainings_by("id", {r.training_id for r in records})}
-        teachers = {u.id: u for u in
-                    self.users_by("id", {r.teacher_id for r in records} - {None})}
+        teachers = {u.id: u for u in self.users_by("id", {r.teacher_id for r in records} - {None})}
 
         def remote_view(record) -> dict:
-            return session_payload(record, trainings[record.training_id],
-                                   teachers.get(record.teacher_id))
+            return session_payload(
+                record, trainings[record.training_id], teachers.get(record.teacher_id)
+            )
 
         with self.conn.cursor().copy(
-                "COPY outbox (import_id, publisher, run_id, line, session_id, kind, session,"
-                " changed, row) FROM STDIN") as copy:
+            "COPY outbox (import_id, publisher, run_id, line, session_id, kind, session,"
+            " changed, row) FROM STDIN"
+        ) as copy:
             for change in mine:
                 kind = RecordOp(change.op).outbox_kind
                 after = remote_view(change.after or change.before)
@@ -775,10 +922,19 @@ class PostgresStore:
                     changed = changed_fields(remote_view(change.before), after)
                 row = rows.get(change.line)
                 for publisher in publishers:
-                    copy.write_row((import_id, publisher, run_id, change.line,
-                                    (change.after or change.before).id, kind,
-                                    json.dumps(after, ensure_ascii=False), changed,
-                                    json.dumps(row, ensure_ascii=False) if row else None))
+                    copy.write_row(
+                        (
+                            import_id,
+                            publisher,
+                            run_id,
+                            change.line,
+                            (change.after or change.before).id,
+                            kind,
+                            json.dumps(after, ensure_ascii=False),
+                            changed,
+                            json.dumps(row, ensure_ascii=False) if row else None,
+                        )
+                    )
 
     def _worker_key(self) -> int:
         """This connection's publishing key, held (a session advisory lock) from its first
@@ -788,8 +944,9 @@ class PostgresStore:
             self.conn.execute("SELECT pg_advisory_lock(%s)", (self._worker,))
         return self._worker
 
-    def queued(self, import_id: str, publisher: str, limit: int = 2000,
-               after: int = 0) -> list[dict]:
+    def queued(
+        self, import_id: str, publisher: str, limit: int = 2000, after: int = 0
+    ) -> list[dict]:
         """The next pending changes (ids over ``after``, at most ``limit`` and CLAIM_PAGE) of
         an import for a publisher, in queue order, each with the session's remote id when
         its create was delivered, and each claimed by this worker: several workers (hosts)
@@ -824,20 +981,34 @@ class PostgresStore:
             " WHERE r.session_id = o.session_id AND r.publisher = o.publisher)"
         )
         with self.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)",
-                              (key("claim", f"{import_id}\0{publisher}"),))
-            found = self.conn.execute(sql, {"import": import_id, "publisher": publisher,
-                                            "after": after, "limit": min(limit, CLAIM_PAGE),
-                                            "me": me}
-                                      ).fetchall()
+            self.conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (key("claim", f"{import_id}\0{publisher}"),)
+            )
+            found = self.conn.execute(
+                sql,
+                {
+                    "import": import_id,
+                    "publisher": publisher,
+                    "after": after,
+                    "limit": min(limit, CLAIM_PAGE),
+                    "me": me,
+                },
+            ).fetchall()
         found.sort(key=lambda row: row[0])
         return [
-            {"id": id_, "run_id": run_id, "line": line, "session_id": session_id, "kind": kind,
-             "session": json.loads(session), "changed": json.loads(changed) if changed else [],
-             "row": json.loads(row) if row else None, "attempted": bool(attempted),
-             "remote_id": remote_id}
-            for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id
-            in found
+            {
+                "id": id_,
+                "run_id": run_id,
+                "line": line,
+                "session_id": session_id,
+                "kind": kind,
+                "session": json.loads(session),
+                "changed": json.loads(changed) if changed else [],
+                "row": json.loads(row) if row else None,
+                "attempted": bool(attempted),
+                "remote_id": remote_id,
+            }
+            for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id in found
         ]
 
     def lock_holder(self) -> dict:
@@ -847,19 +1018,20 @@ class PostgresStore:
             "SELECT r.pid, r.host, r.since, r.what FROM run_locks r JOIN pg_locks l"
             " ON l.pid = r.backend_pid AND l.locktype = 'advisory' AND l.granted"
             " AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key"
-            " WHERE l.mode = 'ExclusiveLock' ORDER BY r.since DESC LIMIT 1").fetchone()
+            " WHERE l.mode = 'ExclusiveLock' ORDER BY r.since DESC LIMIT 1"
+        ).fetchone()
         if row is None:
             return {}
         pid, host, since, what = row
-        return {"held": True, "live": True, "pid": pid, "host": host, "since": since,
-                "what": what}
+        return {"held": True, "live": True, "pid": pid, "host": host, "since": since, "what": what}
 
     def release_claims(self) -> None:
         """This worker's claims on changes it did not settle: others may take them now."""
         if self._worker is None:
             return
-        self.conn.execute("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = %s",
-                          (self._worker,))
+        self.conn.execute(
+            "UPDATE outbox SET claimed_by = NULL WHERE claimed_by = %s", (self._worker,)
+        )
         self.conn.execute("SELECT pg_advisory_unlock(%s)", (self._worker,))
         self._worker = None
 
@@ -873,13 +1045,16 @@ class PostgresStore:
     def pending_counts(self, import_id: str, publisher: str) -> dict[int, int]:
         """run id -> changes of that run still waiting for this publisher: those another
         live worker claimed are in its hands, not waiting."""
-        return dict(self.conn.execute(
-            "SELECT run_id, count(*) FROM outbox WHERE import_id = %s AND publisher = %s"
-            " AND state = 'pending' AND (claimed_by IS NULL OR claimed_by = %s OR claimed_by"
-            " NOT IN (SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1))"
-            " GROUP BY run_id", (import_id, publisher, self._worker),
-        ).fetchall())
+        return dict(
+            self.conn.execute(
+                "SELECT run_id, count(*) FROM outbox WHERE import_id = %s AND publisher = %s"
+                " AND state = 'pending' AND (claimed_by IS NULL OR claimed_by = %s OR claimed_by"
+                " NOT IN (SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1))"
+                " GROUP BY run_id",
+                (import_id, publisher, self._worker),
+            ).fetchall()
+        )
 
     def mark_attempted(self, ids: Iterable[int]) -> None:
         with self.transaction():
@@ -890,15 +1065,19 @@ class PostgresStore:
             cursor.executemany(
                 "UPDATE outbox SET state = %s, message = %s, warning = %s, done_at = %s"
                 " WHERE id = %s",
-                [(state, message, int(warning), when, entry_id)
-                 for entry_id, state, when, message, warning, _ in settled],
+                [
+                    (state, message, int(warning), when, entry_id)
+                    for entry_id, state, when, message, warning, _ in settled
+                ],
             )
             remotes = [remote for *_, remote in settled if remote is not None]
             if remotes:
                 cursor.executemany(
                     "INSERT INTO remote_ids (session_id, publisher, remote_id) VALUES (%s, %s, %s)"
                     " ON CONFLICT (session_id, publisher) DO UPDATE"
-                    " SET remote_id = excluded.remote_id", remotes)
+                    " SET remote_id = excluded.remote_id",
+                    remotes,
+                )
 
     def note_pending(self, entry_id: int, message: str) -> None:
         with self.transaction():
@@ -918,17 +1097,29 @@ class PostgresStore:
     def pace_anchor(self, publisher: str) -> tuple[str, float] | None:
         return None
 
-    def record_calls(self, publisher: str, calls: list[float], keep_after: float,
-                     anchor: tuple[str, float] | None = None) -> None:
+    def record_calls(
+        self,
+        publisher: str,
+        calls: list[float],
+        keep_after: float,
+        anchor: tuple[str, float] | None = None,
+    ) -> None:
         """The shared pacer recorded each call when it was sent: only calls older than any
         window (an hour, on the server's clock) are dropped."""
-        self.conn.execute("DELETE FROM remote_calls WHERE publisher = %s"
-                          " AND at < extract(epoch FROM clock_timestamp()) - 3600", (publisher,))
+        self.conn.execute(
+            "DELETE FROM remote_calls WHERE publisher = %s"
+            " AND at < extract(epoch FROM clock_timestamp()) - 3600",
+            (publisher,),
+        )
 
     def publishers_of_run(self, run_id: int) -> list[str]:
-        return [p for (p,) in self.conn.execute(
-            "SELECT DISTINCT publisher FROM outbox WHERE run_id = %s ORDER BY publisher",
-            (run_id,))]
+        return [
+            p
+            for (p,) in self.conn.execute(
+                "SELECT DISTINCT publisher FROM outbox WHERE run_id = %s ORDER BY publisher",
+                (run_id,),
+            )
+        ]
 
     def run_file(self, run_id: int) -> tuple[str, str, str] | None:
         return self.conn.execute(
@@ -958,11 +1149,15 @@ class PostgresStore:
     }
 
     def export(self, kind: str) -> tuple[list[str], Iterator[dict]]:
-        publishing = kind == "sessions" and self.conn.execute(
-            "SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+        publishing = (
+            kind == "sessions"
+            and self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+        )
         sql = self._EXPORTS[kind]
         if publishing:
-            sql = sql.replace("s.created_by_import, s.updated_by_import", """s.created_by_import,
+            sql = sql.replace(
+                "s.created_by_import, s.updated_by_import",
+                """s.created_by_import,
                    s.updated_by_import,
                    (SELECT json_object_agg(p.publisher, r.remote_id)::text
                     FROM (SELECT DISTINCT publisher FROM outbox WHERE session_id = s.id) p
@@ -972,7 +1167,8 @@ class PostgresStore:
                                ELSE 0 END)
                     FROM outbox o WHERE o.id IN (SELECT max(id) FROM outbox
                                                  WHERE session_id = s.id GROUP BY publisher)
-                   ) AS publish_state""")
+                   ) AS publish_state""",
+            )
         cursor = self.conn.cursor(name=f"export_{kind}_{id(self)}", withhold=True)
         cursor.itersize = 2000
         try:

@@ -20,30 +20,111 @@ from session_import.errors import ExitCode, SessionImportError
 
 # in an order that every reference points backwards (groups refer to groups: deferred)
 TABLES = {
-    "trainings": ["id", "guid", "path_code", "title", "locale", "modality", "description",
-                  "created_by_import", "updated_by_import"],
-    "users": ["id", "login", "ref_number", "email", "name", "firstname", "created_by_import",
-              "updated_by_import"],
+    "trainings": [
+        "id",
+        "guid",
+        "path_code",
+        "title",
+        "locale",
+        "modality",
+        "description",
+        "created_by_import",
+        "updated_by_import",
+    ],
+    "users": [
+        "id",
+        "login",
+        "ref_number",
+        "email",
+        "name",
+        "firstname",
+        "created_by_import",
+        "updated_by_import",
+    ],
     "groups": ["id", "guid", "name", "parent_id", "created_by_import", "updated_by_import"],
-    "sessions": ["id", "guid", "title", "status", "start_date", "end_date", "training_id",
-                 "teacher_id", "group_id", "created_by_import", "updated_by_import"],
-    "runs": ["id", "import_id", "action", "file", "sha256", "started_at", "ended_at", "dry_run",
-             "counts", "exit_code", "reverts_run", "pid", "kind", "reason", "applied_by"],
-    "journal": ["run_id", "seq", "line", "table_name", "op", "record_id", "guid", "before",
-                "after"],
-    "outbox": ["id", "import_id", "publisher", "run_id", "line", "session_id", "kind", "session",
-               "changed", "row", "state", "attempted", "message", "warning", "done_at"],
+    "sessions": [
+        "id",
+        "guid",
+        "title",
+        "status",
+        "start_date",
+        "end_date",
+        "training_id",
+        "teacher_id",
+        "group_id",
+        "created_by_import",
+        "updated_by_import",
+    ],
+    "runs": [
+        "id",
+        "import_id",
+        "action",
+        "file",
+        "sha256",
+        "started_at",
+        "ended_at",
+        "dry_run",
+        "counts",
+        "exit_code",
+        "reverts_run",
+        "pid",
+        "kind",
+        "reason",
+        "applied_by",
+    ],
+    "journal": [
+        "run_id",
+        "seq",
+        "line",
+        "table_name",
+        "op",
+        "record_id",
+        "guid",
+        "before",
+        "after",
+    ],
+    "outbox": [
+        "id",
+        "import_id",
+        "publisher",
+        "run_id",
+        "line",
+        "session_id",
+        "kind",
+        "session",
+        "changed",
+        "row",
+        "state",
+        "attempted",
+        "message",
+        "warning",
+        "done_at",
+    ],
     "remote_ids": ["session_id", "publisher", "remote_id"],
     "remote_calls": ["publisher", "at"],
     "consolidators_due": ["run_id", "import_id", "names", "backup", "stamp", "reports"],
     "consolidators_due_rows": ["run_id", "report", "kind", "entry"],
-    "commands": ["id", "import_id", "command", "started_at", "ended_at", "exit_code", "counts",
-                 "seconds", "runs_after", "pid"],
+    "commands": [
+        "id",
+        "import_id",
+        "command",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "counts",
+        "seconds",
+        "runs_after",
+        "pid",
+    ],
 }
 # the tables whose ids a store hands out itself, with a high-water mark to carry over
 COUNTED_IDS = ("trainings", "users", "groups", "sessions", "runs", "outbox", "commands")
-_ORDER = {"journal": "run_id, seq", "remote_ids": "session_id, publisher",
-          "remote_calls": "publisher, at", "consolidators_due": "run_id"}
+_ORDER = {
+    "journal": "run_id, seq",
+    "remote_ids": "session_id, publisher",
+    "remote_calls": "publisher, at",
+    "consolidators_due": "run_id",
+}
 _BATCH = 5000
 
 
@@ -65,9 +146,7 @@ class CopyMsg(StrEnum):
         " an empty store only (a new SQLite file, or an empty database)."
     )
     SAME = "{src} and {dst} are the same store; nothing was copied."
-    COUNTS = (
-        "After copying {src} into {dst}, the rows differ ({tables}); the copy was rolled back."
-    )
+    COUNTS = "After copying {src} into {dst}, the rows differ ({tables}); the copy was rolled back."
 
 
 class CopyRefused(SessionImportError):
@@ -125,7 +204,9 @@ def _marks(conn) -> dict[str, int]:
         for table in ("runs", "outbox", "commands"):
             last = conn.execute(
                 "SELECT last_value FROM pg_sequences WHERE schemaname = current_schema()"
-                " AND sequencename = %s", (f"{table}_id_seq",)).fetchone()
+                " AND sequencename = %s",
+                (f"{table}_id_seq",),
+            ).fetchone()
             if last and last[0] is not None:
                 marks[table] = last[0]
     else:
@@ -139,17 +220,22 @@ def _marks(conn) -> dict[str, int]:
 def _write_marks(conn, marks: dict[str, int]) -> None:
     if _is_pg(conn):
         for table in ("trainings", "users", "groups", "sessions"):
-            conn.execute("INSERT INTO id_marks (table_name, last_id) VALUES (%s, %s)"
-                         " ON CONFLICT (table_name) DO UPDATE SET last_id = excluded.last_id",
-                         (table, marks[table]))
+            conn.execute(
+                "INSERT INTO id_marks (table_name, last_id) VALUES (%s, %s)"
+                " ON CONFLICT (table_name) DO UPDATE SET last_id = excluded.last_id",
+                (table, marks[table]),
+            )
         for table in ("runs", "outbox", "commands"):
             if marks[table]:
-                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)",
-                             (marks[table],))
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", (marks[table],)
+                )
     else:
         conn.execute("DELETE FROM sqlite_sequence")
-        conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)",
-                         [(t, m) for t, m in marks.items() if m and t in COUNTED_IDS])
+        conn.executemany(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)",
+            [(t, m) for t, m in marks.items() if m and t in COUNTED_IDS],
+        )
 
 
 def _insert(conn, table: str, rows: Iterator[tuple]) -> None:
@@ -217,11 +303,13 @@ def copy_between(src: str, dst: str, lock_timeout: float = 0.0) -> str:
                 raise CopyRefused(CopyMsg.NOT_EMPTY.format(dst=shown(dst), tables=tables)) from None
             except CountsDiffer as exc:
                 tables = ", ".join(f"{t}: {a} then {b}" for t, (a, b) in exc.args[0].items())
-                raise CopyFailed(CopyMsg.COUNTS.format(src=shown(src), dst=shown(dst),
-                                                       tables=tables)) from None
+                raise CopyFailed(
+                    CopyMsg.COUNTS.format(src=shown(src), dst=shown(dst), tables=tables)
+                ) from None
     finally:
         for lock in reversed(locks):
             lock.release()
     counts_text = ", ".join(f"{n} {t}" for t, n in copied.counts.items() if n) or "no rows"
-    return CopyMsg.COPIED.format(src=shown(src), dst=shown(dst), version=SCHEMA_VERSION,
-                                 counts=counts_text)
+    return CopyMsg.COPIED.format(
+        src=shown(src), dst=shown(dst), version=SCHEMA_VERSION, counts=counts_text
+    )

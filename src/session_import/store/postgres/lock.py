@@ -28,12 +28,16 @@ from session_import.store.postgres.url import masked, scrub
 BUSY = "Another import is running ({holder})."
 CANNOT_CONNECT = "The store {url} cannot be reached: {error}."
 # a dead host's connection is dropped by the server after about a minute without answer
-KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5,
-             "keepalives_count": 4}
-SERVER_KEEPALIVE = ("SET tcp_keepalives_idle = 20; SET tcp_keepalives_interval = 5;"
-                    " SET tcp_keepalives_count = 4")
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 20,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+}
+SERVER_KEEPALIVE = (
+    "SET tcp_keepalives_idle = 20; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4"
+)
 _POLL = 0.05
-
 
 
 def key(kind: str, name: str = "") -> int:
@@ -59,16 +63,25 @@ class AdvisoryLock:
         self.conn: psycopg.Connection | None = None
         self._held: list[tuple[int, bool]] = []
 
-    def acquire(self, timeout: float = 0.0, what: str = "", imports: Iterable[str] = (),
-                exclusive_store: bool = False, publishing: bool = False) -> None:
+    def acquire(
+        self,
+        timeout: float = 0.0,
+        what: str = "",
+        imports: Iterable[str] = (),
+        exclusive_store: bool = False,
+        publishing: bool = False,
+    ) -> None:
         """``publishing``: the imports' keys shared, so that several hosts publish one
         import at once (each queued change is claimed by one of them) while no run of it
         writes."""
         try:
             self.conn = psycopg.connect(self.conninfo, autocommit=True, **KEEPALIVE)
         except psycopg.Error as exc:
-            raise LockBusy(CANNOT_CONNECT.format(
-                url=masked(self.conninfo), error=scrub(str(exc).strip(), self.conninfo))) from None
+            raise LockBusy(
+                CANNOT_CONNECT.format(
+                    url=masked(self.conninfo), error=scrub(str(exc).strip(), self.conninfo)
+                )
+            ) from None
         try:
             self.conn.execute(SERVER_KEEPALIVE)
             self._forget_the_dead()
@@ -87,8 +100,9 @@ class AdvisoryLock:
     def _forget_the_dead(self) -> None:
         """Rows of connections that ended (a killed run) say nothing any more."""
         with contextlib.suppress(psycopg.errors.UndefinedTable):  # no store yet: opening it says so
-            self.conn.execute("DELETE FROM run_locks WHERE backend_pid NOT IN"
-                              " (SELECT pid FROM pg_stat_activity)")
+            self.conn.execute(
+                "DELETE FROM run_locks WHERE backend_pid NOT IN (SELECT pid FROM pg_stat_activity)"
+            )
 
     def _say(self, lock_key: int, since: str, what: str) -> None:
         with contextlib.suppress(psycopg.errors.UndefinedTable):
@@ -97,7 +111,8 @@ class AdvisoryLock:
                 " VALUES (%s, pg_backend_pid(), %s, %s, %s, %s)"
                 " ON CONFLICT (lock_key, backend_pid) DO UPDATE SET host = excluded.host,"
                 " pid = excluded.pid, since = excluded.since, what = excluded.what",
-                (lock_key, socket.gethostname(), os.getpid(), since, what))
+                (lock_key, socket.gethostname(), os.getpid(), since, what),
+            )
 
     def _take(self, lock_key: int, exclusive: bool, deadline: float) -> None:
         function = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
@@ -128,14 +143,16 @@ class AdvisoryLock:
             " AND ((l.classid::bigint << 32) | l.objid::bigint) = r.lock_key"
             " WHERE r.lock_key = %s AND r.backend_pid != pg_backend_pid()"
             " ORDER BY l.mode = 'ExclusiveLock' DESC, r.since LIMIT 1",
-            (lock_key,)).fetchone()
+            (lock_key,),
+        ).fetchone()
 
     def describe(self, what: str) -> None:
         """Say what the holder is doing now (e.g. which run)."""
         if self.conn is not None and self._held:
             with contextlib.suppress(psycopg.errors.UndefinedTable):
-                self.conn.execute("UPDATE run_locks SET what = %s"
-                                  " WHERE backend_pid = pg_backend_pid()", (what,))
+                self.conn.execute(
+                    "UPDATE run_locks SET what = %s WHERE backend_pid = pg_backend_pid()", (what,)
+                )
 
     def release(self) -> None:
         if self.conn is None:

@@ -21,8 +21,14 @@ class SharedPacer:
     """The client's pacer, but counted in the store: ``wait_needed`` returning 0 has
     already recorded the call (the client sends at once); ``record`` adds nothing."""
 
-    def __init__(self, conn: psycopg.Connection, publisher: str, max_requests: int,
-                 span: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        publisher: str,
+        max_requests: int,
+        span: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.conn = conn
         self.publisher = publisher
         self.max_requests = max_requests
@@ -33,15 +39,21 @@ class SharedPacer:
     def wait_needed(self) -> float:
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (key("pace", self.publisher),))
-            now, = self.conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8"
-                                     ).fetchone()
-            window = [at for (at,) in self.conn.execute(
-                "SELECT at FROM remote_calls WHERE publisher = %s AND at > %s ORDER BY at",
-                (self.publisher, now - self.span))]
+            (now,) = self.conn.execute(
+                "SELECT extract(epoch FROM clock_timestamp())::float8"
+            ).fetchone()
+            window = [
+                at
+                for (at,) in self.conn.execute(
+                    "SELECT at FROM remote_calls WHERE publisher = %s AND at > %s ORDER BY at",
+                    (self.publisher, now - self.span),
+                )
+            ]
             if len(window) >= self.max_requests:
                 return max(window[-self.max_requests] + self.span - now, 0.001)
-            self.conn.execute("INSERT INTO remote_calls (publisher, at) VALUES (%s, %s)",
-                              (self.publisher, now))
+            self.conn.execute(
+                "INSERT INTO remote_calls (publisher, at) VALUES (%s, %s)", (self.publisher, now)
+            )
         return 0.0
 
     def record(self) -> None:

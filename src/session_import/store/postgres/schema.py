@@ -218,9 +218,23 @@ MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 # the tables a session-import store holds: one of them without a schema_version means the
 # database's tables are someone else's, and nothing is created beside them
-OWN_TABLES = ("trainings", "users", "groups", "sessions", "runs", "journal", "outbox",
-              "remote_ids", "remote_calls", "consolidators_due", "consolidators_due_rows",
-              "commands", "run_locks", "id_marks", "schema_version")
+OWN_TABLES = (
+    "trainings",
+    "users",
+    "groups",
+    "sessions",
+    "runs",
+    "journal",
+    "outbox",
+    "remote_ids",
+    "remote_calls",
+    "consolidators_due",
+    "consolidators_due_rows",
+    "commands",
+    "run_locks",
+    "id_marks",
+    "schema_version",
+)
 
 
 class ForeignTables(Exception):
@@ -240,9 +254,14 @@ class NewerSchema(Exception):
 def current_version(conn: psycopg.Connection) -> int | None:
     """The store's schema version; 0 for a database with none of its tables; ForeignTables
     when it has some of them but no version."""
-    names = {name for (name,) in conn.execute(
-        "SELECT table_name FROM information_schema.tables"
-        " WHERE table_schema = current_schema() AND table_name = ANY(%s)", (list(OWN_TABLES),))}
+    names = {
+        name
+        for (name,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+            (list(OWN_TABLES),),
+        )
+    }
     if "schema_version" not in names:
         if names:
             raise ForeignTables(sorted(names))
@@ -262,8 +281,10 @@ def migrate(conn: psycopg.Connection, lock_key: int) -> tuple[int, int]:
         if version == SCHEMA_VERSION:
             return version, version
         if version == 0:
-            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL,"
-                         " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one))")
+            conn.execute(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL,"
+                " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one))"
+            )
             conn.execute("INSERT INTO schema_version (version) VALUES (0)")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target].split(";"):

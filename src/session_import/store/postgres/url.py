@@ -37,8 +37,13 @@ def masked(url: str) -> str:
     netloc += host + (f":{port}" if port is not None else "")
     query = parts.query
     if query:
-        query = urlencode([(k, MASK if _secret_key(k) else v)
-                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="/*")
+        query = urlencode(
+            [
+                (k, MASK if _secret_key(k) else v)
+                for k, v in parse_qsl(query, keep_blank_values=True)
+            ],
+            safe="/*",
+        )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
