@@ -1,4 +1,5 @@
-"""The command line: parse options, call one library function, render, exit with the report's code."""
+"""The command line: parse options, call one library function, render, exit with the report's
+code."""
 
 from __future__ import annotations
 
@@ -170,7 +171,9 @@ def common(func):
         default=DEFAULT_DB,
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here).",
+        help=(
+            "The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here)."
+        ),
     )(func)
     return func
 

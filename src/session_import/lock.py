@@ -13,6 +13,7 @@ file with no other name (a hard link).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -158,10 +159,9 @@ class ImportLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            try:
+            # a full disk must not keep the lock: the flock is what counts
+            with contextlib.suppress(OSError):
                 self._describe(self._what, released=_now())
-            except OSError:
-                pass  # a full disk must not keep the lock: the flock is what counts
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -133,7 +133,8 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
     provider = imp.provider
     if provider is None or provider.file_name is None:
         raise UsageError(
-            f"import {imp.id} has no <fileSystemSourceProvider>; give the data file on the command line."
+            f"import {imp.id} has no <fileSystemSourceProvider>; "
+            "give the data file on the command line."
         )
     files = sorted(p for p in provider.path.glob(provider.file_name) if p.is_file())
     if not files:
@@ -542,6 +543,56 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     return rejects, cancel
 
 
+def _skip_applied(
+    imp: ImportConfig,
+    path: Path,
+    sha256: str,
+    store: StoreInterface,
+    options: RunOptions,
+    report: Report,
+    due: dict[int, dict],
+) -> bool:
+    """Whether the file was already imported: then it is recorded as skipped, and the
+    consolidators its earlier run left due are completed (or named, on a dry run)."""
+    applied = store.applied_run(imp.id, sha256)
+    if not applied:
+        return False
+    run_id, when = applied
+    left = due.pop(run_id, None)
+    notice = RunMsg.ALREADY_IMPORTED.format(file=path, run=run_id, when=when)
+    if left is not None and options.dry_run:
+        notice = RunMsg.ALREADY_IMPORTED_DUE_LEFT.format(
+            file=path, run=run_id, when=when, names=", ".join(left["names"])
+        )
+    elif left is not None:
+        names = _complete_due(imp, store, report, left, options)
+        if names:  # (none when the configuration no longer has them)
+            notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
+                file=path, run=run_id, when=when, names=", ".join(names)
+            )
+    report.notices.append(notice)
+    skip = store.record_night(
+        imp.id,
+        "skip",
+        str(path),
+        options.clock().isoformat(timespec="seconds"),
+        options.dry_run,
+        action=",".join(a.name for a in imp.actions),
+        sha256=sha256,
+        applied_by=run_id,
+    )
+    options.emit(
+        Event(
+            EventName.FILE_SKIPPED,
+            import_id=imp.id,
+            file=str(path),
+            run_id=skip,
+            fields={"applied_by": run_id, "message": notice},
+        )
+    )
+    return True
+
+
 def import_file(
     imp: ImportConfig,
     provider: ProviderConfig,
@@ -563,43 +614,12 @@ def import_file(
     # a file the provider's glob listed must really be in its folder (a link may lead anywhere)
     refusal = _outside_provider_folder(provider, path) if listed else None
     sha256 = None if refusal else file_sha256(path)
-    if sha256 and not options.force:
-        applied = store.applied_run(imp.id, sha256)
-        if applied:
-            run_id, when = applied
-            left = due.pop(run_id, None)
-            notice = RunMsg.ALREADY_IMPORTED.format(file=path, run=run_id, when=when)
-            if left is not None and options.dry_run:
-                notice = RunMsg.ALREADY_IMPORTED_DUE_LEFT.format(
-                    file=path, run=run_id, when=when, names=", ".join(left["names"])
-                )
-            elif left is not None:
-                names = _complete_due(imp, store, report, left, options)
-                if names:  # (none when the configuration no longer has them)
-                    notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
-                        file=path, run=run_id, when=when, names=", ".join(names)
-                    )
-            report.notices.append(notice)
-            skip = store.record_night(
-                imp.id,
-                "skip",
-                str(path),
-                options.clock().isoformat(timespec="seconds"),
-                options.dry_run,
-                action=",".join(a.name for a in imp.actions),
-                sha256=sha256,
-                applied_by=run_id,
-            )
-            options.emit(
-                Event(
-                    EventName.FILE_SKIPPED,
-                    import_id=imp.id,
-                    file=str(path),
-                    run_id=skip,
-                    fields={"applied_by": run_id, "message": notice},
-                )
-            )
-            return []
+    if (
+        sha256
+        and not options.force
+        and _skip_applied(imp, path, sha256, store, options, report, due)
+    ):
+        return []
     reports = [
         FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions
     ]
@@ -626,7 +646,7 @@ def import_file(
             if refusal is not None:
                 failure = refusal
                 raise _FileFailed(failure)
-            for action, file_report in zip(imp.actions, reports):
+            for action, file_report in zip(imp.actions, reports, strict=True):
                 modifiable = store.modifiable_sessions(imp.id, action.full_access)
                 _run_action(action, imp, provider, path, store, file_report, options, run_id)
                 ran += 1
@@ -655,13 +675,8 @@ def import_file(
                 )
             # imported again (--force): this run's consolidators stand for the earlier one's
             store.drop_due_consolidators(superseded)
-    except _FileFailed:
-        for i, r in enumerate(reports):
-            if refused and i < ran:
-                r.refuse(failure)
-            else:
-                r.fail(failure)
-            r.flush()
+    except _FileFailed as failed:
+        _mark_failed(reports, str(failed), refused=ran if refused else 0)
     else:
         for run in superseded:
             due.pop(run, None)
@@ -681,6 +696,16 @@ def import_file(
     for r in reports:
         r.finish(run_id, time.perf_counter() - timer)
     return reports
+
+
+def _mark_failed(reports: list[FileReport], failure: str, refused: int) -> None:
+    """The first ``refused`` actions ran and a safety limit refused them; the others failed."""
+    for i, r in enumerate(reports):
+        if i < refused:
+            r.refuse(failure)
+        else:
+            r.fail(failure)
+        r.flush()
 
 
 def _outside_provider_folder(provider: ProviderConfig, path: Path) -> str | None:

@@ -101,7 +101,18 @@ class Outbox(Records):
                 "attempted": bool(attempted),
                 "remote_id": remote_id,
             }
-            for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id in cursor
+            for (
+                id_,
+                run_id,
+                line,
+                session_id,
+                kind,
+                session,
+                changed,
+                row,
+                attempted,
+                remote_id,
+            ) in cursor
         ]
 
     def remote_owner(self, publisher: str, remote_id: str) -> int | None:
