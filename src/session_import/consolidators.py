@@ -569,11 +569,12 @@ def build_email(
                 page.append(f"<p>{esc(said)}</p>")
         if r.warnings:
             warnings = iter(r.warnings)
-            shown = list(islice(warnings, EMAIL_ROWS))
+            shown_warnings = list(islice(warnings, EMAIL_ROWS))
             text.append("Warnings:")
-            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown)
+            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown_warnings)
             items = "".join(
-                f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>" for line, msgs in shown
+                f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>"
+                for line, msgs in shown_warnings
             )
             page.append(
                 f"<p>Warnings:</p><table border=1><tr><th>line</th><th>messages</th></tr>"
@@ -707,6 +708,7 @@ def _send(
             environ.get("SMTP_FROM") or ""
         ).strip() or f"session-import@{socket.gethostname()}"
         message = build_email(consolidator, imp, path, reports, sender)
+        connection: smtplib.SMTP
         if settings.security == "tls":
             connection = smtplib.SMTP_SSL(
                 settings.host, settings.port, timeout=SMTP_TIMEOUT, context=_tls_context(environ)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from session_import.catalog import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.config import (
@@ -46,6 +47,8 @@ from session_import.watch.events import Event, EventName, Observer, file_ended
 CHUNK_ROWS = 5000
 BACKUP = "moveToBackupConsolidator"
 DELETE = "deleteProcessedFilesConsolidator"
+
+_T = TypeVar("_T")
 
 
 class UsageError(SessionImportError):
@@ -166,6 +169,8 @@ def run_import(
     for imp in config.imports:
         files, notice = data_files(imp, given)
         if notice:
+            # (only a provider's glob that matched nothing gives a notice)
+            assert imp.provider is not None and imp.provider.file_name is not None
             report.notices.append(notice)
             store.record_night(
                 imp.id,
@@ -236,6 +241,7 @@ def _consolidate(
     """The import's consolidators over one file; a committed file's list of those still due
     shrinks as each one runs."""
     run_id = reports[0].run_id
+    assert run_id is not None  # (the reports are those of a finished run)
 
     def done(name: str, backup: str | None) -> None:
         store.consolidator_done(run_id, name, backup)
@@ -438,7 +444,7 @@ class _PublishBudget:
     def __init__(self, seconds: float):
         self.left = seconds
 
-    def deliver(self, work):
+    def deliver(self, work: Callable[[float], _T]) -> _T:
         started = time.monotonic()
         try:
             return work(started + max(self.left, 0.0))
@@ -516,7 +522,9 @@ def _report_of_run(report: Report, store: StoreInterface, run_id: int) -> FileRe
     for file_report in report.files:
         if file_report.run_id == run_id and file_report.action == SESSION_ACTION:
             return file_report
-    import_id, _, file = store.run_file(run_id)
+    recorded = store.run_file(run_id)
+    assert recorded is not None  # (a queued change belongs to a recorded run)
+    import_id, _, file = recorded
     file_report = FileReport(file, import_id, SESSION_ACTION, run_id=run_id, earlier_run=True)
     report.files.append(file_report)
     return file_report
@@ -793,7 +801,7 @@ def _run_action(
                 changes = _run_chunk(stage, columns, chunk, report, rows)
                 store.apply(changes)
                 store.journal(run_id, changes)
-                if publishers:
+                if rows is not None:
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
                     rows.clear()
                 if options.on_progress is not None:
@@ -834,9 +842,17 @@ def _run_chunk(
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----
 
 
+class _ChunkResolver(Protocol):
+    def prepare(self, inputs: list[Any], /) -> None: ...
+
+    def resolve(self, typed: Any, issues: list[Issue], /) -> RowOutcome: ...
+
+    def flush(self) -> list[ChangeOp]: ...
+
+
 @dataclass
 class _Stage:
-    resolver: object
+    resolver: _ChunkResolver
     validate: Callable
 
     def prepare(self, inputs) -> None:

@@ -11,9 +11,9 @@ from session_import.messages import Issue, Msg, issue
 from session_import.model import (
     KEEP,
     ChangeOp,
-    Keep,
     EntityInput,
     GroupRecord,
+    Keep,
     LearnerInput,
     RowKind,
     RowOutcome,

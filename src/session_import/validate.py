@@ -17,8 +17,8 @@ from session_import.messages import Issue, Msg, issue, warning
 from session_import.model import (
     KEEP,
     NULL,
-    Keep,
     EntityInput,
+    Keep,
     LearnerInput,
     SessionInput,
     TrainingInput,
