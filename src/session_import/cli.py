@@ -1,4 +1,5 @@
-"""The command line: parse options, call one library function, render, exit with the report's code."""
+"""The command line: parse options, call one library function, render, exit with the report's
+code."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class CliMsg(StrEnum):
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _disk_full(exc: BaseException) -> bool:
+def _disk_full(exc: BaseException | None) -> bool:
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
             return True
@@ -177,7 +178,9 @@ def common(func):
         default=DEFAULT_DB,
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here).",
+        help=(
+            "The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here)."
+        ),
     )(func)
     return func
 
@@ -259,8 +262,10 @@ class _StderrTap(io.TextIOBase):
         self.kept = io.StringIO()
         self._partial = ""
 
+    # typeshed declares TextIOBase.encoding a plain attribute; at run time it is a read-only
+    # descriptor, so a property is how a subclass gives it
     @property
-    def encoding(self):
+    def encoding(self):  # type: ignore[override]
         return getattr(self.target, "encoding", None) or "utf-8"
 
     def writable(self) -> bool:
@@ -346,7 +351,7 @@ class _Watch:
     def end(self, code: int) -> None:
         try:
             if self.metrics_file and self.imports:
-                self._write_metrics()
+                self._write_metrics(self.metrics_file)
             if self.heartbeat is not None:
                 summary = (
                     plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
@@ -374,13 +379,13 @@ class _Watch:
         finally:
             sys.stderr = self.real_stderr
 
-    def _write_metrics(self) -> None:
+    def _write_metrics(self, metrics_file: str) -> None:
         try:
             store = Store(self.db, create=False, writable=False)
         except StoreUnavailable:
             return  # said already; the store's history is what the file shows
         try:
-            write_metrics(store, self.imports, self.metrics_file)
+            write_metrics(store, self.imports, metrics_file)
         except MetricsError as exc:
             self.warn(str(exc))
         finally:

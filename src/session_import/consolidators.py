@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import csv
 import errno
 import heapq
@@ -69,13 +70,13 @@ class ConsolidatorMsg(StrEnum):
     BAD_PORT = "SMTP_PORT {value!r} is not a port number (1 to 65535)."
     BAD_YES_NO = "{name} {value!r} must be yes or no."
     BOTH_TLS = (
-        "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first byte "
-        "(port 465), SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."
+        "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first "
+        "byte (port 465), SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."
     )
     INSECURE_LOGIN = (
         "SMTP_USER is set but the connection to {server} is not encrypted, so the password would "
-        "travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes (or SMTP_ALLOW_INSECURE_AUTH=yes to "
-        "accept that)."
+        "travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes "
+        "(or SMTP_ALLOW_INSECURE_AUTH=yes to accept that)."
     )
     LOGIN_REFUSED = "the SMTP server {server} refused the login of {user} ({code})."
     NOT_SENT = "the e-mail could not be sent through {server}: {reason}."
@@ -350,14 +351,13 @@ def _give_name(
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass
 
 
 def _temporary(folder_fd: int, name: str, mode: int) -> tuple[str, int]:
-    """A new hidden ``.part`` file beside where ``name`` goes, created exclusively, open for writing."""
+    """A new hidden ``.part`` file beside where ``name`` goes, created exclusively, open for
+    writing."""
     while True:
         candidate = f".{name}.{secrets.token_hex(4)}.part"
         try:
@@ -453,10 +453,8 @@ def _copy_synced(source: Path, folder_fd: int, folder: Path, name: str) -> str:
 
 def _sync_folder(folder_fd: int) -> None:
     """Make a new name in the folder durable (best effort: some file systems refuse it)."""
-    try:
+    with contextlib.suppress(OSError):
         os.fsync(folder_fd)
-    except OSError:
-        pass
 
 
 # ---- deleteProcessedFilesConsolidator ----
@@ -571,11 +569,12 @@ def build_email(
                 page.append(f"<p>{esc(said)}</p>")
         if r.warnings:
             warnings = iter(r.warnings)
-            shown = list(islice(warnings, EMAIL_ROWS))
+            shown_warnings = list(islice(warnings, EMAIL_ROWS))
             text.append("Warnings:")
-            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown)
+            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown_warnings)
             items = "".join(
-                f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>" for line, msgs in shown
+                f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>"
+                for line, msgs in shown_warnings
             )
             page.append(
                 f"<p>Warnings:</p><table border=1><tr><th>line</th><th>messages</th></tr>"
@@ -587,7 +586,10 @@ def build_email(
                 page.append(f"<p>{esc(said)}</p>")
     if with_rejects:
         if csv_text is not None:
-            note = f"The rejected rows are attached as {attachment}: correct them and import that file again."
+            note = (
+                f"The rejected rows are attached as {attachment}: "
+                "correct them and import that file again."
+            )
         else:
             limit = (
                 f"{MAX_ATTACHMENT // 2**20} MiB"
@@ -706,6 +708,7 @@ def _send(
             environ.get("SMTP_FROM") or ""
         ).strip() or f"session-import@{socket.gethostname()}"
         message = build_email(consolidator, imp, path, reports, sender)
+        connection: smtplib.SMTP
         if settings.security == "tls":
             connection = smtplib.SMTP_SSL(
                 settings.host, settings.port, timeout=SMTP_TIMEOUT, context=_tls_context(environ)

@@ -281,7 +281,7 @@ class FileReport:
             {"line": r.line, "values": r.values, "messages": r.messages} for r in self.rejected
         )
         warnings = ({"line": line, "messages": msgs} for line, msgs in self.warnings)
-        out = {
+        out: dict[str, object] = {
             "file": self.file,
             "import": self.import_id,
             "action": self.action,
