@@ -10,7 +10,7 @@ import difflib
 import heapq
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -1257,18 +1257,34 @@ def _consolidators(el, base: Path, problems: _Problems) -> tuple[ConsolidatorCon
     found: dict[str, ConsolidatorConfig] = {}
     for child in _children(el):
         name = child.tag
-        if name not in schema.CONSOLIDATORS:
-            problems.unknown(child, "consolidators", tuple(schema.CONSOLIDATORS), "consolidator")
+        if name not in schema.RUNNING_ORDER:
+            problems.unknown(child, "consolidators", tuple(schema.RUNNING_ORDER), "consolidator")
         elif name in found:
             problems.add(child, _Msg.CONSOLIDATOR_TWICE.format(tag=name, first=found[name].line))
         else:
             found[name] = _consolidator(child, name, base, problems)
-    return tuple(found[n] for n in schema.CONSOLIDATORS if n in found)
+    if schema.HTML_REPORT in found:
+        found[schema.HTML_REPORT] = _html_report_location(found, problems, el)
+    return tuple(found[n] for n in schema.RUNNING_ORDER if n in found)
+
+
+def _html_report_location(found: dict[str, ConsolidatorConfig], problems: _Problems,
+                          el) -> ConsolidatorConfig:
+    """``<htmlReport>`` without ``<location>`` writes next to the error log."""
+    page = found[schema.HTML_REPORT]
+    page_el = next(c for c in _children(el) if c.tag == schema.HTML_REPORT)
+    if any(c.tag == "location" for c in _children(page_el)):
+        return page  # its own, or said missing already
+    log = found.get("timeStampedFileErrorLogger")
+    if log is None or "location" not in log.options:
+        problems.add(page_el, _Msg.PARAMETER_MISSING.format(option="location"))
+        return page
+    return replace(page, options={**page.options, "location": log.options["location"]})
 
 
 def _consolidator(el, name: str, base: Path, problems: _Problems) -> ConsolidatorConfig:
     _check_container(el, problems)
-    allowed = schema.CONSOLIDATORS[name] + ("disabled",)
+    allowed = schema.RUNNING_ORDER[name] + ("disabled",)
     options: dict[str, list[str]] = {}
     disabled = False
     seen: dict[str, int] = {}

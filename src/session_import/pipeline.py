@@ -29,6 +29,7 @@ from session_import.errors import ExitCode, SessionImportError
 from session_import.events import Event, EventName, Observer, file_ended
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
+from session_import.pages import StartDates
 from session_import.publishing import deliver, make_clients
 from session_import.reader import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.report import FileReport, RejectedRow, Report, worst
@@ -601,6 +602,8 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
             for message in columns.warnings:
                 report.add_warning(1, [message])
             stage = _stage(action, imp, provider, store)
+            if action.name == SESSION_ACTION:
+                report.start_dates = StartDates()
             # only session changes are published; a dry run queues nothing
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
@@ -631,6 +634,8 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
             continue
         typed, issues = stage.validate(mapped)
         prepared.append((mapped, typed, issues))
+        if report.start_dates is not None:
+            report.start_dates.add(typed.start)
         if rows is not None:
             rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])

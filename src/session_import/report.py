@@ -182,6 +182,7 @@ class FileReport:
     earlier_run: bool = False
     delivered_lines: set = field(default_factory=set)  # earlier run: lines counted already
     remote_rejected: set = field(default_factory=set)  # lines a remote LMS rejected (this command)
+    start_dates: object = None  # a session file's pages.StartDates, for the page's chart
 
     @property
     def exit_code(self) -> ExitCode:
