@@ -75,7 +75,7 @@ def _inline() -> dict:
     css, js = _static("page.css"), _static("page.js")
     csp = (f"default-src 'none'; style-src {_hash(css)}; script-src {_hash(js)}; img-src data:;"
            " base-uri 'none'; form-action 'none'")
-    return {"css": Markup(css), "js": Markup(js), "csp": csp}
+    return {"css": Markup(css), "js": Markup(js), "csp": Markup(csp)}
 
 
 def _render(template: str, **context) -> Iterator[str]:

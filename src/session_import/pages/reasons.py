@@ -44,6 +44,7 @@ class _Matcher:
     def __init__(self, templates: list[str]) -> None:
         self._by_word: dict[str, list[tuple[str, re.Pattern]]] = {}
         self._leading: list[tuple[str, re.Pattern]] = []  # templates that start with a value
+        self.known = frozenset(templates)
         for template in sorted(templates, key=len, reverse=True):
             entry = (template, _pattern(template))
             head = template.split(" ", 1)[0]
@@ -54,7 +55,7 @@ class _Matcher:
 
     def match(self, text: str) -> tuple[str, tuple[str, ...]]:
         """(the template, its values); a text of no template is its own template."""
-        for template, pattern in self._by_word.get(text.split(" ", 1)[0], ()) + self._leading:
+        for template, pattern in self._by_word.get(text.split(" ", 1)[0], []) + self._leading:
             found = pattern.fullmatch(text)
             if found:
                 return template, found.groups()
@@ -116,7 +117,8 @@ class Reasons:
         if reason is not None:
             return reason
         if len(self._by_template) < MAX_REASONS:
-            reason = Reason(len(self._by_template) + 1, _label(template))
+            label = _label(template) if template in self._matcher.known else template
+            reason = Reason(len(self._by_template) + 1, label)
             self._by_template[template] = reason
             return reason
         if self._other is None:
