@@ -108,11 +108,11 @@ def start_date_bars(dates: StartDates) -> Markup:
     for those whose start date is not a date: a shifted column shows as a red bar or as
     dates far from the others."""
     bins = _bins(dates)
-    width, height, top, bottom, left = 720, 200, 20, 46, 36
-    slot = (width - left - 10) / max(len(bins), 1)
+    width, height, top, bottom, left, right = 720, 200, 20, 56, 36, 50
+    slot = (width - left - right) / max(len(bins), 1)
     bar = max(min(slot * 0.8, 40), 1)
     peak = max((b.count for b in bins), default=1) or 1
-    body = [f'<line class="axis" x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}"/>',
+    body = [f'<line class="axis" x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}"/>',
             f'<text class="tick" x="{left - 4}" y="{top + 4}">{peak}</text>']
     label_every = max(1, round(len(bins) / 12))
     for index, b in enumerate(bins):
@@ -126,7 +126,7 @@ def start_date_bars(dates: StartDates) -> Markup:
                     f"<title>{escape(b.label)}: {b.count}</title></rect>")
         dated_last = index == len(bins) - 1 or not bins[index + 1].label
         if b.odd or (index % label_every == 0 and index + label_every <= len(bins) - 1) or dated_last:
-            body.append(f'<text class="label" x="{round(x + bar / 2, 1)}" y="{height - bottom + 14}"'
+            body.append(f'<text class="label slanted" x="{round(x + bar / 2, 1)}" y="{height - bottom + 14}"'
                         f' transform="rotate(30 {round(x + bar / 2, 1)} {height - bottom + 14})">'
                         f"{escape(b.label)}</text>")
     return _svg(width, height, "Session rows by start date", body)
@@ -162,6 +162,6 @@ def night_bars(nights: Sequence, anchor_prefix: str) -> Markup:
                     + "".join(parts) + "</a>")
         if index % label_every == 0 or index == len(nights) - 1:
             cx = round(x + bar / 2, 1)
-            body.append(f'<text class="label" x="{cx}" y="{height - bottom + 14}"'
+            body.append(f'<text class="label slanted" x="{cx}" y="{height - bottom + 14}"'
                         f' transform="rotate(30 {cx} {height - bottom + 14})">{escape(night.night)}</text>')
     return _svg(width, height, "Rows, rejected rows and failed runs per night", body)
