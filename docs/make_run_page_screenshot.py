@@ -24,16 +24,32 @@ def sample_run_page(folder: Path) -> Path:
     page = folder / "run.html"
     for step in ("trainings", "teachers", "groups", "sessions"):
         extra = ["--html", page, "--diff"] if step == "sessions" else []
-        subprocess.run([*COMMAND, "run", "--db", db, *extra, f"sample_configs/{step}.xml",
-                        f"sample_data/{step}.csv"], cwd=ROOT, capture_output=True)
+        subprocess.run(
+            [
+                *COMMAND,
+                "run",
+                "--db",
+                db,
+                *extra,
+                f"sample_configs/{step}.xml",
+                f"sample_data/{step}.csv",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+        )
     return page
 
 
 def screenshot(page: Path, target: Path) -> None:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000",
-                     "--hide-scrollbars"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--hide-scrollbars",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:

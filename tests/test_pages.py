@@ -14,6 +14,13 @@ from pathlib import Path
 import pytest
 from conftest import HEADER, SESSION_CONFIG, rows
 from test_consolidators import CONFIG, serve_through_environment, smtp_server  # noqa: F401
+from test_publish_perculus import (  # noqa: F401 - fixtures: a Perculus emulator on 127.0.0.1
+    credentials,
+    data,
+    perculus_emulator,
+    session_row,
+    setup,
+)
 
 from session_import.messages import Msg
 from session_import.pages import history_page, run_page, startdates
@@ -31,14 +38,17 @@ def hostile_run(ws, *extra: str) -> tuple[Path, dict, str]:
     its page, JSON report and stdout."""
     ws.seed()
     config = ws.write("sessions.xml", SESSION_CONFIG.format(full_access="no"))
-    data = ws.write("<b>night</b>.csv", rows(
-        f"M;TP-001;{HOSTILE_TITLE};;;open;2026-12-01;2026-12-01;jdupont;;",
-        f"M;TP-001;{HOSTILE_SCRIPT};;;open;2026-12-02;2026-12-02;jdupont;;",
-        f"M;TP-001;A {HOSTILE_TITLE};;;open;2026-12-03;;nobody;;",
-        f"M;TP-001;B {HOSTILE_SCRIPT};;;open;2026-12-03;;<i>ghost</i>;;",
-        "M;TP-001;C;;;open;2026-12-04;;nobody2;;",
-        "M;TP-009;D;;;open;01/12/2026;;jdupont;;",
-    ))
+    data = ws.write(
+        "<b>night</b>.csv",
+        rows(
+            f"M;TP-001;{HOSTILE_TITLE};;;open;2026-12-01;2026-12-01;jdupont;;",
+            f"M;TP-001;{HOSTILE_SCRIPT};;;open;2026-12-02;2026-12-02;jdupont;;",
+            f"M;TP-001;A {HOSTILE_TITLE};;;open;2026-12-03;;nobody;;",
+            f"M;TP-001;B {HOSTILE_SCRIPT};;;open;2026-12-03;;<i>ghost</i>;;",
+            "M;TP-001;C;;;open;2026-12-04;;nobody2;;",
+            "M;TP-009;D;;;open;01/12/2026;;jdupont;;",
+        ),
+    )
     page, report = ws.root / "out" / "run.html", ws.root / "r.json"
     result = ws.run("run", "--html", page, "--report", report, *extra, config, data)
     assert result.exit_code == 1, result.stderr
@@ -50,11 +60,17 @@ def test_run_page_shows_the_counts_the_reasons_and_the_rows(ws):
     (entry,) = report["files"]
     cards = dict(re.findall(r'data-count="(\w+)">(\d+)<', text))
     assert {name: int(n) for name, n in cards.items()} == entry["counts"]
-    assert 'data-exit-code="1"' in text and "partial: some rows were rejected, the others applied" in text
-    assert "dry run</dt><dd id=\"dry-run\">no</dd>" in text
+    assert (
+        'data-exit-code="1"' in text
+        and "partial: some rows were rejected, the others applied" in text
+    )
+    assert 'dry run</dt><dd id="dry-run">no</dd>' in text
     # the three unknown teachers are one reason, with their logins
-    teacher = re.search(r'<li data-reason="(\d+)"><span class="reason-label">Teacher with login … is not'
-                        r' found\.</span> <span class="times">× <b class="reason-count">3</b>', text)
+    teacher = re.search(
+        r'<li data-reason="(\d+)"><span class="reason-label">Teacher with login … is not'
+        r' found\.</span> <span class="times">× <b class="reason-count">3</b>',
+        text,
+    )
     assert teacher
     for login in ("nobody", "nobody2", "&lt;i&gt;ghost&lt;/i&gt;"):
         assert f'<span class="value">{login}</span>' in text
@@ -121,15 +137,22 @@ def test_history_page_per_import_and_night_with_each_journal(ws):
     assert f'<a href="#run-{session_run["id"]}">run {session_run["id"]}</a>' in text
     journal = ws.run("history", str(session_run["id"])).stdout.splitlines()
     for line in journal:
-        assert f"<li>{html.escape(line, quote=False)}</li>" in text.replace("&#34;", '"').replace("&#39;", "'")
+        assert f"<li>{html.escape(line, quote=False)}</li>" in text.replace("&#34;", '"').replace(
+            "&#39;", "'"
+        )
     assert "<img" not in text and text.count("<script>") == 1
-    section = text[text.index('data-import="sessions"'):]
-    section = section[:section.find("</section>")]
+    section = text[text.index('data-import="sessions"') :]
+    section = section[: section.find("</section>")]
     day = session_run["started_at"][:10]
-    night = re.search(rf'data-night="{day}" data-rows="(\d+)" data-rejected="(\d+)" data-failures="(\d+)"',
-                      section)
+    night = re.search(
+        rf'data-night="{day}" data-rows="(\d+)" data-rejected="(\d+)" data-failures="(\d+)"',
+        section,
+    )
     assert night and tuple(map(int, night.groups())) == (
-        session_run["counts"]["rows"], session_run["counts"]["rejected"], 0)
+        session_run["counts"]["rows"],
+        session_run["counts"]["rejected"],
+        0,
+    )
 
 
 def test_history_html_takes_no_run(ws):
@@ -151,8 +174,14 @@ def large_report(n: int) -> Report:
             report.start_dates.add(False)
         else:
             report.start_dates.add(f"2026-12-{line % 28 + 1:02d}")
-        report.rejected.append(RejectedRow(line, {"teacherLogin": login, "sessionTitle": f"S{line}"},
-                                           messages, [login, f"S{line}"]))
+        report.rejected.append(
+            RejectedRow(
+                line,
+                {"teacherLogin": login, "sessionTitle": f"S{line}"},
+                messages,
+                [login, f"S{line}"],
+            )
+        )
     report.counts.update(rows=n, rejected=n)
     return Report(files=[report])
 
@@ -190,7 +219,9 @@ def test_a_message_of_no_template_is_a_reason_of_its_own():
     assert reasons.add(["Something new."]) == [1]
     assert reasons.add(["Something new.", "Teacher with login x is not found."]) == [1, 2]
     assert [(r.label, r.rows) for r in reasons.largest_first()] == [
-        ("Something new.", 2), ("Teacher with login … is not found.", 1)]
+        ("Something new.", 2),
+        ("Teacher with login … is not found.", 1),
+    ]
 
 
 def test_start_dates_become_months_then_years_past_their_cap(monkeypatch):
@@ -211,21 +242,56 @@ def test_publishing_is_shown_per_publisher():
     report = FileReport("s.csv", "nightly", "createOrUpdateSessionAction")
     report.publishers = {"perculus": {"published": 3, "rejected": 1, "pending": 2, "skipped": 0}}
     text = "".join(run_page(Report(files=[report])))
-    assert ('<tr data-publisher="perculus"><td>perculus</td><td data-state="published">3</td>'
-            '<td data-state="rejected">1</td><td data-state="pending">2</td>') in text
+    assert (
+        '<tr data-publisher="perculus"><td>perculus</td><td data-state="published">3</td>'
+        '<td data-state="rejected">1</td><td data-state="pending">2</td>'
+    ) in text
     assert 'data-exit-code="6"' in text
 
 
 def test_history_page_counts_nights_and_failures():
     runs = [
-        {"id": 3, "import_id": "n", "file": "c.csv", "started_at": "2026-12-02T02:00:00+01:00",
-         "ended_at": None, "dry_run": False, "counts": None, "exit_code": None, "pending": 0},
-        {"id": 2, "import_id": "n", "file": "b.csv", "started_at": "2026-12-02T01:00:00+01:00",
-         "ended_at": "x", "dry_run": False, "counts": {"rows": 5, "rejected": 5}, "exit_code": 3},
-        {"id": 1, "import_id": "n", "file": "a.csv", "started_at": "2026-12-01T01:00:00+01:00",
-         "ended_at": "x", "dry_run": False, "counts": {"rows": 9, "rejected": 1}, "exit_code": 1},
-        {"id": 0, "import_id": "n", "file": "a.csv", "started_at": "2026-12-01T00:30:00+01:00",
-         "ended_at": "x", "dry_run": True, "counts": {"rows": 9, "rejected": 9}, "exit_code": 3},
+        {
+            "id": 3,
+            "import_id": "n",
+            "file": "c.csv",
+            "started_at": "2026-12-02T02:00:00+01:00",
+            "ended_at": None,
+            "dry_run": False,
+            "counts": None,
+            "exit_code": None,
+            "pending": 0,
+        },
+        {
+            "id": 2,
+            "import_id": "n",
+            "file": "b.csv",
+            "started_at": "2026-12-02T01:00:00+01:00",
+            "ended_at": "x",
+            "dry_run": False,
+            "counts": {"rows": 5, "rejected": 5},
+            "exit_code": 3,
+        },
+        {
+            "id": 1,
+            "import_id": "n",
+            "file": "a.csv",
+            "started_at": "2026-12-01T01:00:00+01:00",
+            "ended_at": "x",
+            "dry_run": False,
+            "counts": {"rows": 9, "rejected": 1},
+            "exit_code": 1,
+        },
+        {
+            "id": 0,
+            "import_id": "n",
+            "file": "a.csv",
+            "started_at": "2026-12-01T00:30:00+01:00",
+            "ended_at": "x",
+            "dry_run": True,
+            "counts": {"rows": 9, "rejected": 9},
+            "exit_code": 3,
+        },
     ]
     text = "".join(history_page(runs, lambda run: "o", lambda run_id: iter([f"line {run_id}"])))
     assert 'data-night="2026-12-02" data-rows="5" data-rejected="5" data-failures="2"' in text
@@ -243,14 +309,21 @@ PAGE_CONSOLIDATORS = """
 """
 
 
-def test_html_report_next_to_the_error_log_and_attached_to_the_email(ws, monkeypatch, smtp_server):
+def test_html_report_next_to_the_error_log_and_attached_to_the_email(
+    ws,
+    monkeypatch,
+    smtp_server,  # noqa: F811
+):
     server = smtp_server()
     serve_through_environment(monkeypatch, server)
     ws.seed()
-    ws.write("drop/sessions_1.csv", rows(
-        "M;TP-001;Paris;;;open;2026-12-01;;jdupont;;",
-        f"M;TP-001;{HOSTILE_TITLE};;;open;;;nobody;;",
-    ))
+    ws.write(
+        "drop/sessions_1.csv",
+        rows(
+            "M;TP-001;Paris;;;open;2026-12-01;;jdupont;;",
+            f"M;TP-001;{HOSTILE_TITLE};;;open;;;nobody;;",
+        ),
+    )
     config = ws.write("nightly.xml", CONFIG.format(consolidators=PAGE_CONSOLIDATORS))
     assert "then htmlReport" in ws.run("check", config).stdout
     result = ws.run("run", config)
@@ -274,11 +347,15 @@ def test_html_report_next_to_the_error_log_and_attached_to_the_email(ws, monkeyp
 def test_html_report_of_a_clean_file_too(ws):
     ws.seed()
     ws.write("drop/sessions_1.csv", rows("M;TP-001;Paris;;;open;2026-12-01;;jdupont;;"))
-    config = ws.write("nightly.xml", CONFIG.format(
-        consolidators="<htmlReport><location>pages</location></htmlReport>"))
+    config = ws.write(
+        "nightly.xml",
+        CONFIG.format(consolidators="<htmlReport><location>pages</location></htmlReport>"),
+    )
     assert ws.run("run", config).exit_code == 0
     (page,) = (ws.root / "pages").iterdir()
-    assert page.name.endswith("_sessions_1.csv.html") and "every row was applied" in page.read_text()
+    assert (
+        page.name.endswith("_sessions_1.csv.html") and "every row was applied" in page.read_text()
+    )
 
 
 def test_html_report_needs_a_location(ws):
@@ -288,18 +365,45 @@ def test_html_report_needs_a_location(ws):
     assert "The location parameter is missing." in result.stderr
 
 
-def test_the_email_groups_the_reasons_of_several_rows(ws, monkeypatch, smtp_server):
+def test_the_email_groups_the_reasons_of_several_rows(ws, monkeypatch, smtp_server):  # noqa: F811
     server = smtp_server()
     serve_through_environment(monkeypatch, server)
     ws.seed()
     ws.write("drop/sessions_1.csv", rows(*(f"M;TP-001;T{i};;;open;;;ghost{i};;" for i in range(5))))
-    config = ws.write("nightly.xml", CONFIG.format(
-        consolidators="<emailReport><targetEmail>admin@example.org</targetEmail></emailReport>"))
+    config = ws.write(
+        "nightly.xml",
+        CONFIG.format(
+            consolidators="<emailReport><targetEmail>admin@example.org</targetEmail></emailReport>"
+        ),
+    )
     assert ws.run("run", config).exit_code == 3
     (message,) = server.inbox.messages
     body = message.get_body(("html",)).get_content()
-    assert ('<span class="reason-label">Teacher with login … is not found.</span> <span class="times">'
-            '× <b class="reason-count">5</b> rows</span>') in body
+    assert (
+        '<span class="reason-label">Teacher with login … is not found.</span> <span class="times">'
+        '× <b class="reason-count">5</b> rows</span>'
+    ) in body
     assert "Exit code <b>3</b>" in body
     assert len(list(message.iter_attachments())) == 1  # no <htmlReport>: the rejects file only
     assert HEADER.split(";")[0] in list(message.iter_attachments())[0].get_content()
+
+
+# ---- publishing ----
+
+
+def test_run_and_publish_pages_show_each_publisher(setup):  # noqa: F811
+    ws, emulator, write_config = setup
+    night = ws.write("night.csv", data(*(session_row(n) for n in range(3))))
+    page = ws.root / "run.html"
+    down = write_config(url="http://127.0.0.1:9")  # nothing listens on the discard port
+    assert ws.run("run", "--html", page, "--publish-timeout", "20", down, night).exit_code == 6
+    text = page.read_text()
+    assert 'data-exit-code="6"' in text and '<td data-state="pending">3</td>' in text
+    published = ws.root / "publish.html"
+    result = ws.run("publish", "--html", published, write_config())
+    assert result.exit_code == 0, result.stderr
+    text = published.read_text()
+    assert "session-import publish" in text and "delivery of an earlier run" in text
+    assert (
+        '<tr data-publisher="perculus"><td>perculus</td><td data-state="published">3</td>' in text
+    )

@@ -32,7 +32,9 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 def _find(names) -> str | None:
     for name in names:
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+        found = shutil.which(name) or (
+            f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
+        )
         if found:
             return found
     return None
@@ -49,8 +51,15 @@ def browser():
         pytest.skip(why)
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1600", "--no-first-run", "--disable-extensions"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -82,12 +91,16 @@ def test_run_page_in_a_browser(ws, browser, tmp_path):
     page, report, _ = hostile_run(ws, "--diff")
     open_page(browser, page)
     (entry,) = report["files"]
-    totals = {e.get_attribute("data-count"): int(e.text)
-              for e in browser.find_elements(By.CSS_SELECTOR, "#totals [data-count]")}
+    totals = {
+        e.get_attribute("data-count"): int(e.text)
+        for e in browser.find_elements(By.CSS_SELECTOR, "#totals [data-count]")
+    }
     assert totals == entry["counts"]
     section = browser.find_element(By.CSS_SELECTOR, "section.file")
-    shown = {e.get_attribute("data-count"): int(e.text)
-             for e in section.find_elements(By.CSS_SELECTOR, ".file-counts [data-count]")}
+    shown = {
+        e.get_attribute("data-count"): int(e.text)
+        for e in section.find_elements(By.CSS_SELECTOR, ".file-counts [data-count]")
+    }
     assert shown == entry["counts"]
     assert browser.find_element(By.ID, "exit-code").text.startswith(f"{report['exit_code']}:")
 
@@ -100,16 +113,22 @@ def test_run_page_in_a_browser(ws, browser, tmp_path):
     assert browser.find_element(By.ID, "files").text.endswith("<b>night</b>.csv")
 
     def visible_lines() -> list[int]:
-        return [int(r.get_attribute("data-line"))
-                for r in table.find_elements(By.CSS_SELECTOR, "tbody tr") if r.is_displayed()]
+        return [
+            int(r.get_attribute("data-line"))
+            for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+            if r.is_displayed()
+        ]
 
     assert visible_lines() == [r["line"] for r in entry["rejected"]]
     # filter by the reason of the unknown teachers: its rows, as many as the reason counts
     reason = Select(section.find_element(By.CSS_SELECTOR, "select.reason-filter"))
     teacher = next(o for o in reason.options if o.text.startswith("Teacher with login"))
     reason.select_by_value(teacher.get_attribute("value"))
-    expected = [r["line"] for r in entry["rejected"]
-                if any(m.startswith("Teacher with login") for m in r["messages"])]
+    expected = [
+        r["line"]
+        for r in entry["rejected"]
+        if any(m.startswith("Teacher with login") for m in r["messages"])
+    ]
     assert visible_lines() == expected and len(expected) == 3
     assert section.find_element(By.CSS_SELECTOR, ".shown").text == "1–3 of 3 rows"
     # and by text
@@ -138,14 +157,17 @@ def test_history_page_in_a_browser(ws, browser, tmp_path):
     section = browser.find_element(By.CSS_SELECTOR, 'section[data-import="sessions"]')
     night = section.find_element(By.CSS_SELECTOR, "tbody.night")
     assert night.find_element(By.CSS_SELECTOR, ".night-sum").text.startswith(
-        f"{session_run['counts']['rows']} rows, {session_run['counts']['rejected']} rejected")
+        f"{session_run['counts']['rows']} rows, {session_run['counts']['rejected']} rejected"
+    )
     journal = browser.find_element(By.ID, f"run-{session_run['id']}")
     assert journal.get_attribute("open") is None
     section.find_element(By.LINK_TEXT, f"run {session_run['id']}").click()
     assert journal.get_attribute("open") == "true"
     lines = ws.run("history", str(session_run["id"])).stdout.splitlines()
     assert [li.text for li in journal.find_elements(By.CSS_SELECTOR, "li")] == lines
-    assert any(HOSTILE_TITLE in line for line in lines) and any(HOSTILE_SCRIPT in line for line in lines)
+    assert any(HOSTILE_TITLE in line for line in lines) and any(
+        HOSTILE_SCRIPT in line for line in lines
+    )
     assert browser.find_elements(By.CSS_SELECTOR, "img") == []
     assert_clean(browser, tmp_path / "history-page.png")
 

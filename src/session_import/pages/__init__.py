@@ -52,12 +52,26 @@ PUBLISH_STATES = ("published", "rejected", "pending", "skipped")
 
 @cache
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("session_import.pages", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=False, keep_trailing_newline=True)
-    env.globals.update(exit_words=exit_words, elapsed=elapsed, names=COUNT_NAMES,
-                       publish_states=PUBLISH_STATES, values_shown=VALUES_SHOWN,
-                       table_rows=TABLE_ROWS, samples=SAMPLES_PER_REASON, page_size=PAGE_SIZE,
-                       journal_lines=JOURNAL_LINES, journal_runs=JOURNAL_RUNS, version=__version__)
+    env = Environment(
+        loader=PackageLoader("session_import.pages", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(
+        exit_words=exit_words,
+        elapsed=elapsed,
+        names=COUNT_NAMES,
+        publish_states=PUBLISH_STATES,
+        values_shown=VALUES_SHOWN,
+        table_rows=TABLE_ROWS,
+        samples=SAMPLES_PER_REASON,
+        page_size=PAGE_SIZE,
+        journal_lines=JOURNAL_LINES,
+        journal_runs=JOURNAL_RUNS,
+        version=__version__,
+    )
     return env
 
 
@@ -67,14 +81,18 @@ def _static(name: str) -> str:
 
 
 def _hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+    return (
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+    )
 
 
 @cache
 def _inline() -> dict:
     css, js = _static("page.css"), _static("page.js")
-    csp = (f"default-src 'none'; style-src {_hash(css)}; script-src {_hash(js)}; img-src data:;"
-           " base-uri 'none'; form-action 'none'")
+    csp = (
+        f"default-src 'none'; style-src {_hash(css)}; script-src {_hash(js)}; img-src data:;"
+        " base-uri 'none'; form-action 'none'"
+    )
     return {"css": Markup(css), "js": Markup(js), "csp": Markup(csp)}
 
 
@@ -83,7 +101,9 @@ def _render(template: str, **context) -> Iterator[str]:
     return _environment().get_template(template).generate(written=written, **_inline(), **context)
 
 
-def run_page(report: Report, *, started: datetime | None = None, command: str = "run") -> Iterator[str]:
+def run_page(
+    report: Report, *, started: datetime | None = None, command: str = "run"
+) -> Iterator[str]:
     """The page of a run (or a publish), as pieces of text."""
     return _render("run.html.j2", view=run_view(report, started=started, command=command))
 
@@ -93,9 +113,12 @@ def run_page_for_file(reports: list[FileReport], when: datetime) -> Iterator[str
     return _render("run.html.j2", view=file_run_view(reports, when))
 
 
-def history_page(runs: list[dict], outcome: Callable[[dict], str],
-                 journal: Callable[[int], Iterable[str]] | None = None,
-                 since: str | None = None) -> Iterator[str]:
+def history_page(
+    runs: list[dict],
+    outcome: Callable[[dict], str],
+    journal: Callable[[int], Iterable[str]] | None = None,
+    since: str | None = None,
+) -> Iterator[str]:
     """The page of recent nights; ``journal(run_id)`` gives the lines `history RUN` prints."""
     return _render("history.html.j2", view=history_view(runs, outcome, journal, since))
 
@@ -104,21 +127,31 @@ def _write(path: Path, pieces: Iterable[str]) -> None:
     _atomic_write(Path(path), lambda handle: handle.writelines(pieces))
 
 
-def write_run_page(report: Report, path: Path, *, started: datetime | None = None,
-                   command: str = "run") -> None:
+def write_run_page(
+    report: Report, path: Path, *, started: datetime | None = None, command: str = "run"
+) -> None:
     """``--html FILE`` of run and publish; OutputError when it cannot be written."""
     _write(path, run_page(report, started=started, command=command))
 
 
-def write_history_page(path: Path, runs: list[dict], outcome: Callable[[dict], str],
-                       journal: Callable[[int], Iterable[str]] | None = None,
-                       since: str | None = None) -> None:
+def write_history_page(
+    path: Path,
+    runs: list[dict],
+    outcome: Callable[[dict], str],
+    journal: Callable[[int], Iterable[str]] | None = None,
+    since: str | None = None,
+) -> None:
     _write(path, history_page(runs, outcome, journal, since))
 
 
 class _EmailPart:
-    def __init__(self, report: FileReport, rows_limit: int, more_rows: Callable[[int], str],
-                 more_warnings: Callable[[int], str]) -> None:
+    def __init__(
+        self,
+        report: FileReport,
+        rows_limit: int,
+        more_rows: Callable[[int], str],
+        more_warnings: Callable[[int], str],
+    ) -> None:
         self.action, self.counts, self.error = report.action, report.counts, report.error
         reasons = Reasons()
         self.rows: list[tuple[int, list[str]]] = []
@@ -137,14 +170,33 @@ class _EmailPart:
         self.more_warnings = more_warnings(left) if left else ""
 
 
-def email_html(import_id: str, path: Path, reports: list[FileReport], *, subject: str,
-               run_id: int | None, rows_limit: int, more_rows: Callable[[int], str],
-               more_warnings: Callable[[int], str], notes: list[str],
-               exit_code: int | None = None) -> str:
+def email_html(
+    import_id: str,
+    path: Path,
+    reports: list[FileReport],
+    *,
+    subject: str,
+    run_id: int | None,
+    rows_limit: int,
+    more_rows: Callable[[int], str],
+    more_warnings: Callable[[int], str],
+    notes: list[str],
+    exit_code: int | None = None,
+) -> str:
     """The e-mail's HTML part, from the templates of the pages (no script, no SVG: mail
     clients run neither)."""
     parts = [_EmailPart(r, rows_limit, more_rows, more_warnings) for r in reports]
-    return "".join(_environment().get_template("email.html.j2").generate(
-        import_id=import_id, path=str(path), run_id=run_id, parts=parts, notes=notes,
-        subject=subject, exit_code=exit_code,
-        exit_text=exit_words(exit_code) if exit_code is not None else ""))
+    return "".join(
+        _environment()
+        .get_template("email.html.j2")
+        .generate(
+            import_id=import_id,
+            path=str(path),
+            run_id=run_id,
+            parts=parts,
+            notes=notes,
+            subject=subject,
+            exit_code=exit_code,
+            exit_text=exit_words(exit_code) if exit_code is not None else "",
+        )
+    )

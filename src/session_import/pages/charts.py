@@ -30,19 +30,25 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     )
 
 
+def _axis(x1: float, x2: float, y: float) -> str:
+    return f'<line class="axis" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}"/>'
+
+
 def outcome_bars(counts: dict[str, int]) -> Markup:
     """One bar per outcome (created ... rejected), its count above it."""
     width, height, top, bottom = 420, 180, 20, 30
     bar, gap = 60, 24
     peak = max((counts.get(name, 0) for name in OUTCOMES), default=0) or 1
-    body = [f'<line class="axis" x1="10" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}"/>']
+    body = [_axis(10, width - 10, height - bottom)]
     for index, name in enumerate(OUTCOMES):
         n = counts.get(name, 0)
         x = 20 + index * (bar + gap)
         h = round((height - top - bottom) * n / peak, 1)
         y = height - bottom - h
-        body.append(f'<rect class="bar {name}" x="{x}" y="{y}" width="{bar}" height="{h}">'
-                    f"<title>{n} {name}</title></rect>")
+        body.append(
+            f'<rect class="bar {name}" x="{x}" y="{y}" width="{bar}" height="{h}">'
+            f"<title>{n} {name}</title></rect>"
+        )
         body.append(f'<text class="value" x="{x + bar / 2}" y="{y - 4}">{n}</text>')
         body.append(f'<text class="label" x="{x + bar / 2}" y="{height - 10}">{name}</text>')
     return _svg(width, height, "Rows by outcome", body)
@@ -59,9 +65,13 @@ def reason_bars(reasons: Sequence, limit: int = 12) -> Markup:
         y = 5 + index * row
         w = max(round((width - label_width - 80) * reason.rows / peak, 1), 1)
         body.append(f'<text class="rank" x="{label_width - 8}" y="{y + 16}">{index + 1}</text>')
-        body.append(f'<rect class="bar rejected" x="{label_width}" y="{y}" width="{w}" height="{row - 6}">'
-                    f"<title>{escape(reason.label)}: {reason.rows} rows</title></rect>")
-        body.append(f'<text class="count" x="{label_width + w + 6}" y="{y + 15}">{reason.rows}</text>')
+        body.append(
+            f'<rect class="bar rejected" x="{label_width}" y="{y}" width="{w}" height="{row - 6}">'
+            f"<title>{escape(reason.label)}: {reason.rows} rows</title></rect>"
+        )
+        body.append(
+            f'<text class="count" x="{label_width + w + 6}" y="{y + 15}">{reason.rows}</text>'
+        )
     return _svg(width, height, "Rejected rows by reason, largest first", body)
 
 
@@ -78,7 +88,9 @@ def _days(first: str, last: str) -> list[str] | None:
     except ValueError:
         return None
     span = (end - start).days
-    return [(start + timedelta(days=i)).isoformat() for i in range(span + 1)] if span <= 120 else None
+    return (
+        [(start + timedelta(days=i)).isoformat() for i in range(span + 1)] if span <= 120 else None
+    )
 
 
 def _bins(dates: StartDates) -> list[_Bin]:
@@ -112,8 +124,10 @@ def start_date_bars(dates: StartDates) -> Markup:
     slot = (width - left - right) / max(len(bins), 1)
     bar = max(min(slot * 0.8, 40), 1)
     peak = max((b.count for b in bins), default=1) or 1
-    body = [f'<line class="axis" x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}"/>',
-            f'<text class="tick" x="{left - 4}" y="{top + 4}">{peak}</text>']
+    body = [
+        _axis(left, width - right, height - bottom),
+        f'<text class="tick" x="{left - 4}" y="{top + 4}">{peak}</text>',
+    ]
     label_every = max(1, round(len(bins) / 12))
     for index, b in enumerate(bins):
         if not b.label:
@@ -122,13 +136,22 @@ def start_date_bars(dates: StartDates) -> Markup:
         h = round((height - top - bottom) * b.count / peak, 1)
         y = round(height - bottom - h, 1)
         kind = "odd" if b.odd else "dates"
-        body.append(f'<rect class="bar {kind}" x="{x}" y="{y}" width="{round(bar, 1)}" height="{h}">'
-                    f"<title>{escape(b.label)}: {b.count}</title></rect>")
+        body.append(
+            f'<rect class="bar {kind}" x="{x}" y="{y}" width="{round(bar, 1)}" height="{h}">'
+            f"<title>{escape(b.label)}: {b.count}</title></rect>"
+        )
         dated_last = index == len(bins) - 1 or not bins[index + 1].label
-        if b.odd or (index % label_every == 0 and index + label_every <= len(bins) - 1) or dated_last:
-            body.append(f'<text class="label slanted" x="{round(x + bar / 2, 1)}" y="{height - bottom + 14}"'
-                        f' transform="rotate(30 {round(x + bar / 2, 1)} {height - bottom + 14})">'
-                        f"{escape(b.label)}</text>")
+        if (
+            b.odd
+            or (index % label_every == 0 and index + label_every <= len(bins) - 1)
+            or dated_last
+        ):
+            body.append(
+                f'<text class="label slanted" x="{round(x + bar / 2, 1)}"'
+                f' y="{height - bottom + 14}"'
+                f' transform="rotate(30 {round(x + bar / 2, 1)} {height - bottom + 14})">'
+                f"{escape(b.label)}</text>"
+            )
     return _svg(width, height, "Session rows by start date", body)
 
 
@@ -139,8 +162,10 @@ def night_bars(nights: Sequence, anchor_prefix: str) -> Markup:
     slot = (width - left - 10) / max(len(nights), 1)
     bar = max(min(slot * 0.7, 36), 2)
     peak = max((n.rows for n in nights), default=1) or 1
-    body = [f'<line class="axis" x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}"/>',
-            f'<text class="tick" x="{left - 4}" y="{top + 4}">{peak}</text>']
+    body = [
+        _axis(left, width - 10, height - bottom),
+        f'<text class="tick" x="{left - 4}" y="{top + 4}">{peak}</text>',
+    ]
     label_every = max(1, round(len(nights) / 10))
     scale = (height - top - bottom) / peak
     for index, night in enumerate(nights):
@@ -148,20 +173,32 @@ def night_bars(nights: Sequence, anchor_prefix: str) -> Markup:
         applied = max(night.rows - night.rejected, 0)
         h_applied, h_rejected = round(applied * scale, 1), round(night.rejected * scale, 1)
         base = height - bottom
-        parts = [f'<rect class="bar applied" x="{x}" y="{round(base - h_applied, 1)}" width="{round(bar, 1)}"'
-                 f' height="{h_applied}"/>',
-                 f'<rect class="bar rejected" x="{x}" y="{round(base - h_applied - h_rejected, 1)}"'
-                 f' width="{round(bar, 1)}" height="{h_rejected}"/>']
+        parts = [
+            f'<rect class="bar applied" x="{x}" y="{round(base - h_applied, 1)}"'
+            f' width="{round(bar, 1)}"'
+            f' height="{h_applied}"/>',
+            f'<rect class="bar rejected" x="{x}" y="{round(base - h_applied - h_rejected, 1)}"'
+            f' width="{round(bar, 1)}" height="{h_rejected}"/>',
+        ]
         if night.failures:
             cx = round(x + bar / 2, 1)
-            parts.append(f'<circle class="failure" cx="{cx}" cy="{top - 12}" r="7"/>'
-                         f'<text class="failure-count" x="{cx}" y="{top - 8}">{night.failures}</text>')
-        tip = (f"{night.night}: {night.rows} rows, {night.rejected} rejected, {night.failures} failed"
-               f" run{'s' if night.failures != 1 else ''}")
-        body.append(f'<a href="#{escape(anchor_prefix)}-{escape(night.night)}"><title>{escape(tip)}</title>'
-                    + "".join(parts) + "</a>")
+            parts.append(
+                f'<circle class="failure" cx="{cx}" cy="{top - 12}" r="7"/>'
+                f'<text class="failure-count" x="{cx}" y="{top - 8}">{night.failures}</text>'
+            )
+        tip = (
+            f"{night.night}: {night.rows} rows, {night.rejected} rejected, {night.failures} failed"
+            f" run{'s' if night.failures != 1 else ''}"
+        )
+        body.append(
+            f'<a href="#{escape(anchor_prefix)}-{escape(night.night)}"><title>{escape(tip)}</title>'
+            + "".join(parts)
+            + "</a>"
+        )
         if index % label_every == 0 or index == len(nights) - 1:
             cx = round(x + bar / 2, 1)
-            body.append(f'<text class="label slanted" x="{cx}" y="{height - bottom + 14}"'
-                        f' transform="rotate(30 {cx} {height - bottom + 14})">{escape(night.night)}</text>')
+            body.append(
+                f'<text class="label slanted" x="{cx}" y="{height - bottom + 14}"'
+                f' transform="rotate(30 {cx} {height - bottom + 14})">{escape(night.night)}</text>'
+            )
     return _svg(width, height, "Rows, rejected rows and failed runs per night", body)

@@ -32,7 +32,8 @@ class RunRow:
     @property
     def failed(self) -> bool:
         return self.run.get("exit_code") in FAILED or (
-            self.run.get("ended_at") is None and self.run.get("exit_code") is None)
+            self.run.get("ended_at") is None and self.run.get("exit_code") is None
+        )
 
     @property
     def exit_text(self) -> str:
@@ -70,9 +71,12 @@ def _summary(counts: dict | None) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in COUNT_NAMES if counts.get(k))
 
 
-def history_view(runs: list[dict], outcome: Callable[[dict], str],
-                 journal: Callable[[int], Iterable[str]] | None = None,
-                 since: str | None = None) -> HistoryView:
+def history_view(
+    runs: list[dict],
+    outcome: Callable[[dict], str],
+    journal: Callable[[int], Iterable[str]] | None = None,
+    since: str | None = None,
+) -> HistoryView:
     """``runs`` newest first (Store.runs); ``journal(run_id)`` the lines `history RUN` prints."""
     by_import: dict[str, dict[str, Night]] = {}
     for position, run in enumerate(runs):

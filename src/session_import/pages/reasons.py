@@ -23,7 +23,7 @@ def _pattern(template: str) -> re.Pattern:
     parts = []
     last = 0
     for found in _PLACEHOLDER.finditer(template):
-        parts.append(re.escape(template[last:found.start()]))
+        parts.append(re.escape(template[last : found.start()]))
         parts.append("(.+?)")
         last = found.end()
     parts.append(re.escape(template[last:]))

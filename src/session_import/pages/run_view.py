@@ -29,7 +29,9 @@ EXIT_WORDS = {
     ExitCode.FILE_FAILED: "a data file failed as a whole, or every one of its rows was rejected",
     ExitCode.CONFIG_INVALID: "the configuration is invalid; nothing was run",
     ExitCode.STORE_UNAVAILABLE: "the store is unavailable, or another import holds the lock",
-    ExitCode.PUBLISH_PENDING: "applied to the store; some changes still wait to be delivered to a remote LMS",
+    ExitCode.PUBLISH_PENDING: (
+        "applied to the store; some changes still wait to be delivered to a remote LMS"
+    ),
     ExitCode.SIGINT: "interrupted (SIGINT): the file being applied was rolled back",
     ExitCode.SIGTERM: "interrupted (SIGTERM): the file being applied was rolled back",
 }
@@ -46,7 +48,11 @@ def elapsed(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
     minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+        if minutes >= 60
+        else f"{minutes}:{seconds:02d}"
+    )
 
 
 @dataclass
@@ -189,10 +195,18 @@ def run_view(report: Report, *, started: datetime | None = None, command: str = 
     what = "dry run" if report.dry_run else command
     title = f"session-import {what}: {', '.join(imports) or 'no import'}, {names}"
     return RunView(
-        title=title, imports=imports, files=files, dry_run=report.dry_run, started=started,
-        seconds=report.seconds, exit_code=int(report.exit_code), totals=totals,
+        title=title,
+        imports=imports,
+        files=files,
+        dry_run=report.dry_run,
+        started=started,
+        seconds=report.seconds,
+        exit_code=int(report.exit_code),
+        totals=totals,
         file_views=[file_view(i, f, report.diff) for i, f in enumerate(report.files, 1)],
-        notices=list(report.notices), problems=_problems(report), stopped=list(report.stopped),
+        notices=list(report.notices),
+        problems=_problems(report),
+        stopped=list(report.stopped),
         command=command,
     )
 
