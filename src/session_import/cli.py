@@ -511,8 +511,8 @@ def _limit(ctx, param, value):
 @_watch_options
 @common
 def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
-        lock_timeout, no_progress, html_path, publish_timeout, ping_url, metrics_file, log_format, db,
-        quiet, verbose):
+        lock_timeout, no_progress, html_path, publish_timeout, ping_url, metrics_file, log_format,
+        db, quiet, verbose):
     """Run every import of CONFIG (DATA files, CSV or .xlsx, replace the provider's files)."""
     _not_the_store("--report", report_path, db)
     _not_the_store("--rejects", rejects_path, db)
@@ -656,7 +656,11 @@ def _page(html_path: str | None, db: str, command: str):
         return None
     _not_the_store("--html", html_path, db)
     started = _now()
-    return html_path, lambda report, path: write_run_page(report, path, started=started, command=command)
+
+    def write(report: Report, path: Path) -> None:
+        write_run_page(report, path, started=started, command=command)
+
+    return html_path, write
 
 
 def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, watch=None,

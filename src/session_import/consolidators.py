@@ -574,7 +574,8 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
     notes = []
     if with_rejects:
         if csv_text is not None:
-            notes.append(f"The rejected rows are attached as {attachment}: correct them and import that file again.")
+            notes.append(f"The rejected rows are attached as {attachment}: correct them and import"
+                         " that file again.")
         else:
             limit = (f"{MAX_ATTACHMENT // 2**20} MiB" if MAX_ATTACHMENT % 2**20 == 0
                      else f"{MAX_ATTACHMENT:,} characters")
@@ -620,7 +621,8 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
                       page: Path | None = None) -> None:
     """Send the report; each FileReport gets ``email = {"sent", "error"}``, never the password."""
     try:
-        error = _send(consolidator, imp, path, reports, environ, page)  # set when some recipients refused
+        # set when some recipients refused
+        error = _send(consolidator, imp, path, reports, environ, page)
         sent = True
     except _Failed as exc:
         sent, error = False, str(exc)
@@ -681,7 +683,8 @@ def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
 
 
 def _send(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-          reports: list[FileReport], environ: Mapping[str, str], page: Path | None = None) -> str | None:
+          reports: list[FileReport], environ: Mapping[str, str],
+          page: Path | None = None) -> str | None:
     """Send the e-mail; the text of the recipients the server refused, if only some were."""
     settings = smtp_settings(environ)
     server, user = settings.server, settings.user

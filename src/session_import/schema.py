@@ -176,5 +176,6 @@ HTML_REPORT = "htmlReport"
 RUNNING_ORDER: dict[str, tuple[str, ...]] = {
     "timeStampedFileErrorLogger": CONSOLIDATORS["timeStampedFileErrorLogger"],
     HTML_REPORT: ("location",),
-    **{name: options for name, options in CONSOLIDATORS.items() if name != "timeStampedFileErrorLogger"},
+    **{name: options for name, options in CONSOLIDATORS.items()
+       if name != "timeStampedFileErrorLogger"},
 }
