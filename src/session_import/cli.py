@@ -8,24 +8,39 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import sys
-import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import Progress
 
 from session_import import __version__
-from session_import.config import ConfigError, describe, load_config
-from session_import.events import Event, EventName, json_line
+from session_import.config import describe, load_config
+from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.export import KINDS, write_export
-from session_import.heartbeat import BODY_LIMIT, Heartbeat
+from session_import.history import (
+    journal_line,
+    journal_view,
+    render_journal,
+    render_runs,
+    revert_run,
+    run_outcome,
+)
+from session_import.limits import parse_limit, store_file_clash
 from session_import.lock import ImportLock, LockBusy
+from session_import.outputs import (
+    OutputError,
+    atomic_write,
+    write_json,
+    write_json_report,
+    write_rejects,
+)
+from session_import.pages import write_history_page, write_run_page
 from session_import.pipeline import (
     RunMsg,
     RunOptions,
@@ -34,49 +49,40 @@ from session_import.pipeline import (
     run_import,
     stop_explained,
 )
-from session_import.metrics import MetricsError, write_metrics
-from session_import.nights import on_record
-from session_import.pages import write_history_page, write_run_page
-from session_import.publishing import credential_problems
-from session_import.report import (
-    ExitCode,
-    OutputError,
-    Report,
-    _atomic_write,
-    journal_line,
-    journal_view,
-    render,
-    render_journal,
-    render_runs,
-    run_outcome,
-    terminal_safe,
-    worst,
-    write_json,
-    write_json_report,
-    write_rejects,
-)
-from session_import.revert import RevertRefused, revert_run
-from session_import.safety import parse_limit, store_file_clash
-from session_import.status import status_line, store_status
+from session_import.publishers import credential_problems
+from session_import.render import progress_callback, progress_display, render, wait_lines
+from session_import.report import Report
+from session_import.spool import SpillFailed
 from session_import.store import (
-    BackupFailed,
-    BackupRefused,
     Store,
+    StoreError,
+    StoreInterface,
     StoreUnavailable,
     check_location,
     init_store,
 )
-from session_import.spool import SpillFailed
-from session_import.summary import plain_text, quiet_lines
-from session_import.timespans import parse_duration, parse_since
+from session_import.watch.events import Event, EventName, json_line
+from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
+from session_import.watch.metrics import MetricsError, write_metrics
+from session_import.watch.nights import on_record
+from session_import.watch.status import status_line, store_status
+from session_import.watch.summary import plain_text, quiet_lines
+from session_import.watch.timespans import parse_duration, parse_since
 
 DEFAULT_DB = "session-import.db"
 
 
 class CliMsg(StrEnum):
-    STORE_FAILED = "The store failed: {error}; nothing of the work in progress was written."
     DISK_FULL = "Could not write {target}: {reason}. Free some space and run the command again."
     FREE_SPACE = "{error} Free some space and run the command again."
+    FRAGMENT = "{config}: a fragment cannot be {verb}."
+    VALID = "{config}: the configuration is valid."
+    NO_RUN = "There is no run {run}; `session-import history` lists the runs."
+    NO_SPILL = (
+        "Could not keep the run's rejected rows and warnings in the temporary folder ({error}); "
+        "set TMPDIR to a folder with room. A file whose import had not ended was rolled back."
+    )
+    HTML_WITH_RUN = "--html writes the page of recent nights; give it without RUN."
     NOT_SECONDS = "{value} is not a number of seconds: give a finite number, 0 or more (e.g. 30)."
 
 
@@ -113,8 +119,9 @@ def _flush_stdout() -> None:
     except OSError as exc:
         if not _disk_full(exc):
             raise
-        click.echo(CliMsg.DISK_FULL.format(target="the standard output", reason=exc.strerror),
-                   err=True)
+        click.echo(
+            CliMsg.DISK_FULL.format(target="the standard output", reason=exc.strerror), err=True
+        )
         _stdout_gone()
         sys.exit(int(ExitCode.STORE_UNAVAILABLE))
 
@@ -131,27 +138,25 @@ def _consoles(quiet: bool, watch: _Watch | None = None) -> tuple[Console, Consol
     return _console(sys.stdout), _console(sys.stderr)
 
 
-def _fail(message: str, code: ExitCode) -> None:
+def _fail(message: str, code: ExitCode) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(int(code))
 
 
+def _exit_on(exc: SessionImportError) -> NoReturn:
+    """The one place a fatal error becomes its message and its exit code."""
+    _fail(exc.explain(), exc.exit_code)
+
+
 def _open_store(db: str) -> Store:
     """An existing store, to read: never created here (`session-import init` does that)."""
-    try:
-        return Store(db, create=False, writable=False)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
-        raise  # unreachable
+    return Store(db, create=False, writable=False)
 
 
 def _preflight(db: str) -> None:
     """A store that a run, publish or revert may write: it exists, and it and its folder can
     be written; said before anything is read or locked."""
-    try:
-        check_location(db)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    check_location(db)
 
 
 def _now() -> datetime:
@@ -159,12 +164,7 @@ def _now() -> datetime:
 
 
 def _load(config_path: str, *, fragments: bool = False, quiet: bool = False):
-    try:
-        config = load_config(config_path, fragments=fragments)
-    except ConfigError as exc:
-        for error in exc.errors:
-            click.echo(error, err=True)
-        sys.exit(int(ExitCode.CONFIG_INVALID))
+    config = load_config(config_path, fragments=fragments)
     if not quiet:
         for warning in config.warnings:
             click.echo(warning, err=True)
@@ -209,9 +209,8 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except sqlite3.Error as exc:
-            click.echo(CliMsg.STORE_FAILED.format(error=exc), err=True)
-            ctx.exit(int(ExitCode.STORE_UNAVAILABLE))
+        except SessionImportError as exc:
+            _exit_on(exc)
         except BrokenPipeError:  # caught before click, which would exit 1
             _stdout_gone()
             ctx.exit(int(ExitCode.OK))
@@ -230,8 +229,9 @@ Exit codes (the worst of the files of a run):
 """
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=EXIT_CODES)
+@click.group(
+    cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES
+)
 @click.version_option(__version__, prog_name="session-import")
 def main() -> None:
     """Import training sessions from delimited text files (CSV, semicolon, pipe, tab) or
@@ -301,8 +301,15 @@ class _Watch:
     """What an unattended run or publish tells the outside: heartbeats (--ping-url), the
     metrics file (--metrics-file) and, with --log-format json, its events on stderr."""
 
-    def __init__(self, command: str, config: str, db: str, ping_url: str | None,
-                 metrics_file: str | None, log_format: str):
+    def __init__(
+        self,
+        command: str,
+        config: str,
+        db: str,
+        ping_url: str | None,
+        metrics_file: str | None,
+        log_format: str,
+    ):
         self.command, self.config, self.db = command, config, db
         self.metrics_file = metrics_file
         self.heartbeat = Heartbeat(ping_url) if ping_url else None
@@ -328,8 +335,12 @@ class _Watch:
     def begin(self) -> None:
         sys.stderr = self.tap
         if self.log is not None:
-            self.log.emit(Event(EventName.COMMAND_STARTED, fields={
-                "command": self.command, "config": self.config, "pid": os.getpid()}))
+            self.log.emit(
+                Event(
+                    EventName.COMMAND_STARTED,
+                    fields={"command": self.command, "config": self.config, "pid": os.getpid()},
+                )
+            )
         if self.heartbeat is not None:
             problem = self.heartbeat.start()
             if problem:
@@ -340,16 +351,29 @@ class _Watch:
             if self.metrics_file and self.imports:
                 self._write_metrics()
             if self.heartbeat is not None:
-                summary = plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
+                summary = (
+                    plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
+                )
                 head = f"session-import {self.command} {self.config}: exit {code}\n"
                 problem = self.heartbeat.finish(code, head + summary)
                 self.heartbeat.close()
                 if problem:
                     self.warn(problem)
             if self.log is not None:
-                level = "info" if code == 0 else "warning" if code == ExitCode.PUBLISH_PENDING else "error"
-                self.log.emit(Event(EventName.COMMAND_ENDED, level, fields={
-                    "command": self.command, "exit_code": code}))
+                level = (
+                    "info"
+                    if code == 0
+                    else "warning"
+                    if code == ExitCode.PUBLISH_PENDING
+                    else "error"
+                )
+                self.log.emit(
+                    Event(
+                        EventName.COMMAND_ENDED,
+                        level,
+                        fields={"command": self.command, "exit_code": code},
+                    )
+                )
         finally:
             sys.stderr = self.real_stderr
 
@@ -380,64 +404,41 @@ def _watched(command: str, config: str, db: str, ping_url, metrics_file, log_for
     except click.ClickException as exc:
         code = exc.exit_code
         raise
-    except sqlite3.Error:
-        code = int(ExitCode.STORE_UNAVAILABLE)
-        raise
+    except SessionImportError as exc:
+        code = int(exc.exit_code)
+        _exit_on(exc)
     finally:
         watch.end(code)
 
 
 def _watch_options(func):
     func = click.option(
-        "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
         help="json: one JSON object per line on stderr for each event (stdout stays as it is).",
     )(func)
     func = click.option(
-        "--metrics-file", type=click.Path(dir_okay=False),
+        "--metrics-file",
+        type=click.Path(dir_okay=False),
         help="Write the Prometheus textfile (node_exporter) of every import of CONFIG at the end.",
     )(func)
     func = click.option(
-        "--ping-url", envvar="SESSION_IMPORT_PING_URL", metavar="URL",
+        "--ping-url",
+        envvar="SESSION_IMPORT_PING_URL",
+        metavar="URL",
         help="Heartbeat URL (healthchecks.io convention): URL/start, then URL/<exit code> "
-             "(default $SESSION_IMPORT_PING_URL).",
+        "(default $SESSION_IMPORT_PING_URL).",
     )(func)
     return func
 
 
-def _recorded(store: Store, import_ids, command: str, options: RunOptions, work):
+def _recorded(store: StoreInterface, import_ids, command: str, options: RunOptions, work):
     """A non-dry command on record in the store's commands table, per import."""
     if options.dry_run:
         return work()
     return on_record(store, import_ids, command, options.clock, work)
-
-
-def _progress_callback(progress: Progress | None):
-    """Per file and action, on a rich progress line: a bar of the bytes read of the file's
-    size, the rows done, the rate and the time left; None when there is no terminal to draw
-    on. The pipeline calls it when the file starts, so that the rate and the time left are
-    measured from there (they once were from the end of the first chunk: 2 billion rows/s)."""
-    if progress is None:
-        return None
-    tasks: dict[tuple[str, str], tuple[int, float]] = {}
-
-    def update(file: str, action: str, rows: int, done: int, size: int) -> None:
-        key = (file, action)
-        if key not in tasks:
-            name = terminal_safe(f"{Path(file).name} ({action})")
-            tasks[key] = (progress.add_task(name, total=max(size, 1), **_NO_FIGURES), time.monotonic())
-        task, started = tasks[key]
-        elapsed = time.monotonic() - started
-        done = min(done, size) if rows else 0  # the reader reads ahead: nothing is done yet
-        figures = dict(_NO_FIGURES, rows=f"{rows:,} rows",
-                       percent=f"{100 * done / size:3.0f}%" if size else "")
-        if elapsed > 0 and rows:
-            figures["rate"] = f"{rows / elapsed:,.0f} rows/s"
-        if elapsed > 0 and done:
-            left = elapsed * (size - done) / done
-            figures["left"] = f"{int(left) // 60}:{int(left) % 60:02d} left"
-        progress.update(task, completed=done, refresh=True, **figures)  # each chunk is drawn
-
-    return update
 
 
 class _Seconds(click.ParamType):
@@ -458,19 +459,24 @@ class _Seconds(click.ParamType):
 SECONDS = _Seconds()
 
 
-_NO_FIGURES = {"percent": "", "rows": "", "rate": "", "left": ""}
-
-
 def _publish_timeout(func):
     return click.option(
-        "--publish-timeout", type=SECONDS, default=900.0, show_default=True, metavar="SECONDS",
+        "--publish-timeout",
+        type=SECONDS,
+        default=900.0,
+        show_default=True,
+        metavar="SECONDS",
         help="Seconds to spend delivering changes to remote LMSs; the rest waits for the next run.",
     )(func)
 
 
 def _html_option(func):
-    return click.option("--html", "html_path", type=click.Path(dir_okay=False),
-                        help="Write the page of the run: one self-contained HTML file.")(func)
+    return click.option(
+        "--html",
+        "html_path",
+        type=click.Path(dir_okay=False),
+        help="Write the page of the run: one self-contained HTML file.",
+    )(func)
 
 
 def _not_the_store(option: str, path: str | None, db: str) -> None:
@@ -494,25 +500,63 @@ def _limit(ctx, param, value):
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Do all the work, then roll it back.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
-              help="Write the rejected rows, in the input's format, with an errors column.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report."
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    help="Write the rejected rows, in the input's format, with an errors column.",
+)
 @click.option("--diff", is_flag=True, help="Show the fields each update changes.")
 @click.option("--force", is_flag=True, help="Import a file again even if this import applied it.")
-@click.option("--max-rejects", callback=_limit, metavar="N|P%",
-              help="Apply nothing of a file with more rejected rows than this.")
-@click.option("--max-cancel", callback=_limit, metavar="N|P%",
-              help="Apply nothing of a file that would cancel more sessions than this.")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for another import to finish.")
+@click.option(
+    "--max-rejects",
+    callback=_limit,
+    metavar="N|P%",
+    help="Apply nothing of a file with more rejected rows than this.",
+)
+@click.option(
+    "--max-cancel",
+    callback=_limit,
+    metavar="N|P%",
+    help="Apply nothing of a file that would cancel more sessions than this.",
+)
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for another import to finish.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
 @_html_option
 @_publish_timeout
 @_watch_options
 @common
-def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
-        lock_timeout, no_progress, html_path, publish_timeout, ping_url, metrics_file, log_format,
-        db, quiet, verbose):
+def run(
+    config,
+    data,
+    dry_run,
+    report_path,
+    rejects_path,
+    diff,
+    force,
+    max_rejects,
+    max_cancel,
+    lock_timeout,
+    no_progress,
+    html_path,
+    publish_timeout,
+    ping_url,
+    metrics_file,
+    log_format,
+    db,
+    quiet,
+    verbose,
+):
     """Run every import of CONFIG (DATA files, CSV or .xlsx, replace the provider's files)."""
     _not_the_store("--report", report_path, db)
     _not_the_store("--rejects", rejects_path, db)
@@ -522,16 +566,35 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         cfg = _runnable(config, quiet, "run")
         watch.configured(cfg)
         out, err = _consoles(quiet, watch)
-        progress = _progress(out, quiet, no_progress)
-        options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
-                             max_cancel=max_cancel, on_progress=_progress_callback(progress),
-                             publish_timeout=publish_timeout,
-                             on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
+        progress = progress_display(out, quiet, no_progress)
+        options = RunOptions(
+            dry_run=dry_run,
+            diff=diff,
+            force=force,
+            max_rejects=max_rejects,
+            max_cancel=max_cancel,
+            on_progress=progress_callback(progress),
+            publish_timeout=publish_timeout,
+            on_wait=_wait_callback(progress, err, watch),
+            on_event=watch.on_event,
+        )
         imports = [imp.id for imp in cfg.imports]
         report = Report(dry_run=dry_run, diff=diff)
-        _locked(db, lock_timeout, f"session-import run {config}", progress, report, cfg,
-                lambda store: _recorded(store, imports, "run", options, lambda: run_import(
-                    cfg, store, [Path(p) for p in data], options, report)))
+        _locked(
+            db,
+            lock_timeout,
+            f"session-import run {config}",
+            progress,
+            report,
+            cfg,
+            lambda store: _recorded(
+                store,
+                imports,
+                "run",
+                options,
+                lambda: run_import(cfg, store, [Path(p) for p in data], options, report),
+            ),
+        )
         _finish(report, out, err, quiet, verbose, report_path, rejects_path, watch, page)
 
 
@@ -539,7 +602,7 @@ def _runnable(config: str, quiet: bool, verb: str):
     """A configuration that can be run or published: not a fragment, credentials present."""
     cfg = _load(config, quiet=quiet)
     if cfg.form == "fragment":
-        _fail(f"{config}: a fragment cannot be {verb}.", ExitCode.CONFIG_INVALID)
+        _fail(CliMsg.FRAGMENT.format(config=config, verb=verb), ExitCode.CONFIG_INVALID)
     _check_credentials(cfg)
     return cfg
 
@@ -557,50 +620,21 @@ def _environ() -> dict[str, str]:
 
 
 def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None = None):
-    """A publisher's wait (pacing, lock, back-off). On a terminal: one live line of the
-    progress display, its spinner turning while the publisher waits. Piped: a line once
-    per reason, and for every long wait, so a paced delivery of hundreds of calls does
-    not print hundreds of lines."""
-    said: set[str] = set()
-    task: list = []
+    """A publisher's wait: an event in the JSON log when there is one, else render.wait_lines."""
     if watch is not None and watch.log is not None:
-        return lambda why, seconds: watch.log.emit(Event(
-            EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)}))
-
-    def waiting(why: str, seconds: float) -> None:
-        text = f"{why}: waiting {seconds:.1f} s"
-        if progress is not None:
-            if task:
-                progress.update(task[0], description=text)
-            else:
-                task.append(progress.add_task(text, total=None, **_NO_FIGURES))
-            return
-        if why in said and seconds < 5:
-            return
-        said.add(why)
-        err.print(text, highlight=False, markup=False)
-
-    return waiting
-
-
-def _progress(out: Console, quiet: bool, no_progress: bool) -> Progress | None:
-    """A live progress display on a terminal; None when piped, quiet or asked not to."""
-    if not out.is_terminal or quiet or no_progress:
-        return None
-    return Progress(
-        TextColumn("{task.description}", markup=False), SpinnerColumn(), BarColumn(),
-        TextColumn("{task.fields[percent]}", markup=False),
-        TextColumn("{task.fields[rows]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
-        TextColumn("{task.fields[left]}", markup=False),
-        console=out, transient=True,
-    )
+        return lambda why, seconds: watch.log.emit(
+            Event(EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)})
+        )
+    return wait_lines(progress, err)
 
 
 def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, cfg, work) -> None:
     """Take the lock and open the store, and do the work into ``report``. A signal or a store
     that fails stops it: ``report`` then says what was rolled back and what was committed
     (exit 143/130, or 5), and is still rendered and written."""
-    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     lock = ImportLock(db)
     store = None
     try:
@@ -617,13 +651,11 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
         # busy in the middle of the work: its own words, and what a commit before left
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc.__cause__ or exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE, plain=str(exc))
-    except sqlite3.Error as exc:
+    except StoreError as exc:
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
     except SpillFailed as exc:
-        _fail(f"Could not keep the run's rejected rows and warnings in the temporary folder ({exc}); "
-              "set TMPDIR to a folder with room. A file whose import had not ended was rolled back.",
-              ExitCode.STORE_UNAVAILABLE)
+        _fail(CliMsg.NO_SPILL.format(error=exc), ExitCode.STORE_UNAVAILABLE)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
@@ -638,15 +670,22 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
             signal.signal(sig, handler)
 
 
-def _stopped(report: Report, store: Store | None, cfg, cause: str, code: ExitCode,
-             plain: str | None = None) -> None:
+def _stopped(
+    report: Report,
+    store: StoreInterface | None,
+    cfg,
+    cause: str,
+    code: ExitCode,
+    plain: str | None = None,
+) -> None:
     """The work stopped: what is true of the files (rolled back, or committed with what is
     left to do), for the terminal and the JSON report."""
     if store is None:
         report.stopped = [RunMsg.NO_FILE.format(cause=cause)]
     else:
-        report.stopped = stop_explained(report, store, cause, [imp.id for imp in cfg.imports],
-                                        plain)
+        report.stopped = stop_explained(
+            report, store, cause, [imp.id for imp in cfg.imports], plain
+        )
     report.exit_override = code
 
 
@@ -663,13 +702,21 @@ def _page(html_path: str | None, db: str, command: str):
     return html_path, write
 
 
-def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, watch=None,
-            page=None) -> None:
+def _finish(
+    report, out, err, quiet, verbose, report_path, rejects_path=None, watch=None, page=None
+) -> None:
     if watch is not None:
         watch.report = report
     try:
-        render(report, out, err, quiet=quiet, verbose=verbose, report_path=report_path,
-               rejects_path=rejects_path)
+        render(
+            report,
+            out,
+            err,
+            quiet=quiet,
+            verbose=verbose,
+            report_path=report_path,
+            rejects_path=rejects_path,
+        )
     except BrokenPipeError:  # | head: the summary goes nowhere, the report files still get it
         _stdout_gone()
     for line in report.stopped:
@@ -698,15 +745,34 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, wa
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for a running import to finish.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report."
+)
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import to finish.",
+)
 @_html_option
 @_publish_timeout
 @_watch_options
 @common
-def publish(config, report_path, lock_timeout, html_path, publish_timeout, ping_url, metrics_file,
-            log_format, db, quiet, verbose):
+def publish(
+    config,
+    report_path,
+    lock_timeout,
+    html_path,
+    publish_timeout,
+    ping_url,
+    metrics_file,
+    log_format,
+    db,
+    quiet,
+    verbose,
+):
     """Deliver to the remote LMSs of CONFIG the changes still waiting, reading no data file."""
     _not_the_store("--report", report_path, db)
     page = _page(html_path, db, "publish")
@@ -715,14 +781,29 @@ def publish(config, report_path, lock_timeout, html_path, publish_timeout, ping_
         cfg = _runnable(config, quiet, "published")
         watch.configured(cfg)
         out, err = _consoles(quiet, watch)
-        progress = _progress(out, quiet, False)
-        options = RunOptions(publish_timeout=publish_timeout,
-                             on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
+        progress = progress_display(out, quiet, False)
+        options = RunOptions(
+            publish_timeout=publish_timeout,
+            on_wait=_wait_callback(progress, err, watch),
+            on_event=watch.on_event,
+        )
         imports = [imp.id for imp in cfg.imports if imp.publishers]
         report = Report()
-        _locked(db, lock_timeout, f"session-import publish {config}", progress, report, cfg,
-                lambda store: _recorded(store, imports, "publish", options,
-                                        lambda: publish_pending(cfg, store, options, report)))
+        _locked(
+            db,
+            lock_timeout,
+            f"session-import publish {config}",
+            progress,
+            report,
+            cfg,
+            lambda store: _recorded(
+                store,
+                imports,
+                "publish",
+                options,
+                lambda: publish_pending(cfg, store, options, report),
+            ),
+        )
         _finish(report, out, err, quiet, verbose, report_path, watch=watch, page=page)
 
 
@@ -737,16 +818,24 @@ def check(config, db, quiet, verbose):
     if not quiet:
         for line in describe(cfg):
             click.echo(line)
-        click.echo(f"{config}: the configuration is valid.")
+        click.echo(CliMsg.VALID.format(config=config))
 
 
 @main.command()
 @click.argument("kind", type=click.Choice(KINDS))
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True,
-              help="JSON (an array of objects) or CSV (a header, formulas neutralised).")
-@click.option("--output", type=click.Path(dir_okay=False),
-              help="Write to FILE (whole or not at all) instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv"]),
+    default="json",
+    show_default=True,
+    help="JSON (an array of objects) or CSV (a header, formulas neutralised).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to FILE (whole or not at all) instead of stdout.",
+)
 @common
 def export(kind, fmt, output, db, quiet, verbose):
     """Print the store's sessions, trainings, users or groups."""
@@ -755,7 +844,7 @@ def export(kind, fmt, output, db, quiet, verbose):
     try:
         if output:
             try:
-                _atomic_write(Path(output), lambda handle: write_export(store, kind, fmt, handle))
+                atomic_write(Path(output), lambda handle: write_export(store, kind, fmt, handle))
             except OutputError as exc:
                 if _disk_full(exc):
                     _fail(CliMsg.FREE_SPACE.format(error=exc), ExitCode.STORE_UNAVAILABLE)
@@ -784,17 +873,31 @@ def _duration(ctx, param, value):
 
 @main.command()
 @click.argument("run_id", metavar="[RUN]", type=int, required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="A table (plain lines when piped) or JSON.")
-@click.option("--since", callback=_since, metavar="DURATION|DATE",
-              help="Only the runs started since then: 7d, 26h, 2026-12-01, 2026-12-01T02:00.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False),
-              help="Also write the page of recent nights: one self-contained HTML file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table (plain lines when piped) or JSON.",
+)
+@click.option(
+    "--since",
+    callback=_since,
+    metavar="DURATION|DATE",
+    help="Only the runs started since then: 7d, 26h, 2026-12-01, 2026-12-01T02:00.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the page of recent nights: one self-contained HTML file.",
+)
 @common
 def history(run_id, fmt, since, html_path, db, quiet, verbose):
     """The recorded runs, newest first; with RUN, that run's journal of changes."""
     if html_path and run_id is not None:
-        raise click.UsageError("--html writes the page of recent nights; give it without RUN.")
+        raise click.UsageError(CliMsg.HTML_WITH_RUN)
     _not_the_store("--html", html_path, db)
     store = _open_store(db)
     try:
@@ -809,8 +912,7 @@ def history(run_id, fmt, since, html_path, db, quiet, verbose):
                 render_runs(runs, _console(sys.stdout))
             return
         if store.run_file(run_id) is None:
-            _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
-                  ExitCode.USAGE)
+            _fail(CliMsg.NO_RUN.format(run=run_id), ExitCode.USAGE)
         # streamed from the store: a run's journal may hold millions of changes
         views = (journal_view(e) for e in store.journal_entries(run_id))
         if fmt == "json":
@@ -822,13 +924,18 @@ def history(run_id, fmt, since, html_path, db, quiet, verbose):
         store.close()
 
 
-def _write_history_page(store: Store, html_path: str, runs: list[dict], since) -> None:
+def _write_history_page(store: StoreInterface, html_path: str, runs: list[dict], since) -> None:
     def journal(run_id: int):
         return (journal_line(journal_view(e)) for e in store.journal_entries(run_id))
 
     try:
-        write_history_page(Path(html_path), runs, run_outcome, journal,
-                           since.isoformat(timespec="minutes") if since else None)
+        write_history_page(
+            Path(html_path),
+            runs,
+            run_outcome,
+            journal,
+            since.isoformat(timespec="minutes") if since else None,
+        )
     except OutputError as exc:
         _fail(str(exc), ExitCode.FILE_FAILED)
 
@@ -836,8 +943,14 @@ def _write_history_page(store: Store, html_path: str, runs: list[dict], since) -
 @main.command()
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option("--dry-run", is_flag=True, help="Say what would be undone, change nothing.")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for a running import to finish.")
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import to finish.",
+)
 @common
 def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
     """Undo what run RUN changed, as a new recorded run."""
@@ -847,16 +960,9 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
         lock.acquire(lock_timeout, what=f"session-import revert {run_id}")
         store = Store(db, busy_timeout=lock_timeout, create=False)
         try:
-            result = revert_run(store, run_id, dry_run=dry_run,
-                                now=datetime.now(UTC).astimezone())
+            result = revert_run(store, run_id, dry_run=dry_run, now=datetime.now(UTC).astimezone())
         finally:
             store.close()
-    except (LockBusy, StoreUnavailable) as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
-    except RevertRefused as exc:
-        for reason in exc.reasons:
-            click.echo(reason, err=True)
-        sys.exit(int(ExitCode.PARTIAL))
     finally:
         lock.release()
     if not quiet:
@@ -867,10 +973,7 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
 @common
 def init(db, quiet, verbose):
     """Create an empty store at the current schema (an existing one is left as it is)."""
-    try:
-        message = init_store(db)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    message = init_store(db)
     if not quiet:
         click.echo(message)
 
@@ -884,10 +987,6 @@ def backup(dest, db, quiet, verbose):
     store = _open_store(db)
     try:
         message = store.backup(dest)
-    except BackupRefused as exc:
-        _fail(str(exc), ExitCode.USAGE)
-    except BackupFailed as exc:
-        _fail(str(exc), ExitCode.FILE_FAILED)
     finally:
         store.close()
     if not quiet:
@@ -895,12 +994,28 @@ def backup(dest, db, quiet, verbose):
 
 
 @main.command()
-@click.option("--max-age", default="26h", show_default=True, callback=_duration, metavar="DURATION",
-              help="How old the last success of an import may be: 26h, 8d, 90m.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="A line per import, or JSON.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="The imports of CONFIG (default: every import on record in the store).")
+@click.option(
+    "--max-age",
+    default="26h",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="How old the last success of an import may be: 26h, 8d, 90m.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="A line per import, or JSON.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The imports of CONFIG (default: every import on record in the store).",
+)
 @common
 def status(max_age, fmt, config_path, db, quiet, verbose):
     """Each import's last run, outcome, last success and changes to publish; exit 0 when

@@ -34,19 +34,20 @@ from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
-from session_import.config import ConsolidatorConfig, ImportConfig, RunPathMsg
+from session_import import paths
+from session_import.catalog import HTML_REPORT
+from session_import.config import ConsolidatorConfig, ImportConfig
+from session_import.formulas import neutralise_formula
+from session_import.outputs import rejects_csv
 from session_import.pages import email_html, run_page_for_file
-from session_import.reader import neutralise_formula
 from session_import.report import (
     COUNT_NAMES,
     ConsolidatorFailure,
     FileReport,
     Report,
     rejected_lines,
-    rejects_csv,
     worst,
 )
-from session_import.schema import HTML_REPORT
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
 HIDDEN = "********"  # what a secret becomes in any text the tool shows
@@ -80,10 +81,14 @@ class ConsolidatorMsg(StrEnum):
     )
     LOGIN_REFUSED = "the SMTP server {server} refused the login of {user} ({code})."
     NOT_SENT = "the e-mail could not be sent through {server}: {reason}."
-    RECIPIENTS_REFUSED = "the SMTP server {server} refused {refused}; the other recipients received it."
+    RECIPIENTS_REFUSED = (
+        "the SMTP server {server} refused {refused}; the other recipients received it."
+    )
     UNEXPECTED = "{name} failed: {reason}"
     EMAIL_MORE_ROWS = "and {count} more rows: see {where}."
-    EMAIL_MORE_WARNINGS = "and {count} more warnings: the error log and the --report file list them all."
+    EMAIL_MORE_WARNINGS = (
+        "and {count} more warnings: the error log and the --report file list them all."
+    )
     EMAIL_ATTACHED = "the attached {attachment}"
     EMAIL_NOT_ATTACHED = "the error log or the --rejects file"
     EMAIL_PAGE = "The page of this file's run is attached as {page}."
@@ -102,11 +107,17 @@ class _CopiedNotDeleted(_Failed):
     """The backup holds the file, but the source could not be deleted."""
 
 
-def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], when: datetime,
-                      environ: Mapping[str, str], *, due: Collection[str] | None = None,
-                      backup: str | None = None,
-                      on_done: Callable[[str, str | None], None] | None = None,
-                      ) -> list[ConsolidatorFailure]:
+def run_consolidators(
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    when: datetime,
+    environ: Mapping[str, str],
+    *,
+    due: Collection[str] | None = None,
+    backup: str | None = None,
+    on_done: Callable[[str, str | None], None] | None = None,
+) -> list[ConsolidatorFailure]:
     """Run the import's enabled consolidators over one committed data file; return their failures.
 
     ``due`` keeps only those names (what a stopped run left undone) and ``backup`` is the
@@ -131,15 +142,22 @@ def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], 
                 page = write_html_report(consolidator, path, reports, stamp, when)
             elif consolidator.name == "emailReport":
                 send_email_report(consolidator, imp, path, reports, environ, page)
-            elif (consolidator.name == "deleteProcessedFilesConsolidator" and not failed_as_a_whole
-                  and backup in (None, "copied")):
+            elif (
+                consolidator.name == "deleteProcessedFilesConsolidator"
+                and not failed_as_a_whole
+                and backup in (None, "copied")
+            ):
                 # moved: nothing left to delete; a backup that failed: the file is its only copy
                 delete_processed_file(path)
         except _CopiedNotDeleted as exc:
             backup = "copied"
-            failures.append(ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ)))
+            failures.append(
+                ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ))
+            )
         except _Failed as exc:
-            failures.append(ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ)))
+            failures.append(
+                ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ))
+            )
         except Exception as exc:  # noqa: BLE001 - the file is committed: report it, never crash the run
             reason = scrub(f"{type(exc).__name__}: {exc}", environ)
             error = ConsolidatorMsg.UNEXPECTED.format(name=consolidator.name, reason=reason)
@@ -164,8 +182,13 @@ def scrub(text: str, environ: Mapping[str, str]) -> str:
     def b64(value: str) -> str:
         return base64.b64encode(value.encode("utf-8")).decode("ascii")
 
-    forms = {password, repr(password)[1:-1], repr(password.encode("utf-8"))[2:-1],
-             b64(password), b64(f"\0{user}\0{password}")}
+    forms = {
+        password,
+        repr(password)[1:-1],
+        repr(password.encode("utf-8"))[2:-1],
+        b64(password),
+        b64(f"\0{user}\0{password}"),
+    }
     for form in sorted(forms, key=len, reverse=True):
         if form:
             text = text.replace(form, HIDDEN)
@@ -185,7 +208,8 @@ def _log_line(line: int, level: str, values: list[str]) -> str:
     quoted when it holds a comma or a quote, its line breaks written ``\\n``."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
-        [f"Line number:{line}", level] + [_one_line(neutralise_formula(v)) for v in values])
+        [f"Line number:{line}", level] + [_one_line(neutralise_formula(v)) for v in values]
+    )
     return buffer.getvalue()
 
 
@@ -224,8 +248,9 @@ def _warning_entries(report: FileReport) -> Iterator[tuple[int, int, str]]:
             yield line, 1, _log_line(line, "WARNING", [*(cells or []), message])
 
 
-def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport],
-                    stamp: str) -> Path | None:
+def write_error_log(
+    consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport], stamp: str
+) -> Path | None:
     """The log of one data file, under a name no other file has; None for a clean file
     (no error and no warning: no log)."""
     lines = error_log_lines(reports)
@@ -244,8 +269,13 @@ def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[
         os.close(folder_fd)
 
 
-def write_html_report(consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport],
-                      stamp: str, when: datetime) -> Path:
+def write_html_report(
+    consolidator: ConsolidatorConfig,
+    path: Path,
+    reports: list[FileReport],
+    stamp: str,
+    when: datetime,
+) -> Path:
     """``<htmlReport>``: the file's page, ``<stamp>_<file>.html`` beside its error log, for a
     clean file too."""
     folder = Path(consolidator.options["location"][0])
@@ -262,69 +292,22 @@ def write_html_report(consolidator: ConsolidatorConfig, path: Path, reports: lis
 
 # ---- folders opened once, files given a name no file has ----
 
-_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY)
 # hard links refused: a file system without them, Linux' protected_hardlinks (another user's file)
-_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
-                            errno.ENOSYS})
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+)
 _MAX_NAME_RACES = 100  # names taken by someone else between our look and our claim
 
 
 def open_folder(folder: Path, cannot: str) -> int:
-    """A descriptor of ``folder`` (created when missing), reached from the root one component
-    at a time without following a link.
-
-    The configuration resolved every link of ``folder`` when it was read, so a component
-    that is a link now was made since: it must not send the import's logs and backups
-    elsewhere. Every write then goes relative to this descriptor, so the folder checked
-    and the folder written are the same object, whatever is renamed meanwhile.
-    ``cannot`` is the failure when a component is not a folder or cannot be created.
-    """
-    parts = folder.parts
-    fd = os.open(parts[0] if folder.is_absolute() else ".", _PATH_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    """A descriptor of ``folder`` reached without following a link (paths.open_folder);
+    ``cannot`` is the failure when a component is not a folder or cannot be created."""
     try:
-        steps = parts[1:] if folder.is_absolute() else parts
-        for index, part in enumerate(steps):
-            mode = os.O_RDONLY if index == len(steps) - 1 else _PATH_ONLY  # the last one is fsynced
-            child = _open_component(fd, part, mode | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                    folder, cannot)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _open_component(parent: int, part: str, flags: int, folder: Path, cannot: str) -> int:
-    for _ in range(3):  # again after creating it, or when it changed between two looks
-        try:
-            return os.open(part, flags, dir_fd=parent)
-        except FileNotFoundError:
-            try:
-                os.mkdir(part, 0o777, dir_fd=parent)
-            except FileExistsError:
-                pass  # made meanwhile: open what is there
-            except OSError as exc:
-                raise _Failed(cannot) from exc
-        except NotADirectoryError as exc:
-            try:
-                kind = stat.S_IFMT(os.lstat(part, dir_fd=parent).st_mode)
-                target = os.readlink(part, dir_fd=parent) if kind == stat.S_IFLNK else None
-            except OSError:
-                continue  # gone meanwhile: look again
-            if target is not None:
-                where = Path(os.path.normpath(_path_of(parent) / target))
-                raise _Failed(RunPathMsg.FOLDER_MOVED.format(folder=folder, target=where)) from exc
-            if kind != stat.S_IFDIR:
-                raise _Failed(cannot) from exc
-        except OSError as exc:
-            raise _Failed(cannot) from exc
-    raise _Failed(cannot)
-
-
-def _path_of(fd: int) -> Path:
-    """Where a folder descriptor is now (for messages only)."""
-    return Path(os.readlink(f"/proc/self/fd/{fd}"))
+        return paths.open_folder(folder)
+    except paths.FolderMoved as exc:
+        raise _Failed(str(exc)) from exc
+    except paths.FolderUnavailable as exc:
+        raise _Failed(cannot) from exc
 
 
 def _free_names(name: str, taken: Callable[[], set[str]]) -> Iterator[str]:
@@ -353,7 +336,9 @@ def _claim(claim: Callable[[str], None], folder_fd: int, name: str) -> str:
     raise AssertionError("unreachable")  # _free_names never ends
 
 
-def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str) -> tuple[str, bool]:
+def _give_name(
+    source: str, source_dir_fd: int | None, folder_fd: int, name: str
+) -> tuple[str, bool]:
     """Give ``source`` a name in the folder that no file has; (the name, whether ``source`` is
     still there for the caller to unlink).
 
@@ -361,8 +346,11 @@ def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str
     Where links are refused, the name is reserved by an exclusive create and the source
     renamed onto that empty placeholder. EXDEV (another file system) is the caller's.
     """
+
     def link(candidate: str) -> None:
-        os.link(source, candidate, src_dir_fd=source_dir_fd, dst_dir_fd=folder_fd, follow_symlinks=False)
+        os.link(
+            source, candidate, src_dir_fd=source_dir_fd, dst_dir_fd=folder_fd, follow_symlinks=False
+        )
 
     try:
         return _claim(link, folder_fd, name), True
@@ -371,8 +359,14 @@ def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str
             raise
 
     def reserve(candidate: str) -> None:
-        os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=folder_fd))
+        os.close(
+            os.open(
+                candidate,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=folder_fd,
+            )
+        )
 
     placeholder = _claim(reserve, folder_fd, name)
     try:
@@ -395,8 +389,12 @@ def _temporary(folder_fd: int, name: str, mode: int) -> tuple[str, int]:
     while True:
         candidate = f".{name}.{secrets.token_hex(4)}.part"
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         mode, dir_fd=folder_fd)
+            fd = os.open(
+                candidate,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=folder_fd,
+            )
         except FileExistsError:
             continue
         return candidate, fd
@@ -445,7 +443,9 @@ def move_to_backup(consolidator: ConsolidatorConfig, path: Path, stamp: str) -> 
             _sync_folder(folder_fd)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
-                raise _Failed(ConsolidatorMsg.COPY.format(source=path, target=folder / name)) from exc
+                raise _Failed(
+                    ConsolidatorMsg.COPY.format(source=path, target=folder / name)
+                ) from exc
             placed, left = _copy_synced(path, folder_fd, folder, name), True
     finally:
         os.close(folder_fd)
@@ -528,8 +528,14 @@ def _attachment_charset(encoding: str) -> str:
     return "utf-8" if name == "utf-8-sig" else encoding
 
 
-def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-                reports: list[FileReport], sender: str, page: Path | None = None) -> EmailMessage:
+def build_email(
+    consolidator: ConsolidatorConfig,
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    sender: str,
+    page: Path | None = None,
+) -> EmailMessage:
     """The summary and the rejected rows as text and as HTML, the rejects file attached,
     and the file's page when ``<htmlReport>`` wrote one (``page``).
 
@@ -540,17 +546,25 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
     message["From"] = sender
     message["To"] = ", ".join(consolidator.options["targetEmail"])
     message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid("session-import", domain=sender.rpartition("@")[2] or "localhost")
+    message["Message-ID"] = make_msgid(
+        "session-import", domain=sender.rpartition("@")[2] or "localhost"
+    )
     text: list[str] = [f"Import {imp.id}, file {path}"]
     run_id = next((r.run_id for r in reports if r.run_id is not None), None)
     if run_id is not None:
         text.append(f"Recorded as run {run_id}: session-import history {run_id} lists each change.")
     with_rejects = [r for r in reports if r.rejected]
     attachment = f"{_header_safe(path.stem)}.rejects.csv"
-    csv_text = (rejects_csv(Report(files=list(reports)), with_rejects[0].file, MAX_ATTACHMENT)
-                if with_rejects else None)
-    where = (ConsolidatorMsg.EMAIL_ATTACHED.format(attachment=attachment) if csv_text is not None
-             else ConsolidatorMsg.EMAIL_NOT_ATTACHED)
+    csv_text = (
+        rejects_csv(Report(files=list(reports)), with_rejects[0].file, MAX_ATTACHMENT)
+        if with_rejects
+        else None
+    )
+    where = (
+        ConsolidatorMsg.EMAIL_ATTACHED.format(attachment=attachment)
+        if csv_text is not None
+        else ConsolidatorMsg.EMAIL_NOT_ATTACHED
+    )
     for r in reports:
         counts = ", ".join(f"{r.counts[n]} {n}" for n in COUNT_NAMES[1:])
         text.append("")
@@ -566,41 +580,64 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
                 text.append(f"  {ConsolidatorMsg.EMAIL_MORE_ROWS.format(count=more, where=where)}")
         if r.warnings:
             warnings = iter(r.warnings)
-            shown = list(islice(warnings, EMAIL_ROWS))
+            first_warnings = list(islice(warnings, EMAIL_ROWS))
             text.append("Warnings:")
-            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown)
+            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in first_warnings)
             if more := sum(1 for _ in warnings):
                 text.append(f"  {ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=more)}")
-    notes = []
+    notes: list[str] = []
     if with_rejects:
         if csv_text is not None:
-            notes.append(f"The rejected rows are attached as {attachment}: correct them and import"
-                         " that file again.")
+            notes.append(
+                f"The rejected rows are attached as {attachment}: correct them and import"
+                " that file again."
+            )
         else:
-            limit = (f"{MAX_ATTACHMENT // 2**20} MiB" if MAX_ATTACHMENT % 2**20 == 0
-                     else f"{MAX_ATTACHMENT:,} characters")
+            limit = (
+                f"{MAX_ATTACHMENT // 2**20} MiB"
+                if MAX_ATTACHMENT % 2**20 == 0
+                else f"{MAX_ATTACHMENT:,} characters"
+            )
             notes.append(ConsolidatorMsg.EMAIL_TOO_LARGE.format(limit=limit))
     page_bytes = _page_to_attach(page)
     if page is not None:
-        notes.append(ConsolidatorMsg.EMAIL_PAGE.format(page=page.name) if page_bytes is not None
-                     else ConsolidatorMsg.EMAIL_PAGE_TOO_LARGE.format(page=page))
+        notes.append(
+            ConsolidatorMsg.EMAIL_PAGE.format(page=page.name)
+            if page_bytes is not None
+            else ConsolidatorMsg.EMAIL_PAGE_TOO_LARGE.format(page=page)
+        )
     text.extend([""] + notes if notes else [])
     message.set_content("\n".join(text) + "\n")
-    message.add_alternative(email_html(
-        imp.id, path, reports, subject=message["Subject"], run_id=run_id, rows_limit=EMAIL_ROWS,
+    html_part = email_html(
+        imp.id,
+        path,
+        reports,
+        subject=message["Subject"],
+        run_id=run_id,
+        rows_limit=EMAIL_ROWS,
         more_rows=lambda n: ConsolidatorMsg.EMAIL_MORE_ROWS.format(count=n, where=where),
-        more_warnings=lambda n: ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=n), notes=notes,
+        more_warnings=lambda n: ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=n),
+        notes=notes,
         exit_code=int(worst(r.exit_code for r in reports)),
-    ), subtype="html")
+    )
+    message.add_alternative(html_part, subtype="html")
     if csv_text is not None:
         first = with_rejects[0]
         message.add_attachment(
-            csv_text.encode(first.encoding, errors="replace"), maintype="text", subtype="csv",
-            filename=attachment, params={"charset": _attachment_charset(first.encoding)},
+            csv_text.encode(first.encoding, errors="replace"),
+            maintype="text",
+            subtype="csv",
+            filename=attachment,
+            params={"charset": _attachment_charset(first.encoding)},
         )
-    if page_bytes is not None:
-        message.add_attachment(page_bytes, maintype="text", subtype="html",
-                               filename=_header_safe(page.name), params={"charset": "utf-8"})
+    if page is not None and page_bytes is not None:
+        message.add_attachment(
+            page_bytes,
+            maintype="text",
+            subtype="html",
+            filename=_header_safe(page.name),
+            params={"charset": "utf-8"},
+        )
     return message
 
 
@@ -616,9 +653,14 @@ def _page_to_attach(page: Path | None) -> bytes | None:
         return None
 
 
-def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-                      reports: list[FileReport], environ: Mapping[str, str],
-                      page: Path | None = None) -> None:
+def send_email_report(
+    consolidator: ConsolidatorConfig,
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    environ: Mapping[str, str],
+    page: Path | None = None,
+) -> None:
     """Send the report; each FileReport gets ``email = {"sent", "error"}``, never the password."""
     try:
         # set when some recipients refused
@@ -628,11 +670,13 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
         sent, error = False, str(exc)
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the e-mail was not sent
         sent = False
-        error = ConsolidatorMsg.UNEXPECTED.format(name="emailReport", reason=f"{type(exc).__name__}: {exc}")
+        error = ConsolidatorMsg.UNEXPECTED.format(
+            name="emailReport", reason=f"{type(exc).__name__}: {exc}"
+        )
     if error is not None:
         error = scrub(error, environ)
     for r in reports:
-        r.email = {"sent": sent, "error": error}
+        r.emailed(sent, error)
     if error is not None:
         raise _Failed(error)
 
@@ -670,8 +714,12 @@ def smtp_settings(environ: Mapping[str, str]) -> SmtpSettings:
     raw_port = (environ.get("SMTP_PORT") or "").strip() or ("465" if tls else "25")
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         raise _Failed(ConsolidatorMsg.BAD_PORT.format(value=environ.get("SMTP_PORT")))
-    settings = SmtpSettings(host, int(raw_port), "tls" if tls else "starttls" if starttls else "none",
-                            environ.get("SMTP_USER") or "")
+    settings = SmtpSettings(
+        host,
+        int(raw_port),
+        "tls" if tls else "starttls" if starttls else "none",
+        environ.get("SMTP_USER") or "",
+    )
     if settings.user and settings.security == "none" and not allow_insecure:
         raise _Failed(ConsolidatorMsg.INSECURE_LOGIN.format(server=settings.server))
     return settings
@@ -682,18 +730,26 @@ def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=environ.get("SSL_CERT_FILE") or None)
 
 
-def _send(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-          reports: list[FileReport], environ: Mapping[str, str],
-          page: Path | None = None) -> str | None:
+def _send(
+    consolidator: ConsolidatorConfig,
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    environ: Mapping[str, str],
+    page: Path | None = None,
+) -> str | None:
     """Send the e-mail; the text of the recipients the server refused, if only some were."""
     settings = smtp_settings(environ)
     server, user = settings.server, settings.user
     try:
-        sender = (environ.get("SMTP_FROM") or "").strip() or f"session-import@{socket.gethostname()}"
+        sender = (
+            environ.get("SMTP_FROM") or ""
+        ).strip() or f"session-import@{socket.gethostname()}"
         message = build_email(consolidator, imp, path, reports, sender, page)
         if settings.security == "tls":
-            connection = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT,
-                                          context=_tls_context(environ))
+            connection = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=SMTP_TIMEOUT, context=_tls_context(environ)
+            )
         else:
             connection = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT)
         with connection as smtp:
@@ -712,7 +768,9 @@ def _send(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
         raise _Failed(ConsolidatorMsg.NOT_SENT.format(server=server, reason=reason)) from None
     except (smtplib.SMTPException, OSError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
-        raise _Failed(ConsolidatorMsg.NOT_SENT.format(server=server, reason=reason.rstrip("."))) from None
+        raise _Failed(
+            ConsolidatorMsg.NOT_SENT.format(server=server, reason=reason.rstrip("."))
+        ) from None
     if not refused:
         return None
     return ConsolidatorMsg.RECIPIENTS_REFUSED.format(server=server, refused=_reply_text(refused))
@@ -722,4 +780,6 @@ def _reply_text(refused: Mapping[str, tuple[int, bytes]]) -> str:
     def text(reply: bytes | str) -> str:
         return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
 
-    return ", ".join(f"{address} ({code} {text(reply)})" for address, (code, reply) in refused.items())
+    return ", ".join(
+        f"{address} ({code} {text(reply)})" for address, (code, reply) in refused.items()
+    )

@@ -10,23 +10,34 @@ time out of all-day sessions.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-ALLOWED_CHARACTERS = set("YMDHIS /_.:;,-")
-_TOKENS = {"YYYY": r"(?P<Y>\d{4})", "MM": r"(?P<M>\d{1,2})", "DD": r"(?P<D>\d{1,2})",
-           "HH": r"(?P<H>\d{1,2})", "II": r"(?P<I>\d{2})", "SS": r"(?P<S>\d{2})"}
-_TIME_TOKENS = ("HH", "II", "SS")
+DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
+# dateFormat's characters, in either case (ASCII only: "ı".upper() is "I")
+ALLOWED_CHARACTERS = frozenset("YMDHISymdhis /_.:;,-")
+_TOKENS = {
+    "YYYY": r"(?P<Y>\d{4})",
+    "MM": r"(?P<M>\d{1,2})",
+    "DD": r"(?P<D>\d{1,2})",
+    "HH": r"(?P<H>\d{1,2})",
+    "II": r"(?P<I>\d{2})",
+    "SS": r"(?P<S>\d{2})",
+}
+DATE_TOKENS = ("YYYY", "MM", "DD")
+TIME_TOKENS = ("HH", "II", "SS")
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def has_valid_characters(text: str) -> bool:
-    return bool(text) and all(ch in ALLOWED_CHARACTERS for ch in text.upper())
+    return bool(text) and all(ch in ALLOWED_CHARACTERS for ch in text)
 
 
 def _tokenize(text: str) -> list[str]:
+    """The format's tokens (upper case) and, between them, its other characters one by one."""
     upper = text.upper()
     parts: list[str] = []
     i = 0
@@ -53,6 +64,11 @@ class DateFormat:
     has_time: bool
     _full: re.Pattern
     _date_only: re.Pattern | None
+    # tokens and the characters between them, to write a date in the format
+    parts: tuple[str, ...] = field(default=(), compare=False)
+    # how a date alone is written: the format without a time, else its part before the
+    # time; None when that part lacks YYYY, MM or DD
+    date_parts: tuple[str, ...] | None = field(default=None, compare=False)
 
     def parse(self, value: str) -> str | None:
         """The ISO form of ``value``, or None when it does not parse or does not exist."""
@@ -81,31 +97,50 @@ def _parse(fmt: DateFormat, value: str) -> str | None:
     return f"{iso}T{hour:02d}:{minute:02d}:{second:02d}"
 
 
+class DateFormatMsg(StrEnum):
+    CHARACTERS = "the date format {text} has characters other than 'YMDHIS /_.:;,-'"
+    ONCE = "the date format {text} must contain {token} exactly once"
+    AT_MOST_ONCE = "the date format {text} must contain {token} at most once"
+    NO_HOURS = "the date format {text} has minutes or seconds without hours"
+
+
 @lru_cache(maxsize=64)
 def compile_date_format(text: str) -> DateFormat:
     """Compile ``text``; ValueError(reason) when it is not a usable format."""
     if not has_valid_characters(text):
-        raise ValueError(f"the date format {text} has characters other than 'YMDHIS /_.:;,-'")
+        raise ValueError(DateFormatMsg.CHARACTERS.format(text=text))
     parts = _tokenize(text)
-    for token in ("YYYY", "MM", "DD"):
+    for token in DATE_TOKENS:
         if parts.count(token) != 1:
-            raise ValueError(f"the date format {text} must contain {token} exactly once")
-    for token in _TIME_TOKENS:
+            raise ValueError(DateFormatMsg.ONCE.format(text=text, token=token))
+    for token in TIME_TOKENS:
         if parts.count(token) > 1:
-            raise ValueError(f"the date format {text} must contain {token} at most once")
+            raise ValueError(DateFormatMsg.AT_MOST_ONCE.format(text=text, token=token))
     if "II" in parts and "HH" not in parts or "SS" in parts and "II" not in parts:
-        raise ValueError(f"the date format {text} has minutes or seconds without hours")
-    pattern = "".join(_TOKENS.get(p) or re.escape(p) for p in parts)
+        raise ValueError(DateFormatMsg.NO_HOURS.format(text=text))
     has_time = "HH" in parts
-    date_only = None
-    if has_time:
-        first_time = min(parts.index(t) for t in _TIME_TOKENS if t in parts)
-        head = parts[:first_time]
-        while head and head[-1] not in _TOKENS:
-            head.pop()
-        if all(t in head for t in ("YYYY", "MM", "DD")):
-            date_only = re.compile("".join(_TOKENS.get(p) or re.escape(p) for p in head))
-    return DateFormat(text, has_time, re.compile(pattern), date_only)
+    date_parts = _date_part(parts) if has_time else parts
+    date_only = _pattern(date_parts) if has_time and date_parts else None
+    return DateFormat(
+        text,
+        has_time,
+        _pattern(parts),
+        date_only,
+        tuple(parts),
+        None if date_parts is None else tuple(date_parts),
+    )
+
+
+def _date_part(parts: list[str]) -> list[str] | None:
+    """The part of a format before its first time token, without the characters that end it."""
+    head = parts[: min(parts.index(t) for t in TIME_TOKENS if t in parts)]
+    while head and head[-1] not in _TOKENS:
+        head.pop()
+    return head if all(t in head for t in DATE_TOKENS) else None
+
+
+def _pattern(parts: list[str]) -> re.Pattern:
+    return re.compile("".join(_TOKENS.get(p) or re.escape(p) for p in parts))
 
 
 GAP, AMBIGUOUS = "gap", "ambiguous"

@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from session_import import __version__
+from session_import.outputs import atomic_write
 from session_import.pages.history_view import JOURNAL_LINES, JOURNAL_RUNS, history_view
 from session_import.pages.reasons import Reasons
 from session_import.pages.run_view import (
@@ -35,7 +36,7 @@ from session_import.pages.run_view import (
     run_view,
 )
 from session_import.pages.startdates import StartDates
-from session_import.report import COUNT_NAMES, FileReport, Report, _atomic_write
+from session_import.report import COUNT_NAMES, FileReport, Report
 
 __all__ = [
     "StartDates",
@@ -124,7 +125,7 @@ def history_page(
 
 
 def _write(path: Path, pieces: Iterable[str]) -> None:
-    _atomic_write(Path(path), lambda handle: handle.writelines(pieces))
+    atomic_write(Path(path), lambda handle: handle.writelines(pieces))
 
 
 def write_run_page(

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from session_import.messages import Msg
-from session_import.perculus import REJECTED as PERCULUS_REJECTED
-from session_import.zoho import ZohoMsg
+from session_import.publishers.perculus import REJECTED as PERCULUS_REJECTED
+from session_import.publishers.zoho import ZohoMsg
 
 # reasons told apart before the others are counted together as one
 MAX_REASONS = 200
