@@ -29,6 +29,7 @@ from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.model import ChangeOp, RowKind, RowOutcome
+from session_import.pages import StartDates
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
 from session_import.reference import EntityResolver, LearnerResolver, TrainingResolver
@@ -796,6 +797,8 @@ def _run_action(
             for message in columns.warnings:
                 report.add_warning(1, [message])
             stage = _stage(action, imp, provider, store)
+            if action.name == SESSION_ACTION:
+                report.start_dates = StartDates()
             # only session changes are published; a dry run queues nothing
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
@@ -829,6 +832,8 @@ def _run_chunk(
             continue
         typed, issues = stage.validate(mapped)
         prepared.append((mapped, typed, issues))
+        if report.start_dates is not None:
+            report.start_dates.add(typed.start)
         if rows is not None:
             rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])
