@@ -104,6 +104,13 @@ class CallPacer(Protocol):
 
     def clock(self) -> float: ...
 
+    def wait_needed(self) -> float:
+        """Seconds to wait before the next call may be sent (0: send it now)."""
+        ...
+
+    def record(self) -> None:
+        """A call was just sent."""
+
 
 class Client(Protocol):
     name: str  # the key in reports and exports: "perculus", "zoho"
@@ -116,3 +123,5 @@ class Client(Protocol):
         """Yield one DeliveryOutcome per change of the delivery, as soon as it is known.
         Raise CredentialsError when the service refuses the credentials."""
         ...
+
+    def close(self) -> None: ...

@@ -44,10 +44,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock_time
 from enum import StrEnum
+from typing import Any
 
 import requests
 
 from session_import.publishers.contract import (
+    CallPacer,
     CredentialsError,
     Delivery,
     DeliveryOutcome,
@@ -220,7 +222,7 @@ def _answer_json(response: requests.Response) -> dict:
     return answer if isinstance(answer, dict) else {}
 
 
-def _error_parts(answer: dict) -> tuple[object, object]:
+def _error_parts(answer: dict) -> tuple[object, str | None]:
     """(code, message) of an answer in any of Zoho's shapes."""
     candidates = [answer]
     for holder in (answer, answer.get("response")):
@@ -335,7 +337,7 @@ class ZohoPeopleClient:
         self.http = session if session is not None else requests.Session()
         self.clock = clock
         self.sleep = sleep
-        self.pacer = SlidingWindowPacer(
+        self.pacer: CallPacer | None = SlidingWindowPacer(
             settings.max_requests, settings.window_seconds, settings.window_margin, clock
         )
         self._token: str | None = None
@@ -573,7 +575,9 @@ class ZohoPeopleClient:
         while True:
             self._check_deadline(state)
             token = self._access_token(state)
-            wait = self.pacer.wait_needed()
+            pacer = self.pacer
+            assert pacer is not None  # the client paces its calls; the store may share it
+            wait = pacer.wait_needed()
             if wait > 0:
                 self._wait(
                     state,
@@ -582,8 +586,8 @@ class ZohoPeopleClient:
                     f"{self.settings.window_seconds:g} s",
                 )
                 continue  # the deadline and the token are checked again after a wait
-            self.pacer.record()
-            kwargs: dict[str, object] = {}
+            pacer.record()
+            kwargs: dict[str, Any] = {}  # requests' own keyword arguments
             if fields is not None:
                 kwargs = {"params": {"sessionData": json.dumps(fields)}, "json": fields}
             try:

@@ -49,7 +49,10 @@ class BackupFailed(SessionImportError):
 class StoreInterface(Protocol):
     """What a store offers; ``Store`` (SQLite) is one, a PostgreSQL store another."""
 
-    path: Path
+    @property
+    def path(self) -> Path | str:
+        """What messages name: the file, or the URL with its password masked."""
+        ...
 
     # ---- the connection ----
     def transaction(self, *, rollback: bool = False) -> AbstractContextManager[None]: ...

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from enum import StrEnum
 from operator import attrgetter
+from typing import Any
 
 import psycopg
 
@@ -168,6 +169,8 @@ class PostgresStore:
     def __init__(
         self, url: str, busy_timeout: float = 5.0, *, create: bool = True, writable: bool = True
     ):
+        # psycopg's rows are tuples whose columns the SQL says: the connection is typed Any
+        self.conn: Any
         self.url = url
         self.path = masked(url)
         self._in_transaction = False
@@ -1008,7 +1011,18 @@ class PostgresStore:
                 "attempted": bool(attempted),
                 "remote_id": remote_id,
             }
-            for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id in found
+            for (
+                id_,
+                run_id,
+                line,
+                session_id,
+                kind,
+                session,
+                changed,
+                row,
+                attempted,
+                remote_id,
+            ) in found
         ]
 
     def lock_holder(self) -> dict:

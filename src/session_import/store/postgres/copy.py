@@ -283,6 +283,21 @@ def _same(src: str, dst: str) -> bool:
         return os.path.realpath(src) == os.path.realpath(dst)
 
 
+def _copied(source, target, src: str, dst: str) -> Copied:
+    from session_import.store import shown
+
+    try:
+        return copy_store(source, target)
+    except NotEmpty as exc:
+        tables = ", ".join(f"{n} {t}" for t, n in exc.args[0].items())
+        raise CopyRefused(CopyMsg.NOT_EMPTY.format(dst=shown(dst), tables=tables)) from None
+    except CountsDiffer as exc:
+        tables = ", ".join(f"{t}: {a} then {b}" for t, (a, b) in exc.args[0].items())
+        raise CopyFailed(
+            CopyMsg.COUNTS.format(src=shown(src), dst=shown(dst), tables=tables)
+        ) from None
+
+
 def copy_between(src: str, dst: str, lock_timeout: float = 0.0) -> str:
     """`session-import copy-store SRC DST`: both stores locked as a revert locks them (no
     run writes to either meanwhile); DST is created when it does not exist (an SQLite file)
@@ -295,17 +310,15 @@ def copy_between(src: str, dst: str, lock_timeout: float = 0.0) -> str:
     try:
         for lock in locks:
             lock.acquire(lock_timeout, what="session-import copy-store", exclusive_store=True)
-        with open_store(src, create=False) as source, open_store(dst, create=True) as target:
+        source = open_store(src, create=False)
+        try:
+            target = open_store(dst, create=True)
             try:
-                copied = copy_store(source, target)
-            except NotEmpty as exc:
-                tables = ", ".join(f"{n} {t}" for t, n in exc.args[0].items())
-                raise CopyRefused(CopyMsg.NOT_EMPTY.format(dst=shown(dst), tables=tables)) from None
-            except CountsDiffer as exc:
-                tables = ", ".join(f"{t}: {a} then {b}" for t, (a, b) in exc.args[0].items())
-                raise CopyFailed(
-                    CopyMsg.COUNTS.format(src=shown(src), dst=shown(dst), tables=tables)
-                ) from None
+                copied = _copied(source, target, src, dst)
+            finally:
+                target.close()
+        finally:
+            source.close()
     finally:
         for lock in reversed(locks):
             lock.release()

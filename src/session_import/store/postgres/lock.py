@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -28,7 +29,7 @@ from session_import.store.postgres.url import masked, scrub
 BUSY = "Another import is running ({holder})."
 CANNOT_CONNECT = "The store {url} cannot be reached: {error}."
 # a dead host's connection is dropped by the server after about a minute without answer
-KEEPALIVE = {
+KEEPALIVE: dict[str, Any] = {
     "keepalives": 1,
     "keepalives_idle": 20,
     "keepalives_interval": 5,
@@ -60,7 +61,8 @@ class AdvisoryLock:
 
     def __init__(self, conninfo: str):
         self.conninfo = conninfo
-        self.conn: psycopg.Connection | None = None
+        # psycopg rows are tuples whose columns the SQL says; None while no lock is held
+        self.conn: Any = None
         self._held: list[tuple[int, bool]] = []
 
     def acquire(

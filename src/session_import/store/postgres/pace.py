@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -29,7 +30,7 @@ class SharedPacer:
         span: float,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.conn = conn
+        self.conn: Any = conn  # rows are tuples whose columns the SQL says
         self.publisher = publisher
         self.max_requests = max_requests
         self.span = span

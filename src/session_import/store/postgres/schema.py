@@ -251,7 +251,7 @@ class NewerSchema(Exception):
         self.version = version
 
 
-def current_version(conn: psycopg.Connection) -> int | None:
+def current_version(conn: psycopg.Connection) -> int:
     """The store's schema version; 0 for a database with none of its tables; ForeignTables
     when it has some of them but no version."""
     names = {

@@ -49,7 +49,7 @@ def masked(url: str) -> str:
 
 def secrets_of(url: str) -> list[str]:
     """The password(s) a URL holds, so that an error message quoting them can be cleaned."""
-    found = []
+    found: list[str] = []
     try:
         parts = urlsplit(url)
         if parts.password:
