@@ -80,7 +80,6 @@ BOTH_STORES = {
     "test_cli_output",
     "test_after_commit",
     "test_cases",
-    "test_faults",
     "test_property",
     "test_one_by_one_model",
 }

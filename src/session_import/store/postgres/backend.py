@@ -381,12 +381,6 @@ class PostgresStore:
                 ) as copy:
                     for record in creates:
                         copy.write_row(values(record))
-                self.conn.execute(
-                    "INSERT INTO id_marks (table_name, last_id) VALUES (%s, %s)"
-                    " ON CONFLICT (table_name) DO UPDATE"
-                    " SET last_id = greatest(id_marks.last_id, excluded.last_id)",
-                    (table, max(r.id for r in creates)),
-                )
             if updates:
                 self._update(table, cols, [values(r) for r in updates])
         for table in ("sessions", "trainings", "users", "groups"):

@@ -213,6 +213,28 @@ CREATE TABLE id_marks (
 ALTER TABLE outbox ADD COLUMN claimed_by BIGINT
 """
 
+# PostgreSQL only, run whole after version 5's script (a function body holds semicolons):
+# every insert into a record table, however it is made, raises the table's id mark, as
+# SQLite's AUTOINCREMENT raises sqlite_sequence
+_ID_MARK_TRIGGERS = [
+    """
+CREATE FUNCTION note_id_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO id_marks (table_name, last_id)
+        SELECT TG_TABLE_NAME, max(id) FROM new_rows HAVING max(id) IS NOT NULL
+        ON CONFLICT (table_name) DO UPDATE
+        SET last_id = greatest(id_marks.last_id, excluded.last_id);
+    RETURN NULL;
+END
+$$""",
+    *(
+        f"CREATE TRIGGER {table}_id_marks AFTER INSERT ON {table}"
+        " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION note_id_marks()"
+        for table in ("trainings", "users", "groups", "sessions")
+    ),
+]
+WHOLE_STATEMENTS: dict[int, list[str]] = {5: _ID_MARK_TRIGGERS}
+
 # version reached -> script that reaches it from the one before (as the SQLite store's)
 MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
@@ -290,5 +312,7 @@ def migrate(conn: psycopg.Connection, lock_key: int) -> tuple[int, int]:
             for statement in MIGRATIONS[target].split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for statement in WHOLE_STATEMENTS.get(target, []):
+                conn.execute(statement)
         conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
     return version, SCHEMA_VERSION
