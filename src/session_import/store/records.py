@@ -16,6 +16,7 @@ from session_import.model import (
     UserRecord,
 )
 from session_import.store.connection import Connection, chunks
+from session_import.store.schema import ON_DEMAND_INDEXES
 
 # table -> its columns, in the order of its record's fields; and the getter of their values
 COLUMNS = {table: [f.name for f in fields(cls)] for table, cls in RECORD_TYPES.items()}
@@ -33,6 +34,19 @@ class Records(Connection):
             sql = f"SELECT {cols} FROM {table} WHERE {where} IN ({marks})"
             out.extend(cls(*row) for row in self.conn.execute(sql, part))
         return out
+
+    def index_sessions_by(self, columns: Iterable[str]) -> None:
+        """Make the indexes of these session columns that the store lacks (ON_DEMAND_INDEXES),
+        in a transaction of their own: before a run's first file, or a revert. A store of a
+        million sessions takes a second or two, once."""
+        present = {name for (name,) in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'")}
+        missing = [ON_DEMAND_INDEXES[c] for c in dict.fromkeys(columns)]
+        missing = [ddl for name, ddl in missing if name not in present]
+        if missing:
+            with self.transaction():
+                for ddl in missing:
+                    self.conn.execute(ddl)
 
     def sessions_by(self, column: str, values: Iterable) -> list[SessionRecord]:
         assert column in ("id", "guid", "title", "start_date", "end_date")

@@ -64,9 +64,6 @@ CREATE TABLE sessions (
     updated_by_import TEXT
 );
 CREATE INDEX sessions_title ON sessions(title, training_id);
-CREATE INDEX sessions_start ON sessions(start_date);
-CREATE INDEX sessions_end ON sessions(end_date);
-CREATE INDEX sessions_training ON sessions(training_id);
 CREATE INDEX sessions_teacher ON sessions(teacher_id, start_date);
 """
 
@@ -201,6 +198,16 @@ INSERT INTO commands (import_id, command, started_at, ended_at, exit_code, count
     WHERE dry_run = 0 AND kind = 'import' ORDER BY id
 """
 
+# session column -> the index a store makes once a run needs it (Store.index_sessions_by),
+# not with the schema: each index costs every session written, and most configurations
+# never look sessions up by their dates or count them by training. Stores made before
+# keep these indexes (schema version 1 had them).
+ON_DEMAND_INDEXES = {
+    column: (name, f"CREATE INDEX IF NOT EXISTS {name} ON sessions({column})")
+    for column, name in (("start_date", "sessions_start"), ("end_date", "sessions_end"),
+                         ("training_id", "sessions_training"))
+}
+
 # version reached -> script that reaches it from the one before
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4_DUE, 5: _SCHEMA_V5,
@@ -224,10 +231,12 @@ def _objects_by_version() -> dict[int, frozenset[tuple[str, str]]]:
 
 
 def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
-    return set(conn.execute(
+    """The tables and indexes of the schema a store holds (not those made on demand)."""
+    on_demand = {name for name, _ in ON_DEMAND_INDEXES.values()}
+    return {(kind, name) for kind, name in conn.execute(
         "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
         " AND name NOT LIKE 'sqlite_%'"
-    ))
+    ) if name not in on_demand}
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
