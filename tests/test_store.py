@@ -25,10 +25,13 @@ def test_new_store_has_the_current_schema(tmp_path):
 
 def test_the_indexes_made_on_demand_are_made_once_and_kept(tmp_path):
     with Store(tmp_path / "s.db") as store:
-        store.index_sessions_by(["start_date", "training_id"])
-        store.index_sessions_by(["start_date", "end_date"])
+        store.sessions_by("start_date", ["2027-01-01"])
+        with store.transaction():
+            store.session_counts_by_training([1])
+            store.sessions_by("end_date", ["2027-01-01"])
     with Store(tmp_path / "s.db") as store:  # the shape check ignores them
         indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        store.sessions_by("start_date", ["2027-01-01"])
     assert {"sessions_start", "sessions_end", "sessions_training"} <= indexes
 
 

@@ -102,8 +102,6 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
         outcome = "a file skipped as already imported" if run["kind"] == "skip" else "no file"
         raise RevertRefused([RevertMsg.NOTHING_APPLIED.format(run=run_id, outcome=outcome)])
     started = now.isoformat(timespec="seconds")
-    # a revert may delete trainings: each delete looks for the sessions that refer to it
-    store.index_sessions_by(["training_id"])
     with store.transaction(rollback=dry_run):
         store.defer_foreign_keys()
         entries = store.run_journal(run_id)

@@ -35,21 +35,17 @@ class Records(Connection):
             out.extend(cls(*row) for row in self.conn.execute(sql, part))
         return out
 
-    def index_sessions_by(self, columns: Iterable[str]) -> None:
-        """Make the indexes of these session columns that the store lacks (ON_DEMAND_INDEXES),
-        in a transaction of their own: before a run's first file, or a revert. A store of a
-        million sessions takes a second or two, once."""
-        present = {name for (name,) in self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'")}
-        missing = [ON_DEMAND_INDEXES[c] for c in dict.fromkeys(columns)]
-        missing = [ddl for name, ddl in missing if name not in present]
-        if missing:
-            with self.transaction():
-                for ddl in missing:
-                    self.conn.execute(ddl)
+    def _index_sessions_by(self, column: str) -> None:
+        """Before the first statement that needs it: the index of the sessions by this
+        column (ON_DEMAND_INDEXES), made in the open transaction if the store lacks it (a
+        store of a million sessions takes a second or two, once; a dry run's is rolled
+        back with the rest)."""
+        self.conn.execute(ON_DEMAND_INDEXES[column][1])
 
     def sessions_by(self, column: str, values: Iterable) -> list[SessionRecord]:
         assert column in ("id", "guid", "title", "start_date", "end_date")
+        if column in ON_DEMAND_INDEXES:
+            self._index_sessions_by(column)
         return self._select("sessions", column, values)
 
     def longest_session_days(self) -> float:
@@ -96,6 +92,7 @@ class Records(Connection):
         return self._select("groups", column, values)
 
     def session_counts_by_training(self, training_ids: Iterable[int]) -> dict[int, int]:
+        self._index_sessions_by("training_id")
         counts: dict[int, int] = {}
         for part in chunks(list(set(training_ids))):
             marks = ", ".join("?" * len(part))
@@ -149,5 +146,7 @@ class Records(Connection):
         # deletes in reverse dependency order: sessions before trainings
         for table in ("sessions", "trainings", "users", "groups"):
             ids = [(c.before.id,) for c in changes if c.table == table and c.op == "delete"]
+            if ids and table == "trainings":  # each delete looks for the sessions of its training
+                self._index_sessions_by("training_id")
             if ids:
                 self.conn.executemany(f"DELETE FROM {table} WHERE id = ?", ids)

@@ -198,8 +198,9 @@ INSERT INTO commands (import_id, command, started_at, ended_at, exit_code, count
     WHERE dry_run = 0 AND kind = 'import' ORDER BY id
 """
 
-# session column -> the index a store makes once a run needs it (Store.index_sessions_by),
-# not with the schema: each index costs every session written, and most configurations
+# session column -> the index a store makes before the first statement that needs it (a
+# look-up of sessions by date, a count of sessions by training, a training's delete), not
+# with the schema: each index costs every session written, and most configurations
 # never look sessions up by their dates or count them by training. Stores made before
 # keep these indexes (schema version 1 had them).
 ON_DEMAND_INDEXES = {
