@@ -46,25 +46,38 @@ def test_the_indexes_made_on_demand_serve_searches_by_date_and_training_counts(w
     """A store is made without the sessions' start, end and training indexes: the first
     look-up by date, count by training or training deleted makes the one it needs."""
     ws.seed()
+    by_title = ws.write("t.csv", "sessionAction;trainingPathCode;sessionTitle;sessionGuid;sessionStatus;"
+                        "sessionStartDate;sessionEndDate;teacherLogin;groupName\n"
+                        "M;TP-001;T;;open;20/12/2026 09:00;20/12/2026 12:00;jdupont;France\n")
+    searches = "<sessionGuid/>\n            <sessionTitle/>"
     by_dates = ws.write("dates.xml", (SAMPLE_CONFIGS / "sessions.xml").read_text().replace(
-        "<sessionGuid/>\n            <sessionTitle/>", "<sessionStartDate/>\n            <sessionEndDate/>"))
+        searches, "<sessionStartDate/>\n            <sessionEndDate/>"))
+    by_end = ws.write("end.xml", (SAMPLE_CONFIGS / "sessions.xml").read_text().replace(
+        searches, "<sessionEndDate/>"))
     data = ws.write("s.csv", "sessionAction;trainingPathCode;sessionTitle;sessionGuid;sessionStatus;"
                     "sessionStartDate;sessionEndDate;teacherLogin;groupName\n"
                     + "".join(f"M;TP-001;S{i};;open;0{1 + i % 9}/12/2026 09:00;0{1 + i % 9}/12/2026 12:00;"
                               f"jdupont;France\n" for i in range(9)))
-    trainings = ws.write("t.csv", "trainingAction;trainingPathCode;trainingTitle;trainingLocale;"
+    trainings = ws.write("trainings.csv", "trainingAction;trainingPathCode;trainingTitle;trainingLocale;"
                          "trainingModality;trainingDescription\nM;TP-001;Renamed;en-GB;blended;\n")
     statements: list[str] = []
     with Store(ws.db) as store:
+        run_import(load_config(SAMPLE_CONFIGS / "sessions.xml"), store, [by_title])
+        assert not {"sessions_start", "sessions_end"} & _indexes(store)
         store.conn.set_trace_callback(statements.append)
         report = run_import(load_config(by_dates), store, [data], RunOptions(chunk_rows=4))
         assert report.files[0].counts["created"] == 9
+        report = run_import(load_config(by_end), store, [data], RunOptions(chunk_rows=4, force=True))
+        assert report.files[0].counts["unchanged"] == 9
         report = run_import(load_config(SAMPLE_CONFIGS / "trainings.xml"), store, [trainings])
         assert report.files[0].counts["updated"] == 1
         store.conn.set_trace_callback(None)
         assert _check_plans(store, statements) >= 5
-        indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"sessions_start", "sessions_end", "sessions_training"} <= indexes
+        assert {"sessions_start", "sessions_end", "sessions_training"} <= _indexes(store)
+
+
+def _indexes(store: Store) -> set[str]:
+    return {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
 
 def _check_plans(store: Store, statements: list[str]) -> int:

@@ -44,9 +44,10 @@ class Records(Connection):
 
     def sessions_by(self, column: str, values: Iterable) -> list[SessionRecord]:
         assert column in ("id", "guid", "title", "start_date", "end_date")
-        if column in ON_DEMAND_INDEXES:
+        keys = [v for v in values if v is not None]
+        if keys and column in ON_DEMAND_INDEXES:
             self._index_sessions_by(column)
-        return self._select("sessions", column, values)
+        return self._select("sessions", column, keys)
 
     def longest_session_days(self) -> float:
         """The longest duration of a timed session, in days (bounds the overlap search)."""
@@ -92,9 +93,11 @@ class Records(Connection):
         return self._select("groups", column, values)
 
     def session_counts_by_training(self, training_ids: Iterable[int]) -> dict[int, int]:
-        self._index_sessions_by("training_id")
+        ids = list(set(training_ids))
+        if ids:
+            self._index_sessions_by("training_id")
         counts: dict[int, int] = {}
-        for part in chunks(list(set(training_ids))):
+        for part in chunks(ids):
             marks = ", ".join("?" * len(part))
             sql = (
                 f"SELECT training_id, count(*) FROM sessions WHERE training_id IN ({marks}) "
