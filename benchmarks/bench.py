@@ -61,8 +61,10 @@ DATA = HERE / "data"
 RESULTS = HERE / "results"
 TEACHERS = 1000
 TRAININGS = 200
-HEADER = ("sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;"
-          "sessionEndDate;teacherLogin\n")
+HEADER = (
+    "sessionAction;trainingPathCode;sessionTitle;sessionStatus;sessionStartDate;"
+    "sessionEndDate;teacherLogin\n"
+)
 
 CONFIG = """<import-config><import id="bench">
   <providers><fileSystemSourceProvider><fileName>none</fileName>
@@ -181,8 +183,12 @@ PYTHON_LOAD = "python load"
 FLOOR_CASE = "floor (SQL from a TEMP table)"
 STORE_LOAD_CASE = "store load (default page cache)"
 GUID_V4 = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
-SESSION_IMPORT_CASES = ("create", "rerun (unchanged)", "dry run (update file)",
-                        "update (10% changed, 1% cancelled)")
+SESSION_IMPORT_CASES = (
+    "create",
+    "rerun (unchanged)",
+    "dry run (update file)",
+    "update (10% changed, 1% cancelled)",
+)
 ALL_REJECTED = "all rejected (--report, --rejects)"
 HISTORY_JSON = "history RUN --format json (create run)"
 
@@ -197,8 +203,10 @@ def session_row(i: int, variant: int = 0, first_year: int = 2027) -> str:
     start_h = 8 if half == 0 else 13
     end_h = start_h + 3 + (1 if variant else 0)
     status = "closed" if variant and i % 3 == 0 else "open"
-    return (f"M;TP-{i % TRAININGS};Session {i:07d};{status};{dom:02d}/{month:02d}/{year} {start_h:02d}:00;"
-            f"{dom:02d}/{month:02d}/{year} {end_h:02d}:00;t{teacher}\n")
+    return (
+        f"M;TP-{i % TRAININGS};Session {i:07d};{status};{dom:02d}/{month:02d}/{year} {start_h:02d}:00;"
+        f"{dom:02d}/{month:02d}/{year} {end_h:02d}:00;t{teacher}\n"
+    )
 
 
 def generate(rows: int) -> tuple[Path, Path]:
@@ -225,8 +233,9 @@ def generate_rejected(rows: int) -> Path:
     if not rejected.exists():
         with open(rejected, "w", encoding="utf-8") as f:
             f.write(HEADER)
-            f.writelines(session_row(i).replace(f";t{i % TEACHERS}\n", f";nobody{i}\n")
-                         for i in range(rows))
+            f.writelines(
+                session_row(i).replace(f";t{i % TEACHERS}\n", f";nobody{i}\n") for i in range(rows)
+            )
     return rejected
 
 
@@ -238,18 +247,32 @@ def seeded_store(cli: list[str], folder: Path = DATA) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     trainings = folder / "trainings.csv"
     with open(trainings, "w") as f:
-        f.write("trainingAction;trainingPathCode;trainingTitle;trainingLocale;trainingModality;trainingDescription\n")
+        f.write(
+            "trainingAction;trainingPathCode;trainingTitle;trainingLocale;trainingModality;trainingDescription\n"
+        )
         f.writelines(f"M;TP-{i};Training {i};en-GB;blended;\n" for i in range(TRAININGS))
     teachers = folder / "teachers.csv"
     with open(teachers, "w") as f:
-        f.write("candidateLogin;candidateRefNumber;candidateEmail;candidateName;candidateFirstname\n")
+        f.write(
+            "candidateLogin;candidateRefNumber;candidateEmail;candidateName;candidateFirstname\n"
+        )
         f.writelines(f"t{i};E{i};t{i}@example.org;Name {i};First {i}\n" for i in range(TEACHERS))
     tmp = folder / "seed.tmp.db"
     tmp.unlink(missing_ok=True)
     subprocess.run(cli + ["init", "--db", str(tmp)], check=True, stdout=subprocess.DEVNULL)
     for config, data in (("trainings", trainings), ("teachers", teachers)):
-        subprocess.run(cli + ["run", "--quiet", "--db", str(tmp), str(ROOT / "sample_configs" / f"{config}.xml"),
-                              str(data)], check=True)
+        subprocess.run(
+            cli
+            + [
+                "run",
+                "--quiet",
+                "--db",
+                str(tmp),
+                str(ROOT / "sample_configs" / f"{config}.xml"),
+                str(data),
+            ],
+            check=True,
+        )
     tmp.rename(store)
     Path(f"{tmp}.lock").unlink(missing_ok=True)
     return store
@@ -266,12 +289,25 @@ def big_store(cli: list[str], sessions: int, folder: Path = DATA) -> Path:
         with open(rows_file, "w") as f:
             f.write(HEADER)
             # other years than the files' sessions: the existing ones never collide with them
-            f.writelines(session_row(i, first_year=2037).replace("Session ", "Existing ")
-                         for i in range(sessions))
+            f.writelines(
+                session_row(i, first_year=2037).replace("Session ", "Existing ")
+                for i in range(sessions)
+            )
     tmp = folder / "big.tmp.db"
     shutil.copy(seed, tmp)
-    subprocess.run(cli + ["run", "--quiet", "--no-progress", "--db", str(tmp), str(DATA / "bench.xml"),
-                          str(rows_file)], check=True)
+    subprocess.run(
+        cli
+        + [
+            "run",
+            "--quiet",
+            "--no-progress",
+            "--db",
+            str(tmp),
+            str(DATA / "bench.xml"),
+            str(rows_file),
+        ],
+        check=True,
+    )
     tmp.rename(store)
     Path(f"{tmp}.lock").unlink(missing_ok=True)
     return store
@@ -288,24 +324,38 @@ def timed(argv: list[str]) -> dict:
         seconds = time.perf_counter() - started
         stderr.seek(max(stderr.seek(0, os.SEEK_END) - 500, 0))
         err = stderr.read().decode(errors="replace")
-    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "exit_code": os.waitstatus_to_exitcode(status),
-            "stderr": err}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "stderr": err,
+    }
 
 
 def _sqlite3_import(sqlite3_cli: str, create: Path, target: Path) -> dict:
-    script = (f"CREATE TABLE rows (a, b, c, d, e, f, g);\nBEGIN;\n.mode csv\n.separator ;\n"
-              f".import --skip 1 {create} rows\nCOMMIT;\n")
+    script = (
+        f"CREATE TABLE rows (a, b, c, d, e, f, g);\nBEGIN;\n.mode csv\n.separator ;\n"
+        f".import --skip 1 {create} rows\nCOMMIT;\n"
+    )
     started = time.perf_counter()
-    proc = subprocess.Popen([sqlite3_cli, str(target)], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sqlite3_cli, str(target)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     proc.stdin.write(script.encode())
     proc.stdin.close()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.stderr.close()
-    return {"seconds": time.perf_counter() - started, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "exit_code": os.waitstatus_to_exitcode(status),
-            "stderr": ""}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "stderr": "",
+    }
 
 
 def _allowed_exits(name: str) -> tuple[int, ...]:
@@ -319,6 +369,7 @@ def _recorder(results: dict) -> Callable[[object, dict], None]:
         if result["exit_code"] not in _allowed_exits(case):
             raise SystemExit(f"{name} failed with exit {result['exit_code']}: {result['stderr']}")
         results.setdefault(name, []).append(result)
+
     return record
 
 
@@ -326,16 +377,26 @@ def _median(runs_of: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs_of)
 
 
-def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: str,
-               cases: list[str] | None = None) -> list[dict]:
+def bench_size(
+    rows: int,
+    runs: int,
+    cli: list[str],
+    base_store: Path,
+    label: str,
+    cases: list[str] | None = None,
+) -> list[dict]:
     """Every case, or only those whose name starts with one of ``cases`` (and create,
     which the history case reads)."""
     create, update = generate(rows)
     rejected = generate_rejected(rows)
 
     def wanted(name: str) -> bool:
-        return not cases or any(name.startswith(c) for c in cases) or (
-            name == "create" and wanted(HISTORY_JSON))
+        return (
+            not cases
+            or any(name.startswith(c) for c in cases)
+            or (name == "create" and wanted(HISTORY_JSON))
+        )
+
     work = DATA / "work"
     work.mkdir(exist_ok=True)
     config = DATA / "bench.xml"
@@ -348,17 +409,24 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
         if sqlite3_cli and wanted("sqlite3 .import"):
             record("sqlite3 .import", _sqlite3_import(sqlite3_cli, create, work / "sqlite.db"))
         if wanted("python load"):
-            record(PYTHON_LOAD, timed([sys.executable, "-c", PLAIN_LOAD, str(create),
-                                       str(work / "plain.db")]))
+            record(
+                PYTHON_LOAD,
+                timed([sys.executable, "-c", PLAIN_LOAD, str(create), str(work / "plain.db")]),
+            )
         if wanted("floor"):
             floor_db = work / "floor.db"
             shutil.copy(base_store, floor_db)
-            record(FLOOR_CASE, timed([sys.executable, "-c", FLOOR, str(create), str(floor_db), "bench"]))
+            record(
+                FLOOR_CASE,
+                timed([sys.executable, "-c", FLOOR, str(create), str(floor_db), "bench"]),
+            )
         if wanted("store load"):
             store_load_db = work / "store_load.db"
             shutil.copy(base_store, store_load_db)
-            record(STORE_LOAD_CASE, timed([sys.executable, "-c", STORE_LOAD, str(create),
-                                           str(store_load_db)]))
+            record(
+                STORE_LOAD_CASE,
+                timed([sys.executable, "-c", STORE_LOAD, str(create), str(store_load_db)]),
+            )
         db = work / "store.db"
         shutil.copy(base_store, db)
         common = cli + ["run", "--quiet", "--no-progress", "--db", str(db)]
@@ -368,8 +436,10 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
                 check_floor(floor_db, db, rows)
         if wanted(HISTORY_JSON):
             create_run = _last_run(db)
-            record(HISTORY_JSON, timed(cli + ["history", "--db", str(db), "--format", "json",
-                                              str(create_run)]))
+            record(
+                HISTORY_JSON,
+                timed(cli + ["history", "--db", str(db), "--format", "json", str(create_run)]),
+            )
         if wanted("rerun"):
             record("rerun (unchanged)", timed(common + ["--force", str(config), str(create)]))
         if wanted("dry run"):
@@ -379,22 +449,44 @@ def bench_size(rows: int, runs: int, cli: list[str], base_store: Path, label: st
         if wanted(ALL_REJECTED):  # on the base store: what the rejected rows cost, nothing else
             rejecting = work / "rejecting.db"
             shutil.copy(base_store, rejecting)
-            record(ALL_REJECTED, timed(cli + ["run", "--quiet", "--no-progress", "--db", str(rejecting),
-                                              "--report", str(work / "rejected.json"), "--rejects",
-                                              str(work / "rejected.csv"), str(config), str(rejected)]))
+            record(
+                ALL_REJECTED,
+                timed(
+                    cli
+                    + [
+                        "run",
+                        "--quiet",
+                        "--no-progress",
+                        "--db",
+                        str(rejecting),
+                        "--report",
+                        str(work / "rejected.json"),
+                        "--rejects",
+                        str(work / "rejected.csv"),
+                        str(config),
+                        str(rejected),
+                    ]
+                ),
+            )
     python_load = _median(results[PYTHON_LOAD], "cpu_seconds") if PYTHON_LOAD in results else None
     floor = _median(results[FLOOR_CASE], "cpu_seconds") if FLOOR_CASE in results else None
     table = []
     for name, runs_of in results.items():
         seconds, cpu = _median(runs_of, "seconds"), _median(runs_of, "cpu_seconds")
-        table.append({
-            "size": label, "rows": rows, "case": name, "runs": len(runs_of),
-            "median_seconds": round(seconds, 3), "median_cpu_seconds": round(cpu, 3),
-            "rows_per_second": round(rows / seconds),
-            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs_of), 1),
-            "ratio_to_python_load": round(cpu / python_load, 2) if python_load else None,
-            "ratio_to_floor": round(cpu / floor, 2) if floor else None,
-        })
+        table.append(
+            {
+                "size": label,
+                "rows": rows,
+                "case": name,
+                "runs": len(runs_of),
+                "median_seconds": round(seconds, 3),
+                "median_cpu_seconds": round(cpu, 3),
+                "rows_per_second": round(rows / seconds),
+                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs_of), 1),
+                "ratio_to_python_load": round(cpu / python_load, 2) if python_load else None,
+                "ratio_to_floor": round(cpu / floor, 2) if floor else None,
+            }
+        )
     return table
 
 
@@ -410,14 +502,22 @@ def check_floor(floor_db: Path, product_db: Path, rows: int) -> None:
             run = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
             journal = conn.execute(
                 "SELECT seq, line, table_name, op, record_id, guid, before, after FROM journal"
-                " WHERE run_id = ? AND seq IN (1, ?, ?) ORDER BY seq", (run, rows // 2, rows)).fetchall()
+                " WHERE run_id = ? AND seq IN (1, ?, ?) ORDER BY seq",
+                (run, rows // 2, rows),
+            ).fetchall()
             ids = [entry[4] for entry in journal]
             conn.row_factory = sqlite3.Row
-            sessions = {r["id"]: dict(r) for r in conn.execute(
-                f"SELECT * FROM sessions WHERE id IN ({', '.join('?' * len(ids))})", ids)}
+            sessions = {
+                r["id"]: dict(r)
+                for r in conn.execute(
+                    f"SELECT * FROM sessions WHERE id IN ({', '.join('?' * len(ids))})", ids
+                )
+            }
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM journal"
-                " WHERE run_id = ?)", (run,)).fetchone()
+                " WHERE run_id = ?)",
+                (run,),
+            ).fetchone()
             return tuple(counts), journal, sessions
         finally:
             conn.close()
@@ -428,21 +528,31 @@ def check_floor(floor_db: Path, product_db: Path, rows: int) -> None:
             session = sessions[record_id]
             after = json.loads(after)
             if not (guid == session["guid"] == after["guid"] and GUID_V4.fullmatch(guid)):
-                raise SystemExit(f"floor check: journal {seq} has GUID {guid!r}, its session {session}")
-            out.append(((seq, line, table, op, record_id, before),
-                        {k: v for k, v in after.items() if k != "guid"},
-                        {k: v for k, v in session.items() if k != "guid"}))
+                raise SystemExit(
+                    f"floor check: journal {seq} has GUID {guid!r}, its session {session}"
+                )
+            out.append(
+                (
+                    (seq, line, table, op, record_id, before),
+                    {k: v for k, v in after.items() if k != "guid"},
+                    {k: v for k, v in session.items() if k != "guid"},
+                )
+            )
         return out
 
     floor_counts, floor_journal, floor_sessions = written(floor_db)
     product_counts, product_journal, product_sessions = written(product_db)
     if floor_counts != product_counts or len(floor_journal) != 3:
-        raise SystemExit(f"floor check: floor wrote (sessions, journal rows) {floor_counts}, "
-                         f"the create {product_counts}")
+        raise SystemExit(
+            f"floor check: floor wrote (sessions, journal rows) {floor_counts}, "
+            f"the create {product_counts}"
+        )
     floor_rows = comparable(floor_journal, floor_sessions)
     product_rows = comparable(product_journal, product_sessions)
     if floor_rows != product_rows:
-        raise SystemExit(f"floor check: the floor wrote {floor_rows}\nthe create wrote {product_rows}")
+        raise SystemExit(
+            f"floor check: the floor wrote {floor_rows}\nthe create wrote {product_rows}"
+        )
 
 
 def _last_run(db: Path) -> int:
@@ -465,26 +575,42 @@ def other_python(path: str) -> str:
 
 
 def _package_of(python: str) -> str:
-    return subprocess.run([python, "-c", "import session_import; print(session_import.__file__)"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import session_import; print(session_import.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
-COMPARED_CASES = ("create", "rerun (unchanged)", "dry run (update file)",
-                  "update (10% changed, 1% cancelled)")
+COMPARED_CASES = (
+    "create",
+    "rerun (unchanged)",
+    "dry run (update file)",
+    "update (10% changed, 1% cancelled)",
+)
 
 
-def compare_size(rows: int, runs: int, sides: dict[str, list[str]], bases: dict[str, Path],
-                 label: str, cases: list[str] | None = None) -> list[dict]:
+def compare_size(
+    rows: int,
+    runs: int,
+    sides: dict[str, list[str]],
+    bases: dict[str, Path],
+    label: str,
+    cases: list[str] | None = None,
+) -> list[dict]:
     """The session-import cases with A's and B's code, each on a copy of its own seeded
     store, case by case A then B (B then A on every other run)."""
     create, update = generate(rows)
     config = DATA / "bench.xml"
     work = DATA / "work"
     work.mkdir(exist_ok=True)
-    arguments = {"create": [str(config), str(create)],
-                 "rerun (unchanged)": ["--force", str(config), str(create)],
-                 "dry run (update file)": ["--dry-run", str(config), str(update)],
-                 "update (10% changed, 1% cancelled)": [str(config), str(update)]}
+    arguments = {
+        "create": [str(config), str(create)],
+        "rerun (unchanged)": ["--force", str(config), str(create)],
+        "dry run (update file)": ["--dry-run", str(config), str(update)],
+        "update (10% changed, 1% cancelled)": [str(config), str(update)],
+    }
     chosen = [c for c in COMPARED_CASES if not cases or any(c.startswith(w) for w in cases)]
     results: dict[tuple[str, str], list[dict]] = {}
     record = _recorder(results)
@@ -514,39 +640,64 @@ def compare_size(rows: int, runs: int, sides: dict[str, list[str]], bases: dict[
 
 def print_table(table: list[dict]) -> None:
     widths = (36, 38, 8, 8, 10, 8, 8, 8)
-    print(f"{'size':<{widths[0]}}{'case':<{widths[1]}}{'wall s':>{widths[2]}}{'CPU s':>{widths[3]}}"
-          f"{'rows/s':>{widths[4]}}{'RSS MB':>{widths[5]}}{'x load':>{widths[6]}}{'x floor':>{widths[7]}}")
+    print(
+        f"{'size':<{widths[0]}}{'case':<{widths[1]}}{'wall s':>{widths[2]}}{'CPU s':>{widths[3]}}"
+        f"{'rows/s':>{widths[4]}}{'RSS MB':>{widths[5]}}{'x load':>{widths[6]}}{'x floor':>{widths[7]}}"
+    )
     for r in table:
-        print(f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}{r['median_seconds']:>{widths[2]}.2f}"
-              f"{r['median_cpu_seconds']:>{widths[3]}.2f}{r['rows_per_second']:>{widths[4]},}"
-              f"{r['peak_rss_mb']:>{widths[5]}.0f}{r['ratio_to_python_load'] or 0:>{widths[6]}.2f}"
-              f"{r['ratio_to_floor'] or 0:>{widths[7]}.2f}")
+        print(
+            f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}{r['median_seconds']:>{widths[2]}.2f}"
+            f"{r['median_cpu_seconds']:>{widths[3]}.2f}{r['rows_per_second']:>{widths[4]},}"
+            f"{r['peak_rss_mb']:>{widths[5]}.0f}{r['ratio_to_python_load'] or 0:>{widths[6]}.2f}"
+            f"{r['ratio_to_floor'] or 0:>{widths[7]}.2f}"
+        )
 
 
 def print_comparison(table: list[dict]) -> None:
     widths = (36, 38, 8, 8, 7, 8, 8, 7, 6, 6)
     heads = ("A CPU", "B CPU", "A/B", "A wall", "B wall", "A/B", "A MB", "B MB")
-    print(f"{'size':<{widths[0]}}{'case':<{widths[1]}}"
-          + "".join(f"{h:>{w}}" for h, w in zip(heads, widths[2:])))
+    print(
+        f"{'size':<{widths[0]}}{'case':<{widths[1]}}"
+        + "".join(f"{h:>{w}}" for h, w in zip(heads, widths[2:]))
+    )
     for r in table:
-        cells = (r["a_cpu_seconds"], r["b_cpu_seconds"], r["a_over_b_cpu_seconds"], r["a_seconds"],
-                 r["b_seconds"], r["a_over_b_seconds"])
-        print(f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}"
-              + "".join(f"{c:>{w}.2f}" for c, w in zip(cells, widths[2:]))
-              + f"{r['a_peak_rss_mb']:>{widths[8]}.0f}{r['b_peak_rss_mb']:>{widths[9]}.0f}")
+        cells = (
+            r["a_cpu_seconds"],
+            r["b_cpu_seconds"],
+            r["a_over_b_cpu_seconds"],
+            r["a_seconds"],
+            r["b_seconds"],
+            r["a_over_b_seconds"],
+        )
+        print(
+            f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}"
+            + "".join(f"{c:>{w}.2f}" for c, w in zip(cells, widths[2:]))
+            + f"{r['a_peak_rss_mb']:>{widths[8]}.0f}{r['b_peak_rss_mb']:>{widths[9]}.0f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, action="append", help="rows per file (repeatable)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each case; medians are quoted")
-    parser.add_argument("--store-sessions", type=int, default=0,
-                        help="also run against a store already holding this many sessions")
-    parser.add_argument("--case", action="append", metavar="NAME",
-                        help="run only the cases whose name starts with NAME (repeatable)")
-    parser.add_argument("--compare", metavar="CHECKOUT",
-                        help="time the create, re-run, dry-run and update cases with this code (A)"
-                             " and another checkout's (B: its .venv, or the interpreter given)")
+    parser.add_argument(
+        "--store-sessions",
+        type=int,
+        default=0,
+        help="also run against a store already holding this many sessions",
+    )
+    parser.add_argument(
+        "--case",
+        action="append",
+        metavar="NAME",
+        help="run only the cases whose name starts with NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="CHECKOUT",
+        help="time the create, re-run, dry-run and update cases with this code (A)"
+        " and another checkout's (B: its .venv, or the interpreter given)",
+    )
     args = parser.parse_args()
     sizes = args.rows or [100_000, 1_000_000]
     cli = [sys.executable, "-m", "session_import"]
@@ -562,37 +713,65 @@ def main() -> None:
         shutil.rmtree(other, ignore_errors=True)
         bases = {"A": seed, "B": seeded_store(sides["B"], other)}
         for rows in sizes:
-            table += compare_size(rows, args.runs, sides, bases, f"{rows:,} rows, empty store", args.case)
+            table += compare_size(
+                rows, args.runs, sides, bases, f"{rows:,} rows, empty store", args.case
+            )
         if args.store_sessions:
-            bases = {"A": big_store(cli, args.store_sessions),
-                     "B": big_store(sides["B"], args.store_sessions, other)}
+            bases = {
+                "A": big_store(cli, args.store_sessions),
+                "B": big_store(sides["B"], args.store_sessions, other),
+            }
             for rows in sizes:
-                table += compare_size(rows, args.runs, sides, bases,
-                                      f"{rows:,} rows, store of {args.store_sessions:,}", args.case)
+                table += compare_size(
+                    rows,
+                    args.runs,
+                    sides,
+                    bases,
+                    f"{rows:,} rows, store of {args.store_sessions:,}",
+                    args.case,
+                )
         print_comparison(table)
     else:
         for rows in sizes:
-            table += bench_size(rows, args.runs, cli, seed, f"{rows:,} rows, empty store", args.case)
+            table += bench_size(
+                rows, args.runs, cli, seed, f"{rows:,} rows, empty store", args.case
+            )
         if args.store_sessions:
             store = big_store(cli, args.store_sessions)
             for rows in sizes:
-                table += bench_size(rows, args.runs, cli, store,
-                                    f"{rows:,} rows, store of {args.store_sessions:,}", args.case)
+                table += bench_size(
+                    rows,
+                    args.runs,
+                    cli,
+                    store,
+                    f"{rows:,} rows, store of {args.store_sessions:,}",
+                    args.case,
+                )
         print_table(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"{'compare' if args.compare else 'bench'}-{stamp}.json"
-    summary = {"when": stamp, "machine": platform.platform(), "cpus": os.cpu_count(),
-               "python": platform.python_version(), "runs": args.runs, "results": table}
+    summary = {
+        "when": stamp,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "runs": args.runs,
+        "results": table,
+    }
     if args.compare:
         summary["compared"] = {"A": str(ROOT), "B": args.compare}
     out.write_text(json.dumps(summary, indent=2) + "\n")
     if args.compare:
-        print(f"\nmedians of {args.runs} runs, A and B alternating case by case; A/B = A's median"
-              f" / B's (under 1: A is faster); written to {out}")
+        print(
+            f"\nmedians of {args.runs} runs, A and B alternating case by case; A/B = A's median"
+            f" / B's (under 1: A is faster); written to {out}"
+        )
     else:
-        print(f"\nmedians of {args.runs} runs; x load and x floor: median CPU seconds / the python"
-              f" load's, / the floor's; written to {out}")
+        print(
+            f"\nmedians of {args.runs} runs; x load and x floor: median CPU seconds / the python"
+            f" load's, / the floor's; written to {out}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,14 @@ ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "config"
 CLI = Path(sys.executable).with_name("session-import")
 # dummy credentials, so that `check` of the realistic cases gets past its credential check
-CREDENTIALS = ("PERCULUS_ACCESS_KEY", "PERCULUS_SECRET_KEY", "PERCULUS_ACCOUNT_ID",
-               "ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
+CREDENTIALS = (
+    "PERCULUS_ACCESS_KEY",
+    "PERCULUS_SECRET_KEY",
+    "PERCULUS_ACCOUNT_ID",
+    "ZOHO_CLIENT_ID",
+    "ZOHO_CLIENT_SECRET",
+    "ZOHO_REFRESH_TOKEN",
+)
 
 SESSION_FIELDS = (
     "<sessionAction/><trainingPathCode/><sessionTitle/><teacherLogin/><sessionStatus/>"
@@ -93,15 +99,21 @@ def cases(size: int) -> dict[str, str]:
         # elements on separate lines, as the 50 MB / 10M elements case of the review
         "elements-lines": padded(size, "<x/>\n", lambda body: f"<actions>\n{body}</actions>\n"),
         # one misspelt option repeated: the 42 MB / 2M error lines case of the review
-        "misspelt": padded(size, "<fullAcess>yes</fullAcess>\n",
-                           lambda body: session_action(options="\n" + body)),
+        "misspelt": padded(
+            size, "<fullAcess>yes</fullAcess>\n", lambda body: session_action(options="\n" + body)
+        ),
         # distinct unknown field names: every did-you-mean is computed afresh
-        "distinct": session_action(fields=SESSION_FIELDS + "".join(
-            f"<f{i}/>" for i in range(max(0, size - 400) // 9))),
+        "distinct": session_action(
+            fields=SESSION_FIELDS + "".join(f"<f{i}/>" for i in range(max(0, size - 400) // 9))
+        ),
         # a valid configuration: nothing but <ignoredColumn/> after the fields
-        "valid-padded": padded(size, "<ignoredColumn/>", lambda body: session_action(fields=SESSION_FIELDS + body)),
+        "valid-padded": padded(
+            size, "<ignoredColumn/>", lambda body: session_action(fields=SESSION_FIELDS + body)
+        ),
         # attributes: many on one element, each unknown
-        "attributes": "<actions " + " ".join(f'a{i}="1"' for i in range(max(0, size - 20) // 10)) + "/>\n",
+        "attributes": "<actions "
+        + " ".join(f'a{i}="1"' for i in range(max(0, size - 20) // 10))
+        + "/>\n",
         # nesting as deep as libxml2 lets it be
         "deep": "<actions>" + "<x>" * 255 + "</x>" * 255 + "</actions>\n",
     }
@@ -112,8 +124,20 @@ def measure(path: Path) -> tuple[int, int, float, int]:
     env = dict(os.environ, **{name: "x" for name in CREDENTIALS})
     start = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", str(CLI), "check", "--db", str(DATA / "unused.db"), str(path)],
-        check=False, capture_output=True, text=True, env=env,
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            str(CLI),
+            "check",
+            "--db",
+            str(DATA / "unused.db"),
+            str(path),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     seconds = time.perf_counter() - start
     *lines, rss = proc.stderr.rstrip("\n").split("\n")
@@ -128,7 +152,9 @@ def at_node_limit() -> dict[str, str]:
 
     n = MAX_CONFIG_NODES - 20
     return {
-        "distinct-at-node-limit": session_action(fields=SESSION_FIELDS + "".join(f"<f{i}/>" for i in range(n))),
+        "distinct-at-node-limit": session_action(
+            fields=SESSION_FIELDS + "".join(f"<f{i}/>" for i in range(n))
+        ),
         "valid-at-node-limit": session_action(fields=SESSION_FIELDS + "<ignoredColumn/>" * n),
         "attributes-at-node-limit": "<actions " + " ".join(f'a{i}="1"' for i in range(n)) + "/>\n",
         "lines-at-node-limit": "<actions>\n" + "<x/>\n" * n + "</actions>\n",
@@ -138,12 +164,16 @@ def at_node_limit() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,4,8", help="hostile sizes in MiB, comma-separated")
-    parser.add_argument("--trainings", default="500,10000,30000", help="Zoho mappings of the realistic cases")
+    parser.add_argument(
+        "--trainings", default="500,10000,30000", help="Zoho mappings of the realistic cases"
+    )
     parser.add_argument("--cases", default="", help="only these hostile cases (comma-separated)")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     runs: list[tuple[str, str]] = [
-        (f"realistic-{n}-trainings", realistic(n)) for n in map(int, args.trainings.split(",")) if n >= 0
+        (f"realistic-{n}-trainings", realistic(n))
+        for n in map(int, args.trainings.split(","))
+        if n >= 0
     ]
     wanted = set(filter(None, args.cases.split(",")))
     runs += [(name, text) for name, text in at_node_limit().items() if not wanted or name in wanted]
@@ -151,13 +181,17 @@ def main() -> None:
         for name, text in cases(int(mib * 1024 * 1024)).items():
             if not wanted or name in wanted:
                 runs.append((f"{name}-{mib:g}MiB", text))
-    print(f"{'case':32} {'bytes':>11} {'exit':>4} {'stderr lines':>12} {'seconds':>8} {'peak RSS':>9}")
+    print(
+        f"{'case':32} {'bytes':>11} {'exit':>4} {'stderr lines':>12} {'seconds':>8} {'peak RSS':>9}"
+    )
     for name, text in runs:
         path = DATA / f"{name}.xml"
         path.write_text(text, encoding="utf-8")
         code, lines, seconds, rss = measure(path)
-        print(f"{name:32} {path.stat().st_size:>11,} {code:>4} {lines:>12,} {seconds:>8.2f} {rss / 1024:>7.0f} MB",
-              flush=True)
+        print(
+            f"{name:32} {path.stat().st_size:>11,} {code:>4} {lines:>12,} {seconds:>8.2f} {rss / 1024:>7.0f} MB",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

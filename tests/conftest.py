@@ -52,8 +52,12 @@ class Workspace:
         self._init()
         runner = CliRunner()
         argv = [str(a) for a in args]
-        if argv and argv[0] in ("run", "check", "export", "publish", "history", "init", "status",
-                                "backup") and "--db" not in argv:
+        if (
+            argv
+            and argv[0]
+            in ("run", "check", "export", "publish", "history", "init", "status", "backup")
+            and "--db" not in argv
+        ):
             argv[1:1] = ["--db", str(self.db)]
         result = runner.invoke(main, argv, catch_exceptions=False)
         return Result(result.exit_code, result.stdout, result.stderr)
@@ -69,7 +73,9 @@ class Workspace:
     def seed(self) -> None:
         """Trainings, teachers and groups from the sample reference files, through the CLI."""
         for step in ("trainings", "teachers", "groups"):
-            result = self.run("run", SAMPLE_CONFIGS / f"{step}.xml", ROOT / "sample_data" / f"{step}.csv")
+            result = self.run(
+                "run", SAMPLE_CONFIGS / f"{step}.xml", ROOT / "sample_data" / f"{step}.csv"
+            )
             assert result.exit_code == 0, result.stderr
 
     def query(self, sql: str, *params) -> list[tuple]:

@@ -70,7 +70,9 @@ def parse_date(raw: str, timed: bool) -> str | None:
             value = datetime.strptime(raw, fmt)
         except ValueError:
             continue
-        return value.date().isoformat() if fmt == "%Y-%m-%d" else value.isoformat(timespec="seconds")
+        return (
+            value.date().isoformat() if fmt == "%Y-%m-%d" else value.isoformat(timespec="seconds")
+        )
     return None
 
 
@@ -86,8 +88,14 @@ def end_before_start(end: str, start: str) -> bool:
 
 
 class Model:
-    def __init__(self, search_fields: tuple[str, ...], full_access: bool, timed: bool,
-                 seeds: list[Session], header: list[str]):
+    def __init__(
+        self,
+        search_fields: tuple[str, ...],
+        full_access: bool,
+        timed: bool,
+        seeds: list[Session],
+        header: list[str],
+    ):
         self.search_fields = search_fields
         self.full_access = full_access
         self.timed = timed
@@ -107,12 +115,14 @@ class Model:
             kind, errors, warnings, values = self.row(line, cells)
             self.outcomes[line] = kind
             if kind == "rejected":
-                self.rejected.append({"line": line, "values": values, "cells": list(cells),
-                                      "messages": errors})
+                self.rejected.append(
+                    {"line": line, "values": values, "cells": list(cells), "messages": errors}
+                )
             if warnings:
                 self.warnings.append({"line": line, "messages": warnings})
-        counts = dict.fromkeys(("rows", "created", "updated", "unchanged", "cancelled", "rejected",
-                                "warnings"), 0)
+        counts = dict.fromkeys(
+            ("rows", "created", "updated", "unchanged", "cancelled", "rejected", "warnings"), 0
+        )
         counts["rows"] = len(rows)
         for kind in self.outcomes.values():
             counts[kind] += 1
@@ -137,7 +147,9 @@ class Model:
         if len(cells) < width or any(c.strip() for c in cells[width:]):
             columns = "column" if len(cells) == 1 else "columns"
             return "rejected", [f"Line has {len(cells)} {columns}, {width} expected."], [], {}
-        v = dict.fromkeys(FIELDS, "") | {name: cells[i].strip() for i, name in enumerate(self.header)}
+        v = dict.fromkeys(FIELDS, "") | {
+            name: cells[i].strip() for i, name in enumerate(self.header)
+        }
         errors: list[str] = []
 
         # 1. validation, in the order of the product: mandatory fields (in <fields> order),
@@ -169,7 +181,9 @@ class Model:
                     errors.append(f"{label} date {raw} not valid.")
         start, end = dates["sessionStartDate"], dates["sessionEndDate"]
         if isinstance(start, str) and isinstance(end, str) and end_before_start(end, start):
-            errors.append(f"End date {v['sessionEndDate']} is before start date {v['sessionStartDate']}.")
+            errors.append(
+                f"End date {v['sessionEndDate']} is before start date {v['sessionStartDate']}."
+            )
         code = v["trainingPathCode"]
         if code in ("", "NULL"):
             errors.append("Field trainingPathCode is empty.")
@@ -220,9 +234,12 @@ class Model:
         matches = []
         if search:
             matches = sorted(
-                (s for s in self.sessions.values()
-                 if s.training_id == training
-                 and all(getattr(s, SEARCH_ATTR[f]) == value for f, _, value in search)),
+                (
+                    s
+                    for s in self.sessions.values()
+                    if s.training_id == training
+                    and all(getattr(s, SEARCH_ATTR[f]) == value for f, _, value in search)
+                ),
                 key=lambda s: s.id,
             )
         if len(matches) > 1:
@@ -268,12 +285,22 @@ class Model:
             self._journal(line, "delete", found, None)
             return "cancelled", [], [], v
         new = replace(found, title=v["sessionTitle"])
-        for attr, value in (("status", status), ("start_date", start), ("end_date", end),
-                            ("teacher_id", teacher), ("group_id", group)):
+        for attr, value in (
+            ("status", status),
+            ("start_date", start),
+            ("end_date", end),
+            ("teacher_id", teacher),
+            ("group_id", group),
+        ):
             if value is not KEEP:
                 setattr(new, attr, value)
         date_given = start is not KEEP or end is not KEEP
-        if date_given and new.start_date and new.end_date and end_before_start(new.end_date, new.start_date):
+        if (
+            date_given
+            and new.start_date
+            and new.end_date
+            and end_before_start(new.end_date, new.start_date)
+        ):
             shown_end = v["sessionEndDate"] or new.end_date
             shown_start = v["sessionStartDate"] or new.start_date
             return "rejected", [f"End date {shown_end} is before start date {shown_start}."], [], v
@@ -292,12 +319,17 @@ class Model:
         self._journal(line, "update", found, new)
         self.changes.append({"line": line, "guid": found.guid, "fields": fields})
         rebooked = (new.teacher_id, new.start_date, new.end_date) != (
-            found.teacher_id, found.start_date, found.end_date)
+            found.teacher_id,
+            found.start_date,
+            found.end_date,
+        )
         return "updated", [], self._booked(new) if rebooked else [], v
 
     def _booked(self, session: Session) -> list[str]:
         """The double-booking warning: the lowest-id other session of the teacher that overlaps."""
-        if session.teacher_id is None or not (has_time(session.start_date) and has_time(session.end_date)):
+        if session.teacher_id is None or not (
+            has_time(session.start_date) and has_time(session.end_date)
+        ):
             return []
         for other in sorted(self.sessions.values(), key=lambda s: s.id):
             if (
@@ -309,16 +341,20 @@ class Model:
                 and session.start_date < other.end_date
             ):
                 login = LOGINS[session.teacher_id]
-                return [f"Teacher {login} is already booked on session {other.title} ({other.guid}) at that time."]
+                return [
+                    f"Teacher {login} is already booked on session {other.title} ({other.guid}) at that time."
+                ]
         return []
 
     def _journal(self, line: int, op: str, before: Session | None, after: Session | None) -> None:
-        self.journal.append({
-            "line": line,
-            "table": "sessions",
-            "op": op,
-            "id": (after or before).id,
-            "guid": (after or before).guid,
-            "before": asdict(before) if before else None,
-            "after": asdict(after) if after else None,
-        })
+        self.journal.append(
+            {
+                "line": line,
+                "table": "sessions",
+                "op": op,
+                "id": (after or before).id,
+                "guid": (after or before).guid,
+                "before": asdict(before) if before else None,
+                "after": asdict(after) if after else None,
+            }
+        )

@@ -153,13 +153,34 @@ UNSUPPORTED_CK_CONSOLIDATORS = (
 
 # CrossKnowledge fields of the supported actions that this tool does not implement.
 UNSUPPORTED_CK_FIELDS = (
-    "candidateValidity", "candidateTimeZone", "enabledFrom", "enabledUntil", "entityGuid",
-    "entityId", "entityName", "candidateLanguages", "presentation", "managerLogin",
-    "managerRefNumber", "custom", "lovCodes", "trainingCost", "trainingDuration",
-    "trainingWhatYouWillLearn", "trainingOverview", "trainingOutcomes", "trainingAudience",
-    "trainingFurtherInformation", "trainingWelcomeText", "trainingScoreSuccessThreshold",
-    "trainingScoresVisibleByLearners", "trainingSteps", "registerFlag", "registrationGuid",
-    "registrationDate", "trainingGuid",
+    "candidateValidity",
+    "candidateTimeZone",
+    "enabledFrom",
+    "enabledUntil",
+    "entityGuid",
+    "entityId",
+    "entityName",
+    "candidateLanguages",
+    "presentation",
+    "managerLogin",
+    "managerRefNumber",
+    "custom",
+    "lovCodes",
+    "trainingCost",
+    "trainingDuration",
+    "trainingWhatYouWillLearn",
+    "trainingOverview",
+    "trainingOutcomes",
+    "trainingAudience",
+    "trainingFurtherInformation",
+    "trainingWelcomeText",
+    "trainingScoreSuccessThreshold",
+    "trainingScoresVisibleByLearners",
+    "trainingSteps",
+    "registerFlag",
+    "registrationGuid",
+    "registrationDate",
+    "trainingGuid",
 )
 
 # Supported consolidators in CrossKnowledge's running order, with their options.
@@ -173,14 +194,30 @@ CONSOLIDATORS: dict[str, tuple[str, ...]] = {
 # Options of CrossKnowledge's generic import that this tool does not implement. Their values
 # (an sFTP password among them) are never read, so no message can echo them.
 UNSUPPORTED_CK_OPTIONS = (
-    "sftpHost", "sftpLogin", "sftpPassword", "sftpFolder", "sftpFile", "sftpFileName",
-    "defaultEntityId", "defaultLangCode", "trainingSearchField", "includeDownloadLink",
+    "sftpHost",
+    "sftpLogin",
+    "sftpPassword",
+    "sftpFolder",
+    "sftpFile",
+    "sftpFileName",
+    "defaultEntityId",
+    "defaultLangCode",
+    "trainingSearchField",
+    "includeDownloadLink",
 )
 UNSUPPORTED_CK_PROCESSES = ("preProcess", "postProcess")
 
 PROVIDER_OPTIONS = (
-    "fileName", "path", "skipFirstLine", "columnsMapping", "fileEncoding", "delimiter",
-    "autoDetectLineEndings", "sheetName", "timezone", "dateFormat",
+    "fileName",
+    "path",
+    "skipFirstLine",
+    "columnsMapping",
+    "fileEncoding",
+    "delimiter",
+    "autoDetectLineEndings",
+    "sheetName",
+    "timezone",
+    "dateFormat",
 )
 
 DELIMITERS = {"semicolon": ";", "comma": ",", "pipe": "|", "tab": "\t", "tabulation": "\t"}

@@ -13,18 +13,32 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
 from rich.progress import Progress
 
 from session_import import __version__
-from session_import.config import ConfigError, describe, load_config
-from session_import.errors import ExitCode, worst
-from session_import.watch.events import Event, EventName, json_line
+from session_import.config import describe, load_config
+from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.export import KINDS, write_export
-from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
+from session_import.history import (
+    journal_view,
+    render_journal,
+    render_runs,
+    revert_run,
+    run_outcome,
+)
+from session_import.limits import parse_limit, store_file_clash
 from session_import.lock import ImportLock, LockBusy
+from session_import.outputs import (
+    OutputError,
+    atomic_write,
+    write_json,
+    write_json_report,
+    write_rejects,
+)
 from session_import.pipeline import (
     RunMsg,
     RunOptions,
@@ -33,31 +47,11 @@ from session_import.pipeline import (
     run_import,
     stop_explained,
 )
-from session_import.watch.metrics import MetricsError, write_metrics
-from session_import.watch.nights import on_record
 from session_import.publishers import credential_problems
-from session_import.history import (
-    RevertRefused,
-    journal_view,
-    render_journal,
-    render_runs,
-    revert_run,
-    run_outcome,
-)
-from session_import.outputs import (
-    OutputError,
-    atomic_write,
-    write_json,
-    write_json_report,
-    write_rejects,
-)
 from session_import.render import progress_callback, progress_display, render, wait_lines
 from session_import.report import Report
-from session_import.limits import parse_limit, store_file_clash
-from session_import.watch.status import status_line, store_status
+from session_import.spool import SpillFailed
 from session_import.store import (
-    BackupFailed,
-    BackupRefused,
     Store,
     StoreError,
     StoreInterface,
@@ -65,7 +59,11 @@ from session_import.store import (
     check_location,
     init_store,
 )
-from session_import.spool import SpillFailed
+from session_import.watch.events import Event, EventName, json_line
+from session_import.watch.heartbeat import BODY_LIMIT, Heartbeat
+from session_import.watch.metrics import MetricsError, write_metrics
+from session_import.watch.nights import on_record
+from session_import.watch.status import status_line, store_status
 from session_import.watch.summary import plain_text, quiet_lines
 from session_import.watch.timespans import parse_duration, parse_since
 
@@ -73,9 +71,15 @@ DEFAULT_DB = "session-import.db"
 
 
 class CliMsg(StrEnum):
-    STORE_FAILED = "The store failed: {error}; nothing of the work in progress was written."
     DISK_FULL = "Could not write {target}: {reason}. Free some space and run the command again."
     FREE_SPACE = "{error} Free some space and run the command again."
+    FRAGMENT = "{config}: a fragment cannot be {verb}."
+    VALID = "{config}: the configuration is valid."
+    NO_RUN = "There is no run {run}; `session-import history` lists the runs."
+    NO_SPILL = (
+        "Could not keep the run's rejected rows and warnings in the temporary folder ({error}); "
+        "set TMPDIR to a folder with room. A file whose import had not ended was rolled back."
+    )
     NOT_SECONDS = "{value} is not a number of seconds: give a finite number, 0 or more (e.g. 30)."
 
 
@@ -112,8 +116,9 @@ def _flush_stdout() -> None:
     except OSError as exc:
         if not _disk_full(exc):
             raise
-        click.echo(CliMsg.DISK_FULL.format(target="the standard output", reason=exc.strerror),
-                   err=True)
+        click.echo(
+            CliMsg.DISK_FULL.format(target="the standard output", reason=exc.strerror), err=True
+        )
         _stdout_gone()
         sys.exit(int(ExitCode.STORE_UNAVAILABLE))
 
@@ -130,27 +135,25 @@ def _consoles(quiet: bool, watch: _Watch | None = None) -> tuple[Console, Consol
     return _console(sys.stdout), _console(sys.stderr)
 
 
-def _fail(message: str, code: ExitCode) -> None:
+def _fail(message: str, code: ExitCode) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(int(code))
 
 
+def _exit_on(exc: SessionImportError) -> NoReturn:
+    """The one place a fatal error becomes its message and its exit code."""
+    _fail(exc.explain(), exc.exit_code)
+
+
 def _open_store(db: str) -> Store:
     """An existing store, to read: never created here (`session-import init` does that)."""
-    try:
-        return Store(db, create=False, writable=False)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
-        raise  # unreachable
+    return Store(db, create=False, writable=False)
 
 
 def _preflight(db: str) -> None:
     """A store that a run, publish or revert may write: it exists, and it and its folder can
     be written; said before anything is read or locked."""
-    try:
-        check_location(db)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    check_location(db)
 
 
 def _now() -> datetime:
@@ -158,12 +161,7 @@ def _now() -> datetime:
 
 
 def _load(config_path: str, *, fragments: bool = False, quiet: bool = False):
-    try:
-        config = load_config(config_path, fragments=fragments)
-    except ConfigError as exc:
-        for error in exc.errors:
-            click.echo(error, err=True)
-        sys.exit(int(ExitCode.CONFIG_INVALID))
+    config = load_config(config_path, fragments=fragments)
     if not quiet:
         for warning in config.warnings:
             click.echo(warning, err=True)
@@ -208,9 +206,8 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except StoreError as exc:
-            click.echo(CliMsg.STORE_FAILED.format(error=exc), err=True)
-            ctx.exit(int(ExitCode.STORE_UNAVAILABLE))
+        except SessionImportError as exc:
+            _exit_on(exc)
         except BrokenPipeError:  # caught before click, which would exit 1
             _stdout_gone()
             ctx.exit(int(ExitCode.OK))
@@ -229,8 +226,9 @@ Exit codes (the worst of the files of a run):
 """
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=EXIT_CODES)
+@click.group(
+    cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES
+)
 @click.version_option(__version__, prog_name="session-import")
 def main() -> None:
     """Import training sessions from delimited text files (CSV, semicolon, pipe, tab) or
@@ -300,8 +298,15 @@ class _Watch:
     """What an unattended run or publish tells the outside: heartbeats (--ping-url), the
     metrics file (--metrics-file) and, with --log-format json, its events on stderr."""
 
-    def __init__(self, command: str, config: str, db: str, ping_url: str | None,
-                 metrics_file: str | None, log_format: str):
+    def __init__(
+        self,
+        command: str,
+        config: str,
+        db: str,
+        ping_url: str | None,
+        metrics_file: str | None,
+        log_format: str,
+    ):
         self.command, self.config, self.db = command, config, db
         self.metrics_file = metrics_file
         self.heartbeat = Heartbeat(ping_url) if ping_url else None
@@ -327,8 +332,12 @@ class _Watch:
     def begin(self) -> None:
         sys.stderr = self.tap
         if self.log is not None:
-            self.log.emit(Event(EventName.COMMAND_STARTED, fields={
-                "command": self.command, "config": self.config, "pid": os.getpid()}))
+            self.log.emit(
+                Event(
+                    EventName.COMMAND_STARTED,
+                    fields={"command": self.command, "config": self.config, "pid": os.getpid()},
+                )
+            )
         if self.heartbeat is not None:
             problem = self.heartbeat.start()
             if problem:
@@ -339,16 +348,29 @@ class _Watch:
             if self.metrics_file and self.imports:
                 self._write_metrics()
             if self.heartbeat is not None:
-                summary = plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
+                summary = (
+                    plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
+                )
                 head = f"session-import {self.command} {self.config}: exit {code}\n"
                 problem = self.heartbeat.finish(code, head + summary)
                 self.heartbeat.close()
                 if problem:
                     self.warn(problem)
             if self.log is not None:
-                level = "info" if code == 0 else "warning" if code == ExitCode.PUBLISH_PENDING else "error"
-                self.log.emit(Event(EventName.COMMAND_ENDED, level, fields={
-                    "command": self.command, "exit_code": code}))
+                level = (
+                    "info"
+                    if code == 0
+                    else "warning"
+                    if code == ExitCode.PUBLISH_PENDING
+                    else "error"
+                )
+                self.log.emit(
+                    Event(
+                        EventName.COMMAND_ENDED,
+                        level,
+                        fields={"command": self.command, "exit_code": code},
+                    )
+                )
         finally:
             sys.stderr = self.real_stderr
 
@@ -379,26 +401,32 @@ def _watched(command: str, config: str, db: str, ping_url, metrics_file, log_for
     except click.ClickException as exc:
         code = exc.exit_code
         raise
-    except StoreError:
-        code = int(ExitCode.STORE_UNAVAILABLE)
-        raise
+    except SessionImportError as exc:
+        code = int(exc.exit_code)
+        _exit_on(exc)
     finally:
         watch.end(code)
 
 
 def _watch_options(func):
     func = click.option(
-        "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
         help="json: one JSON object per line on stderr for each event (stdout stays as it is).",
     )(func)
     func = click.option(
-        "--metrics-file", type=click.Path(dir_okay=False),
+        "--metrics-file",
+        type=click.Path(dir_okay=False),
         help="Write the Prometheus textfile (node_exporter) of every import of CONFIG at the end.",
     )(func)
     func = click.option(
-        "--ping-url", envvar="SESSION_IMPORT_PING_URL", metavar="URL",
+        "--ping-url",
+        envvar="SESSION_IMPORT_PING_URL",
+        metavar="URL",
         help="Heartbeat URL (healthchecks.io convention): URL/start, then URL/<exit code> "
-             "(default $SESSION_IMPORT_PING_URL).",
+        "(default $SESSION_IMPORT_PING_URL).",
     )(func)
     return func
 
@@ -430,7 +458,11 @@ SECONDS = _Seconds()
 
 def _publish_timeout(func):
     return click.option(
-        "--publish-timeout", type=SECONDS, default=900.0, show_default=True, metavar="SECONDS",
+        "--publish-timeout",
+        type=SECONDS,
+        default=900.0,
+        show_default=True,
+        metavar="SECONDS",
         help="Seconds to spend delivering changes to remote LMSs; the rest waits for the next run.",
     )(func)
 
@@ -456,24 +488,61 @@ def _limit(ctx, param, value):
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Do all the work, then roll it back.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
-              help="Write the rejected rows, in the input's format, with an errors column.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report."
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    help="Write the rejected rows, in the input's format, with an errors column.",
+)
 @click.option("--diff", is_flag=True, help="Show the fields each update changes.")
 @click.option("--force", is_flag=True, help="Import a file again even if this import applied it.")
-@click.option("--max-rejects", callback=_limit, metavar="N|P%",
-              help="Apply nothing of a file with more rejected rows than this.")
-@click.option("--max-cancel", callback=_limit, metavar="N|P%",
-              help="Apply nothing of a file that would cancel more sessions than this.")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for another import to finish.")
+@click.option(
+    "--max-rejects",
+    callback=_limit,
+    metavar="N|P%",
+    help="Apply nothing of a file with more rejected rows than this.",
+)
+@click.option(
+    "--max-cancel",
+    callback=_limit,
+    metavar="N|P%",
+    help="Apply nothing of a file that would cancel more sessions than this.",
+)
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for another import to finish.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
 @_publish_timeout
 @_watch_options
 @common
-def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejects, max_cancel,
-        lock_timeout, no_progress, publish_timeout, ping_url, metrics_file, log_format, db, quiet,
-        verbose):
+def run(
+    config,
+    data,
+    dry_run,
+    report_path,
+    rejects_path,
+    diff,
+    force,
+    max_rejects,
+    max_cancel,
+    lock_timeout,
+    no_progress,
+    publish_timeout,
+    ping_url,
+    metrics_file,
+    log_format,
+    db,
+    quiet,
+    verbose,
+):
     """Run every import of CONFIG (DATA files, CSV or .xlsx, replace the provider's files)."""
     _not_the_store("--report", report_path, db)
     _not_the_store("--rejects", rejects_path, db)
@@ -483,15 +552,34 @@ def run(config, data, dry_run, report_path, rejects_path, diff, force, max_rejec
         watch.configured(cfg)
         out, err = _consoles(quiet, watch)
         progress = progress_display(out, quiet, no_progress)
-        options = RunOptions(dry_run=dry_run, diff=diff, force=force, max_rejects=max_rejects,
-                             max_cancel=max_cancel, on_progress=progress_callback(progress),
-                             publish_timeout=publish_timeout,
-                             on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
+        options = RunOptions(
+            dry_run=dry_run,
+            diff=diff,
+            force=force,
+            max_rejects=max_rejects,
+            max_cancel=max_cancel,
+            on_progress=progress_callback(progress),
+            publish_timeout=publish_timeout,
+            on_wait=_wait_callback(progress, err, watch),
+            on_event=watch.on_event,
+        )
         imports = [imp.id for imp in cfg.imports]
         report = Report(dry_run=dry_run, diff=diff)
-        _locked(db, lock_timeout, f"session-import run {config}", progress, report, cfg,
-                lambda store: _recorded(store, imports, "run", options, lambda: run_import(
-                    cfg, store, [Path(p) for p in data], options, report)))
+        _locked(
+            db,
+            lock_timeout,
+            f"session-import run {config}",
+            progress,
+            report,
+            cfg,
+            lambda store: _recorded(
+                store,
+                imports,
+                "run",
+                options,
+                lambda: run_import(cfg, store, [Path(p) for p in data], options, report),
+            ),
+        )
         _finish(report, out, err, quiet, verbose, report_path, rejects_path, watch)
 
 
@@ -499,7 +587,7 @@ def _runnable(config: str, quiet: bool, verb: str):
     """A configuration that can be run or published: not a fragment, credentials present."""
     cfg = _load(config, quiet=quiet)
     if cfg.form == "fragment":
-        _fail(f"{config}: a fragment cannot be {verb}.", ExitCode.CONFIG_INVALID)
+        _fail(CliMsg.FRAGMENT.format(config=config, verb=verb), ExitCode.CONFIG_INVALID)
     _check_credentials(cfg)
     return cfg
 
@@ -519,8 +607,9 @@ def _environ() -> dict[str, str]:
 def _wait_callback(progress: Progress | None, err: Console, watch: _Watch | None = None):
     """A publisher's wait: an event in the JSON log when there is one, else render.wait_lines."""
     if watch is not None and watch.log is not None:
-        return lambda why, seconds: watch.log.emit(Event(
-            EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)}))
+        return lambda why, seconds: watch.log.emit(
+            Event(EventName.WAIT, fields={"reason": why, "seconds": round(seconds, 1)})
+        )
     return wait_lines(progress, err)
 
 
@@ -528,7 +617,9 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
     """Take the lock and open the store, and do the work into ``report``. A signal or a store
     that fails stops it: ``report`` then says what was rolled back and what was committed
     (exit 143/130, or 5), and is still rendered and written."""
-    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     lock = ImportLock(db)
     store = None
     try:
@@ -549,9 +640,7 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
         cause = RunMsg.STORE_FAILED.format(db=db, error=exc)
         _stopped(report, store, cfg, cause, ExitCode.STORE_UNAVAILABLE)
     except SpillFailed as exc:
-        _fail(f"Could not keep the run's rejected rows and warnings in the temporary folder ({exc}); "
-              "set TMPDIR to a folder with room. A file whose import had not ended was rolled back.",
-              ExitCode.STORE_UNAVAILABLE)
+        _fail(CliMsg.NO_SPILL.format(error=exc), ExitCode.STORE_UNAVAILABLE)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         code = ExitCode.SIGTERM if exc.signum == signal.SIGTERM else ExitCode.SIGINT
@@ -566,15 +655,22 @@ def _locked(db: str, lock_timeout: float, what: str, progress, report: Report, c
             signal.signal(sig, handler)
 
 
-def _stopped(report: Report, store: StoreInterface | None, cfg, cause: str, code: ExitCode,
-             plain: str | None = None) -> None:
+def _stopped(
+    report: Report,
+    store: StoreInterface | None,
+    cfg,
+    cause: str,
+    code: ExitCode,
+    plain: str | None = None,
+) -> None:
     """The work stopped: what is true of the files (rolled back, or committed with what is
     left to do), for the terminal and the JSON report."""
     if store is None:
         report.stopped = [RunMsg.NO_FILE.format(cause=cause)]
     else:
-        report.stopped = stop_explained(report, store, cause, [imp.id for imp in cfg.imports],
-                                        plain)
+        report.stopped = stop_explained(
+            report, store, cause, [imp.id for imp in cfg.imports], plain
+        )
     report.exit_override = code
 
 
@@ -582,8 +678,15 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, wa
     if watch is not None:
         watch.report = report
     try:
-        render(report, out, err, quiet=quiet, verbose=verbose, report_path=report_path,
-               rejects_path=rejects_path)
+        render(
+            report,
+            out,
+            err,
+            quiet=quiet,
+            verbose=verbose,
+            report_path=report_path,
+            rejects_path=rejects_path,
+        )
     except BrokenPipeError:  # | head: the summary goes nowhere, the report files still get it
         _stdout_gone()
     for line in report.stopped:
@@ -609,14 +712,32 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, wa
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report.")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for a running import to finish.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report."
+)
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import to finish.",
+)
 @_publish_timeout
 @_watch_options
 @common
-def publish(config, report_path, lock_timeout, publish_timeout, ping_url, metrics_file, log_format,
-            db, quiet, verbose):
+def publish(
+    config,
+    report_path,
+    lock_timeout,
+    publish_timeout,
+    ping_url,
+    metrics_file,
+    log_format,
+    db,
+    quiet,
+    verbose,
+):
     """Deliver to the remote LMSs of CONFIG the changes still waiting, reading no data file."""
     _not_the_store("--report", report_path, db)
     with _watched("publish", config, db, ping_url, metrics_file, log_format) as watch:
@@ -625,13 +746,28 @@ def publish(config, report_path, lock_timeout, publish_timeout, ping_url, metric
         watch.configured(cfg)
         out, err = _consoles(quiet, watch)
         progress = progress_display(out, quiet, False)
-        options = RunOptions(publish_timeout=publish_timeout,
-                             on_wait=_wait_callback(progress, err, watch), on_event=watch.on_event)
+        options = RunOptions(
+            publish_timeout=publish_timeout,
+            on_wait=_wait_callback(progress, err, watch),
+            on_event=watch.on_event,
+        )
         imports = [imp.id for imp in cfg.imports if imp.publishers]
         report = Report()
-        _locked(db, lock_timeout, f"session-import publish {config}", progress, report, cfg,
-                lambda store: _recorded(store, imports, "publish", options,
-                                        lambda: publish_pending(cfg, store, options, report)))
+        _locked(
+            db,
+            lock_timeout,
+            f"session-import publish {config}",
+            progress,
+            report,
+            cfg,
+            lambda store: _recorded(
+                store,
+                imports,
+                "publish",
+                options,
+                lambda: publish_pending(cfg, store, options, report),
+            ),
+        )
         _finish(report, out, err, quiet, verbose, report_path, watch=watch)
 
 
@@ -646,16 +782,24 @@ def check(config, db, quiet, verbose):
     if not quiet:
         for line in describe(cfg):
             click.echo(line)
-        click.echo(f"{config}: the configuration is valid.")
+        click.echo(CliMsg.VALID.format(config=config))
 
 
 @main.command()
 @click.argument("kind", type=click.Choice(KINDS))
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True,
-              help="JSON (an array of objects) or CSV (a header, formulas neutralised).")
-@click.option("--output", type=click.Path(dir_okay=False),
-              help="Write to FILE (whole or not at all) instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv"]),
+    default="json",
+    show_default=True,
+    help="JSON (an array of objects) or CSV (a header, formulas neutralised).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to FILE (whole or not at all) instead of stdout.",
+)
 @common
 def export(kind, fmt, output, db, quiet, verbose):
     """Print the store's sessions, trainings, users or groups."""
@@ -693,10 +837,20 @@ def _duration(ctx, param, value):
 
 @main.command()
 @click.argument("run_id", metavar="[RUN]", type=int, required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="A table (plain lines when piped) or JSON.")
-@click.option("--since", callback=_since, metavar="DURATION|DATE",
-              help="Only the runs started since then: 7d, 26h, 2026-12-01, 2026-12-01T02:00.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table (plain lines when piped) or JSON.",
+)
+@click.option(
+    "--since",
+    callback=_since,
+    metavar="DURATION|DATE",
+    help="Only the runs started since then: 7d, 26h, 2026-12-01, 2026-12-01T02:00.",
+)
 @common
 def history(run_id, fmt, since, db, quiet, verbose):
     """The recorded runs, newest first; with RUN, that run's journal of changes."""
@@ -711,8 +865,7 @@ def history(run_id, fmt, since, db, quiet, verbose):
                 render_runs(runs, _console(sys.stdout))
             return
         if store.run_file(run_id) is None:
-            _fail(f"There is no run {run_id}; `session-import history` lists the runs.",
-                  ExitCode.USAGE)
+            _fail(CliMsg.NO_RUN.format(run=run_id), ExitCode.USAGE)
         # streamed from the store: a run's journal may hold millions of changes
         views = (journal_view(e) for e in store.journal_entries(run_id))
         if fmt == "json":
@@ -727,8 +880,14 @@ def history(run_id, fmt, since, db, quiet, verbose):
 @main.command()
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option("--dry-run", is_flag=True, help="Say what would be undone, change nothing.")
-@click.option("--lock-timeout", type=SECONDS, default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for a running import to finish.")
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import to finish.",
+)
 @common
 def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
     """Undo what run RUN changed, as a new recorded run."""
@@ -738,16 +897,9 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
         lock.acquire(lock_timeout, what=f"session-import revert {run_id}")
         store = Store(db, busy_timeout=lock_timeout, create=False)
         try:
-            result = revert_run(store, run_id, dry_run=dry_run,
-                                now=datetime.now(UTC).astimezone())
+            result = revert_run(store, run_id, dry_run=dry_run, now=datetime.now(UTC).astimezone())
         finally:
             store.close()
-    except (LockBusy, StoreUnavailable) as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
-    except RevertRefused as exc:
-        for reason in exc.reasons:
-            click.echo(reason, err=True)
-        sys.exit(int(ExitCode.PARTIAL))
     finally:
         lock.release()
     if not quiet:
@@ -758,10 +910,7 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
 @common
 def init(db, quiet, verbose):
     """Create an empty store at the current schema (an existing one is left as it is)."""
-    try:
-        message = init_store(db)
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.STORE_UNAVAILABLE)
+    message = init_store(db)
     if not quiet:
         click.echo(message)
 
@@ -775,10 +924,6 @@ def backup(dest, db, quiet, verbose):
     store = _open_store(db)
     try:
         message = store.backup(dest)
-    except BackupRefused as exc:
-        _fail(str(exc), ExitCode.USAGE)
-    except BackupFailed as exc:
-        _fail(str(exc), ExitCode.FILE_FAILED)
     finally:
         store.close()
     if not quiet:
@@ -786,12 +931,28 @@ def backup(dest, db, quiet, verbose):
 
 
 @main.command()
-@click.option("--max-age", default="26h", show_default=True, callback=_duration, metavar="DURATION",
-              help="How old the last success of an import may be: 26h, 8d, 90m.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="A line per import, or JSON.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="The imports of CONFIG (default: every import on record in the store).")
+@click.option(
+    "--max-age",
+    default="26h",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="How old the last success of an import may be: 26h, 8d, 90m.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="A line per import, or JSON.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The imports of CONFIG (default: every import on record in the store).",
+)
 @common
 def status(max_age, fmt, config_path, db, quiet, verbose):
     """Each import's last run, outcome, last success and changes to publish; exit 0 when

@@ -79,10 +79,14 @@ class ConsolidatorMsg(StrEnum):
     )
     LOGIN_REFUSED = "the SMTP server {server} refused the login of {user} ({code})."
     NOT_SENT = "the e-mail could not be sent through {server}: {reason}."
-    RECIPIENTS_REFUSED = "the SMTP server {server} refused {refused}; the other recipients received it."
+    RECIPIENTS_REFUSED = (
+        "the SMTP server {server} refused {refused}; the other recipients received it."
+    )
     UNEXPECTED = "{name} failed: {reason}"
     EMAIL_MORE_ROWS = "and {count} more rows: see {where}."
-    EMAIL_MORE_WARNINGS = "and {count} more warnings: the error log and the --report file list them all."
+    EMAIL_MORE_WARNINGS = (
+        "and {count} more warnings: the error log and the --report file list them all."
+    )
     EMAIL_ATTACHED = "the attached {attachment}"
     EMAIL_NOT_ATTACHED = "the error log or the --rejects file"
     EMAIL_TOO_LARGE = (
@@ -99,11 +103,17 @@ class _CopiedNotDeleted(_Failed):
     """The backup holds the file, but the source could not be deleted."""
 
 
-def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], when: datetime,
-                      environ: Mapping[str, str], *, due: Collection[str] | None = None,
-                      backup: str | None = None,
-                      on_done: Callable[[str, str | None], None] | None = None,
-                      ) -> list[ConsolidatorFailure]:
+def run_consolidators(
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    when: datetime,
+    environ: Mapping[str, str],
+    *,
+    due: Collection[str] | None = None,
+    backup: str | None = None,
+    on_done: Callable[[str, str | None], None] | None = None,
+) -> list[ConsolidatorFailure]:
     """Run the import's enabled consolidators over one committed data file; return their failures.
 
     ``due`` keeps only those names (what a stopped run left undone) and ``backup`` is the
@@ -125,15 +135,22 @@ def run_consolidators(imp: ImportConfig, path: Path, reports: list[FileReport], 
                 backup = "moved"
             elif consolidator.name == "emailReport":
                 send_email_report(consolidator, imp, path, reports, environ)
-            elif (consolidator.name == "deleteProcessedFilesConsolidator" and not failed_as_a_whole
-                  and backup in (None, "copied")):
+            elif (
+                consolidator.name == "deleteProcessedFilesConsolidator"
+                and not failed_as_a_whole
+                and backup in (None, "copied")
+            ):
                 # moved: nothing left to delete; a backup that failed: the file is its only copy
                 delete_processed_file(path)
         except _CopiedNotDeleted as exc:
             backup = "copied"
-            failures.append(ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ)))
+            failures.append(
+                ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ))
+            )
         except _Failed as exc:
-            failures.append(ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ)))
+            failures.append(
+                ConsolidatorFailure(consolidator.name, str(path), scrub(str(exc), environ))
+            )
         except Exception as exc:  # noqa: BLE001 - the file is committed: report it, never crash the run
             reason = scrub(f"{type(exc).__name__}: {exc}", environ)
             error = ConsolidatorMsg.UNEXPECTED.format(name=consolidator.name, reason=reason)
@@ -158,8 +175,13 @@ def scrub(text: str, environ: Mapping[str, str]) -> str:
     def b64(value: str) -> str:
         return base64.b64encode(value.encode("utf-8")).decode("ascii")
 
-    forms = {password, repr(password)[1:-1], repr(password.encode("utf-8"))[2:-1],
-             b64(password), b64(f"\0{user}\0{password}")}
+    forms = {
+        password,
+        repr(password)[1:-1],
+        repr(password.encode("utf-8"))[2:-1],
+        b64(password),
+        b64(f"\0{user}\0{password}"),
+    }
     for form in sorted(forms, key=len, reverse=True):
         if form:
             text = text.replace(form, HIDDEN)
@@ -179,7 +201,8 @@ def _log_line(line: int, level: str, values: list[str]) -> str:
     quoted when it holds a comma or a quote, its line breaks written ``\\n``."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
-        [f"Line number:{line}", level] + [_one_line(neutralise_formula(v)) for v in values])
+        [f"Line number:{line}", level] + [_one_line(neutralise_formula(v)) for v in values]
+    )
     return buffer.getvalue()
 
 
@@ -218,8 +241,9 @@ def _warning_entries(report: FileReport) -> Iterator[tuple[int, int, str]]:
             yield line, 1, _log_line(line, "WARNING", [*(cells or []), message])
 
 
-def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport],
-                    stamp: str) -> Path | None:
+def write_error_log(
+    consolidator: ConsolidatorConfig, path: Path, reports: list[FileReport], stamp: str
+) -> Path | None:
     """The log of one data file, under a name no other file has; None for a clean file
     (no error and no warning: no log)."""
     lines = error_log_lines(reports)
@@ -241,8 +265,9 @@ def write_error_log(consolidator: ConsolidatorConfig, path: Path, reports: list[
 # ---- folders opened once, files given a name no file has ----
 
 # hard links refused: a file system without them, Linux' protected_hardlinks (another user's file)
-_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
-                            errno.ENOSYS})
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+)
 _MAX_NAME_RACES = 100  # names taken by someone else between our look and our claim
 
 
@@ -283,7 +308,9 @@ def _claim(claim: Callable[[str], None], folder_fd: int, name: str) -> str:
     raise AssertionError("unreachable")  # _free_names never ends
 
 
-def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str) -> tuple[str, bool]:
+def _give_name(
+    source: str, source_dir_fd: int | None, folder_fd: int, name: str
+) -> tuple[str, bool]:
     """Give ``source`` a name in the folder that no file has; (the name, whether ``source`` is
     still there for the caller to unlink).
 
@@ -291,8 +318,11 @@ def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str
     Where links are refused, the name is reserved by an exclusive create and the source
     renamed onto that empty placeholder. EXDEV (another file system) is the caller's.
     """
+
     def link(candidate: str) -> None:
-        os.link(source, candidate, src_dir_fd=source_dir_fd, dst_dir_fd=folder_fd, follow_symlinks=False)
+        os.link(
+            source, candidate, src_dir_fd=source_dir_fd, dst_dir_fd=folder_fd, follow_symlinks=False
+        )
 
     try:
         return _claim(link, folder_fd, name), True
@@ -301,8 +331,14 @@ def _give_name(source: str, source_dir_fd: int | None, folder_fd: int, name: str
             raise
 
     def reserve(candidate: str) -> None:
-        os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=folder_fd))
+        os.close(
+            os.open(
+                candidate,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=folder_fd,
+            )
+        )
 
     placeholder = _claim(reserve, folder_fd, name)
     try:
@@ -325,8 +361,12 @@ def _temporary(folder_fd: int, name: str, mode: int) -> tuple[str, int]:
     while True:
         candidate = f".{name}.{secrets.token_hex(4)}.part"
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         mode, dir_fd=folder_fd)
+            fd = os.open(
+                candidate,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=folder_fd,
+            )
         except FileExistsError:
             continue
         return candidate, fd
@@ -375,7 +415,9 @@ def move_to_backup(consolidator: ConsolidatorConfig, path: Path, stamp: str) -> 
             _sync_folder(folder_fd)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
-                raise _Failed(ConsolidatorMsg.COPY.format(source=path, target=folder / name)) from exc
+                raise _Failed(
+                    ConsolidatorMsg.COPY.format(source=path, target=folder / name)
+                ) from exc
             placed, left = _copy_synced(path, folder_fd, folder, name), True
     finally:
         os.close(folder_fd)
@@ -458,8 +500,13 @@ def _attachment_charset(encoding: str) -> str:
     return "utf-8" if name == "utf-8-sig" else encoding
 
 
-def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-                reports: list[FileReport], sender: str) -> EmailMessage:
+def build_email(
+    consolidator: ConsolidatorConfig,
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    sender: str,
+) -> EmailMessage:
     """The summary and the rejected rows as text and as HTML, the rejects file attached.
 
     The attachment is what ``--rejects`` writes for this file, byte for byte.
@@ -469,38 +516,53 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
     message["From"] = sender
     message["To"] = ", ".join(consolidator.options["targetEmail"])
     message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid("session-import", domain=sender.rpartition("@")[2] or "localhost")
+    message["Message-ID"] = make_msgid(
+        "session-import", domain=sender.rpartition("@")[2] or "localhost"
+    )
     esc = html.escape
     text: list[str] = [f"Import {imp.id}, file {path}"]
     page: list[str] = [f"<p>Import <b>{esc(imp.id)}</b>, file <code>{esc(str(path))}</code></p>"]
     run_id = next((r.run_id for r in reports if r.run_id is not None), None)
     if run_id is not None:
         text.append(f"Recorded as run {run_id}: session-import history {run_id} lists each change.")
-        page.append(f"<p>Recorded as run {run_id}: <code>session-import history {run_id}</code> "
-                    "lists each change.</p>")
+        page.append(
+            f"<p>Recorded as run {run_id}: <code>session-import history {run_id}</code> "
+            "lists each change.</p>"
+        )
     head = "".join(f"<th>{n}</th>" for n in COUNT_NAMES)
     with_rejects = [r for r in reports if r.rejected]
     attachment = f"{_header_safe(path.stem)}.rejects.csv"
-    csv_text = (rejects_csv(Report(files=list(reports)), with_rejects[0].file, MAX_ATTACHMENT)
-                if with_rejects else None)
-    where = (ConsolidatorMsg.EMAIL_ATTACHED.format(attachment=attachment) if csv_text is not None
-             else ConsolidatorMsg.EMAIL_NOT_ATTACHED)
+    csv_text = (
+        rejects_csv(Report(files=list(reports)), with_rejects[0].file, MAX_ATTACHMENT)
+        if with_rejects
+        else None
+    )
+    where = (
+        ConsolidatorMsg.EMAIL_ATTACHED.format(attachment=attachment)
+        if csv_text is not None
+        else ConsolidatorMsg.EMAIL_NOT_ATTACHED
+    )
     for r in reports:
         counts = ", ".join(f"{r.counts[n]} {n}" for n in COUNT_NAMES[1:])
         text.append("")
         text.append(f"{r.action}: {r.counts['rows']} rows: {counts}")
         cells = "".join(f"<td>{r.counts[n]}</td>" for n in COUNT_NAMES)
-        page.append(f"<h3>{esc(r.action)}</h3><table border=1><tr>{head}</tr><tr>{cells}</tr></table>")
+        page.append(
+            f"<h3>{esc(r.action)}</h3><table border=1><tr>{head}</tr><tr>{cells}</tr></table>"
+        )
         if r.error is not None:
             text.append(f"The file failed as a whole, nothing of it was applied: {r.error}")
-            page.append(f"<p>The file failed as a whole, nothing of it was applied: {esc(r.error)}</p>")
+            page.append(
+                f"<p>The file failed as a whole, nothing of it was applied: {esc(r.error)}</p>"
+            )
         if r.rejected:
             rows = iter(r.rejected)
             shown = list(islice(rows, EMAIL_ROWS))
             text.append("Rejected rows:")
             text.extend(f"  line {row.line}: {' '.join(row.messages)}" for row in shown)
             items = "".join(
-                f"<tr><td>{row.line}</td><td>{esc(' '.join(row.messages))}</td></tr>" for row in shown
+                f"<tr><td>{row.line}</td><td>{esc(' '.join(row.messages))}</td></tr>"
+                for row in shown
             )
             page.append(f"<table border=1><tr><th>line</th><th>messages</th></tr>{items}</table>")
             if more := sum(1 for _ in rows):
@@ -512,10 +574,13 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
             shown = list(islice(warnings, EMAIL_ROWS))
             text.append("Warnings:")
             text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown)
-            items = "".join(f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>"
-                            for line, msgs in shown)
-            page.append(f"<p>Warnings:</p><table border=1><tr><th>line</th><th>messages</th></tr>"
-                        f"{items}</table>")
+            items = "".join(
+                f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>" for line, msgs in shown
+            )
+            page.append(
+                f"<p>Warnings:</p><table border=1><tr><th>line</th><th>messages</th></tr>"
+                f"{items}</table>"
+            )
             if more := sum(1 for _ in warnings):
                 said = ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=more)
                 text.append(f"  {said}")
@@ -524,28 +589,40 @@ def build_email(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
         if csv_text is not None:
             note = f"The rejected rows are attached as {attachment}: correct them and import that file again."
         else:
-            limit = (f"{MAX_ATTACHMENT // 2**20} MiB" if MAX_ATTACHMENT % 2**20 == 0
-                     else f"{MAX_ATTACHMENT:,} characters")
+            limit = (
+                f"{MAX_ATTACHMENT // 2**20} MiB"
+                if MAX_ATTACHMENT % 2**20 == 0
+                else f"{MAX_ATTACHMENT:,} characters"
+            )
             note = ConsolidatorMsg.EMAIL_TOO_LARGE.format(limit=limit)
         text.extend(["", note])
         page.append(f"<p>{esc(note)}</p>")
     message.set_content("\n".join(text) + "\n")
     message.add_alternative(
         '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
-        + "\n".join(page) + "</body></html>\n",
+        + "\n".join(page)
+        + "</body></html>\n",
         subtype="html",
     )
     if csv_text is not None:
         first = with_rejects[0]
         message.add_attachment(
-            csv_text.encode(first.encoding, errors="replace"), maintype="text", subtype="csv",
-            filename=attachment, params={"charset": _attachment_charset(first.encoding)},
+            csv_text.encode(first.encoding, errors="replace"),
+            maintype="text",
+            subtype="csv",
+            filename=attachment,
+            params={"charset": _attachment_charset(first.encoding)},
         )
     return message
 
 
-def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-                      reports: list[FileReport], environ: Mapping[str, str]) -> None:
+def send_email_report(
+    consolidator: ConsolidatorConfig,
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    environ: Mapping[str, str],
+) -> None:
     """Send the report; each FileReport gets ``email = {"sent", "error"}``, never the password."""
     try:
         error = _send(consolidator, imp, path, reports, environ)  # set when some recipients refused
@@ -554,7 +631,9 @@ def send_email_report(consolidator: ConsolidatorConfig, imp: ImportConfig, path:
         sent, error = False, str(exc)
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the e-mail was not sent
         sent = False
-        error = ConsolidatorMsg.UNEXPECTED.format(name="emailReport", reason=f"{type(exc).__name__}: {exc}")
+        error = ConsolidatorMsg.UNEXPECTED.format(
+            name="emailReport", reason=f"{type(exc).__name__}: {exc}"
+        )
     if error is not None:
         error = scrub(error, environ)
     for r in reports:
@@ -596,8 +675,12 @@ def smtp_settings(environ: Mapping[str, str]) -> SmtpSettings:
     raw_port = (environ.get("SMTP_PORT") or "").strip() or ("465" if tls else "25")
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         raise _Failed(ConsolidatorMsg.BAD_PORT.format(value=environ.get("SMTP_PORT")))
-    settings = SmtpSettings(host, int(raw_port), "tls" if tls else "starttls" if starttls else "none",
-                            environ.get("SMTP_USER") or "")
+    settings = SmtpSettings(
+        host,
+        int(raw_port),
+        "tls" if tls else "starttls" if starttls else "none",
+        environ.get("SMTP_USER") or "",
+    )
     if settings.user and settings.security == "none" and not allow_insecure:
         raise _Failed(ConsolidatorMsg.INSECURE_LOGIN.format(server=settings.server))
     return settings
@@ -608,17 +691,25 @@ def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=environ.get("SSL_CERT_FILE") or None)
 
 
-def _send(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
-          reports: list[FileReport], environ: Mapping[str, str]) -> str | None:
+def _send(
+    consolidator: ConsolidatorConfig,
+    imp: ImportConfig,
+    path: Path,
+    reports: list[FileReport],
+    environ: Mapping[str, str],
+) -> str | None:
     """Send the e-mail; the text of the recipients the server refused, if only some were."""
     settings = smtp_settings(environ)
     server, user = settings.server, settings.user
     try:
-        sender = (environ.get("SMTP_FROM") or "").strip() or f"session-import@{socket.gethostname()}"
+        sender = (
+            environ.get("SMTP_FROM") or ""
+        ).strip() or f"session-import@{socket.gethostname()}"
         message = build_email(consolidator, imp, path, reports, sender)
         if settings.security == "tls":
-            connection = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT,
-                                          context=_tls_context(environ))
+            connection = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=SMTP_TIMEOUT, context=_tls_context(environ)
+            )
         else:
             connection = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT)
         with connection as smtp:
@@ -637,7 +728,9 @@ def _send(consolidator: ConsolidatorConfig, imp: ImportConfig, path: Path,
         raise _Failed(ConsolidatorMsg.NOT_SENT.format(server=server, reason=reason)) from None
     except (smtplib.SMTPException, OSError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
-        raise _Failed(ConsolidatorMsg.NOT_SENT.format(server=server, reason=reason.rstrip("."))) from None
+        raise _Failed(
+            ConsolidatorMsg.NOT_SENT.format(server=server, reason=reason.rstrip("."))
+        ) from None
     if not refused:
         return None
     return ConsolidatorMsg.RECIPIENTS_REFUSED.format(server=server, refused=_reply_text(refused))
@@ -647,4 +740,6 @@ def _reply_text(refused: Mapping[str, tuple[int, bytes]]) -> str:
     def text(reply: bytes | str) -> str:
         return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
 
-    return ", ".join(f"{address} ({code} {text(reply)})" for address, (code, reply) in refused.items())
+    return ", ".join(
+        f"{address} ({code} {text(reply)})" for address, (code, reply) in refused.items()
+    )

@@ -12,14 +12,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_DATE_FORMAT = "YYYY-MM-DD"
 # dateFormat's characters, in either case (ASCII only: "ı".upper() is "I")
 ALLOWED_CHARACTERS = frozenset("YMDHISymdhis /_.:;,-")
-_TOKENS = {"YYYY": r"(?P<Y>\d{4})", "MM": r"(?P<M>\d{1,2})", "DD": r"(?P<D>\d{1,2})",
-           "HH": r"(?P<H>\d{1,2})", "II": r"(?P<I>\d{2})", "SS": r"(?P<S>\d{2})"}
+_TOKENS = {
+    "YYYY": r"(?P<Y>\d{4})",
+    "MM": r"(?P<M>\d{1,2})",
+    "DD": r"(?P<D>\d{1,2})",
+    "HH": r"(?P<H>\d{1,2})",
+    "II": r"(?P<I>\d{2})",
+    "SS": r"(?P<S>\d{2})",
+}
 DATE_TOKENS = ("YYYY", "MM", "DD")
 TIME_TOKENS = ("HH", "II", "SS")
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -90,30 +97,43 @@ def _parse(fmt: DateFormat, value: str) -> str | None:
     return f"{iso}T{hour:02d}:{minute:02d}:{second:02d}"
 
 
+class DateFormatMsg(StrEnum):
+    CHARACTERS = "the date format {text} has characters other than 'YMDHIS /_.:;,-'"
+    ONCE = "the date format {text} must contain {token} exactly once"
+    AT_MOST_ONCE = "the date format {text} must contain {token} at most once"
+    NO_HOURS = "the date format {text} has minutes or seconds without hours"
+
+
 @lru_cache(maxsize=64)
 def compile_date_format(text: str) -> DateFormat:
     """Compile ``text``; ValueError(reason) when it is not a usable format."""
     if not has_valid_characters(text):
-        raise ValueError(f"the date format {text} has characters other than 'YMDHIS /_.:;,-'")
+        raise ValueError(DateFormatMsg.CHARACTERS.format(text=text))
     parts = _tokenize(text)
     for token in DATE_TOKENS:
         if parts.count(token) != 1:
-            raise ValueError(f"the date format {text} must contain {token} exactly once")
+            raise ValueError(DateFormatMsg.ONCE.format(text=text, token=token))
     for token in TIME_TOKENS:
         if parts.count(token) > 1:
-            raise ValueError(f"the date format {text} must contain {token} at most once")
+            raise ValueError(DateFormatMsg.AT_MOST_ONCE.format(text=text, token=token))
     if "II" in parts and "HH" not in parts or "SS" in parts and "II" not in parts:
-        raise ValueError(f"the date format {text} has minutes or seconds without hours")
+        raise ValueError(DateFormatMsg.NO_HOURS.format(text=text))
     has_time = "HH" in parts
     date_parts = _date_part(parts) if has_time else parts
     date_only = _pattern(date_parts) if has_time and date_parts else None
-    return DateFormat(text, has_time, _pattern(parts), date_only, tuple(parts),
-                      None if date_parts is None else tuple(date_parts))
+    return DateFormat(
+        text,
+        has_time,
+        _pattern(parts),
+        date_only,
+        tuple(parts),
+        None if date_parts is None else tuple(date_parts),
+    )
 
 
 def _date_part(parts: list[str]) -> list[str] | None:
     """The part of a format before its first time token, without the characters that end it."""
-    head = parts[:min(parts.index(t) for t in TIME_TOKENS if t in parts)]
+    head = parts[: min(parts.index(t) for t in TIME_TOKENS if t in parts)]
     while head and head[-1] not in _TOKENS:
         head.pop()
     return head if all(t in head for t in DATE_TOKENS) else None

@@ -22,8 +22,16 @@ class ExitCode(IntEnum):
 
 
 # how bad each code is, for the worst of several files
-_SEVERITY = [ExitCode.OK, ExitCode.PUBLISH_PENDING, ExitCode.PARTIAL, ExitCode.FILE_FAILED,
-             ExitCode.CONFIG_INVALID, ExitCode.STORE_UNAVAILABLE, ExitCode.SIGINT, ExitCode.SIGTERM]
+_SEVERITY = [
+    ExitCode.OK,
+    ExitCode.PUBLISH_PENDING,
+    ExitCode.PARTIAL,
+    ExitCode.FILE_FAILED,
+    ExitCode.CONFIG_INVALID,
+    ExitCode.STORE_UNAVAILABLE,
+    ExitCode.SIGINT,
+    ExitCode.SIGTERM,
+]
 
 
 def worst(codes) -> ExitCode:
@@ -34,3 +42,7 @@ class SessionImportError(Exception):
     """A problem that stops a command: the message says what and how to fix it."""
 
     exit_code: ExitCode = ExitCode.FILE_FAILED
+
+    def explain(self) -> str:
+        """What the user reads: the message, which says what to do."""
+        return str(self)

@@ -7,12 +7,12 @@ import json
 from typing import TextIO
 
 from session_import.formulas import neutralise_formula
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 KINDS = ("sessions", "trainings", "users", "groups")
 
 
-def write_export(store: Store, kind: str, fmt: str, out: TextIO) -> int:
+def write_export(store: StoreInterface, kind: str, fmt: str, out: TextIO) -> int:
     """Write every record of ``kind``; returns how many were written."""
     columns, rows = store.export(kind)
     count = 0

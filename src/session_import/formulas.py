@@ -23,4 +23,3 @@ def restore_formula(value: str) -> str:
     if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:  # ("" is not in the tuple)
         return value[1:]
     return value
-

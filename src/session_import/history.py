@@ -23,10 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 from session_import.errors import ExitCode, SessionImportError
-from session_import.model import ChangeOp, record_from
+from session_import.model import ChangeOp, RecordOp, record_from
 from session_import.render import field_changes, safe_cells, say, terminal_safe
 from session_import.report import COUNT_NAMES
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 NAMED = 5  # referring sessions named per record, then "and N more"
 RECORDS_NAMED = 20  # records named, then one line for the rest
@@ -87,12 +87,10 @@ class RevertResult:
         return template.format(run=self.reverted_run, new_run=self.run_id, **self.counts)
 
 
-_INVERSE = {"create": "delete", "update": "update", "delete": "create"}
-_COUNT = {"create": "deleted", "update": "restored", "delete": "recreated"}
 _SINGULAR = {"sessions": "session", "trainings": "training", "users": "teacher", "groups": "group"}
 
 
-def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> RevertResult:
+def revert_run(store: StoreInterface, run_id: int, *, dry_run: bool, now: datetime) -> RevertResult:
     run = next((r for r in store.runs() if r["id"] == run_id), None)
     if run is None:
         raise RevertRefused([RevertMsg.NO_RUN.format(run=run_id)])
@@ -112,19 +110,25 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
                 entry = next(e for e in entries if e["table"] == table and e["id"] == record_id)
                 name = table.rstrip("s")
                 label = entry["guid"] or record_id
-                reasons.append(RevertMsg.CHANGED_SINCE.format(
-                    run=run_id, record=f"{name} {label}", later=later_run))
+                reasons.append(
+                    RevertMsg.CHANGED_SINCE.format(
+                        run=run_id, record=f"{name} {label}", later=later_run
+                    )
+                )
             raise RevertRefused(reasons)
         changes: list[ChangeOp] = []
-        counts = dict.fromkeys(_COUNT.values(), 0)
+        counts = dict.fromkeys((op.reverted_as for op in RecordOp), 0)
         for entry in reversed(entries):
             before = record_from(entry["table"], entry["before"]) if entry["before"] else None
             after = record_from(entry["table"], entry["after"]) if entry["after"] else None
-            op = _INVERSE[entry["op"]]
-            counts[_COUNT[entry["op"]]] += 1
-            changes.append(ChangeOp(entry["line"], entry["table"], op, after, before))
-        new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
-                                  dry_run, reverts_run=run_id)
+            done = RecordOp(entry["op"])
+            counts[done.reverted_as] += 1
+            changes.append(
+                ChangeOp(entry["line"], entry["table"], done.inverse.value, after, before)
+            )
+        new_run = store.begin_run(
+            run["import_id"], "revert", run["file"], None, started, dry_run, reverts_run=run_id
+        )
         store.apply(changes)
         broken = store.broken_references()
         if broken:
@@ -138,13 +142,14 @@ def revert_run(store: Store, run_id: int, *, dry_run: bool, now: datetime) -> Re
         store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     if dry_run:
         with store.transaction():
-            new_run = store.begin_run(run["import_id"], "revert", run["file"], None, started,
-                                      True, reverts_run=run_id)
+            new_run = store.begin_run(
+                run["import_id"], "revert", run["file"], None, started, True, reverts_run=run_id
+            )
             store.end_run(new_run, now.isoformat(timespec="seconds"), counts, 0)
     return RevertResult(new_run, run_id, counts, dry_run)
 
 
-def _broken(store: Store, run_id: int, broken: dict, entries: list[dict]) -> list[str]:
+def _broken(store: StoreInterface, run_id: int, broken: dict, entries: list[dict]) -> list[str]:
     """One line per record that others would be left pointing at: one the revert deletes
     while sessions (or groups) still use it, or one gone since that a record coming back
     needs."""
@@ -186,7 +191,6 @@ def _label(table: str, record: dict) -> str:
 
 # ---- runs and journal ----
 
-_DONE = {"create": "created", "update": "updated", "delete": "cancelled"}
 # a record's id in the journal -> the name the view gives the key of that record
 _REFERENCE_NAMES = {
     "training_id": "training_path_code",
@@ -232,7 +236,8 @@ def journal_view(entry: dict) -> dict:
     label = _LABELS.get(entry["table"])
     if label is not None:  # a session's title, a training's path code... beside its GUID
         view[label] = (after or before).get(label)
-    view["done"] = _DONE[entry["op"]] if entry["table"] == "sessions" else entry["op"] + "d"
+    op = RecordOp(entry["op"])
+    view["done"] = op.row_kind.value if entry["table"] == "sessions" else op.value + "d"
     view["fields"] = fields
     return view
 
@@ -257,8 +262,19 @@ def run_outcome(run: dict) -> str:
 
 
 def render_runs(runs: list[dict], out: Console) -> None:
-    columns = ("id", "import", "file", "sha256", "started", "ended", "dry run", "counts", "exit",
-               "to publish", "outcome")
+    columns = (
+        "id",
+        "import",
+        "file",
+        "sha256",
+        "started",
+        "ended",
+        "dry run",
+        "counts",
+        "exit",
+        "to publish",
+        "outcome",
+    )
     rows = []
     for r in runs:
         counts = r["counts"] or {}
@@ -268,10 +284,21 @@ def render_runs(runs: list[dict], out: Console) -> None:
             what = f"revert of run {r['reverts_run']}"
         elif out.is_terminal:
             what = Path(what).name  # a cut-off path helps nobody: the name stays whole
-        rows.append((str(r["id"]), r["import_id"], what, (r["sha256"] or "")[:12], r["started_at"],
-                     r["ended_at"] or "", "yes" if r["dry_run"] else "no", summary,
-                     "" if r["exit_code"] is None else str(r["exit_code"]),
-                     str(r.get("pending") or 0), run_outcome(r)))
+        rows.append(
+            (
+                str(r["id"]),
+                r["import_id"],
+                what,
+                (r["sha256"] or "")[:12],
+                r["started_at"],
+                r["ended_at"] or "",
+                "yes" if r["dry_run"] else "no",
+                summary,
+                "" if r["exit_code"] is None else str(r["exit_code"]),
+                str(r.get("pending") or 0),
+                run_outcome(r),
+            )
+        )
     if out.is_terminal:
         table = Table(title="session-import runs, newest first")
         for name in columns:

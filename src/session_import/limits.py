@@ -22,33 +22,47 @@ class Limit:
         return total * self.value / 100 if self.percent else self.value
 
 
+class LimitMsg(StrEnum):
+    NOT_A_LIMIT = "{text!r} is not a count (e.g. 10) or a percentage (e.g. 5%)"
+    OVER_100 = "{text!r} is a percentage over 100%"
+    REJECTS = (
+        "{rejected} of its {rows} rows were rejected, more than --max-rejects {limit} allows"
+        " ({allowed}); nothing of the file was applied."
+    )
+    CANCELS = (
+        "it would cancel {cancelled} sessions, more than --max-cancel {limit} allows"
+        " ({allowed} of the {modifiable} sessions this import may modify); nothing of the file"
+        " was applied."
+    )
+
+
 def parse_limit(text: str) -> Limit:
     """``N`` (a count) or ``P%`` (a percentage from 0 to 100); ValueError otherwise."""
     m = _LIMIT.fullmatch(text or "")
     if not m or (not m.group(2) and "." in m.group(1)):
-        raise ValueError(f"{text!r} is not a count (e.g. 10) or a percentage (e.g. 5%)")
+        raise ValueError(LimitMsg.NOT_A_LIMIT.format(text=text))
     value = float(m.group(1))
     if m.group(2) and value > 100:
-        raise ValueError(f"{text!r} is a percentage over 100%")
+        raise ValueError(LimitMsg.OVER_100.format(text=text))
     return Limit(value, bool(m.group(2)), text.strip())
 
 
 def rejects_exceeded(limit: Limit | None, rejected: int, rows: int) -> str | None:
     if limit is None or rejected <= limit.allowed(rows):
         return None
-    return (
-        f"{rejected} of its {rows} rows were rejected, more than --max-rejects {limit.text}"
-        f" allows ({_allowed(limit, rows)}); nothing of the file was applied."
+    return LimitMsg.REJECTS.format(
+        rejected=rejected, rows=rows, limit=limit.text, allowed=_allowed(limit, rows)
     )
 
 
 def cancels_exceeded(limit: Limit | None, cancelled: int, modifiable: int) -> str | None:
     if limit is None or cancelled <= limit.allowed(modifiable):
         return None
-    return (
-        f"it would cancel {cancelled} sessions, more than --max-cancel {limit.text} allows"
-        f" ({_allowed(limit, modifiable)} of the {modifiable} sessions this import may modify);"
-        " nothing of the file was applied."
+    return LimitMsg.CANCELS.format(
+        cancelled=cancelled,
+        limit=limit.text,
+        allowed=_allowed(limit, modifiable),
+        modifiable=modifiable,
     )
 
 
@@ -91,9 +105,11 @@ def store_file_clash(output: str | os.PathLike, db: str | os.PathLike) -> str | 
         for suffix, what in STORE_FILES:
             candidate = base + suffix
             if os.path.realpath(candidate) == target or (
-                    output_stat is not None and _same_file(output_stat, candidate)):
-                return OutputMsg.IS_STORE_FILE.format(output=output, what=what,
-                                                      file=os.path.realpath(candidate))
+                output_stat is not None and _same_file(output_stat, candidate)
+            ):
+                return OutputMsg.IS_STORE_FILE.format(
+                    output=output, what=what, file=os.path.realpath(candidate)
+                )
     return None
 
 

@@ -95,7 +95,9 @@ class ImportLock:
             self._describe(what)
         except OSError as exc:  # a full disk: no import may start, and none half-starts
             self.release()
-            raise LockBusy(LockMsg.CANNOT_WRITE.format(path=self.path, reason=exc.strerror)) from exc
+            raise LockBusy(
+                LockMsg.CANNOT_WRITE.format(path=self.path, reason=exc.strerror)
+            ) from exc
 
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -108,8 +110,9 @@ class ImportLock:
                 except OSError:
                     target = "somewhere else"
                 raise LockBusy(LockMsg.LINK.format(path=self.path, target=target)) from exc
-            raise LockBusy(LockMsg.CANNOT_OPEN.format(
-                path=self.path, reason=exc.strerror or exc)) from exc
+            raise LockBusy(
+                LockMsg.CANNOT_OPEN.format(path=self.path, reason=exc.strerror or exc)
+            ) from exc
         info = os.fstat(fd)
         what = None
         if not stat.S_ISREG(info.st_mode):
@@ -128,8 +131,15 @@ class ImportLock:
 
     def _describe(self, what: str, **released) -> None:
         self._what = what
-        data = json.dumps({"held": not released, "pid": os.getpid(), "since": self._since,
-                           "what": what, **released}).encode()
+        data = json.dumps(
+            {
+                "held": not released,
+                "pid": os.getpid(),
+                "since": self._since,
+                "what": what,
+                **released,
+            }
+        ).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
 
@@ -139,8 +149,11 @@ class ImportLock:
             info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         except (OSError, ValueError):
             info = {}
-        parts = [info.get("what") or "an import", f"since {info.get('since', 'an unknown time')}",
-                 f"process {info.get('pid', 'unknown')}"]
+        parts = [
+            info.get("what") or "an import",
+            f"since {info.get('since', 'an unknown time')}",
+            f"process {info.get('pid', 'unknown')}",
+        ]
         return ", ".join(parts)
 
     def release(self) -> None:

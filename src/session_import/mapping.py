@@ -6,10 +6,10 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from session_import.catalog import IGNORED_COLUMN
 from session_import.config import ActionConfig, ProviderConfig
 from session_import.errors import ExitCode, SessionImportError
 from session_import.messages import Issue, Msg, issue
-from session_import.catalog import IGNORED_COLUMN
 from session_import.sources import DETECTED_DELIMITERS
 
 DELIMITER_NAMES = {";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab"}
@@ -60,8 +60,12 @@ class ColumnMap:
         found = len(cells)
         if found != self.width and _wrong_width(cells, self.width):
             return issue(
-                line, None, Msg.WRONG_WIDTH,
-                found=found, columns=_columns_word(found), expected=self.width,
+                line,
+                None,
+                Msg.WRONG_WIDTH,
+                found=found,
+                columns=_columns_word(found),
+                expected=self.width,
             )
         values: dict[str, str] = {}
         repeated: list[str] = []
@@ -88,7 +92,9 @@ def build_column_map(
     refuse a file written with another delimiter than the provider's.
     Raises FileLayoutError when the file cannot be mapped.
     """
-    wanted = {spec.name.casefold(): spec.name for spec in action.fields if spec.name != IGNORED_COLUMN}
+    wanted = {
+        spec.name.casefold(): spec.name for spec in action.fields if spec.name != IGNORED_COLUMN
+    }
     repeated_field = next(
         (spec.name for spec in action.fields if action.field_names.count(spec.name) > 1), None
     )
@@ -105,7 +111,9 @@ def build_column_map(
         return _by_name(action, header, wanted, repeated_field)
     configured = set(action.field_names)
     columns = tuple(
-        (name, i) for i, name in enumerate(names) if name and name != IGNORED_COLUMN and name in configured
+        (name, i)
+        for i, name in enumerate(names)
+        if name and name != IGNORED_COLUMN and name in configured
     )
     warnings: tuple[str, ...] = ()
     if header:
@@ -142,7 +150,9 @@ def check_delimiter(
             sample = split_sample(other)
             if not sample:
                 continue
-            named = {wanted[c.strip().casefold()] for c in sample[0] if c.strip().casefold() in wanted}
+            named = {
+                wanted[c.strip().casefold()] for c in sample[0] if c.strip().casefold() in wanted
+            }
             if named and (best is None or len(named) > best[1]):
                 best = (other, len(named))
         if best is not None:
@@ -207,12 +217,16 @@ def _by_name(
         if spec.mandatory:
             if close is None:
                 raise MissingColumn(Msg.MANDATORY_COLUMN_MISSING.format(field=spec.name))
-            raise MissingColumn(Msg.MANDATORY_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close))
+            raise MissingColumn(
+                Msg.MANDATORY_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close)
+            )
         if nth == 0:
             if close is None:
                 warnings.append(Msg.OPTIONAL_COLUMN_MISSING.format(field=spec.name))
             else:
-                warnings.append(Msg.OPTIONAL_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close))
+                warnings.append(
+                    Msg.OPTIONAL_COLUMN_MISSING_CLOSE.format(field=spec.name, cell=close)
+                )
     return ColumnMap(True, tuple(columns), len(header), tuple(warnings), repeated_field)
 
 

@@ -7,10 +7,10 @@ others keep their style. ``{value}`` is the cell as written in the file, trimmed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Msg(str, Enum):
+class Msg(StrEnum):
     FIELD_EMPTY = "Field {field} is empty."
     TRAINING_NOT_FOUND = "Training with {criteria} is not found."
     TRAINING_DUPLICATED = "Training with {criteria} is duplicated."
@@ -26,7 +26,9 @@ class Msg(str, Enum):
     START_DATE_AMBIGUOUS = (
         "Start date {value} is ambiguous in timezone {zone}; the earlier time was used."
     )
-    END_DATE_AMBIGUOUS = "End date {value} is ambiguous in timezone {zone}; the earlier time was used."
+    END_DATE_AMBIGUOUS = (
+        "End date {value} is ambiguous in timezone {zone}; the earlier time was used."
+    )
     TEACHER_BOOKED = "Teacher {login} is already booked on session {title} ({guid}) at that time."
     END_BEFORE_START = "End date {end} is before start date {start}."
     SESSION_GUID_NOT_FOUND = "Session with guid {value} is not found."

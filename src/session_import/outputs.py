@@ -14,11 +14,16 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 
 from session_import.errors import ExitCode, SessionImportError
 from session_import.formulas import neutralise_formula
 from session_import.report import Report, merge_rows
+
+
+class OutputMsg(StrEnum):
+    NOT_WRITTEN = "Could not write {path}: {reason}."
 
 
 class OutputError(SessionImportError):
@@ -49,8 +54,7 @@ def atomic_write(path: Path, write, encoding: str = "utf-8") -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
         reason = getattr(exc, "strerror", None) or exc
-        raise OutputError(f"Could not write {path}: {reason}.") from exc
-
+        raise OutputError(OutputMsg.NOT_WRITTEN.format(path=path, reason=reason)) from exc
 
 
 # ---- JSON, streamed ----
@@ -87,7 +91,6 @@ def write_json(value, write: Callable[[str], object], depth: int = 0) -> None:
 
 def write_json_report(report: Report, path: Path) -> None:
     atomic_write(path, lambda h: write_json(report.to_json(streamed=True), h.write))
-
 
 
 # ---- rejects file ----

@@ -95,8 +95,9 @@ def open_folder(folder: Path) -> int:
         steps = parts[1:] if folder.is_absolute() else parts
         for index, part in enumerate(steps):
             mode = os.O_RDONLY if index == len(steps) - 1 else _PATH_ONLY  # the last one is fsynced
-            child = _open_component(fd, part, mode | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                    folder)
+            child = _open_component(
+                fd, part, mode | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, folder
+            )
             os.close(fd)
             fd = child
     except BaseException:

@@ -24,22 +24,15 @@ from session_import.config import (
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.errors import ExitCode, SessionImportError, worst
-from session_import.watch.events import Event, EventName, Observer, file_ended
+from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
-from session_import.model import ChangeOp
+from session_import.model import ChangeOp, RowKind, RowOutcome
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
+from session_import.reference import EntityResolver, LearnerResolver, TrainingResolver
 from session_import.report import FileReport, RejectedRow, Report
-from session_import.resolve import (
-    REJECTED,
-    EntityResolver,
-    LearnerResolver,
-    Outcome,
-    SessionResolver,
-    TrainingResolver,
-)
-from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.resolve import SessionResolver
 from session_import.sources import DataFile, DataFileError, open_data_file, rejects_layout
 from session_import.store import StoreError, StoreInterface
 from session_import.validate import (
@@ -48,6 +41,7 @@ from session_import.validate import (
     validate_learner,
     validate_training,
 )
+from session_import.watch.events import Event, EventName, Observer, file_ended
 
 CHUNK_ROWS = 5000
 BACKUP = "moveToBackupConsolidator"
@@ -61,6 +55,15 @@ class UsageError(SessionImportError):
 
 
 class RunMsg(StrEnum):
+    NO_PROVIDER = (
+        "import {import_id} has no <fileSystemSourceProvider>; give the data file on the command"
+        " line."
+    )
+    NO_MATCH = "No file matches {pattern} in {folder}."
+    DATA_NEEDS_ONE = (
+        "{config} has {count} imports; data files on the command line need a configuration with"
+        " exactly one import."
+    )
     ALREADY_IMPORTED = (
         "File {file} was already imported by run {run} on {when}; skipped (use --force to"
         " import it again)."
@@ -138,17 +141,20 @@ def data_files(imp: ImportConfig, given: list[Path]) -> tuple[list[Path], str | 
         return list(given), None
     provider = imp.provider
     if provider is None or provider.file_name is None:
-        raise UsageError(
-            f"import {imp.id} has no <fileSystemSourceProvider>; give the data file on the command line."
-        )
+        raise UsageError(RunMsg.NO_PROVIDER.format(import_id=imp.id))
     files = sorted(p for p in provider.path.glob(provider.file_name) if p.is_file())
     if not files:
-        return [], f"No file matches {provider.file_name} in {provider.path}."
+        return [], RunMsg.NO_MATCH.format(pattern=provider.file_name, folder=provider.path)
     return files, None
 
 
-def run_import(config: Config, store: StoreInterface, given: list[Path] | None = None,
-               options: RunOptions = RunOptions(), report: Report | None = None) -> Report:
+def run_import(
+    config: Config,
+    store: StoreInterface,
+    given: list[Path] | None = None,
+    options: RunOptions = RunOptions(),
+    report: Report | None = None,
+) -> Report:
     """Run every import of ``config``; DATA files replace the provider's (one import only).
 
     ``report`` (the caller's, so that it still holds what was done when a signal or a
@@ -157,8 +163,7 @@ def run_import(config: Config, store: StoreInterface, given: list[Path] | None =
     given = [Path(p) for p in given or []]
     if given and len(config.imports) != 1:
         raise UsageError(
-            f"{config.path} has {len(config.imports)} imports; data files on the command line "
-            "need a configuration with exactly one import."
+            RunMsg.DATA_NEEDS_ONE.format(config=config.path, count=len(config.imports))
         )
     report = report if report is not None else Report(dry_run=options.dry_run, diff=options.diff)
     started = time.monotonic()
@@ -167,22 +172,33 @@ def run_import(config: Config, store: StoreInterface, given: list[Path] | None =
         files, notice = data_files(imp, given)
         if notice:
             report.notices.append(notice)
-            store.record_night(imp.id, "no_file", str(imp.provider.path / imp.provider.file_name),
-                               options.clock().isoformat(timespec="seconds"), options.dry_run,
-                               reason=notice)
+            store.record_night(
+                imp.id,
+                "no_file",
+                str(imp.provider.path / imp.provider.file_name),
+                options.clock().isoformat(timespec="seconds"),
+                options.dry_run,
+                reason=notice,
+            )
             options.emit(Event(EventName.NO_FILE, "warning", imp.id, fields={"message": notice}))
         provider = imp.provider or ProviderConfig.command_line(config.path.parent)
         publishing = bool(imp.publishers) and not options.dry_run
         delivered = False
         # files named on the command line are the caller's: never moved or deleted
-        consolidating = imp if not given else dataclasses.replace(imp, consolidators=tuple(
-            c for c in imp.consolidators if c.name not in _LISTED_ONLY))
+        consolidating = (
+            imp
+            if not given
+            else dataclasses.replace(
+                imp, consolidators=tuple(c for c in imp.consolidators if c.name not in _LISTED_ONLY)
+            )
+        )
         # consolidators that runs stopped after their commit left undone: run id -> what is due
         due = {d["run_id"]: d for d in store.due_consolidators(imp.id)}
         for path in files:
             options.emit(Event(EventName.FILE_STARTED, import_id=imp.id, file=str(path)))
-            file_reports = import_file(consolidating, provider, path, store, options, report,
-                                       listed=not given, due=due)
+            file_reports = import_file(
+                consolidating, provider, path, store, options, report, listed=not given, due=due
+            )
             store.checkpoint()
             for event in file_ended(file_reports):
                 options.emit(event)
@@ -196,21 +212,32 @@ def run_import(config: Config, store: StoreInterface, given: list[Path] | None =
                 _emit_consolidators(options, consolidating, path, file_reports, failures)
         for left in due.values():  # runs whose file is not among tonight's
             if options.dry_run:
-                report.notices.append(RunMsg.DUE_LEFT.format(
-                    run=left["run_id"], file=left["file"], names=", ".join(left["names"])))
+                report.notices.append(
+                    RunMsg.DUE_LEFT.format(
+                        run=left["run_id"], file=left["file"], names=", ".join(left["names"])
+                    )
+                )
                 continue
             names = _complete_due(imp, store, report, left, options)
             if names:
-                report.notices.append(RunMsg.DUE_RAN.format(
-                    run=left["run_id"], file=left["file"], names=", ".join(names)))
+                report.notices.append(
+                    RunMsg.DUE_RAN.format(
+                        run=left["run_id"], file=left["file"], names=", ".join(names)
+                    )
+                )
         if publishing and not delivered:  # nothing new tonight: what earlier runs left
             publish_import(imp, store, report, options, budget)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _consolidate(imp: ImportConfig, store: StoreInterface, path: Path, reports: list[FileReport],
-                 options: RunOptions) -> list:
+def _consolidate(
+    imp: ImportConfig,
+    store: StoreInterface,
+    path: Path,
+    reports: list[FileReport],
+    options: RunOptions,
+) -> list:
     """The import's consolidators over one file; a committed file's list of those still due
     shrinks as each one runs."""
     run_id = reports[0].run_id
@@ -219,8 +246,9 @@ def _consolidate(imp: ImportConfig, store: StoreInterface, path: Path, reports: 
         store.consolidator_done(run_id, name, backup)
 
     committed = all(r.error is None for r in reports)
-    return run_consolidators(imp, path, reports, options.clock(), options.environ,
-                             on_done=done if committed else None)
+    return run_consolidators(
+        imp, path, reports, options.clock(), options.environ, on_done=done if committed else None
+    )
 
 
 def _enabled_consolidators(imp: ImportConfig) -> list[str]:
@@ -230,12 +258,22 @@ def _enabled_consolidators(imp: ImportConfig) -> list[str]:
 def _due_reports(reports: list[FileReport]) -> str:
     """What the consolidators report on, as JSON, kept with a committed file's due list;
     its rejected rows and warnings go beside it, a row each (``_due_rows``)."""
-    return json.dumps([
-        {"file": r.file, "import": r.import_id, "action": r.action, "counts": r.counts,
-         "header": r.header, "delimiter": r.delimiter, "encoding": r.encoding,
-         "newline": r.newline}
-        for r in reports
-    ], ensure_ascii=False)
+    return json.dumps(
+        [
+            {
+                "file": r.file,
+                "import": r.import_id,
+                "action": r.action,
+                "counts": r.counts,
+                "header": r.header,
+                "delimiter": r.delimiter,
+                "encoding": r.encoding,
+                "newline": r.newline,
+            }
+            for r in reports
+        ],
+        ensure_ascii=False,
+    )
 
 
 def _due_rows(reports: list[FileReport]) -> Iterator[tuple[int, str, str]]:
@@ -250,9 +288,17 @@ def _due_rows(reports: list[FileReport]) -> Iterator[tuple[int, str, str]]:
 def _reports_of_due(store: StoreInterface, text: str, run_id: int) -> list[FileReport]:
     reports = []
     for i, r in enumerate(json.loads(text)):
-        report = FileReport(r["file"], r["import"], r["action"], counts=r["counts"],
-                            run_id=run_id, header=r["header"], delimiter=r["delimiter"],
-                            encoding=r["encoding"], newline=r["newline"])
+        report = FileReport(
+            r["file"],
+            r["import"],
+            r["action"],
+            counts=r["counts"],
+            run_id=run_id,
+            header=r["header"],
+            delimiter=r["delimiter"],
+            encoding=r["encoding"],
+            newline=r["newline"],
+        )
         for entry in store.due_rows(run_id, i, "rejected"):
             report.rejected.append(RejectedRow(*json.loads(entry)))
         for entry in store.due_rows(run_id, i, "warning"):
@@ -263,8 +309,9 @@ def _reports_of_due(store: StoreInterface, text: str, run_id: int) -> list[FileR
     return reports
 
 
-def _complete_due(imp: ImportConfig, store: StoreInterface, report: Report, due: dict,
-                  options: RunOptions) -> list[str]:
+def _complete_due(
+    imp: ImportConfig, store: StoreInterface, report: Report, due: dict, options: RunOptions
+) -> list[str]:
     """Run the consolidators a stopped run left, on what it reported; the names that ran.
 
     The backup and the delete act on the data file: only when it is still the one the run
@@ -274,25 +321,41 @@ def _complete_due(imp: ImportConfig, store: StoreInterface, report: Report, due:
     names = [n for n in _enabled_consolidators(imp) if n in due["names"]]
     if {BACKUP, DELETE} & set(names) and file_sha256(path) != due["sha256"]:
         still_there = path.exists()
-        unmet = [n for n in names if n == BACKUP or (
-            n == DELETE and still_there and due["backup"] in (None, "copied"))]
+        unmet = [
+            n
+            for n in names
+            if n == BACKUP or (n == DELETE and still_there and due["backup"] in (None, "copied"))
+        ]
         if unmet:
-            report.notices.append(RunMsg.DUE_FILE_CHANGED.format(
-                run=run_id, file=path, names=" and ".join(unmet)))
+            report.notices.append(
+                RunMsg.DUE_FILE_CHANGED.format(run=run_id, file=path, names=" and ".join(unmet))
+            )
         names = [n for n in names if n not in (BACKUP, DELETE)]
     if names:
-        report.consolidators.extend(run_consolidators(
-            imp, path, _reports_of_due(store, due["reports"], run_id),
-            datetime.fromisoformat(due["stamp"]), options.environ, due=names,
-            backup=due["backup"],
-            on_done=lambda name, backup: store.consolidator_done(run_id, name, backup)))
+        report.consolidators.extend(
+            run_consolidators(
+                imp,
+                path,
+                _reports_of_due(store, due["reports"], run_id),
+                datetime.fromisoformat(due["stamp"]),
+                options.environ,
+                due=names,
+                backup=due["backup"],
+                on_done=lambda name, backup: store.consolidator_done(run_id, name, backup),
+            )
+        )
     with store.transaction():
         store.drop_due_consolidators([run_id])
     return names
 
 
-def stop_explained(report: Report, store: StoreInterface, cause: str, import_ids: list[str],
-                   plain: str | None = None) -> list[str]:
+def stop_explained(
+    report: Report,
+    store: StoreInterface,
+    cause: str,
+    import_ids: list[str],
+    plain: str | None = None,
+) -> list[str]:
     """What a command stopped by a signal or a failing store leaves behind, truly: the file
     being applied was rolled back; a file committed before has changes still to publish or
     consolidators still due, which the next run completes. ``plain`` is said instead when
@@ -303,12 +366,16 @@ def stop_explained(report: Report, store: StoreInterface, cause: str, import_ids
     return lines
 
 
-def _stop_lines(report: Report, store: StoreInterface, cause: str,
-                import_ids: list[str]) -> list[str]:
+def _stop_lines(
+    report: Report, store: StoreInterface, cause: str, import_ids: list[str]
+) -> list[str]:
     committed: dict[int, str] = {}
     if not report.dry_run:
-        committed = {r.run_id: r.file for r in report.files
-                     if r.run_id is not None and not r.earlier_run and r.error is None}
+        committed = {
+            r.run_id: r.file
+            for r in report.files
+            if r.run_id is not None and not r.earlier_run and r.error is None
+        }
     try:
         if report.applying is not None:
             file, run_id = report.applying
@@ -325,8 +392,11 @@ def _stop_lines(report: Report, store: StoreInterface, cause: str,
             if names:
                 left.append(RunMsg.STILL_DUE.format(names=", ".join(names)))
             if left:
-                lines.append(RunMsg.AFTER_COMMIT.format(
-                    cause=cause, file=file, run=run_id, left="; ".join(left)))
+                lines.append(
+                    RunMsg.AFTER_COMMIT.format(
+                        cause=cause, file=file, run=run_id, left="; ".join(left)
+                    )
+                )
         if lines:
             return lines
         count = store.pending_of_imports(import_ids)
@@ -342,8 +412,9 @@ def _stop_lines(report: Report, store: StoreInterface, cause: str,
     return [RunMsg.NO_FILE.format(cause=cause)]
 
 
-def _emit_consolidators(options: RunOptions, imp: ImportConfig, path: Path,
-                        reports: list[FileReport], failures) -> None:
+def _emit_consolidators(
+    options: RunOptions, imp: ImportConfig, path: Path, reports: list[FileReport], failures
+) -> None:
     failed = {f.name: f.error for f in failures}
     run_id = reports[0].run_id
     for consolidator in imp.consolidators:
@@ -353,8 +424,16 @@ def _emit_consolidators(options: RunOptions, imp: ImportConfig, path: Path,
         fields = {"consolidator": consolidator.name, "ok": error is None}
         if error is not None:
             fields["error"] = error
-        options.emit(Event(EventName.CONSOLIDATOR, "info" if error is None else "error", imp.id,
-                           str(path), run_id, fields))
+        options.emit(
+            Event(
+                EventName.CONSOLIDATOR,
+                "info" if error is None else "error",
+                imp.id,
+                str(path),
+                run_id,
+                fields,
+            )
+        )
 
 
 class _PublishBudget:
@@ -372,8 +451,12 @@ class _PublishBudget:
             self.left -= time.monotonic() - started
 
 
-def publish_pending(config: Config, store: StoreInterface, options: RunOptions = RunOptions(),
-                    report: Report | None = None) -> Report:
+def publish_pending(
+    config: Config,
+    store: StoreInterface,
+    options: RunOptions = RunOptions(),
+    report: Report | None = None,
+) -> Report:
     """The `publish` command: deliver what every import of ``config`` has queued."""
     report = report if report is not None else Report()
     started = time.monotonic()
@@ -385,15 +468,27 @@ def publish_pending(config: Config, store: StoreInterface, options: RunOptions =
     return report
 
 
-def publish_import(imp: ImportConfig, store: StoreInterface, report: Report, options: RunOptions,
-                   budget: _PublishBudget) -> None:
+def publish_import(
+    imp: ImportConfig,
+    store: StoreInterface,
+    report: Report,
+    options: RunOptions,
+    budget: _PublishBudget,
+) -> None:
     """Deliver what the import has queued (this file's changes and any left from earlier
     runs) and put the outcome in the reports of the runs that made the changes."""
     clients = make_clients(imp, options.environ)
     try:
-        result = budget.deliver(lambda deadline: deliver(
-            store, imp.id, clients, deadline=deadline, on_wait=options.on_wait,
-            wall_clock=lambda: options.clock().timestamp()))
+        result = budget.deliver(
+            lambda deadline: deliver(
+                store,
+                imp.id,
+                clients,
+                deadline=deadline,
+                on_wait=options.on_wait,
+                wall_clock=lambda: options.clock().timestamp(),
+            )
+        )
     finally:
         for client in clients:
             client.close()
@@ -405,9 +500,21 @@ def publish_import(imp: ImportConfig, store: StoreInterface, report: Report, opt
         for run_id, delivered in runs.items():
             file_report = _report_of_run(report, store, run_id)
             file_report.add_delivery(publisher, delivered)
-            level = "warning" if delivered.counts.get("pending") or delivered.counts.get("rejected") else "info"
-            options.emit(Event(EventName.DELIVERY, level, imp.id, file_report.file, run_id,
-                               {"publisher": publisher, "counts": dict(delivered.counts)}))
+            level = (
+                "warning"
+                if delivered.counts.get("pending") or delivered.counts.get("rejected")
+                else "info"
+            )
+            options.emit(
+                Event(
+                    EventName.DELIVERY,
+                    level,
+                    imp.id,
+                    file_report.file,
+                    run_id,
+                    {"publisher": publisher, "counts": dict(delivered.counts)},
+                )
+            )
 
 
 def _report_of_run(report: Report, store: StoreInterface, run_id: int) -> FileReport:
@@ -441,9 +548,16 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     return rejects, cancel
 
 
-def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: StoreInterface,
-                options: RunOptions, report: Report, listed: bool = False,
-                due: dict[int, dict] | None = None) -> list[FileReport]:
+def import_file(
+    imp: ImportConfig,
+    provider: ProviderConfig,
+    path: Path,
+    store: StoreInterface,
+    options: RunOptions,
+    report: Report,
+    listed: bool = False,
+    due: dict[int, dict] | None = None,
+) -> list[FileReport]:
     """One data file, in one transaction: every action of the import runs over it in turn.
 
     The run is recorded with its journal in the same transaction, and so are the
@@ -463,35 +577,57 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
             notice = RunMsg.ALREADY_IMPORTED.format(file=path, run=run_id, when=when)
             if left is not None and options.dry_run:
                 notice = RunMsg.ALREADY_IMPORTED_DUE_LEFT.format(
-                    file=path, run=run_id, when=when, names=", ".join(left["names"]))
+                    file=path, run=run_id, when=when, names=", ".join(left["names"])
+                )
             elif left is not None:
                 names = _complete_due(imp, store, report, left, options)
                 if names:  # (none when the configuration no longer has them)
                     notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
-                        file=path, run=run_id, when=when, names=", ".join(names))
+                        file=path, run=run_id, when=when, names=", ".join(names)
+                    )
             report.notices.append(notice)
-            skip = store.record_night(imp.id, "skip", str(path),
-                                      options.clock().isoformat(timespec="seconds"),
-                                      options.dry_run, action=",".join(a.name for a in imp.actions),
-                                      sha256=sha256, applied_by=run_id)
-            options.emit(Event(EventName.FILE_SKIPPED, import_id=imp.id, file=str(path), run_id=skip,
-                               fields={"applied_by": run_id, "message": notice}))
+            skip = store.record_night(
+                imp.id,
+                "skip",
+                str(path),
+                options.clock().isoformat(timespec="seconds"),
+                options.dry_run,
+                action=",".join(a.name for a in imp.actions),
+                sha256=sha256,
+                applied_by=run_id,
+            )
+            options.emit(
+                Event(
+                    EventName.FILE_SKIPPED,
+                    import_id=imp.id,
+                    file=str(path),
+                    run_id=skip,
+                    fields={"applied_by": run_id, "message": notice},
+                )
+            )
             return []
-    reports = [FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions]
+    reports = [
+        FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions
+    ]
     action_names = ",".join(a.name for a in imp.actions)
     started = options.clock().isoformat(timespec="seconds")
     timer = time.perf_counter()
     max_rejects, max_cancel = _limits(imp, options)
     failure: str | None = None
     consolidators = [] if options.dry_run else _enabled_consolidators(imp)
-    superseded = [] if options.dry_run else [
-        d["run_id"] for d in due.values() if sha256 and d["sha256"] == sha256]
+    superseded = (
+        []
+        if options.dry_run
+        else [d["run_id"] for d in due.values() if sha256 and d["sha256"] == sha256]
+    )
     report.applying = (str(path), None)
     ran = 0  # actions that ran: a safety limit refuses them, they keep what they would have given
     refused = False
     try:
         with store.transaction(rollback=options.dry_run):
-            run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
+            run_id = store.begin_run(
+                imp.id, action_names, str(path), sha256, started, options.dry_run
+            )
             report.applying = (str(path), run_id)
             if refusal is not None:
                 failure = refusal
@@ -508,12 +644,21 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
                     raise _FileFailed(failure)
             for r in reports:
                 r.flush()  # a failure to keep them rolls the file back
-            store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
-                          _total(reports), int(worst(r.exit_code for r in reports)))
+            store.end_run(
+                run_id,
+                options.clock().isoformat(timespec="seconds"),
+                _total(reports),
+                int(worst(r.exit_code for r in reports)),
+            )
             if consolidators:
-                store.add_due_consolidators(run_id, imp.id, consolidators,
-                                            options.clock().isoformat(), _due_reports(reports),
-                                            _due_rows(reports))
+                store.add_due_consolidators(
+                    run_id,
+                    imp.id,
+                    consolidators,
+                    options.clock().isoformat(),
+                    _due_reports(reports),
+                    _due_rows(reports),
+                )
             # imported again (--force): this run's consolidators stand for the earlier one's
             store.drop_due_consolidators(superseded)
     except _FileFailed:
@@ -529,9 +674,16 @@ def import_file(imp: ImportConfig, provider: ProviderConfig, path: Path, store: 
     report.applying = None
     if options.dry_run or failure is not None:
         with store.transaction():
-            run_id = store.begin_run(imp.id, action_names, str(path), sha256, started, options.dry_run)
-            store.end_run(run_id, options.clock().isoformat(timespec="seconds"),
-                          _total(reports), int(worst(r.exit_code for r in reports)), failure)
+            run_id = store.begin_run(
+                imp.id, action_names, str(path), sha256, started, options.dry_run
+            )
+            store.end_run(
+                run_id,
+                options.clock().isoformat(timespec="seconds"),
+                _total(reports),
+                int(worst(r.exit_code for r in reports)),
+                failure,
+            )
     for r in reports:
         r.finish(run_id, time.perf_counter() - timer)
     return reports
@@ -546,8 +698,13 @@ def _outside_provider_folder(provider: ProviderConfig, path: Path) -> str | None
     return str(DataFileError(str(path), 0, message))
 
 
-def _limit_failure(path: Path, report: FileReport, max_rejects: Limit | None,
-                   max_cancel: Limit | None, modifiable: int) -> str | None:
+def _limit_failure(
+    path: Path,
+    report: FileReport,
+    max_rejects: Limit | None,
+    max_cancel: Limit | None,
+    modifiable: int,
+) -> str | None:
     problem = rejects_exceeded(max_rejects, report.counts["rejected"], report.counts["rows"])
     if problem is None and report.action == SESSION_ACTION:
         problem = cancels_exceeded(max_cancel, report.counts["cancelled"], modifiable)
@@ -582,9 +739,16 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, path: Path,
-                store: StoreInterface, report: FileReport, options: RunOptions,
-                run_id: int) -> None:
+def _run_action(
+    action: ActionConfig,
+    imp: ImportConfig,
+    provider: ProviderConfig,
+    path: Path,
+    store: StoreInterface,
+    report: FileReport,
+    options: RunOptions,
+    run_id: int,
+) -> None:
     try:
         with _records(path, provider) as data:
             # an Excel input's rejects file is UTF-8
@@ -608,19 +772,22 @@ def _run_action(action: ActionConfig, imp: ImportConfig, provider: ProviderConfi
                 options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 changes = _run_chunk(stage, columns, chunk, report, rows)
+                store.apply(changes)
                 store.journal(run_id, changes)
                 if publishers:
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
                     rows.clear()
                 if options.on_progress is not None:
-                    options.on_progress(str(path), action.name, report.counts["rows"],
-                                        data.bytes_read, data.size)
+                    options.on_progress(
+                        str(path), action.name, report.counts["rows"], data.bytes_read, data.size
+                    )
     except DataFileError as exc:
         report.fail(str(exc))
 
 
-def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
-               rows: dict[int, dict] | None = None) -> list[ChangeOp]:
+def _run_chunk(
+    stage, columns: ColumnMap, records, report: FileReport, rows: dict[int, dict] | None = None
+) -> list[ChangeOp]:
     """One chunk; ``rows`` (when publishing) receives each applied row's cells and values."""
     prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
     for record in records:
@@ -636,14 +803,13 @@ def _run_chunk(stage, columns: ColumnMap, records, report: FileReport,
     count = report.count
     for row, typed, issues in prepared:
         if typed is None:
-            outcome = Outcome(row.line, REJECTED, issues)
+            outcome = RowOutcome(row.line, RowKind.REJECTED, issues)
             values = {}
         else:
             outcome = stage.resolve(typed, issues)
             values = dict(row.values)
         count(outcome, row.cells, values)
     return stage.flush()
-
 
 
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----
@@ -657,22 +823,29 @@ class _Stage:
     def prepare(self, inputs) -> None:
         self.resolver.prepare(inputs)
 
-    def resolve(self, typed, issues) -> Outcome:
+    def resolve(self, typed, issues) -> RowOutcome:
         return self.resolver.resolve(typed, issues)
 
     def flush(self) -> list[ChangeOp]:
         return self.resolver.flush()
 
 
-def _stage(action: ActionConfig, imp: ImportConfig, provider: ProviderConfig,
-           store: StoreInterface) -> _Stage:
+def _stage(
+    action: ActionConfig, imp: ImportConfig, provider: ProviderConfig, store: StoreInterface
+) -> _Stage:
     if action.name == SESSION_ACTION:
         fmt = compile_date_format(provider.date_format)
-        return _Stage(SessionResolver(action, imp.id, store),
-                      session_validator(action, fmt, provider.timezone))
+        return _Stage(
+            SessionResolver(action, imp.id, store),
+            session_validator(action, fmt, provider.timezone),
+        )
     if action.name == TRAINING_ACTION:
-        return _Stage(TrainingResolver(action, imp.id, store), lambda row: validate_training(row, action))
+        return _Stage(
+            TrainingResolver(action, imp.id, store), lambda row: validate_training(row, action)
+        )
     if action.name == LEARNER_ACTION:
-        return _Stage(LearnerResolver(action, imp.id, store), lambda row: validate_learner(row, action))
+        return _Stage(
+            LearnerResolver(action, imp.id, store), lambda row: validate_learner(row, action)
+        )
     assert action.name == ENTITY_ACTION
     return _Stage(EntityResolver(action, imp.id, store), lambda row: validate_entity(row, action))

@@ -123,9 +123,16 @@ def _capped(items: Iterator, terminal: bool) -> tuple[list | Iterator, Callable[
     return shown, lambda: sum(1 for _ in items)
 
 
-def render(report: Report, out: Console, err: Console, *, quiet: bool = False,
-           verbose: bool = False, report_path: Path | str | None = None,
-           rejects_path: Path | str | None = None) -> None:
+def render(
+    report: Report,
+    out: Console,
+    err: Console,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+    report_path: Path | str | None = None,
+    rejects_path: Path | str | None = None,
+) -> None:
     """Write the report: each file's problems first, then the summary (a table on a terminal,
     plain lines when piped) and a last line with the elapsed time; only errors when quiet.
 
@@ -245,12 +252,15 @@ def progress_display(out: Console, quiet: bool, no_progress: bool) -> Progress |
     if not out.is_terminal or quiet or no_progress:
         return None
     return Progress(
-        TextColumn("{task.description}", markup=False), SpinnerColumn(), BarColumn(),
+        TextColumn("{task.description}", markup=False),
+        SpinnerColumn(),
+        BarColumn(),
         TextColumn("{task.fields[percent]}", markup=False),
         TextColumn("{task.fields[rows]}", markup=False),
         TextColumn("{task.fields[rate]}", markup=False),
         TextColumn("{task.fields[left]}", markup=False),
-        console=out, transient=True,
+        console=out,
+        transient=True,
     )
 
 
@@ -274,8 +284,9 @@ def progress_callback(
         task, started = tasks[key]
         elapsed = time.monotonic() - started
         done = min(done, size) if rows else 0  # the reader reads ahead: nothing is done yet
-        figures = dict(_NO_FIGURES, rows=f"{rows:,} rows",
-                       percent=f"{100 * done / size:3.0f}%" if size else "")
+        figures = dict(
+            _NO_FIGURES, rows=f"{rows:,} rows", percent=f"{100 * done / size:3.0f}%" if size else ""
+        )
         if elapsed > 0 and rows:
             figures["rate"] = f"{rows / elapsed:,.0f} rows/s"
         if elapsed > 0 and done:

@@ -14,23 +14,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
-from typing import Any, Protocol
 
 from session_import.errors import ExitCode, worst
+from session_import.model import RowKind, RowOutcome
 from session_import.spool import SpooledList
 
 COUNT_NAMES = ("rows", "created", "updated", "unchanged", "cancelled", "rejected", "warnings")
-
-
-class RowOutcome(Protocol):
-    """What the resolver decided for one row (resolve.Outcome), as FileReport.count reads it."""
-
-    line: int
-    kind: str  # one of COUNT_NAMES: created, updated, unchanged, cancelled, rejected
-    issues: list[Any]  # each with ``text`` and ``warning``
-    diff: dict[str, list] | None
-    guid: str | None
-    title: str | None
 
 
 @dataclass
@@ -232,14 +221,14 @@ class FileReport:
             return
         errors = [i.text for i in outcome.issues if not i.warning]
         warnings = [i.text for i in outcome.issues if i.warning]
-        if outcome.kind == "rejected":
+        if outcome.kind == RowKind.REJECTED:
             counts["rejected"] += 1
             self.rejected.append(RejectedRow(outcome.line, values, errors, list(cells)))
         else:
             counts[outcome.kind] += 1
         if warnings:
             self.add_warning(outcome.line, warnings, list(cells))
-        if outcome.kind == "updated" and outcome.diff and self.keep_changes:
+        if outcome.kind == RowKind.UPDATED and outcome.diff and self.keep_changes:
             self.changes.append(_change(outcome))
 
     def add_warning(self, line: int, messages: list[str], cells: list[str] | None = None) -> None:

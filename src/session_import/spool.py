@@ -141,8 +141,9 @@ class SpooledList:
         for run, offset, length in self._blocks:
             runs[run].append((offset, length))
         tail = list(self._tail)
-        streams = [self._read(blocks, tail if run == self._run else [])
-                   for run, blocks in enumerate(runs)]
+        streams = [
+            self._read(blocks, tail if run == self._run else []) for run, blocks in enumerate(runs)
+        ]
         if len(streams) == 1:
             return streams[0]
         return heapq.merge(*streams, key=_line)

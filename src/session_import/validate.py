@@ -7,28 +7,29 @@ An empty optional cell leaves the stored value as it is (``KEEP``); the literal
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from session_import.catalog import CREATE_UPDATE, MODALITIES
 from session_import.config import ActionConfig
 from session_import.dates import AMBIGUOUS, GAP, DateFormat, zone_problem
 from session_import.mapping import MappedRow
 from session_import.messages import Issue, Msg, issue, warning
-from session_import.catalog import CREATE_UPDATE, MODALITIES
+from session_import.model import (
+    KEEP,
+    NULL,
+    EntityInput,
+    LearnerInput,
+    SessionInput,
+    TrainingInput,
+)
 from session_import.sources import DateCell
 
-NULL = "NULL"
-
-
-class _Keep:
-    def __repr__(self) -> str:
-        return "KEEP"
-
-
-KEEP = _Keep()
-
 TRAINING_FIELDS = ("trainingPathCode", "trainingId", "trainingTitle")
-TRAINING_LABELS = {"trainingPathCode": "training path code", "trainingId": "id", "trainingTitle": "title"}
+TRAINING_LABELS = {
+    "trainingPathCode": "training path code",
+    "trainingId": "id",
+    "trainingTitle": "title",
+}
 
 
 def _code(row: MappedRow, action: ActionConfig, name: str, issues: list[Issue]) -> str | None:
@@ -57,29 +58,6 @@ def _text(row: MappedRow, name: str):
     return None if raw == NULL else raw
 
 
-@dataclass(slots=True)
-class SessionInput:
-    line: int
-    action: str | None  # CREATE_UPDATE, CANCEL, or None when the code is invalid
-    title: object = KEEP
-    status: object = KEEP
-    start: object = KEEP  # ISO string, None (reset) or KEEP
-    end: object = KEEP
-    teacher_login: object = KEEP
-    group_name: object = KEEP
-    group_guid: object = KEEP
-    training: dict[str, str] = field(default_factory=dict)  # non-empty training fields
-    search: dict[str, object] = field(default_factory=dict)  # search field -> typed value
-    search_raw: dict[str, str] = field(default_factory=dict)
-    search_ok: bool = True
-    guid: str | None = None
-    id_raw: str | None = None
-    raw: dict[str, str] = field(default_factory=dict)  # the row's trimmed cells, for messages
-    warnings: list[Issue] = field(default_factory=list)  # set by the resolver
-    # session attribute -> searched value, the most selective first (computed once per row)
-    criteria: dict[str, object] = field(default_factory=dict)
-
-
 # search field -> session attribute, the most selective first: it picks the candidates
 # that the others then filter
 SEARCH_ATTRS = {
@@ -105,12 +83,6 @@ def _iso(value: date) -> str:
     return value.isoformat(timespec="seconds")
 
 
-def validate_session(
-    row: MappedRow, action: ActionConfig, fmt: DateFormat, zone: str | None = None
-) -> tuple[SessionInput, list[Issue]]:
-    return session_validator(action, fmt, zone)(row)
-
-
 def session_validator(
     action: ActionConfig, fmt: DateFormat, zone: str | None = None
 ) -> Callable[[MappedRow], tuple[SessionInput, list[Issue]]]:
@@ -123,6 +95,68 @@ def session_validator(
     status_codes = (status_spec.codes or {}) if status_spec is not None else {}
     training_fields = tuple(f for f in action.field_names if f in TRAINING_FIELDS)
     search_fields = tuple(action.search_fields)
+    date_of = _date_reader(fmt, zone)
+
+    def validate(row: MappedRow) -> tuple[SessionInput, list[Issue]]:
+        line, values = row.line, row.values
+        get = values.get
+        issues: list[Issue] = []
+        for name in mandatory:
+            value = get(name)
+            if value == "" or value == NULL:
+                issues.append(issue(line, name, Msg.FIELD_EMPTY, field=name))
+        meaning = _session_action(get("sessionAction", ""), line, action_codes, issues)
+        title = get("sessionTitle", "")
+        if title == "" or title == NULL:
+            title = KEEP  # a title cannot be reset; a mandatory one was reported empty
+        status = _session_status(get("sessionStatus", ""), line, status_codes, issues)
+        start = date_of(values, line, "sessionStartDate", issues)
+        end = date_of(values, line, "sessionEndDate", issues)
+        if start.__class__ is str and end.__class__ is str and is_before(end, start):
+            issues.append(
+                issue(
+                    line,
+                    "sessionEndDate",
+                    Msg.END_BEFORE_START,
+                    end=values["sessionEndDate"],
+                    start=values["sessionStartDate"],
+                )
+            )
+        training = _training_cells(get, line, training_fields, issues)
+        guid = get("sessionGuid", "")
+        guid = guid.upper() if guid != "" and guid != NULL else None
+        id_raw = get("sessionId", "")
+        if id_raw == "" or id_raw == NULL:
+            id_raw = None
+        search, search_raw, search_ok = _session_search(get, search_fields, start, end)
+        criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
+        data = SessionInput(
+            line,
+            meaning,
+            title,
+            status,
+            start,
+            end,
+            _cell(get, "teacherLogin"),
+            _cell(get, "groupName"),
+            _cell(get, "groupGuid"),
+            training,
+            search,
+            search_raw,
+            search_ok,
+            guid,
+            id_raw,
+            values,
+            [],
+            criteria,
+        )
+        return data, issues
+
+    return validate
+
+
+def _date_reader(fmt: DateFormat, zone: str | None) -> Callable:
+    """A date cell -> its ISO value, KEEP, None (NULL) or False (the issue is reported)."""
     parse = fmt.parse
 
     def date_of(values: dict, line: int, name: str, issues: list[Issue]):
@@ -131,10 +165,8 @@ def session_validator(
             return KEEP
         if value == NULL:
             return None
-        if value.__class__ is DateCell:  # typed as a date in a workbook: whatever dateFormat says
-            parsed = _iso(value.value)
-        else:
-            parsed = parse(value)
+        # typed as a date in a workbook: whatever dateFormat says
+        parsed = _iso(value.value) if value.__class__ is DateCell else parse(value)
         invalid, gap, ambiguous = _DATE_MESSAGES[name]
         if parsed is None:
             issues.append(issue(line, name, invalid, value=value))
@@ -148,86 +180,88 @@ def session_validator(
                 issues.append(warning(line, name, ambiguous, value=value, zone=zone))
         return parsed
 
-    def validate(row: MappedRow) -> tuple[SessionInput, list[Issue]]:
-        line, values = row.line, row.values
-        get = values.get
-        issues: list[Issue] = []
-        for name in mandatory:
-            value = get(name)
-            if value == "" or value == NULL:
-                issues.append(issue(line, name, Msg.FIELD_EMPTY, field=name))
-        raw = get("sessionAction", "")
-        if action_codes is None or raw == "":
-            meaning = CREATE_UPDATE
-        else:
-            meaning = action_codes.get(raw.casefold())
-            if meaning is None:
-                issues.append(issue(line, "sessionAction", Msg.INVALID_CODE,
-                                    field="sessionAction", value=raw))
-        title = get("sessionTitle", "")
-        if title == "" or title == NULL:
-            title = KEEP  # a title cannot be reset; a mandatory one was reported empty
-        status = get("sessionStatus", "")
-        if status:
-            status = status_codes.get(status.casefold())
-            if status is None:
-                issues.append(issue(line, "sessionStatus", Msg.INVALID_CODE, field="sessionStatus",
-                                    value=values["sessionStatus"]))
-        else:
-            status = KEEP
-        start = date_of(values, line, "sessionStartDate", issues)
-        end = date_of(values, line, "sessionEndDate", issues)
-        if start.__class__ is str and end.__class__ is str and is_before(end, start):
-            issues.append(issue(line, "sessionEndDate", Msg.END_BEFORE_START,
-                                end=values["sessionEndDate"], start=values["sessionStartDate"]))
-        teacher = get("teacherLogin", "")
-        teacher = KEEP if teacher == "" else None if teacher == NULL else teacher
-        group_name = get("groupName", "")
-        group_name = KEEP if group_name == "" else None if group_name == NULL else group_name
-        group_guid = get("groupGuid", "")
-        group_guid = KEEP if group_guid == "" else None if group_guid == NULL else group_guid
-        training = {}
-        for name in training_fields:
-            value = get(name, "")
-            if value != "" and value != NULL:
-                training[name] = value
-        if training_fields and not training:
-            first = training_fields[0]
-            if not any(i.code is Msg.FIELD_EMPTY and i.field == first for i in issues):
-                issues.append(issue(line, first, Msg.FIELD_EMPTY, field=first))
-        guid = get("sessionGuid", "")
-        guid = guid.upper() if guid != "" and guid != NULL else None
-        id_raw = get("sessionId", "")
-        if id_raw == "" or id_raw == NULL:
-            id_raw = None
-        search: dict[str, object] = {}
-        search_raw: dict[str, str] = {}
-        search_ok = True
-        for name in search_fields:
-            value = get(name, "")
-            if value == "" or value == NULL:
-                continue
-            search_raw[name] = value
-            if name == "sessionGuid":
-                typed = value.upper()
-            elif name == "sessionId":
-                typed = int(value) if value.isdigit() else -1
-            elif name == "sessionStartDate":
-                typed = start
-            elif name == "sessionEndDate":
-                typed = end
-            else:
-                typed = value
-            search[name] = typed
-            if typed is False:
-                search_ok = False
-        criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
-        data = SessionInput(line, meaning, title, status, start, end, teacher, group_name,
-                            group_guid, training, search, search_raw, search_ok, guid, id_raw,
-                            values, [], criteria)
-        return data, issues
+    return date_of
 
-    return validate
+
+def _session_action(raw: str, line: int, codes: dict | None, issues: list[Issue]) -> str | None:
+    if codes is None or raw == "":
+        return CREATE_UPDATE
+    meaning = codes.get(raw.casefold())
+    if meaning is None:
+        issues.append(
+            issue(line, "sessionAction", Msg.INVALID_CODE, field="sessionAction", value=raw)
+        )
+    return meaning
+
+
+def _session_status(raw: str, line: int, codes: dict, issues: list[Issue]):
+    if not raw:
+        return KEEP
+    status = codes.get(raw.casefold())
+    if status is None:
+        issues.append(
+            issue(line, "sessionStatus", Msg.INVALID_CODE, field="sessionStatus", value=raw)
+        )
+    return status
+
+
+def _cell(get: Callable, name: str):
+    """KEEP when absent or empty, None for NULL, else the value."""
+    value = get(name, "")
+    if value == "":
+        return KEEP
+    return None if value == NULL else value
+
+
+def _training_cells(
+    get: Callable, line: int, training_fields: tuple[str, ...], issues: list[Issue]
+) -> dict[str, str]:
+    training = {}
+    for name in training_fields:
+        value = get(name, "")
+        if value != "" and value != NULL:
+            training[name] = value
+    if training_fields and not training:
+        first = training_fields[0]
+        if not any(i.code is Msg.FIELD_EMPTY and i.field == first for i in issues):
+            issues.append(issue(line, first, Msg.FIELD_EMPTY, field=first))
+    return training
+
+
+def _session_search(
+    get: Callable, search_fields: tuple[str, ...], start, end
+) -> tuple[dict[str, object], dict[str, str], bool]:
+    """The non-empty search cells typed (search field -> value), as written, and whether
+    every one of them is valid."""
+    search: dict[str, object] = {}
+    search_raw: dict[str, str] = {}
+    search_ok = True
+    for name in search_fields:
+        value = get(name, "")
+        if value == "" or value == NULL:
+            continue
+        search_raw[name] = value
+        if name == "sessionGuid":
+            typed = value.upper()
+        elif name == "sessionId":
+            typed = id_of_cell(value)
+        elif name == "sessionStartDate":
+            typed = start
+        elif name == "sessionEndDate":
+            typed = end
+        else:
+            typed = value
+        search[name] = typed
+        if typed is False:
+            search_ok = False
+    return search, search_raw, search_ok
+
+
+def id_of_cell(value: str | None) -> int | None:
+    """A sessionId or trainingId cell as an id; -1 (no record has it) when not a number."""
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else -1
 
 
 def is_before(end: str, start: str) -> bool:
@@ -238,17 +272,6 @@ def is_before(end: str, start: str) -> bool:
 
 
 # ---- reference data ----
-
-
-@dataclass
-class TrainingInput:
-    line: int
-    action: str | None
-    path_code: str
-    title: object = KEEP
-    locale: object = KEEP
-    modality: object = KEEP
-    description: object = KEEP
 
 
 def validate_training(row: MappedRow, action: ActionConfig) -> tuple[TrainingInput, list[Issue]]:
@@ -267,13 +290,6 @@ def validate_training(row: MappedRow, action: ActionConfig) -> tuple[TrainingInp
             issues.append(issue(row.line, "trainingModality", Msg.INVALID_MODALITY, value=modality))
     data.modality = modality
     return data, issues
-
-
-@dataclass
-class LearnerInput:
-    line: int
-    search: dict[str, str]  # user column -> value, for the non-empty search fields
-    values: dict[str, object]  # user column -> value, None (reset) or KEEP
 
 
 LEARNER_COLUMNS = {
@@ -299,7 +315,7 @@ def validate_learner(row: MappedRow, action: ActionConfig) -> tuple[LearnerInput
     return LearnerInput(row.line, search, values), issues
 
 
-def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[tuple[int, list[str]], list[Issue]]:
+def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[EntityInput, list[Issue]]:
     """(line, the path of group names from the root); trailing empty levels are ignored."""
     issues: list[Issue] = []
     levels = list(row.repeated) or [row.values.get("hierarchyEntityName", "")]
@@ -310,7 +326,7 @@ def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[tuple[int, li
         spec = action.field(name)
         if spec is not None and spec.mandatory:
             issues.append(issue(row.line, name, Msg.FIELD_EMPTY, field=name))
-        return (row.line, []), issues
+        return EntityInput(row.line, []), issues
     for depth, level in enumerate(levels, start=1):
         if level == "":
             if depth == 1:
@@ -318,5 +334,4 @@ def validate_entity(row: MappedRow, action: ActionConfig) -> tuple[tuple[int, li
             else:
                 issues.append(issue(row.line, name, Msg.ENTITY_LEVEL_EMPTY, level=depth))
             break
-    return (row.line, levels), issues
-
+    return EntityInput(row.line, levels), issues

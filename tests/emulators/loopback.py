@@ -12,7 +12,8 @@ class LoopbackServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property

@@ -19,6 +19,7 @@ session search page):
 Every request is logged whole (headers and body: tests look for secrets), the
 sessions are a plain dict, and fault switches make the next requests fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -140,15 +141,19 @@ class PerculusEmulator:
     def add_session(self, name: str, start_date: str, duration: int = 60, **fields: object) -> str:
         guid = str(uuid.uuid4()).upper()
         with self._lock:
-            self.sessions[guid] = _session(guid, {"name": name, "start_date": start_date,
-                                                  "duration": duration, **fields})
+            self.sessions[guid] = _session(
+                guid, {"name": name, "start_date": start_date, "duration": duration, **fields}
+            )
         return guid
 
     # -- reading the log -----------------------------------------------------------
 
     def calls(self, path_prefix: str, method: str | None = None) -> list[RecordedRequest]:
-        return [r for r in self.requests
-                if r.path.startswith(path_prefix) and (method is None or r.method == method)]
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith(path_prefix) and (method is None or r.method == method)
+        ]
 
     # -- the API -------------------------------------------------------------------
 
@@ -162,7 +167,7 @@ class PerculusEmulator:
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         value = headers.get("Authorization", "")
-        return value.startswith("Bearer ") and value[len("Bearer "):] in self.tokens
+        return value.startswith("Bearer ") and value[len("Bearer ") :] in self.tokens
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -177,7 +182,7 @@ class PerculusEmulator:
             if method == "POST" and path == "/xapi/v2/session/search":
                 return self._search(body)
             if method == "DELETE" and path.startswith("/xapi/session/"):
-                guid = path[len("/xapi/session/"):].upper()
+                guid = path[len("/xapi/session/") :].upper()
                 if guid not in self.sessions:
                     return 404, {"code": 30, "details": "session_not_found"}
                 del self.sessions[guid]
@@ -186,8 +191,13 @@ class PerculusEmulator:
 
     def _token(self, body: bytes) -> tuple[int, object]:
         form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
-        expected = {"username": self.access_key, "password": self.secret_key,
-                    "account_id": self.account_id, "client_id": "api", "grant_type": "password"}
+        expected = {
+            "username": self.access_key,
+            "password": self.secret_key,
+            "account_id": self.account_id,
+            "client_id": "api",
+            "grant_type": "password",
+        }
         if any(form.get(k) != v for k, v in expected.items()):
             return 400, {"error": "invalid_grant"}
         token = uuid.uuid4().hex
@@ -208,10 +218,15 @@ class PerculusEmulator:
             if guid:
                 guid = str(guid).upper()
                 if guid not in self.sessions:
-                    model = {"session_id": 0, "the_guid": guid, "name": None, **{
-                        k: v for k, v in item.items() if k != "session_guid"}}
-                    rejected.append({"model": model,
-                                     "state": {"code": 30, "details": "session_not_found"}})
+                    model = {
+                        "session_id": 0,
+                        "the_guid": guid,
+                        "name": None,
+                        **{k: v for k, v in item.items() if k != "session_guid"},
+                    }
+                    rejected.append(
+                        {"model": model, "state": {"code": 30, "details": "session_not_found"}}
+                    )
                     continue
                 errors = self._problems(item, creating=False)
                 if errors:
@@ -224,8 +239,11 @@ class PerculusEmulator:
             else:
                 errors = self._problems(item, creating=True)
                 if errors:
-                    model = {"session_guid": None, **item,
-                             "start_date": _echo_date(item.get("start_date"))}
+                    model = {
+                        "session_guid": None,
+                        **item,
+                        "start_date": _echo_date(item.get("start_date")),
+                    }
                     rejected.append({"model": model, "state": {"code": 12, "details": errors}})
                     continue
                 guid = str(uuid.uuid4()).upper()
@@ -259,13 +277,14 @@ class PerculusEmulator:
         for session in self.sessions.values():
             if name and name not in str(session.get("name") or "").lower():
                 continue
-            local_day = _instant(session["start_date"]).astimezone(
-                ZoneInfo(session["timezone"])).date()
+            local_day = (
+                _instant(session["start_date"]).astimezone(ZoneInfo(session["timezone"])).date()
+            )
             if (begin and local_day < begin) or (end and local_day > end):
                 continue
             found.append(_rendered(session))
         first = (page_number - 1) * page_size
-        return 200, found[first:first + page_size]
+        return 200, found[first : first + page_size]
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -53,8 +53,11 @@ def _action(el, action: catalog.ActionSchema, problems: Problems, mapping_codes)
     else:
         problems.add(el, Msg.NO_FIELDS.format(action=action.name))
     search, full_access = read_options(
-        parts.get("options"), action, problems,
-        fields=fields if "fields" in parts else None, action_el=el,
+        parts.get("options"),
+        action,
+        problems,
+        fields=fields if "fields" in parts else None,
+        action_el=el,
     )
     return ActionConfig(action.name, fields, search, full_access, el.sourceline or 1)
 
@@ -76,16 +79,23 @@ def read_options(el, action: catalog.ActionSchema, problems: Problems, *, fields
                 else:
                     search = _search_fields(child, action, problems, fields)
             elif owner is not None:
-                problems.add(child, Msg.OTHER_ACTIONS_OPTION.format(
-                    tag=child.tag, owner=owner, action=action.name))
+                problems.add(
+                    child,
+                    Msg.OTHER_ACTIONS_OPTION.format(tag=child.tag, owner=owner, action=action.name),
+                )
             else:
                 problems.unknown(child, "options", action.options, "option")
     if action.search_option_mandatory and action.search_option not in seen:
         where = el if el is not None else action_el
         if where is not None:
-            problems.add(where, Msg.NO_SEARCH_OPTION.format(
-                action=action.name, option=action.search_option,
-                expected=", ".join(action.search_fields)))
+            problems.add(
+                where,
+                Msg.NO_SEARCH_OPTION.format(
+                    action=action.name,
+                    option=action.search_option,
+                    expected=", ".join(action.search_fields),
+                ),
+            )
     if action.name == catalog.LEARNER_ACTION and not search and fields:
         configured = {f.name for f in fields}
         search = [n for n in action.at_least_one if n in configured][:1]
@@ -100,8 +110,9 @@ def _search_fields(el, action: catalog.ActionSchema, problems: Problems, fields)
     lines: dict[str, int] = {}
     for item in children(el):
         if item.tag in action.fields and item.tag not in action.search_fields:
-            problems.add(item, Msg.NOT_A_SEARCH_FIELD.format(
-                tag=item.tag, option=el.tag, expected=expected))
+            problems.add(
+                item, Msg.NOT_A_SEARCH_FIELD.format(tag=item.tag, option=el.tag, expected=expected)
+            )
             continue
         name = canonical(item, action.search_fields, problems, el.tag)
         if name is None:
@@ -115,13 +126,15 @@ def _search_fields(el, action: catalog.ActionSchema, problems: Problems, fields)
             problems.add(item, Msg.SEARCH_FIELD_NOT_IN_FIELDS.format(name=name))
         names.append(name)
     if not children(el):
-        problems.add(el, Msg.EMPTY_SEARCH.format(
-            option=el.tag, expected=", ".join(action.search_fields)))
+        problems.add(
+            el, Msg.EMPTY_SEARCH.format(option=el.tag, expected=", ".join(action.search_fields))
+        )
     return names
 
 
-def read_fields(el, action: catalog.ActionSchema, problems: Problems,
-                mapping_codes) -> tuple[FieldSpec, ...]:
+def read_fields(
+    el, action: catalog.ActionSchema, problems: Problems, mapping_codes
+) -> tuple[FieldSpec, ...]:
     """The action's fields; a code list merges the defaults, <columnsMapping>'s codes, then
     its own."""
     check_container(el, problems)
@@ -138,8 +151,9 @@ def read_fields(el, action: catalog.ActionSchema, problems: Problems,
             specs.append(FieldSpec(name, False, False, line))
             continue
         if name in lines and name not in action.repeatable:
-            problems.add(child, Msg.FIELD_TWICE.format(
-                name=name, parent="fields", first=lines[name]))
+            problems.add(
+                child, Msg.FIELD_TWICE.format(name=name, parent="fields", first=lines[name])
+            )
             continue
         lines.setdefault(name, line)
         written, mandatory = field_children(child, name, problems, allow_mandatory=True)
@@ -159,9 +173,16 @@ def read_fields(el, action: catalog.ActionSchema, problems: Problems,
             problems.add(child, Msg.KEY_FIELD_OPTIONAL.format(name=name, action=action.name))
             mandatory = None
         default = action.fields[name]
-        specs.append(FieldSpec(name, default if mandatory is None else mandatory,
-                               mandatory is not None, line,
-                               codes, as_written))
+        specs.append(
+            FieldSpec(
+                name,
+                default if mandatory is None else mandatory,
+                mandatory is not None,
+                line,
+                codes,
+                as_written,
+            )
+        )
     if not children(el):
         problems.add(el, Msg.EMPTY_FIELDS)
     else:
@@ -227,8 +248,9 @@ def check_codes(el, name: str, meanings: dict[str, str], problems: Problems) -> 
     for meaning, code in meanings.items():
         key = code.strip().casefold()
         if key in by_code:
-            problems.add(el, Msg.SAME_CODE.format(
-                code=code, field=name, first=by_code[key], second=meaning))
+            problems.add(
+                el, Msg.SAME_CODE.format(code=code, field=name, first=by_code[key], second=meaning)
+            )
         else:
             by_code[key] = meaning
 
@@ -244,8 +266,9 @@ def mapping_codes(providers_el) -> dict[str, dict[str, str]]:
             if mapping.tag != "columnsMapping":
                 continue
             for column in children(mapping):
-                name = next((n for n in _code_list_fields()
-                             if n.casefold() == column.tag.casefold()), None)
+                name = next(
+                    (n for n in _code_list_fields() if n.casefold() == column.tag.casefold()), None
+                )
                 if name is None:
                     continue
                 meanings = code_meanings(name)

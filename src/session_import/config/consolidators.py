@@ -67,5 +67,6 @@ def _consolidator(el, name: str, base: Path, problems: Problems) -> Consolidator
     required = catalog.CONSOLIDATOR_REQUIRED_OPTION.get(name)
     if required and not any(c.tag == required for c in children(el)):
         problems.add(el, Msg.PARAMETER_MISSING.format(option=required))
-    return ConsolidatorConfig(name, {k: tuple(v) for k, v in options.items()}, disabled,
-                              el.sourceline or 1)
+    return ConsolidatorConfig(
+        name, {k: tuple(v) for k, v in options.items()}, disabled, el.sourceline or 1
+    )

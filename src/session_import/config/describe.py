@@ -17,15 +17,20 @@ _FRAGMENT_HOMES = {
 }
 
 _DELIMITER_NAMES = {
-    ";": "semicolon", ",": "comma", "|": "pipe", "\t": "tab", None: "detected among ; , | TAB",
+    ";": "semicolon",
+    ",": "comma",
+    "|": "pipe",
+    "\t": "tab",
+    None: "detected among ; , | TAB",
 }
 
 
 def describe(config: Config) -> list[str]:
     """Plain lines saying what each import will read and do (the `check` command)."""
     if config.form == "fragment":
-        home = _FRAGMENT_HOMES.get(config.fragment or "",
-                                   "inside an <import> of an <import-config>")
+        home = _FRAGMENT_HOMES.get(
+            config.fragment or "", "inside an <import> of an <import-config>"
+        )
         line = f"{config.path}: a valid <{config.fragment}> fragment; it belongs {home} "
         return [line + "(a fragment cannot be run on its own)."]
     lines = [f"{config.path}: {len(config.imports)} import(s), {config.form} form"]
@@ -39,8 +44,10 @@ def describe(config: Config) -> list[str]:
             state = " (disabled)" if c.disabled else ""
             lines.append(f"  then {c.name}{state}" + (f": {opts}" if opts else ""))
         if imp.safety.max_rejects or imp.safety.max_cancel:
-            lines.append(f"  safety: max rejects {imp.safety.max_rejects or '-'}, "
-                         f"max cancel {imp.safety.max_cancel or '-'}")
+            lines.append(
+                f"  safety: max rejects {imp.safety.max_rejects or '-'}, "
+                f"max cancel {imp.safety.max_cancel or '-'}"
+            )
         for p in imp.publishers:
             lines.append("  publishes every change to " + _describe_publisher(p))
     return lines

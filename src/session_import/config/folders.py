@@ -22,8 +22,12 @@ def config_folder(el, text: str, base: Path, problems: Problems) -> Path | None:
     configuration must not be able to send the import's reads, moves and logs elsewhere.
     """
     if has_dot_dot(text):
-        problems.add(el, Msg.DOT_DOT.format(
-            what="write a folder inside the configuration's folder, or an absolute path"))
+        problems.add(
+            el,
+            Msg.DOT_DOT.format(
+                what="write a folder inside the configuration's folder, or an absolute path"
+            ),
+        )
         return None
     if any(ch in text for ch in "\t\n\r"):
         problems.add(el, Msg.PATH_CONTROL.format(tag=el.tag))

@@ -25,8 +25,15 @@ _ROOTS = ("import-config", "actions")
 
 # Roots of CrossKnowledge's published snippets; `check` validates the supported ones in place.
 _FRAGMENT_ROOTS = (
-    "providers", "fileSystemSourceProvider", "consolidators", "options", "fields", "columnsMapping",
-    "preProcess", "postProcess", "parameters",
+    "providers",
+    "fileSystemSourceProvider",
+    "consolidators",
+    "options",
+    "fields",
+    "columnsMapping",
+    "preProcess",
+    "postProcess",
+    "parameters",
 )
 
 _FRAGMENT_SAMPLE = 100  # names of a fragment that say which action it is written for
@@ -156,8 +163,9 @@ def _import(el, import_id: str, base: Path, problems: Problems) -> ImportConfig:
         consolidators = read_consolidators(parts["consolidators"], base, problems)
     safety = _safety(parts["safety"], problems) if "safety" in parts else SafetyConfig()
     publishers = read_publishers(parts["publishers"], problems) if "publishers" in parts else ()
-    return ImportConfig(import_id, provider, actions, consolidators, safety, el.sourceline or 1,
-                        publishers)
+    return ImportConfig(
+        import_id, provider, actions, consolidators, safety, el.sourceline or 1, publishers
+    )
 
 
 def _safety(el, problems: Problems) -> SafetyConfig:

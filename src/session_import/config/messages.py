@@ -87,8 +87,7 @@ class Msg(StrEnum):
         "A configuration's root is <import-config> or <actions>."
     )
     IMPORT_ROOT = (
-        "<import> must stand inside <import-config>; wrap it in "
-        "<import-config>...</import-config>."
+        "<import> must stand inside <import-config>; wrap it in <import-config>...</import-config>."
     )
     ACTION_ROOT = "<{tag}> must stand inside <actions>; wrap it in <actions>...</actions>."
     UNKNOWN = "unknown {what} <{tag}> in <{where}>; did you mean <{close}>?"
@@ -132,7 +131,7 @@ class Msg(StrEnum):
         "<{tag}> is {value!r}, not a known time zone; write an IANA name such as Europe/Istanbul."
     )
     PUBLISHER_TRAINING = (
-        '<training> needs pathCode=, courseId=, batchId= and moduleId=; it lacks {missing}.'
+        "<training> needs pathCode=, courseId=, batchId= and moduleId=; it lacks {missing}."
     )
     PUBLISHER_TRAINING_TWICE = (
         '<training pathCode="{code}"> appears twice (first on line {first}); keep one.'
@@ -251,8 +250,10 @@ class Msg(StrEnum):
 # Characters that end a line for str.splitlines() (and for most readers of a log), escaped in
 # messages: a value echoed from the XML (<fullAccess>ye&#10;s</fullAccess>) must not split one
 # error into lines that no longer start with FILE:LINE:.
-_LINE_BREAKS = {ord(c): f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-                for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_LINE_BREAKS = {
+    ord(c): f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+    for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+}
 _LINE_BREAKS.update({ord("\n"): "\\n", ord("\r"): "\\r"})
 
 
@@ -302,8 +303,9 @@ class Problems:
 
     def _listed(self, entries, more: str) -> list[str]:
         first = heapq.nsmallest(MAX_LISTED, entries, key=lambda entry: entry[:3])
-        lines = [f"{self.shown}:{line}: {one_line(m() if callable(m) else m)}"
-                 for _, line, _, m in first]
+        lines = [
+            f"{self.shown}:{line}: {one_line(m() if callable(m) else m)}" for _, line, _, m in first
+        ]
         if len(entries) > len(first):
             count = len(entries) - len(first)
             plural = "" if count == 1 else "s"
@@ -347,8 +349,9 @@ def _unknown_message(tag: str, where: str, valid, what: str) -> str:
     close = close_match(tag, valid)
     if close:
         return Msg.UNKNOWN.format(what=what, tag=shorten_name(tag), where=where, close=close)
-    return Msg.UNKNOWN_EXPECTED.format(what=what, tag=shorten_name(tag), where=where,
-                                       expected=_one_of(valid))
+    return Msg.UNKNOWN_EXPECTED.format(
+        what=what, tag=shorten_name(tag), where=where, expected=_one_of(valid)
+    )
 
 
 def shorten_name(name: str) -> str:

@@ -198,7 +198,9 @@ def read_columns(el, problems: Problems, actions) -> tuple[ColumnSpec, ...]:
 def _check_columns_cover(el, columns, actions, problems: Problems) -> None:
     present = {c.name for c in columns}
     missing = dict.fromkeys(
-        spec.name for action in actions for spec in action.fields
+        spec.name
+        for action in actions
+        for spec in action.fields
         if spec.mandatory and spec.name != catalog.IGNORED_COLUMN and spec.name not in present
     )
     for name in missing:

@@ -73,8 +73,9 @@ def _publisher_value(el, kind: str, problems: Problems):
     if kind.startswith("int:"):
         _, low, high = kind.split(":")
         if not text.isdigit() or not int(low) <= int(text) <= int(high):
-            problems.add(el, Msg.PUBLISHER_NUMBER.format(
-                tag=el.tag, value=text, low=low, high=high))
+            problems.add(
+                el, Msg.PUBLISHER_NUMBER.format(tag=el.tag, value=text, low=low, high=high)
+            )
             return None
         return int(text)
     if kind == "seconds":

@@ -42,8 +42,12 @@ def parse_document(path: Path, shown: str):
     if line is not None:
         raise ConfigError([f"{shown}:{line}: {Msg.DOCTYPE}"])
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
     )
     try:
         root = etree.fromstring(data, parser)
@@ -53,8 +57,12 @@ def parse_document(path: Path, shown: str):
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise ConfigError([f"{shown}:1: {Msg.DOCTYPE}"])  # in an encoding the byte scan cannot read
     if root.xpath("count(//*) + count(//@*)") > MAX_CONFIG_NODES:
-        raise ConfigError([f"{shown}:{_line_past_node_limit(root)}: "
-                           + Msg.TOO_MANY_NODES.format(limit=f"{MAX_CONFIG_NODES:,}")])
+        raise ConfigError(
+            [
+                f"{shown}:{_line_past_node_limit(root)}: "
+                + Msg.TOO_MANY_NODES.format(limit=f"{MAX_CONFIG_NODES:,}")
+            ]
+        )
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.startswith("{"):
             el.tag = etree.QName(el).localname  # a default namespace on the root changes nothing
@@ -101,7 +109,8 @@ def _syntax_message(exc: etree.XMLSyntaxError) -> str:
     if exc.code == _XML_ERR_TAG_NAME_MISMATCH and (match := _TAG_MISMATCH.match(reason)):
         opened, line, closed = match.groups()
         return Msg.XML_TAG_MISMATCH.format(
-            opened=shorten_name(opened), line=line, closed=shorten_name(closed))
+            opened=shorten_name(opened), line=line, closed=shorten_name(closed)
+        )
     if exc.code == _XML_ERR_TAG_NOT_FINISHED and (match := _UNCLOSED.match(reason)):
         tag, line = match.groups()
         return Msg.XML_UNCLOSED.format(tag=shorten_name(tag), line=line)
@@ -113,8 +122,12 @@ def _syntax_message(exc: etree.XMLSyntaxError) -> str:
 
 
 def _doctype_line(data: bytes) -> int | None:
-    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             data = data.decode(encoding, errors="replace").encode("utf-8")
             break

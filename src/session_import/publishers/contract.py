@@ -4,6 +4,7 @@ The store's outbox (publishers.outbox) owns ordering, persistence and retries ac
 runs; a client only turns queued changes into HTTP calls and reports, change by
 change, what became of each one.  Clients never touch the store.
 """
+
 from __future__ import annotations
 
 from collections import deque

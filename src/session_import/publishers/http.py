@@ -13,8 +13,9 @@ class Secrets:
 
     ``redacted`` names the credentials that must never leave the client (all by default)."""
 
-    def __init__(self, service: str, credentials: Mapping[str, str],
-                 redacted: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, service: str, credentials: Mapping[str, str], redacted: Sequence[str] | None = None
+    ) -> None:
         self._service = service
         self._values = dict(credentials)
         self._redacted = tuple(self._values if redacted is None else redacted)
@@ -40,8 +41,13 @@ def past_deadline(delivery: Delivery, clock: Callable[[], float], after: float =
     return delivery.deadline is not None and clock() + after > delivery.deadline
 
 
-def wait_within_deadline(delivery: Delivery, seconds: float, reason: str,
-                         clock: Callable[[], float], sleep: Callable[[float], None]) -> bool:
+def wait_within_deadline(
+    delivery: Delivery,
+    seconds: float,
+    reason: str,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> bool:
     """Wait ``seconds`` (shown on a terminal with ``reason``); False, without waiting, when
     the wait would end past the delivery's deadline."""
     if past_deadline(delivery, clock, after=seconds):
@@ -91,7 +97,11 @@ def network_problem(exc: BaseException) -> str:
         return "read timeout"
     if found(requests.exceptions.SSLError, lower.SSLError):
         return "TLS error"
-    if found(lower.ProtocolError, ConnectionResetError, ConnectionAbortedError,
-             http.client.RemoteDisconnected):
+    if found(
+        lower.ProtocolError,
+        ConnectionResetError,
+        ConnectionAbortedError,
+        http.client.RemoteDisconnected,
+    ):
         return "connection lost"
     return "connection failed"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from session_import.model import RecordOp
 from session_import.publishers.contract import (
     Client,
     CredentialsError,
@@ -25,12 +26,11 @@ from session_import.publishers.contract import (
 )
 
 if TYPE_CHECKING:  # the store imports this package's payload: no cycle at run time
-    from session_import.store import Store
+    from session_import.store import StoreInterface
 
 STATES = ("published", "rejected", "pending", "skipped")
 QUEUE_PAGE = 2000  # queued changes read at a time
 SETTLE_GROUP = 100  # outcomes committed together
-_KIND_COUNT = {"create": "created", "update": "updated", "cancel": "cancelled"}
 
 
 @dataclass
@@ -70,7 +70,7 @@ def boot_clock() -> tuple[str, float] | None:
         return None
 
 
-def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
+def _load_pace(store: StoreInterface, client: Client, wall_clock: Callable[[], float]) -> None:
     """Count the calls earlier commands sent in the client's pacing window (Zoho's limit
     is the service's, not one command's).
 
@@ -95,14 +95,15 @@ def _load_pace(store: Store, client: Client, wall_clock: Callable[[], float]) ->
     pacer.sent.extendleft(reversed([t for t in earlier if not pacer.sent or t < pacer.sent[0]]))
 
 
-def _save_pace(store: Store, client: Client, wall_clock: Callable[[], float]) -> None:
+def _save_pace(store: StoreInterface, client: Client, wall_clock: Callable[[], float]) -> None:
     pacer = client.pacer
     if pacer is None:
         return
     wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
     anchor = None if boot is None else (boot[0], wall - boot[1])
-    store.record_calls(client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span,
-                       anchor=anchor)
+    store.record_calls(
+        client.name, [wall - (mono - t) for t in pacer.sent], wall - pacer.span, anchor=anchor
+    )
 
 
 def _change(entry: dict) -> RemoteChange:
@@ -122,11 +123,16 @@ def _change(entry: dict) -> RemoteChange:
     )
 
 
-def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
-            deadline: float | None = None,
-            on_wait: Callable[[str, float], None] | None = None,
-            now: Callable[[], str] = _now,
-            wall_clock: Callable[[], float] = time.time) -> PublishResult:
+def deliver(
+    store: StoreInterface,
+    import_id: str,
+    clients: Iterable[Client],
+    *,
+    deadline: float | None = None,
+    on_wait: Callable[[str, float], None] | None = None,
+    now: Callable[[], str] = _now,
+    wall_clock: Callable[[], float] = time.time,
+) -> PublishResult:
     """Deliver every pending change of ``import_id`` to each client; never raises for the
     remote side (what cannot be delivered stays queued and is counted pending).
 
@@ -146,8 +152,15 @@ def deliver(store: Store, import_id: str, clients: Iterable[Client], *,
     return result
 
 
-def _deliver_to(store: Store, import_id: str, client: Client, result: PublishResult,
-                deadline: float | None, on_wait, now) -> None:
+def _deliver_to(
+    store: StoreInterface,
+    import_id: str,
+    client: Client,
+    result: PublishResult,
+    deadline: float | None,
+    on_wait,
+    now,
+) -> None:
     """Passes over the queue, oldest change first, a page at a time (memory stays flat).
 
     In a pass a session's first pending change has its turn; its later ones wait for
@@ -180,14 +193,24 @@ def _deliver_to(store: Store, import_id: str, client: Client, result: PublishRes
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            progress |= _deliver_turn(store, client, turn, by_id, result, reported,
-                                      deadline, on_wait, now)
+            progress |= _deliver_turn(
+                store, client, turn, by_id, result, reported, deadline, on_wait, now
+            )
         if not (progress and deferred):
             return
 
 
-def _deliver_turn(store: Store, client: Client, turn: list[RemoteChange], by_id: dict[int, dict],
-                  result: PublishResult, reported: set[str], deadline, on_wait, now) -> bool:
+def _deliver_turn(
+    store: StoreInterface,
+    client: Client,
+    turn: list[RemoteChange],
+    by_id: dict[int, dict],
+    result: PublishResult,
+    reported: set[str],
+    deadline,
+    on_wait,
+    now,
+) -> bool:
     """One client delivery; True when it settled something.
 
     Outcomes are committed in groups (at most SETTLE_GROUP, and always before the next
@@ -211,12 +234,14 @@ def _deliver_turn(store: Store, client: Client, turn: list[RemoteChange], by_id:
         return owner is not None and owner != by_id[change_id]["session_id"]
 
     progress = False
-    delivery = Delivery(turn, before_send=before_send, deadline=deadline,
-                        on_wait=on_wait, taken=taken)
+    delivery = Delivery(
+        turn, before_send=before_send, deadline=deadline, on_wait=on_wait, taken=taken
+    )
     try:
         for outcome in client.deliver(delivery):
-            progress |= _record(outcome, by_id[outcome.change_id], name, result, reported,
-                                unsaved, store, now)
+            progress |= _record(
+                outcome, by_id[outcome.change_id], name, result, reported, unsaved, store, now
+            )
             if len(unsaved) >= SETTLE_GROUP:
                 save()
     finally:
@@ -224,8 +249,16 @@ def _deliver_turn(store: Store, client: Client, turn: list[RemoteChange], by_id:
     return progress
 
 
-def _record(outcome, entry: dict, name: str, result: PublishResult, reported: set[str],
-            unsaved: list[tuple], store: Store, now) -> bool:
+def _record(
+    outcome,
+    entry: dict,
+    name: str,
+    result: PublishResult,
+    reported: set[str],
+    unsaved: list[tuple],
+    store: StoreInterface,
+    now,
+) -> bool:
     """Note what became of one change; True when it is settled."""
     run = result.for_run(name, entry["run_id"])
     if outcome.state == "pending":
@@ -240,7 +273,7 @@ def _record(outcome, entry: dict, name: str, result: PublishResult, reported: se
         remote = (entry["session_id"], name, outcome.remote_id)
     unsaved.append((entry["id"], outcome.state, now(), outcome.message, outcome.warning, remote))
     run.counts[outcome.state] += 1
-    kind = _KIND_COUNT[entry["kind"]]
+    kind = RecordOp.of_outbox_kind(entry["kind"]).row_kind.value
     run.settled.append((entry["line"], kind))
     if outcome.state == "rejected":
         run.rejected.append((entry["line"], entry["row"], outcome.message or "", kind))

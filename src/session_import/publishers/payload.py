@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-# the store's change operation -> the kind of change a remote system is sent
-REMOTE_KIND = {"create": "create", "update": "update", "delete": "cancel"}
-
 
 def session_payload(session, training, teacher) -> dict[str, str | None]:
     """The keyword arguments of contract.SessionData for a session record, its training and
     its teacher (None when it has none)."""
     return {
-        "guid": session.guid, "title": session.title,
-        "start": session.start_date, "end": session.end_date,
-        "training_path_code": training.path_code, "training_title": training.title,
-        "training_locale": training.locale, "training_modality": training.modality,
+        "guid": session.guid,
+        "title": session.title,
+        "start": session.start_date,
+        "end": session.end_date,
+        "training_path_code": training.path_code,
+        "training_title": training.title,
+        "training_locale": training.locale,
+        "training_modality": training.modality,
         "teacher_ref_number": teacher.ref_number if teacher else None,
     }
 
@@ -24,4 +25,3 @@ def session_payload(session, training, teacher) -> dict[str, str | None]:
 def changed_fields(before: Mapping[str, object], after: Mapping[str, object]) -> str:
     """The outbox's ``changed`` column of an update: the names whose value differs, as JSON."""
     return json.dumps(sorted(name for name in after if after[name] != before[name]))
-

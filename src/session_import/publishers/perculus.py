@@ -11,6 +11,7 @@ Secrets (the keys and the token) never reach an exception, an outcome or a log
 record: messages are built from fixed texts and HTTP statuses only, and
 ``Secrets.redact`` scrubs every text that leaves this module as a second line of defence.
 """
+
 from __future__ import annotations
 
 import logging
@@ -167,7 +168,8 @@ class PerculusClient:
     ) -> None:
         self.settings = settings
         self._secrets = Secrets(
-            "Perculus", PERCULUS_CREDENTIALS.read(credentials), redacted=(SECRET_KEY, ACCESS_KEY))
+            "Perculus", PERCULUS_CREDENTIALS.read(credentials), redacted=(SECRET_KEY, ACCESS_KEY)
+        )
         self._zone = ZoneInfo(settings.timezone)
         self._owns_session = session is None
         self._http = session if session is not None else requests.Session()
@@ -223,14 +225,18 @@ class PerculusClient:
         started = time.monotonic()
         try:
             response = self._http.request(  # type: ignore[misc]
-                method, url, timeout=self._timeout, allow_redirects=False, **kwargs)
+                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
+            )
         except requests.RequestException as exc:
             problem = network_problem(exc)
             log.warning("perculus: %s %s: %s", method, path, problem)
             raise _NoAnswer(problem) from None
         log.debug(
             "perculus: %s %s -> HTTP %s in %.2fs",
-            method, path, response.status_code, time.monotonic() - started,
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
         )
         return response
 
@@ -417,9 +423,13 @@ class _Run:
 
     def _wait(self, seconds: float) -> bool:
         """Back-off before another try; False when it would end past the deadline."""
-        waited = wait_within_deadline(self.delivery, seconds,
-                                      "Perculus did not answer; trying again",
-                                      self.client._clock, self.client._sleep)
+        waited = wait_within_deadline(
+            self.delivery,
+            seconds,
+            "Perculus did not answer; trying again",
+            self.client._clock,
+            self.client._sleep,
+        )
         if not waited:
             self.stopped = PUBLISH_TIMEOUT
         return waited
@@ -436,8 +446,11 @@ class _Run:
             response = self.client._authorized("DELETE", DELETE_PATH + guid)
         except _NoAnswer as failure:
             self.stopped = UNAVAILABLE.format(problem=failure.problem)
-            yield DeliveryOutcome(change.id, "pending", message=NO_ANSWER.format(
-                problem=failure.problem, tries=self.settings.tries))
+            yield DeliveryOutcome(
+                change.id,
+                "pending",
+                message=NO_ANSWER.format(problem=failure.problem, tries=self.settings.tries),
+            )
             return
         with response:
             status = response.status_code
@@ -449,8 +462,11 @@ class _Run:
                 yield DeliveryOutcome(change.id, "published", remote_id=guid)
             elif status >= 500 or status == 429:
                 self.stopped = UNAVAILABLE.format(problem=f"HTTP {status}")
-                yield DeliveryOutcome(change.id, "pending", message=NO_ANSWER.format(
-                    problem=f"HTTP {status}", tries=self.settings.tries))
+                yield DeliveryOutcome(
+                    change.id,
+                    "pending",
+                    message=NO_ANSWER.format(problem=f"HTTP {status}", tries=self.settings.tries),
+                )
             else:
                 rejection = _error_message(response)
                 if rejection is None:
@@ -491,7 +507,8 @@ class _Run:
                 if tries >= self.settings.tries:
                     self.stopped = UNAVAILABLE.format(problem=failure.problem)
                     yield from self._pending(
-                        remaining, NO_ANSWER.format(problem=failure.problem, tries=tries))
+                        remaining, NO_ANSWER.format(problem=failure.problem, tries=tries)
+                    )
                     return
                 if not self._wait(self.settings.backoff_factor * 2 ** (tries - 1)):
                     yield from self._pending(remaining, PUBLISH_TIMEOUT)
@@ -503,8 +520,9 @@ class _Run:
                 yield from self._read_answer(response, remaining)
             return
 
-    def _look_up(self, creates: Sequence[_Item],
-                 remaining: list[_Item]) -> Iterator[DeliveryOutcome]:
+    def _look_up(
+        self, creates: Sequence[_Item], remaining: list[_Item]
+    ) -> Iterator[DeliveryOutcome]:
         """Creates found on Perculus are published and leave ``remaining``; a
         create that could not be looked for stays queued, never sent blind."""
         for item in creates:
@@ -549,23 +567,30 @@ class _Run:
             found.extend(s for s in sessions if _same_session(s, item) and _guid_of(s))
             if len(sessions) < SEARCH_PAGE_SIZE:
                 break
-        free = [s for s in found if _guid_of(s).upper() not in self.client._claimed
-                and not self.delivery.taken(_guid_of(s), item.change.id)]
+        free = [
+            s
+            for s in found
+            if _guid_of(s).upper() not in self.client._claimed
+            and not self.delivery.taken(_guid_of(s), item.change.id)
+        ]
         if not free:
             return None
         # several sessions with that name and start: prefer the one whose other fields match
         free.sort(key=lambda s: -sum(s.get(k) == v for k, v in item.payload.items()))
         return _guid_of(free[0])
 
-    def _read_answer(self, response: requests.Response,
-                     items: list[_Item]) -> Iterator[DeliveryOutcome]:
+    def _read_answer(
+        self, response: requests.Response, items: list[_Item]
+    ) -> Iterator[DeliveryOutcome]:
         status = response.status_code
         try:
             answer = response.json()
         except ValueError:
             answer = None
-        if status in (200, 207, 400) and isinstance(answer, dict) and (
-            "approved" in answer or "rejected" in answer
+        if (
+            status in (200, 207, 400)
+            and isinstance(answer, dict)
+            and ("approved" in answer or "rejected" in answer)
         ):
             yield from self._match(answer, items)
             return

@@ -24,5 +24,7 @@ def make_clients(imp, environ: Mapping[str, str]) -> list[Client]:
     if not imp.publishers:
         return []
     classes = _client_classes()
-    return [classes[publisher.name](SETTINGS[publisher.name](**publisher.settings), environ)
-            for publisher in imp.publishers]
+    return [
+        classes[publisher.name](SETTINGS[publisher.name](**publisher.settings), environ)
+        for publisher in imp.publishers
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import time as clock_time
+from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from session_import.publishers.contract import CredentialsError
@@ -48,9 +49,11 @@ class CredentialVariables:
 
 
 PERCULUS_CREDENTIALS = CredentialVariables(
-    "Perculus", ("PERCULUS_ACCESS_KEY", "PERCULUS_SECRET_KEY", "PERCULUS_ACCOUNT_ID"))
+    "Perculus", ("PERCULUS_ACCESS_KEY", "PERCULUS_SECRET_KEY", "PERCULUS_ACCOUNT_ID")
+)
 ZOHO_CREDENTIALS = CredentialVariables(
-    "Zoho People", ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN"))
+    "Zoho People", ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
+)
 # publisher name (config.PublisherConfig.name) -> where its credentials come from
 CREDENTIALS = {"perculus": PERCULUS_CREDENTIALS, "zoho": ZOHO_CREDENTIALS}
 
@@ -67,6 +70,15 @@ def credential_problems(config, environ: Mapping[str, str]) -> list[str]:
                 if problem not in problems:
                     problems.append(problem)
     return problems
+
+
+class SettingsMsg(StrEnum):
+    URL = "{name} must start with https:// (got {url!r})."
+    AT_LEAST_1 = "{name} must be at least 1 (got {value})."
+    DURATION = "defaultDuration must be between {low} and {high} minutes (got {value})."
+    TIMEZONE = "timezone {zone!r} is not a known IANA time zone."
+    ZOHO_COUNTS = "maxRequests and tries must be at least 1."
+    ZOHO_TIMES = "windowSeconds and timeout must be positive, lockSeconds not negative."
 
 
 @dataclass(frozen=True)
@@ -86,20 +98,21 @@ class PerculusSettings:
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"baseUrl must start with https:// (got {self.base_url!r}).")
+            raise ValueError(SettingsMsg.URL.format(name="baseUrl", url=self.base_url))
         if self.batch_size < 1:
-            raise ValueError(f"batchSize must be at least 1 (got {self.batch_size}).")
+            raise ValueError(SettingsMsg.AT_LEAST_1.format(name="batchSize", value=self.batch_size))
         if not MIN_DURATION <= self.default_duration <= MAX_DURATION:
             raise ValueError(
-                f"defaultDuration must be between {MIN_DURATION} and {MAX_DURATION} minutes "
-                f"(got {self.default_duration})."
+                SettingsMsg.DURATION.format(
+                    low=MIN_DURATION, high=MAX_DURATION, value=self.default_duration
+                )
             )
         if self.tries < 1:
-            raise ValueError(f"tries must be at least 1 (got {self.tries}).")
+            raise ValueError(SettingsMsg.AT_LEAST_1.format(name="tries", value=self.tries))
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {self.timezone!r} is not a known IANA time zone.") from None
+            raise ValueError(SettingsMsg.TIMEZONE.format(zone=self.timezone)) from None
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
 
@@ -133,14 +146,12 @@ class ZohoSettings:
         for name in ("base_url", "accounts_url"):
             url = getattr(self, name)
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{name} must start with https:// (got {url!r}).")
+                raise ValueError(SettingsMsg.URL.format(name=name, url=url))
             object.__setattr__(self, name, url.rstrip("/"))
         if self.max_requests < 1 or self.tries < 1:
-            raise ValueError("maxRequests and tries must be at least 1.")
+            raise ValueError(SettingsMsg.ZOHO_COUNTS)
         if self.window_seconds <= 0 or self.lock_seconds < 0 or self.timeout <= 0:
-            raise ValueError(
-                "windowSeconds and timeout must be positive, lockSeconds not negative."
-            )
+            raise ValueError(SettingsMsg.ZOHO_TIMES)
 
     def module_for(self, path_code: str) -> ModuleIds | None:
         ids = self.trainings.get(path_code)
@@ -164,12 +175,16 @@ def describe(name: str, options: Mapping[str, object]) -> str:
 
     if name == "perculus":
         variables = ", ".join(PERCULUS_CREDENTIALS.names)
-        return (f"Perculus at {options.get('base_url')} (batches of "
-                f"{option(PerculusSettings, 'batch_size')}, times in "
-                f"{option(PerculusSettings, 'timezone')}; credentials from {variables})")
+        return (
+            f"Perculus at {options.get('base_url')} (batches of "
+            f"{option(PerculusSettings, 'batch_size')}, times in "
+            f"{option(PerculusSettings, 'timezone')}; credentials from {variables})"
+        )
     trainings = options.get("trainings")
     modules = len(trainings) if isinstance(trainings, Mapping) else 0
-    return (f"Zoho People at {options.get('base_url')} (at most "
-            f"{option(ZohoSettings, 'max_requests')} calls in "
-            f"{option(ZohoSettings, 'window_seconds'):g} s, {modules} training(s) "
-            f"with their own module; credentials from {', '.join(ZOHO_CREDENTIALS.names)})")
+    return (
+        f"Zoho People at {options.get('base_url')} (at most "
+        f"{option(ZohoSettings, 'max_requests')} calls in "
+        f"{option(ZohoSettings, 'window_seconds'):g} s, {modules} training(s) "
+        f"with their own module; credentials from {', '.join(ZOHO_CREDENTIALS.names)})"
+    )

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock_time
-from enum import Enum
+from enum import StrEnum
 
 import requests
 
@@ -71,7 +71,7 @@ _STATUS_TEXT = {
 _REJECTED_STATUSES = frozenset(_STATUS_TEXT)
 
 
-class ZohoMsg(str, Enum):
+class ZohoMsg(StrEnum):
     """Every message this client puts in an outcome or an exception."""
 
     REFUSED = "Zoho People refused the credentials (HTTP {status})."
@@ -99,9 +99,7 @@ class ZohoMsg(str, Enum):
         "Zoho People did not authorize the call (HTTP 403) for module {module_id}; "
         "the change stays queued."
     )
-    UNAVAILABLE = (
-        "Zoho People did not answer ({reason}, {tries} tries); the change stays queued."
-    )
+    UNAVAILABLE = "Zoho People did not answer ({reason}, {tries} tries); the change stays queued."
     TOKEN_UNAVAILABLE = (
         "Zoho People's token service did not answer ({reason}, {tries} tries); "
         "the changes stay queued."
@@ -408,8 +406,11 @@ class ZohoPeopleClient:
             )
         if needs_schedule and not _ends_after_start(fields):
             message = ZohoMsg.END_NOT_AFTER_START.format(
-                title=session.title, start=fields["startTime"], end=fields["endTime"],
-                date=fields["date"])
+                title=session.title,
+                start=fields["startTime"],
+                end=fields["endTime"],
+                date=fields["date"],
+            )
             return DeliveryOutcome(change.id, "rejected", message=message)
         if "trainerErecno" in fields and not session.teacher_ref_number:
             return DeliveryOutcome(

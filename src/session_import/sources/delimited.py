@@ -131,9 +131,7 @@ class DataFile(RecordFile):
         mapping.check_delimiter, which tells a file written with another delimiter."""
         reader = csv.reader(self._sample_lines, delimiter=delimiter, quotechar='"', strict=False)
         try:
-            return [cells for cells in islice(reader, 2 * SAMPLE_RECORDS) if cells][
-                :SAMPLE_RECORDS
-            ]
+            return [cells for cells in islice(reader, 2 * SAMPLE_RECORDS) if cells][:SAMPLE_RECORDS]
         except csv.Error:
             return []
 
@@ -151,9 +149,7 @@ class DataFile(RecordFile):
             ) from None
         if found is not None:
             line, offset, sequence = found
-            raise DataFileError(
-                self.path, line, utf8_text_message(self.encoding, offset, sequence)
-            )
+            raise DataFileError(self.path, line, utf8_text_message(self.encoding, offset, sequence))
 
     def _start(self, delimiter: str | None, has_header: bool) -> Iterator[Record]:
         """Wire lines -> csv -> records; detect the delimiter and read the header now."""
@@ -214,9 +210,7 @@ class DataFile(RecordFile):
             self.header = _first_cells(iterator)
         return iterator
 
-    def _csv_reader(
-        self, lines: Iterator[str], delimiter: str | None, end: Iterator[str]
-    ) -> Any:
+    def _csv_reader(self, lines: Iterator[str], delimiter: str | None, end: Iterator[str]) -> Any:
         """csv's reader of ``lines`` then ``end``, in the configured delimiter or the one
         detected from the first record; the first records are kept for split_sample."""
         peeked, first_record, lines = self._first_records(lines)

@@ -211,9 +211,7 @@ def suggest_encoding(
     return SUGGESTED_ENCODINGS[name]
 
 
-def undecodable_message(
-    path: str, encoding: str, offset: int, bad: bytes, cut_short: bool
-) -> str:
+def undecodable_message(path: str, encoding: str, offset: int, bad: bytes, cut_short: bool) -> str:
     """Why the file does not decode at byte ``offset`` (``bad``), and what to set."""
     if workbook := _workbook_not_text(path):
         return workbook.value

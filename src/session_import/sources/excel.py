@@ -114,8 +114,17 @@ _ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
 _COLUMN_LETTERS = re.compile("[A-Za-z]{1,3}")
 
 # What parsing a damaged part raises (lxml, zipfile, zlib, the values' conversions).
-_DAMAGE = (etree.Error, zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError,
-           IndexError, NotImplementedError, OverflowError)
+_DAMAGE = (
+    etree.Error,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    KeyError,
+    IndexError,
+    NotImplementedError,
+    OverflowError,
+)
 
 
 class _Unreadable(Exception):
@@ -427,8 +436,11 @@ class ExcelFile(RecordFile):
             )
         if chosen.part is None:
             raise DataFileError(
-                self.path, 0, ReadMsg.WORKBOOK_DAMAGED.format(
-                    reason=f"the part of its sheet {_quoted(chosen.name)} is missing")
+                self.path,
+                0,
+                ReadMsg.WORKBOOK_DAMAGED.format(
+                    reason=f"the part of its sheet {_quoted(chosen.name)} is missing"
+                ),
             )
         return chosen
 
@@ -473,6 +485,7 @@ class ExcelFile(RecordFile):
             elements.close()
             raise self._failure(error, line) from None
 
+
 def _row_number(row: Any, previous: int) -> int:
     text = row.get("r")
     number = int(text) if text is not None else previous + 1
@@ -488,8 +501,14 @@ def _row_number(row: Any, previous: int) -> int:
 class _CellReader:
     """One row element -> its cells as text (see the module's docstring)."""
 
-    def __init__(self, strings: list[str], dates: frozenset[int], durations: frozenset[int],
-                 date1904: bool, write_date: Callable[[dt.date], str]):
+    def __init__(
+        self,
+        strings: list[str],
+        dates: frozenset[int],
+        durations: frozenset[int],
+        date1904: bool,
+        write_date: Callable[[dt.date], str],
+    ):
         self.strings = strings
         self.dates = dates
         self.durations = durations
@@ -580,8 +599,10 @@ class _CellReader:
         if kind == "s":
             index = int(value)
             if not 0 <= index < len(self.strings):
-                raise _damaged(f"cell {cell.get('r')} refers to shared string {index}, which"
-                               " the workbook does not hold")
+                raise _damaged(
+                    f"cell {cell.get('r')} refers to shared string {index}, which"
+                    " the workbook does not hold"
+                )
             text = self.strings[index]
         elif kind == "b":
             return "TRUE" if value.strip() not in ("0", "false") else "FALSE"
@@ -657,9 +678,7 @@ def check_workbook_archive(path: str, file: IO[bytes]) -> None:
         raise DataFileError(
             path,
             0,
-            ReadMsg.WORKBOOK_TOO_BIG.format(
-                size=_megabytes(total), limit=_megabytes(MAX_EXPANDED)
-            ),
+            ReadMsg.WORKBOOK_TOO_BIG.format(size=_megabytes(total), limit=_megabytes(MAX_EXPANDED)),
         )
 
 
@@ -706,7 +725,6 @@ def _reason(error: BaseException) -> str:
     text = str(error).strip().rstrip(".")
     name = type(error).__name__
     return f"{name}: {text}" if text else name
-
 
 
 # -- cells --------------------------------------------------------------------------

@@ -9,14 +9,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from types import TracebackType
 from typing import IO, Self
 
 from session_import.errors import ExitCode, SessionImportError
 
 
-class ReadMsg(str, Enum):
+class ReadMsg(StrEnum):
     """Every message of a file that cannot be read as a whole (messages are data)."""
 
     CANNOT_OPEN = "cannot be opened: {reason}."
@@ -51,7 +51,7 @@ class ReadMsg(str, Enum):
     )
     UTF8_READ_AS_SINGLE_BYTE = (
         "looks like UTF-8, not {encoding}: the whole file is valid UTF-8, and the bytes"
-        " {bytes} at byte {offset} read as \"{utf8}\" in UTF-8 but as \"{single}\" in"
+        ' {bytes} at byte {offset} read as "{utf8}" in UTF-8 but as "{single}" in'
         " {encoding}; set <fileEncoding>UTF-8</fileEncoding> in the provider."
     )
     CONTROL_CHARACTER = (
@@ -130,7 +130,6 @@ class ReadMsg(str, Enum):
         return self.value.format(**values)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Record:
     line: int  # physical line (1-based) where the record starts; the header is line 1
@@ -165,7 +164,6 @@ class DateCell(str):
 
     def __reduce__(self) -> tuple[type[DateCell], tuple[str, date]]:
         return DateCell, (str(self), self.value)
-
 
 
 class RecordFile:

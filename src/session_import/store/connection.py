@@ -37,8 +37,10 @@ def chunks(values: list, size: int = _IN_BATCH) -> Iterator[list]:
 def _is_damaged(exc: sqlite3.Error) -> bool:
     """SQLite's own verdict that a file is not a (sound) database."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return (code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-            or "unsupported file format" in str(exc))
+    return code in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    ) or "unsupported file format" in str(exc)
 
 
 class StoreMsg(StrEnum):
@@ -83,9 +85,7 @@ class StoreMsg(StrEnum):
         "The store {path} is an SQLite file that session-import did not create; give another "
         "--db path."
     )
-    BUSY = (
-        "The store {path} is busy ({error}): another program holds it; nothing was written."
-    )
+    BUSY = "The store {path} is busy ({error}): another program holds it; nothing was written."
     CREATED = "Created the store {path} (schema version {version})."
     EXISTS = "The store {path} already exists (schema version {version}); it was left as it is."
     EXISTS_OLDER = (
@@ -141,11 +141,15 @@ def check_location(path: str | Path, *, must_exist: bool = True, writable: bool 
     elif not path.is_file():
         raise StoreUnavailable(StoreMsg.NOT_A_FILE.format(path=path))
     elif writable and not os.access(path, os.W_OK):
-        raise StoreUnavailable(StoreMsg.NOT_WRITABLE.format(
-            path=path, reason=_unwritable_reason(path)))
+        raise StoreUnavailable(
+            StoreMsg.NOT_WRITABLE.format(path=path, reason=_unwritable_reason(path))
+        )
     if writable and not os.access(folder, os.W_OK | os.X_OK):
-        raise StoreUnavailable(StoreMsg.FOLDER_NOT_WRITABLE.format(
-            folder=folder, path=path, reason=_unwritable_reason(folder)))
+        raise StoreUnavailable(
+            StoreMsg.FOLDER_NOT_WRITABLE.format(
+                folder=folder, path=path, reason=_unwritable_reason(folder)
+            )
+        )
     return path
 
 
@@ -162,8 +166,7 @@ def opening(path: Path) -> Iterator[None]:
         raise StoreUnavailable(StoreMsg.CANNOT_OPEN.format(path=path, error=exc)) from exc
 
 
-def connect(path: Path, busy_timeout: float, *, create: bool,
-            writable: bool) -> sqlite3.Connection:
+def connect(path: Path, busy_timeout: float, *, create: bool, writable: bool) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), in WAL mode when it can."""
     # on a read-only file system nothing can change the store, and SQLite could not
     # create the -shm file a WAL reader needs: it is read as an immutable file
@@ -173,8 +176,9 @@ def connect(path: Path, busy_timeout: float, *, create: bool,
         target = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
     elif not create:
         target = f"{path.absolute().as_uri()}?mode=rw"
-    conn = sqlite3.connect(target, isolation_level=None, timeout=busy_timeout,
-                           check_same_thread=False, uri=not create)
+    conn = sqlite3.connect(
+        target, isolation_level=None, timeout=busy_timeout, check_same_thread=False, uri=not create
+    )
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cache_size = -65536")
     if not frozen:
@@ -210,9 +214,11 @@ def translated(rows: Iterator) -> Iterator:
 
 def _raising_store_errors(method):
     if inspect.isgeneratorfunction(method):
+
         @functools.wraps(method)
         def generator(*args, **kwargs):
             return translated(method(*args, **kwargs))
+
         return generator
 
     @functools.wraps(method)
@@ -221,6 +227,7 @@ def _raising_store_errors(method):
             return method(*args, **kwargs)
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
+
     return call
 
 
@@ -258,10 +265,13 @@ class Connection:
         dest = Path(dest)
         if dest.is_dir():
             dest = dest / self.path.name
-        own = {Path(f"{self.path}{suffix}").resolve()
-               for suffix in ("", "-wal", "-shm", "-journal", ".lock")}
-        if dest.resolve() in own or (dest.exists() and self.path.exists()
-                                     and os.path.samefile(dest, self.path)):
+        own = {
+            Path(f"{self.path}{suffix}").resolve()
+            for suffix in ("", "-wal", "-shm", "-journal", ".lock")
+        }
+        if dest.resolve() in own or (
+            dest.exists() and self.path.exists() and os.path.samefile(dest, self.path)
+        ):
             raise BackupRefused(StoreMsg.BACKUP_IS_STORE.format(dest=dest))
         tmp_name = None
         try:
@@ -287,8 +297,9 @@ class Connection:
             if tmp_name is not None:
                 with suppress(OSError):
                     os.unlink(tmp_name)
-        return StoreMsg.BACKED_UP.format(path=self.path.absolute(), dest=dest.absolute(),
-                                         version=version, sessions=sessions)
+        return StoreMsg.BACKED_UP.format(
+            path=self.path.absolute(), dest=dest.absolute(), version=version, sessions=sessions
+        )
 
     def close(self) -> None:
         self.conn.close()

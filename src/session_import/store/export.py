@@ -47,8 +47,10 @@ _STATES = {None: None, 0: "published", 1: "pending", 2: "rejected"}
 class Export(Connection):
     def export(self, kind: str) -> tuple[list[str], Iterator[dict]]:
         """The column names of ``kind``, and its records as dicts in id order."""
-        publishing = kind == "sessions" and self.conn.execute(
-            "SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+        publishing = (
+            kind == "sessions"
+            and self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+        )
         sql = _QUERIES[kind]
         if publishing:
             sql = sql.replace("s.created_by_import, s.updated_by_import", _PUBLISHING_COLUMNS)

@@ -58,7 +58,8 @@ class Records(Connection):
         return max(value or 0.0, 0.0)
 
     def sessions_overlapping(
-            self, windows: Iterable[tuple[int, str, str, str]]) -> list[SessionRecord]:
+        self, windows: Iterable[tuple[int, str, str, str]]
+    ) -> list[SessionRecord]:
         """Sessions of a teacher that overlap a window: (teacher id, earliest start, start, end).
 
         ``earliest start`` is the window's start less the longest session, so the

@@ -21,13 +21,12 @@ _REFERENCES = {
 }
 
 
-
 @cache
 def _staging(table: str, op: str) -> tuple[str, str, str, str]:
     """The statements that stage one kind of journal row (a chunk's creates of sessions...)
     in a TEMP table: its CREATE, its DELETE, the INSERT of a row, and the INSERT ... SELECT
-    that moves its rows into the journal, SQLite building each record's JSON: several times faster than encoding it in
-    Python, row by row."""
+    that moves its rows into the journal, SQLite building each record's JSON: several times
+    faster than encoding it in Python, row by row."""
     columns = COLUMNS[table]
     sides = [side for side, absent in (("before", "create"), ("after", "delete")) if op != absent]
     staged = ["seq", "line"] + [f"{side}_{c}" for side in sides for c in columns]
@@ -43,9 +42,11 @@ def _staging(table: str, op: str) -> tuple[str, str, str, str]:
     # no declared types: the staged values keep theirs (text, integer or null)
     create = f"CREATE TEMP TABLE IF NOT EXISTS {name} ({', '.join(staged)})"
     insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(staged))})"
-    move = ("INSERT INTO journal (run_id, seq, line, table_name, op, record_id, guid, before,"
-            f" after) SELECT ?, seq, line, '{table}', '{op}', {last}_id, {guid},"
-            f" {record('before')}, {record('after')} FROM {name}")
+    move = (
+        "INSERT INTO journal (run_id, seq, line, table_name, op, record_id, guid, before,"
+        f" after) SELECT ?, seq, line, '{table}', '{op}', {last}_id, {guid},"
+        f" {record('before')}, {record('after')} FROM {name}"
+    )
     return create, f"DELETE FROM {name}", insert, move
 
 
@@ -59,26 +60,54 @@ def _group(keys: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
 class Runs(Connection):
     """The runs, the nights that applied nothing, and one row per import for each command."""
 
-    def begin_run(self, import_id: str, action: str, file: str, sha256: str | None,
-                  started_at: str, dry_run: bool, reverts_run: int | None = None) -> int:
+    def begin_run(
+        self,
+        import_id: str,
+        action: str,
+        file: str,
+        sha256: str | None,
+        started_at: str,
+        dry_run: bool,
+        reverts_run: int | None = None,
+    ) -> int:
         cur = self.conn.execute(
             "INSERT INTO runs (import_id, action, file, sha256, started_at, dry_run, reverts_run,"
             " pid, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (import_id, action, file, sha256, started_at, int(dry_run), reverts_run, os.getpid(),
-             "revert" if reverts_run is not None else "import"),
+            (
+                import_id,
+                action,
+                file,
+                sha256,
+                started_at,
+                int(dry_run),
+                reverts_run,
+                os.getpid(),
+                "revert" if reverts_run is not None else "import",
+            ),
         )
         return cur.lastrowid
 
-    def end_run(self, run_id: int, ended_at: str, counts: dict, exit_code: int,
-                reason: str | None = None) -> None:
+    def end_run(
+        self, run_id: int, ended_at: str, counts: dict, exit_code: int, reason: str | None = None
+    ) -> None:
         self.conn.execute(
             "UPDATE runs SET ended_at = ?, counts = ?, exit_code = ?, reason = ? WHERE id = ?",
             (ended_at, json.dumps(counts), exit_code, reason, run_id),
         )
 
-    def record_night(self, import_id: str, kind: str, file: str, when: str, dry_run: bool, *,
-                     action: str | None = None, sha256: str | None = None,
-                     reason: str | None = None, applied_by: int | None = None) -> int:
+    def record_night(
+        self,
+        import_id: str,
+        kind: str,
+        file: str,
+        when: str,
+        dry_run: bool,
+        *,
+        action: str | None = None,
+        sha256: str | None = None,
+        reason: str | None = None,
+        applied_by: int | None = None,
+    ) -> int:
         """A night that applied nothing, on record as a run of its own (exit 0, no counts):
         ``skip`` (the file was already imported by run ``applied_by``) or ``no_file``."""
         assert kind in ("skip", "no_file")
@@ -87,8 +116,19 @@ class Runs(Connection):
                 "INSERT INTO runs (import_id, action, file, sha256, started_at, ended_at, dry_run,"
                 " exit_code, pid, kind, reason, applied_by)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-                (import_id, action, file, sha256, when, when, int(dry_run), os.getpid(), kind,
-                 reason, applied_by),
+                (
+                    import_id,
+                    action,
+                    file,
+                    sha256,
+                    when,
+                    when,
+                    int(dry_run),
+                    os.getpid(),
+                    kind,
+                    reason,
+                    applied_by,
+                ),
             )
         return cur.lastrowid
 
@@ -130,7 +170,8 @@ class Runs(Connection):
             "SELECT r.id, r.import_id, r.action, r.file, r.sha256, r.started_at, r.ended_at,"
             " r.dry_run, r.counts, r.exit_code, r.reverts_run, r.kind, r.reason, r.applied_by,"
             " (SELECT count(*) FROM outbox o WHERE o.run_id = r.id AND o.state = 'pending')"
-            f" AS pending FROM runs r{where} ORDER BY r.id DESC", (since,) if since else ()
+            f" AS pending FROM runs r{where} ORDER BY r.id DESC",
+            (since,) if since else (),
         )
         names = [d[0] for d in cursor.description]
         out = []
@@ -141,8 +182,9 @@ class Runs(Connection):
             out.append(run)
         return out
 
-    def begin_commands(self, import_ids: Iterable[str], command: str,
-                       started_at: str) -> dict[str, int]:
+    def begin_commands(
+        self, import_ids: Iterable[str], command: str, started_at: str
+    ) -> dict[str, int]:
         """Committed at once, so that a command killed before its end is on record too."""
         ids = {}
         with self.transaction():
@@ -161,15 +203,20 @@ class Runs(Connection):
             self.conn.executemany(
                 "UPDATE commands SET ended_at = ?, exit_code = ?, counts = ?, seconds = ?"
                 " WHERE id = ?",
-                [(at, code, json.dumps(counts), seconds, cid)
-                 for cid, (at, code, counts) in ended.items()],
+                [
+                    (at, code, json.dumps(counts), seconds, cid)
+                    for cid, (at, code, counts) in ended.items()
+                ],
             )
 
     def known_imports(self) -> list[str]:
-        return [i for (i,) in self.conn.execute(
-            "SELECT import_id FROM commands UNION SELECT import_id FROM runs"
-            " WHERE kind != 'revert' ORDER BY 1"
-        )]
+        return [
+            i
+            for (i,) in self.conn.execute(
+                "SELECT import_id FROM commands UNION SELECT import_id FROM runs"
+                " WHERE kind != 'revert' ORDER BY 1"
+            )
+        ]
 
     def latest_commands(self, import_id: str, limit: int = 2) -> list[dict]:
         """The import's last commands, newest first."""
@@ -183,7 +230,9 @@ class Runs(Connection):
     def last_success(self, import_id: str) -> dict | None:
         rows = self._dicts(
             "SELECT id, command, started_at, ended_at, exit_code FROM commands"
-            " WHERE import_id = ? AND exit_code = 0 ORDER BY id DESC LIMIT 1", (import_id,))
+            " WHERE import_id = ? AND exit_code = 0 ORDER BY id DESC LIMIT 1",
+            (import_id,),
+        )
         return rows[0] if rows else None
 
     def runs_of_command(self, command: dict) -> list[dict]:
@@ -240,9 +289,16 @@ class Journal(Connection):
             (run_id,),
         )
         return [
-            {"seq": seq, "line": line, "table": table, "op": op, "id": record_id, "guid": guid,
-             "before": json.loads(before) if before else None,
-             "after": json.loads(after) if after else None}
+            {
+                "seq": seq,
+                "line": line,
+                "table": table,
+                "op": op,
+                "id": record_id,
+                "guid": guid,
+                "before": json.loads(before) if before else None,
+                "after": json.loads(after) if after else None,
+            }
             for seq, line, table, op, record_id, guid, before, after in cursor
         ]
 
@@ -253,25 +309,35 @@ class Journal(Connection):
         code, teacher login, group name), or None when the record is gone."""
         keys = [
             f"(SELECT {key} FROM {table} WHERE id = json_extract(j.{side}, '$.{column}'))"
-            for side in ("before", "after") for column, (table, key) in _REFERENCES.items()
+            for side in ("before", "after")
+            for column, (table, key) in _REFERENCES.items()
         ]
         cursor = self.conn.execute(
-            "SELECT seq, line, table_name, op, record_id, guid, before, after, " + ", ".join(keys)
+            "SELECT seq, line, table_name, op, record_id, guid, before, after, "
+            + ", ".join(keys)
             + " FROM journal j WHERE run_id = ? ORDER BY seq",
             (run_id,),
         )
         width = len(_REFERENCES)
         for seq, line, table, op, record_id, guid, before, after, *found in cursor:
             yield {
-                "seq": seq, "line": line, "table": table, "op": op, "id": record_id, "guid": guid,
+                "seq": seq,
+                "line": line,
+                "table": table,
+                "op": op,
+                "id": record_id,
+                "guid": guid,
                 "before": json.loads(before) if before else None,
                 "after": json.loads(after) if after else None,
-                "keys": {"before": dict(zip(_REFERENCES, found[:width], strict=True)),
-                         "after": dict(zip(_REFERENCES, found[width:], strict=True))},
+                "keys": {
+                    "before": dict(zip(_REFERENCES, found[:width], strict=True)),
+                    "after": dict(zip(_REFERENCES, found[width:], strict=True)),
+                },
             }
 
-    def later_changes(self, run_id: int,
-                      keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def later_changes(
+        self, run_id: int, keys: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
         """(table, record id) -> the first later run that changed that record."""
         found: dict[tuple[str, int], int] = {}
         for table, ids in _group(keys).items():
@@ -297,8 +363,10 @@ class Journal(Connection):
         or name) each, in id order."""
         found: dict[tuple[str, int], list[tuple[str, str, str]]] = {}
         for child, label in (("sessions", "title"), ("groups", "name")):
-            columns = {fk[0]: (fk[2], fk[3]) for fk in
-                       self.conn.execute(f"PRAGMA foreign_key_list({child})")}
+            columns = {
+                fk[0]: (fk[2], fk[3])
+                for fk in self.conn.execute(f"PRAGMA foreign_key_list({child})")
+            }
             rows = self.conn.execute(f"PRAGMA foreign_key_check({child})").fetchall()
             by_id: dict[int, list[int]] = {}
             for _, rowid, _, fkid in rows:
@@ -306,7 +374,8 @@ class Journal(Connection):
             for part in chunks(sorted(by_id)):
                 marks = ", ".join("?" * len(part))
                 cursor = self.conn.execute(
-                    f"SELECT * FROM {child} WHERE id IN ({marks}) ORDER BY id", part)
+                    f"SELECT * FROM {child} WHERE id IN ({marks}) ORDER BY id", part
+                )
                 names = [d[0] for d in cursor.description]
                 for row in cursor:
                     record = dict(zip(names, row, strict=True))
@@ -320,7 +389,8 @@ class Journal(Connection):
         """A record as the journal last saw it (for one that no longer exists)."""
         row = self.conn.execute(
             "SELECT ifnull(after, before) FROM journal WHERE table_name = ? AND record_id = ?"
-            " ORDER BY run_id DESC, seq DESC LIMIT 1", (table, record_id),
+            " ORDER BY run_id DESC, seq DESC LIMIT 1",
+            (table, record_id),
         ).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
@@ -328,8 +398,15 @@ class Journal(Connection):
 class DueConsolidators(Connection):
     """The consolidators of a committed file that have not run yet."""
 
-    def add_due_consolidators(self, run_id: int, import_id: str, names: list[str], stamp: str,
-                              reports: str, rows: Iterable[tuple[int, str, str]]) -> None:
+    def add_due_consolidators(
+        self,
+        run_id: int,
+        import_id: str,
+        names: list[str],
+        stamp: str,
+        reports: str,
+        rows: Iterable[tuple[int, str, str]],
+    ) -> None:
         """In the file's own transaction: these consolidators are still to run for it, on
         ``reports`` and its ``rows`` (report index, "rejected" or "warning", JSON entry),
         written as they come."""
@@ -347,7 +424,9 @@ class DueConsolidators(Connection):
         """The JSON entries kept for one report of a run with consolidators due, in order."""
         cursor = self.conn.execute(
             "SELECT entry FROM consolidators_due_rows WHERE run_id = ? AND report = ? AND kind = ?"
-            " ORDER BY rowid", (run_id, report, kind))
+            " ORDER BY rowid",
+            (run_id, report, kind),
+        )
         return translated(entry for (entry,) in cursor)
 
     def due_consolidators(self, import_id: str) -> list[dict]:
@@ -359,14 +438,22 @@ class DueConsolidators(Connection):
             (import_id,),
         )
         return [
-            {"run_id": run_id, "file": file, "sha256": sha256, "names": json.loads(names),
-             "backup": backup, "stamp": stamp, "reports": reports}
+            {
+                "run_id": run_id,
+                "file": file,
+                "sha256": sha256,
+                "names": json.loads(names),
+                "backup": backup,
+                "stamp": stamp,
+                "reports": reports,
+            }
             for run_id, file, sha256, names, backup, stamp, reports in cursor
         ]
 
     def due_names(self, run_id: int) -> list[str]:
         row = self.conn.execute(
-            "SELECT names FROM consolidators_due WHERE run_id = ?", (run_id,)).fetchone()
+            "SELECT names FROM consolidators_due WHERE run_id = ?", (run_id,)
+        ).fetchone()
         return json.loads(row[0]) if row else []
 
     def consolidator_done(self, run_id: int, name: str, backup: str | None) -> None:
@@ -386,6 +473,8 @@ class DueConsolidators(Connection):
         file was imported again, or the run reverted)."""
         run_ids = list(run_ids)
         self.conn.executemany(
-            "DELETE FROM consolidators_due_rows WHERE run_id = ?", ((r,) for r in run_ids))
+            "DELETE FROM consolidators_due_rows WHERE run_id = ?", ((r,) for r in run_ids)
+        )
         self.conn.executemany(
-            "DELETE FROM consolidators_due WHERE run_id = ?", ((r,) for r in run_ids))
+            "DELETE FROM consolidators_due WHERE run_id = ?", ((r,) for r in run_ids)
+        )

@@ -205,13 +205,20 @@ INSERT INTO commands (import_id, command, started_at, ended_at, exit_code, count
 # keep these indexes (schema version 1 had them).
 ON_DEMAND_INDEXES = {
     column: (name, f"CREATE INDEX IF NOT EXISTS {name} ON sessions({column})")
-    for column, name in (("start_date", "sessions_start"), ("end_date", "sessions_end"),
-                         ("training_id", "sessions_training"))
+    for column, name in (
+        ("start_date", "sessions_start"),
+        ("end_date", "sessions_end"),
+        ("training_id", "sessions_training"),
+    )
 }
 
 # version reached -> script that reaches it from the one before
 MIGRATIONS: dict[int, str] = {
-    1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4_DUE, 5: _SCHEMA_V5,
+    1: _SCHEMA_V1,
+    2: _SCHEMA_V2,
+    3: _SCHEMA_V3,
+    4: _SCHEMA_V4_DUE,
+    5: _SCHEMA_V5,
 }
 
 
@@ -234,10 +241,14 @@ def _objects_by_version() -> dict[int, frozenset[tuple[str, str]]]:
 def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
     """The tables and indexes of the schema a store holds (not those made on demand)."""
     on_demand = {name for name, _ in ON_DEMAND_INDEXES.values()}
-    return {(kind, name) for kind, name in conn.execute(
-        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
-        " AND name NOT LIKE 'sqlite_%'"
-    ) if name not in on_demand}
+    return {
+        (kind, name)
+        for kind, name in conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
+            " AND name NOT LIKE 'sqlite_%'"
+        )
+        if name not in on_demand
+    }
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -251,9 +262,9 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
             StoreMsg.NEWER.format(path=path, version=version, known=SCHEMA_VERSION)
         )
     if version == 0:
-        tables = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-        ).fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[
+            0
+        ]
         if tables:
             raise StoreUnavailable(StoreMsg.FOREIGN.format(path=path))
     if version == SCHEMA_VERSION:
@@ -284,15 +295,15 @@ def _check_version(conn: sqlite3.Connection, path: Path, version: int) -> None:
         if holds == version:
             return
     elif version > SCHEMA_VERSION and not (
-            holds == SCHEMA_VERSION and present <= by_version[SCHEMA_VERSION]):
+        holds == SCHEMA_VERSION and present <= by_version[SCHEMA_VERSION]
+    ):
         return  # a newer store adds tables or indexes
-    raise StoreUnavailable(
-        StoreMsg.VERSION_DAMAGED.format(path=path, version=version, holds=holds)
-    )
+    raise StoreUnavailable(StoreMsg.VERSION_DAMAGED.format(path=path, version=version, holds=holds))
 
 
-def open_current(path: Path, busy_timeout: float = 5.0, *, create: bool = True,
-                 writable: bool = True) -> sqlite3.Connection:
+def open_current(
+    path: Path, busy_timeout: float = 5.0, *, create: bool = True, writable: bool = True
+) -> sqlite3.Connection:
     """A connection to the store at the current schema, migrated if it was older."""
     with opening(path):
         conn = connect(path, busy_timeout, create=create, writable=writable)

@@ -24,8 +24,14 @@ class Store(Runs, Journal, DueConsolidators, Outbox, Export):
     the due consolidators use the store's transaction without a forwarding layer.
     """
 
-    def __init__(self, path: str | Path, busy_timeout: float = 5.0, *, create: bool = True,
-                 writable: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout: float = 5.0,
+        *,
+        create: bool = True,
+        writable: bool = True,
+    ):
         self.path = Path(path)
         self._holding = False
         if not create:

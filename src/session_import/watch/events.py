@@ -50,8 +50,11 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 def json_line(event: Event, ts: datetime) -> str:
     """One JSON object: ``ts`` (ISO 8601 with its offset), ``level``, ``event``, then
     ``import``, ``file`` and ``run_id`` where they apply, then the event's own fields."""
-    out: dict = {"ts": ts.isoformat(timespec="milliseconds"), "level": event.level,
-                 "event": event.event}
+    out: dict = {
+        "ts": ts.isoformat(timespec="milliseconds"),
+        "level": event.level,
+        "event": event.event,
+    }
     for key, value in (("import", event.import_id), ("file", event.file), ("run_id", event.run_id)):
         if value is not None:
             out[key] = value
@@ -65,13 +68,25 @@ def file_ended(reports: Iterable[FileReport]) -> Iterator[Event]:
     for report in reports:
         where = {"import_id": report.import_id, "file": report.file, "run_id": report.run_id}
         for row in report.rejected:
-            yield Event(EventName.REJECTED_ROW, "error", **where,
-                        fields={"line": row.line, "messages": list(row.messages)})
+            yield Event(
+                EventName.REJECTED_ROW,
+                "error",
+                **where,
+                fields={"line": row.line, "messages": list(row.messages)},
+            )
         for line, messages in report.warnings:
-            yield Event(EventName.WARNING, "warning", **where,
-                        fields={"line": line, "messages": list(messages)})
-        fields = {"action": report.action, "counts": {n: report.counts[n] for n in COUNT_NAMES},
-                  "exit_code": int(report.exit_code), "seconds": round(report.seconds, 3)}
+            yield Event(
+                EventName.WARNING,
+                "warning",
+                **where,
+                fields={"line": line, "messages": list(messages)},
+            )
+        fields = {
+            "action": report.action,
+            "counts": {n: report.counts[n] for n in COUNT_NAMES},
+            "exit_code": int(report.exit_code),
+            "seconds": round(report.seconds, 3),
+        }
         if report.error is not None:
             fields["error"] = report.error
         level = "error" if report.error is not None or report.counts["rejected"] else "info"

@@ -47,8 +47,12 @@ def _body(text: str) -> bytes:
 
 
 class Heartbeat:
-    def __init__(self, url: str, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        url: str,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.url = url.rstrip("/")
         self.session = session or requests.Session()
         self.sleep = sleep
@@ -72,9 +76,14 @@ class Heartbeat:
                 self.sleep(BACKOFF * 2 ** (attempt - 1))
             try:
                 answer = self.session.post(
-                    self.url + suffix, data=body, timeout=TIMEOUT, allow_redirects=False,
-                    headers={"Content-Type": "text/plain; charset=utf-8",
-                             "User-Agent": f"session-import/{__version__}"},
+                    self.url + suffix,
+                    data=body,
+                    timeout=TIMEOUT,
+                    allow_redirects=False,
+                    headers={
+                        "Content-Type": "text/plain; charset=utf-8",
+                        "User-Agent": f"session-import/{__version__}",
+                    },
                 )
             except requests.Timeout:
                 reason = f"no answer within {TIMEOUT[1]:g} s"

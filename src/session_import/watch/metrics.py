@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from session_import.errors import ExitCode, SessionImportError
 from session_import.report import COUNT_NAMES
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 OUTCOMES = tuple(n for n in COUNT_NAMES if n != "rows")
 
@@ -37,29 +37,53 @@ def _timestamp(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
-def metrics_text(store: Store, imports: dict[str, list[str]]) -> bytes:
+def metrics_text(store: StoreInterface, imports: dict[str, list[str]]) -> bytes:
     """``imports``: import id -> the publishers its configuration names."""
     registry = CollectorRegistry()
     labels = ["import"]
-    last_end = Gauge("session_import_last_run_end_timestamp_seconds",
-                     "When the import's last run or publish ended (Unix time).", labels,
-                     registry=registry)
-    last_success = Gauge("session_import_last_success_timestamp_seconds",
-                         "When a run or publish of the import last ended with exit code 0.",
-                         labels, registry=registry)
-    duration = Gauge("session_import_last_run_duration_seconds",
-                     "How long the import's last run or publish took.", labels, registry=registry)
-    exit_code = Gauge("session_import_last_run_exit_code",
-                      "The exit code the import's last run or publish ended with.", labels,
-                      registry=registry)
-    finished = Gauge("session_import_last_run_finished",
-                     "1 when the import's last run or publish ended, 0 when it never did "
-                     "(killed, interrupted, or the store failed).", labels, registry=registry)
-    rows = Gauge("session_import_last_run_rows", "Rows of the import's last run, by outcome.",
-                 ["import", "outcome"], registry=registry)
-    pending = Gauge("session_import_pending_changes",
-                    "Changes still waiting to be delivered, per publisher.",
-                    ["import", "publisher"], registry=registry)
+    last_end = Gauge(
+        "session_import_last_run_end_timestamp_seconds",
+        "When the import's last run or publish ended (Unix time).",
+        labels,
+        registry=registry,
+    )
+    last_success = Gauge(
+        "session_import_last_success_timestamp_seconds",
+        "When a run or publish of the import last ended with exit code 0.",
+        labels,
+        registry=registry,
+    )
+    duration = Gauge(
+        "session_import_last_run_duration_seconds",
+        "How long the import's last run or publish took.",
+        labels,
+        registry=registry,
+    )
+    exit_code = Gauge(
+        "session_import_last_run_exit_code",
+        "The exit code the import's last run or publish ended with.",
+        labels,
+        registry=registry,
+    )
+    finished = Gauge(
+        "session_import_last_run_finished",
+        "1 when the import's last run or publish ended, 0 when it never did "
+        "(killed, interrupted, or the store failed).",
+        labels,
+        registry=registry,
+    )
+    rows = Gauge(
+        "session_import_last_run_rows",
+        "Rows of the import's last run, by outcome.",
+        ["import", "outcome"],
+        registry=registry,
+    )
+    pending = Gauge(
+        "session_import_pending_changes",
+        "Changes still waiting to be delivered, per publisher.",
+        ["import", "publisher"],
+        registry=registry,
+    )
     for import_id, publishers in imports.items():
         commands = store.latest_commands(import_id, 1)
         success = store.last_success(import_id)
@@ -85,7 +109,7 @@ def metrics_text(store: Store, imports: dict[str, list[str]]) -> bytes:
     return generate_latest(registry)
 
 
-def write_metrics(store: Store, imports: dict[str, list[str]], path: str | Path) -> None:
+def write_metrics(store: StoreInterface, imports: dict[str, list[str]], path: str | Path) -> None:
     """Write the metrics file through a temporary file in its folder, then rename it."""
     path = Path(path)
     tmp_name = None
@@ -100,8 +124,9 @@ def write_metrics(store: Store, imports: dict[str, list[str]], path: str | Path)
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as exc:
-        raise MetricsError(MetricsMsg.NOT_WRITTEN.format(
-            path=path, reason=exc.strerror or exc)) from exc
+        raise MetricsError(
+            MetricsMsg.NOT_WRITTEN.format(path=path, reason=exc.strerror or exc)
+        ) from exc
     finally:
         if tmp_name is not None:
             with contextlib.suppress(OSError):

@@ -14,11 +14,16 @@ from datetime import datetime
 
 from session_import.errors import worst
 from session_import.report import COUNT_NAMES, Report
-from session_import.store import Store
+from session_import.store import StoreInterface
 
 
-def on_record(store: Store, import_ids: Iterable[str], command: str,
-              clock: Callable[[], datetime], work: Callable[[], Report]) -> Report:
+def on_record(
+    store: StoreInterface,
+    import_ids: Iterable[str],
+    command: str,
+    clock: Callable[[], datetime],
+    work: Callable[[], Report],
+) -> Report:
     """Run ``work`` (one run or publish) with one commands row per import around it."""
     import_ids = list(import_ids)
     ids = store.begin_commands(import_ids, command, clock().isoformat(timespec="seconds"))
@@ -26,9 +31,14 @@ def on_record(store: Store, import_ids: Iterable[str], command: str,
     report = work()
     ended = clock().isoformat(timespec="seconds")
     store.end_commands(
-        {ids[import_id]: (ended, int(import_exit_code(report, import_id)),
-                          import_counts(report, import_id))
-         for import_id in ids},
+        {
+            ids[import_id]: (
+                ended,
+                int(import_exit_code(report, import_id)),
+                import_counts(report, import_id),
+            )
+            for import_id in ids
+        },
         time.monotonic() - started,
     )
     return report

@@ -17,7 +17,7 @@ from pathlib import Path
 from session_import.errors import ExitCode
 from session_import.history import run_outcome
 from session_import.lock import read_holder
-from session_import.store import Store
+from session_import.store import StoreInterface
 from session_import.watch.timespans import describe
 
 ALL_GOOD = 0
@@ -53,8 +53,9 @@ class ImportStatus:
             return "no run on record"
         if self.last["ended_at"] is None:
             return "never finished"
-        outcomes = [f"{Path(r['file'] or '').name or 'no file'}: {run_outcome(r)}"
-                    for r in self.files]
+        outcomes = [
+            f"{Path(r['file'] or '').name or 'no file'}: {run_outcome(r)}" for r in self.files
+        ]
         if self.last["exit_code"] == ExitCode.PUBLISH_PENDING or (not outcomes and self.pending):
             waiting = sum(self.pending.values())
             outcomes.append(f"{waiting} change{'s' if waiting != 1 else ''} still to publish")
@@ -65,14 +66,27 @@ class ImportStatus:
         return {
             "import": self.import_id,
             "state": self.state,
-            "last": None if self.last is None else {
-                **{k: self.last[k] for k in ("id", "command", "started_at", "ended_at",
-                                              "exit_code", "counts", "pid")},
+            "last": None
+            if self.last is None
+            else {
+                **{
+                    k: self.last[k]
+                    for k in (
+                        "id",
+                        "command",
+                        "started_at",
+                        "ended_at",
+                        "exit_code",
+                        "counts",
+                        "pid",
+                    )
+                },
                 "outcome": self.outcome,
                 "files": [{**r, "outcome": run_outcome(r)} for r in self.files],
             },
-            "running": None if self.running is None else {
-                k: self.running[k] for k in ("id", "command", "started_at", "pid")},
+            "running": None
+            if self.running is None
+            else {k: self.running[k] for k in ("id", "command", "started_at", "pid")},
             "last_success": self.last_success,
             "pending": self.pending,
             "problems": self.problems,
@@ -92,8 +106,12 @@ class StatusReport:
         return ALL_GOOD
 
     def to_json(self) -> dict:
-        return {"ok": self.exit_code == ALL_GOOD, "max_age": describe(self.max_age),
-                "imports": [s.to_json() for s in self.imports], "problems": self.problems}
+        return {
+            "ok": self.exit_code == ALL_GOOD,
+            "max_age": describe(self.max_age),
+            "imports": [s.to_json() for s in self.imports],
+            "problems": self.problems,
+        }
 
 
 def _alive(pid: int | None) -> bool:
@@ -108,8 +126,9 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def store_status(store: Store, now: datetime, max_age: timedelta,
-                 import_ids: list[str] | None = None) -> StatusReport:
+def store_status(
+    store: StoreInterface, now: datetime, max_age: timedelta, import_ids: list[str] | None = None
+) -> StatusReport:
     """The status of each import of ``import_ids`` (default: every import on record)."""
     known = store.known_imports()
     ids = list(import_ids) if import_ids is not None else known
@@ -122,12 +141,18 @@ def store_status(store: Store, now: datetime, max_age: timedelta,
     return report
 
 
-def _import_status(store: Store, import_id: str, now: datetime, max_age: timedelta,
-                   holder: dict) -> ImportStatus:
+def _import_status(
+    store: StoreInterface, import_id: str, now: datetime, max_age: timedelta, holder: dict
+) -> ImportStatus:
     status = ImportStatus(import_id, "ok", pending=store.pending_by_publisher(import_id))
     latest = store.latest_commands(import_id, 2)
-    if latest and latest[0]["ended_at"] is None and holder.get("held") \
-            and holder.get("pid") == latest[0]["pid"] and _alive(latest[0]["pid"]):
+    if (
+        latest
+        and latest[0]["ended_at"] is None
+        and holder.get("held")
+        and holder.get("pid") == latest[0]["pid"]
+        and _alive(latest[0]["pid"])
+    ):
         status.running = latest.pop(0)  # judged on the command before it
     status.last = latest[0] if latest else None
     success = store.last_success(import_id)
@@ -140,14 +165,25 @@ def _import_status(store: Store, import_id: str, now: datetime, max_age: timedel
     status.files = store.runs_of_command(last)
     if last["ended_at"] is None:
         status.state = "failed"
-        status.problems.append(StatusMsg.NEVER_FINISHED.format(
-            import_id=import_id, command=last["command"], started=last["started_at"],
-            pid=last["pid"]))
+        status.problems.append(
+            StatusMsg.NEVER_FINISHED.format(
+                import_id=import_id,
+                command=last["command"],
+                started=last["started_at"],
+                pid=last["pid"],
+            )
+        )
     elif last["exit_code"] != 0:
         status.state = "failed"
-        status.problems.append(StatusMsg.FAILED.format(
-            import_id=import_id, command=last["command"], ended=last["ended_at"],
-            code=last["exit_code"], outcome=status.outcome))
+        status.problems.append(
+            StatusMsg.FAILED.format(
+                import_id=import_id,
+                command=last["command"],
+                ended=last["ended_at"],
+                code=last["exit_code"],
+                outcome=status.outcome,
+            )
+        )
     if success is None:
         if status.state == "ok":
             status.state = "failed"
@@ -155,8 +191,11 @@ def _import_status(store: Store, import_id: str, now: datetime, max_age: timedel
     elif now - datetime.fromisoformat(success["ended_at"]) > max_age:
         if status.state == "ok":
             status.state = "stale"
-        status.problems.append(StatusMsg.STALE.format(
-            import_id=import_id, when=success["ended_at"], max_age=describe(max_age)))
+        status.problems.append(
+            StatusMsg.STALE.format(
+                import_id=import_id, when=success["ended_at"], max_age=describe(max_age)
+            )
+        )
     return status
 
 
@@ -165,8 +204,10 @@ def status_line(status: ImportStatus) -> str:
     parts = [f"{status.import_id}: {status.state}"]
     if status.running is not None:
         running = status.running
-        parts.append(f"a {running['command']} is running since {running['started_at']}"
-                     f" (process {running['pid']})")
+        parts.append(
+            f"a {running['command']} is running since {running['started_at']}"
+            f" (process {running['pid']})"
+        )
     last = status.last
     if last is not None:
         when = last["ended_at"] or f"started {last['started_at']}, never finished"

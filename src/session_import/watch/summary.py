@@ -37,15 +37,18 @@ def quiet_lines(report: Report, when: datetime) -> list[str]:
             continue
         counts = ", ".join(f"{f.counts[n]} {n}" for n in COUNT_NAMES)
         earlier = " (delivery of an earlier run)" if f.earlier_run else ""
-        lines.append(f"{stamp} {f.file} [{f.import_id}, {f.action}]{earlier}: run {f.run_id}, "
-                     f"exit {int(code)}: {counts}: {_reason(f)}")
+        lines.append(
+            f"{stamp} {f.file} [{f.import_id}, {f.action}]{earlier}: run {f.run_id}, "
+            f"exit {int(code)}: {counts}: {_reason(f)}"
+        )
     return lines
 
 
 def plain_text(report: Report) -> str:
     """The report as plain lines, what a piped run prints on stdout and stderr together."""
     buffer = io.StringIO()
-    console = Console(file=buffer, width=200, color_system=None, force_terminal=False,
-                      highlight=False)
+    console = Console(
+        file=buffer, width=200, color_system=None, force_terminal=False, highlight=False
+    )
     render(report, console, console)
     return buffer.getvalue()

@@ -1,0 +1,171 @@
+"""Any generated file gives the same store, outcomes and messages as the one-row-at-a-time oracle.
+
+The oracle (tests/oracle.py) is written from SPEC §4 alone. The real pipeline runs the
+same file, a narrower one than test_property's (no group column), with chunks of 1, 2, 3
+and 5000 rows: batching must change nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import oracle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from session_import.config import load_config
+from session_import.pipeline import RunOptions, run_import
+from session_import.store import Store
+
+IMPORT = oracle.IMPORT_ID
+FIELDS = [f for f in oracle.FIELDS if f != "groupName"]
+TRAININGS = oracle.TRAININGS
+USERS = {"u1": 1, "u2": 2}
+NOT_OWNER = (
+    "Session <guid> was not created by this import and cannot be modified (fullAccess is no)."
+)
+
+
+def config_text(search: list[str], full_access: bool) -> str:
+    fields = "".join(f"<{f}/>" for f in FIELDS)
+    searched = "".join(f"<{f}/>" for f in search)
+    return (
+        f"<actions><createOrUpdateSessionAction><options><sessionSearchField>{searched}"
+        f"</sessionSearchField><fullAccess>{'yes' if full_access else 'no'}</fullAccess></options>"
+        f"<fields>{fields}</fields></createOrUpdateSessionAction></actions>"
+    )
+
+
+# ---- generated files ----
+
+cell = {
+    "sessionAction": st.sampled_from(["M", "m", "A", "X", ""]),
+    "trainingPathCode": st.sampled_from(["TP-1", "TP-1", "TP-2", "TP-9", ""]),
+    "sessionTitle": st.sampled_from(["T1", "T2", "T3", ""]),
+    "sessionStatus": st.sampled_from(["", "", "open", "closed", "CLOSED", "bad"]),
+    "sessionStartDate": st.sampled_from(
+        ["", "2026-01-01", "2026-01-02", "2026-01-03", "NULL", "2026-13-01"]
+    ),
+    "sessionEndDate": st.sampled_from(["", "", "2026-01-02", "2026-01-04", "NULL", "2026-02-30"]),
+    "teacherLogin": st.sampled_from(["u1", "u2", "u2", "nobody", ""]),
+}
+row_strategy = st.fixed_dictionaries(cell)
+existing_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["T1", "T2", "T3"]),
+        st.sampled_from([1, 2]),
+        st.sampled_from([None, "2026-01-01", "2026-01-02"]),
+        st.sampled_from([IMPORT, "other"]),
+    ),
+    max_size=4,
+)
+
+
+def _owner_free(message: str) -> str:
+    """The not-owner message without its GUID, which the store draws at random."""
+    return NOT_OWNER if "was not created by this import" in message else message
+
+
+def seed_store(path: Path, existing) -> None:
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    for code, tid in TRAININGS.items():
+        conn.execute(
+            "INSERT INTO trainings (id, guid, path_code, title, modality) VALUES (?, ?, ?, ?, 'blended')",
+            (tid, f"TG{tid}", code, code),
+        )
+    for login, uid in USERS.items():
+        conn.execute("INSERT INTO users (id, login) VALUES (?, ?)", (uid, login))
+    for i, (title, training, start, owner) in enumerate(existing, start=1):
+        conn.execute(
+            "INSERT INTO sessions (id, guid, title, status, start_date, training_id, teacher_id,"
+            " created_by_import, updated_by_import) VALUES (?, ?, ?, 'open', ?, ?, 1, ?, ?)",
+            (i, f"G{i}", title, start, training, owner, owner),
+        )
+    conn.commit()
+    conn.close()
+
+
+def observed(store_path: Path):
+    conn = sqlite3.connect(store_path)
+    rows = conn.execute(
+        "SELECT id, title, status, start_date, end_date, training_id, teacher_id, created_by_import,"
+        " updated_by_import FROM sessions ORDER BY id"
+    ).fetchall()
+    conn.close()
+    return [tuple(r) for r in rows]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(row_strategy, min_size=1, max_size=14),
+    existing=existing_strategy,
+    search=st.sampled_from([["sessionTitle"], ["sessionTitle", "sessionStartDate"]]),
+    full_access=st.booleans(),
+)
+def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
+    rows, existing, search, full_access
+):
+    seeds = [
+        oracle.Session(i, f"G{i}", title, "open", start, None, training, 1, None, owner, owner)
+        for i, (title, training, start, owner) in enumerate(existing, start=1)
+    ]
+    model = oracle.Model(tuple(search), full_access, False, seeds, FIELDS).run(
+        [[cells[f] for f in FIELDS] for cells in rows]
+    )
+    expected = {line: (kind, []) for line, kind in model["outcomes"].items()}
+    for r in model["rejected"]:
+        expected[r["line"]] = ("rejected", [_owner_free(m) for m in r["messages"]])
+    expected_store = [
+        (
+            s["id"],
+            s["title"],
+            s["status"],
+            s["start_date"],
+            s["end_date"],
+            s["training_id"],
+            s["teacher_id"],
+            s["created_by_import"],
+            s["updated_by_import"],
+        )
+        for s in model["sessions"]
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        config_path = tmp / f"{IMPORT}.xml"
+        config_path.write_text(config_text(search, full_access))
+        config = load_config(config_path)
+        data = tmp / "data.csv"
+        with open(data, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, delimiter=";")
+            writer.writerow(FIELDS)
+            for cells in rows:
+                writer.writerow([cells[f] for f in FIELDS])
+        seed_store(tmp / "seed.db", existing)
+        for chunk in (1, 2, 3, 5000):
+            db = tmp / f"chunk{chunk}.db"
+            shutil.copy(tmp / "seed.db", db)
+            with Store(db) as store:
+                report = run_import(config, store, [data], RunOptions(chunk_rows=chunk))
+                (file_report,) = report.files
+                journal = store.run_journal(file_report.run_id)
+            done = {"create": "created", "update": "updated", "delete": "cancelled"}
+            got = {line: ("unchanged", []) for line in expected}
+            for entry in journal:
+                got[entry["line"]] = (done[entry["op"]], [])
+            for r in file_report.rejected:
+                assert got[r.line] == ("unchanged", []), "a rejected row changed the store"
+                got[r.line] = ("rejected", [_owner_free(m) for m in r.messages])
+            assert got == expected, f"chunk {chunk}"
+            counts = file_report.counts
+            for kind in ("created", "updated", "unchanged", "cancelled", "rejected"):
+                assert counts[kind] == sum(1 for k, _ in expected.values() if k == kind), (
+                    chunk,
+                    kind,
+                )
+            assert counts["rows"] == len(rows)
+            assert observed(db) == expected_store, f"chunk {chunk}"
