@@ -128,7 +128,7 @@ conn.execute("COMMIT")
 # The floor: the fastest write found of the same sessions and journal rows into the
 # product's own schema (the store `init` made), one transaction, no checks. Python only
 # reads the file; SQLite builds each session (ids by join, ISO dates, an upper-case
-# version-4 GUID) from a TEMP table of a chunk of lines, and its journal row with
+# time-ordered version-7 GUID, as the product's) from a TEMP table of a chunk of lines, and its journal row with
 # json_object over the sessions table's own columns. The product's pragmas (foreign keys,
 # 64 MiB page cache) and journal mode (WAL, synchronous FULL): the commit is durable.
 FLOOR = r"""
@@ -145,9 +145,10 @@ def iso(c):
     return (f"substr({c}, 7, 4) || '-' || substr({c}, 4, 2) || '-' || substr({c}, 1, 2)"
             f" || 'T' || substr({c}, 12, 5) || ':00'")
 
-guid = ("(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'"
+guid = ("(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(h, 14, 3) || '-'"
         " || substr('89AB', 1 + (unicode(substr(h, 17, 1)) & 3), 1) || substr(h, 18, 3) || '-'"
-        " || substr(h, 21) FROM (SELECT hex(randomblob(16 + 0 * l.rowid)) AS h))")
+        " || substr(h, 21) FROM (SELECT printf('%012X', CAST((julianday('now') - 2440587.5)"
+        " * 86400000 AS INTEGER)) || hex(randomblob(10 + 0 * l.rowid)) AS h))")
 sessions = (
     "INSERT INTO sessions (id, guid, title, status, start_date, end_date, training_id,"
     " teacher_id, group_id, created_by_import, updated_by_import)"
@@ -182,7 +183,7 @@ conn.execute("COMMIT")
 PYTHON_LOAD = "python load"
 FLOOR_CASE = "floor (SQL from a TEMP table)"
 STORE_LOAD_CASE = "store load (default page cache)"
-GUID_V4 = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
+GUID_V7 = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-7[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
 SESSION_IMPORT_CASES = (
     "create",
     "rerun (unchanged)",
@@ -527,7 +528,7 @@ def check_floor(floor_db: Path, product_db: Path, rows: int) -> None:
         for seq, line, table, op, record_id, guid, before, after in journal:
             session = sessions[record_id]
             after = json.loads(after)
-            if not (guid == session["guid"] == after["guid"] and GUID_V4.fullmatch(guid)):
+            if not (guid == session["guid"] == after["guid"] and GUID_V7.fullmatch(guid)):
                 raise SystemExit(
                     f"floor check: journal {seq} has GUID {guid!r}, its session {session}"
                 )
