@@ -807,7 +807,7 @@ def _run_chunk(
             values = {}
         else:
             outcome = stage.resolve(typed, issues)
-            values = dict(row.values)
+            values = row.values
         count(outcome, row.cells, values)
     return stage.flush()
 

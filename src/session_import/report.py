@@ -211,7 +211,8 @@ class FileReport:
         self.newline = newline
 
     def count(self, outcome: RowOutcome, cells: list[str], values: dict[str, str]) -> None:
-        """One row's outcome: its count, and its rejection, warnings and --diff change."""
+        """One row's outcome: its count, and its rejection, warnings and --diff change
+        (``values`` copied only for a rejected row: most rows keep nothing)."""
         counts = self.counts
         counts["rows"] += 1
         if not outcome.issues:
@@ -223,7 +224,7 @@ class FileReport:
         warnings = [i.text for i in outcome.issues if i.warning]
         if outcome.kind == RowKind.REJECTED:
             counts["rejected"] += 1
-            self.rejected.append(RejectedRow(outcome.line, values, errors, list(cells)))
+            self.rejected.append(RejectedRow(outcome.line, dict(values), errors, list(cells)))
         else:
             counts[outcome.kind] += 1
         if warnings:
