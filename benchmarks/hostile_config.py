@@ -189,7 +189,8 @@ def main() -> None:
         path.write_text(text, encoding="utf-8")
         code, lines, seconds, rss = measure(path)
         print(
-            f"{name:32} {path.stat().st_size:>11,} {code:>4} {lines:>12,} {seconds:>8.2f} {rss / 1024:>7.0f} MB",
+            f"{name:32} {path.stat().st_size:>11,} {code:>4} {lines:>12,} {seconds:>8.2f}"
+            f" {rss / 1024:>7.0f} MB",
             flush=True,
         )
 

@@ -87,6 +87,31 @@ def end_before_start(end: str, start: str) -> bool:
     return end[:10] < start[:10]
 
 
+@dataclass
+class _Given:
+    """A valid row's values: KEEP for an empty optional cell, None for NULL."""
+
+    status: object
+    start: object
+    end: object
+    training: int
+    teacher: object
+    group: object
+
+
+def _changed_fields(found: Session, new: Session) -> dict[str, list]:
+    """What an update changes, as the report names it: [before, after] per field."""
+    fields = {}
+    for attr in ("title", "status", "start_date", "end_date"):
+        if getattr(found, attr) != getattr(new, attr):
+            fields[attr] = [getattr(found, attr), getattr(new, attr)]
+    if found.teacher_id != new.teacher_id:
+        fields["teacher_login"] = [LOGINS.get(found.teacher_id), LOGINS.get(new.teacher_id)]
+    if found.group_id != new.group_id:
+        fields["group_name"] = [GROUP_NAMES.get(found.group_id), GROUP_NAMES.get(new.group_id)]
+    return fields
+
+
 class Model:
     def __init__(
         self,
@@ -154,10 +179,53 @@ class Model:
 
         # 1. validation, in the order of the product: mandatory fields (in <fields> order),
         #    codes, dates, the training fields
+        action, status = self._mandatory_and_codes(v, errors)
+        dates = self._dates(v, errors)
+        code = v["trainingPathCode"]
+        if code in ("", "NULL"):
+            errors.append("Field trainingPathCode is empty.")
+        search, search_ok = self._search(v, dates)
+
+        # 2. look-ups: training, then (not for a cancel) teacher and group
+        training = self._training(code, errors)
+        teacher: object = KEEP
+        group: object = KEEP
+        if action != "A":
+            teacher = self._teacher(v["teacherLogin"], errors)
+            group = self._group(v["groupName"], errors)
+        if action is None or training is None or not search_ok:
+            return "rejected", errors, [], v
+
+        # 3. the session: the search fields jointly, within the row's training
+        matches = self._matches(search, training)
+        if len(matches) > 1:
+            described = ", ".join(f"{f} {raw}" for f, raw, _ in search)
+            errors.append(f"Session with {described} is duplicated.")
+            return "rejected", errors, [], v
+        given = _Given(
+            status,
+            dates["sessionStartDate"],
+            dates["sessionEndDate"],
+            training,
+            teacher,
+            group,
+        )
+
+        # 4. no match: create, or a cancel that finds nothing
+        if not matches:
+            return self._create(line, v, action, given, errors)
+        # 5. one match: ownership, then cancel or update
+        return self._cancel_or_update(line, v, action, matches[0], given, errors)
+
+    # -- the steps of one row --
+
+    @staticmethod
+    def _mandatory_and_codes(v: dict[str, str], errors: list[str]) -> tuple[str | None, object]:
+        """The mandatory fields, then the action (None when invalid) and the status."""
         for name in FIELDS:
             if name in MANDATORY and v[name] in ("", "NULL"):
                 errors.append(f"Field {name} is empty.")
-        action = "M"
+        action: str | None = "M"
         if v["sessionAction"]:
             action = {"m": "M", "a": "A"}.get(v["sessionAction"].casefold())
             if action is None:
@@ -167,6 +235,10 @@ class Model:
             status = {"open": "open", "closed": "closed"}.get(v["sessionStatus"].casefold())
             if status is None:
                 errors.append(f"Invalid sessionStatus value: {v['sessionStatus']}")
+        return action, status
+
+    def _dates(self, v: dict[str, str], errors: list[str]) -> dict[str, object]:
+        """Each date cell: KEEP when empty, None for NULL, the ISO value, or False when invalid."""
         dates: dict[str, object] = {}
         for name, label in (("sessionStartDate", "Start"), ("sessionEndDate", "End")):
             raw = v[name]
@@ -184,12 +256,14 @@ class Model:
             errors.append(
                 f"End date {v['sessionEndDate']} is before start date {v['sessionStartDate']}."
             )
-        code = v["trainingPathCode"]
-        if code in ("", "NULL"):
-            errors.append("Field trainingPathCode is empty.")
+        return dates
 
-        # the search: each non-empty search cell, jointly; NULL counts as empty
-        search: list[tuple[str, str, object]] = []  # (field, raw, value)
+    def _search(
+        self, v: dict[str, str], dates: dict[str, object]
+    ) -> tuple[list[tuple[str, str, object]], bool]:
+        """Each non-empty search cell as (field, raw, value), jointly; NULL counts as empty.
+        False when a search date is invalid."""
+        search: list[tuple[str, str, object]] = []
         search_ok = True
         for name in self.search_fields:
             raw = v[name]
@@ -198,81 +272,90 @@ class Model:
             value = raw if name == "sessionTitle" else dates[name]
             search_ok = search_ok and value is not False
             search.append((name, raw, value))
+        return search, search_ok
 
-        # 2. look-ups: training, then (not for a cancel) teacher and group
-        training = None
-        if code not in ("", "NULL"):
-            training = TRAININGS.get(code)
-            if training is None:
-                errors.append(f"Training with training path code {code} is not found.")
-        teacher: object = KEEP
-        group: object = KEEP
-        if action != "A":
-            login = v["teacherLogin"]
-            if login == "NULL":
-                teacher = None
-            elif login:
-                if login in USERS:
-                    teacher = USERS[login]
-                else:
-                    errors.append(f"Teacher with login {login} is not found.")
-            name = v["groupName"]
-            if name == "NULL":
-                group = None
-            elif name:
-                ids = [gid for gid, gname, _ in GROUPS if gname == name]
-                if not ids:
-                    errors.append(f"Group with name {name} is not found.")
-                elif len(ids) > 1:
-                    errors.append(f"Group with name {name} is duplicated.")
-                else:
-                    group = ids[0]
-        if action is None or training is None or not search_ok:
+    @staticmethod
+    def _training(code: str, errors: list[str]) -> int | None:
+        if code in ("", "NULL"):
+            return None
+        training = TRAININGS.get(code)
+        if training is None:
+            errors.append(f"Training with training path code {code} is not found.")
+        return training
+
+    @staticmethod
+    def _teacher(login: str, errors: list[str]) -> object:
+        if login == "NULL":
+            return None
+        if not login:
+            return KEEP
+        if login not in USERS:
+            errors.append(f"Teacher with login {login} is not found.")
+            return KEEP
+        return USERS[login]
+
+    @staticmethod
+    def _group(name: str, errors: list[str]) -> object:
+        if name == "NULL":
+            return None
+        if not name:
+            return KEEP
+        ids = [gid for gid, gname, _ in GROUPS if gname == name]
+        if not ids:
+            errors.append(f"Group with name {name} is not found.")
+        elif len(ids) > 1:
+            errors.append(f"Group with name {name} is duplicated.")
+        else:
+            return ids[0]
+        return KEEP
+
+    def _matches(self, search: list[tuple[str, str, object]], training: int) -> list[Session]:
+        if not search:
+            return []
+        return sorted(
+            (
+                s
+                for s in self.sessions.values()
+                if s.training_id == training
+                and all(getattr(s, SEARCH_ATTR[f]) == value for f, _, value in search)
+            ),
+            key=lambda s: s.id,
+        )
+
+    def _create(
+        self, line: int, v: dict[str, str], action: str, given: _Given, errors: list[str]
+    ) -> tuple[str, list[str], list[str], dict]:
+        if action == "A":
+            errors.append("The session to cancel is not found.")
+        if errors:
             return "rejected", errors, [], v
+        session = Session(
+            id=self.next_id,
+            guid=f"L{line}",
+            title=v["sessionTitle"],
+            status="open" if given.status is KEEP else given.status,
+            start_date=None if given.start is KEEP else given.start,
+            end_date=None if given.end is KEEP else given.end,
+            training_id=given.training,
+            teacher_id=None if given.teacher is KEEP else given.teacher,
+            group_id=None if given.group is KEEP else given.group,
+            created_by_import=IMPORT_ID,
+            updated_by_import=IMPORT_ID,
+        )
+        self.next_id += 1
+        self.sessions[session.id] = session
+        self._journal(line, "create", None, session)
+        return "created", [], self._booked(session), v
 
-        # 3. the session: the search fields jointly, within the row's training
-        matches = []
-        if search:
-            matches = sorted(
-                (
-                    s
-                    for s in self.sessions.values()
-                    if s.training_id == training
-                    and all(getattr(s, SEARCH_ATTR[f]) == value for f, _, value in search)
-                ),
-                key=lambda s: s.id,
-            )
-        if len(matches) > 1:
-            described = ", ".join(f"{f} {raw}" for f, raw, _ in search)
-            errors.append(f"Session with {described} is duplicated.")
-            return "rejected", errors, [], v
-        found = matches[0] if matches else None
-
-        # 4. no match: create, or a cancel that finds nothing
-        if found is None:
-            if action == "A":
-                errors.append("The session to cancel is not found.")
-            if errors:
-                return "rejected", errors, [], v
-            session = Session(
-                id=self.next_id,
-                guid=f"L{line}",
-                title=v["sessionTitle"],
-                status="open" if status is KEEP else status,
-                start_date=None if start is KEEP else start,
-                end_date=None if end is KEEP else end,
-                training_id=training,
-                teacher_id=None if teacher is KEEP else teacher,
-                group_id=None if group is KEEP else group,
-                created_by_import=IMPORT_ID,
-                updated_by_import=IMPORT_ID,
-            )
-            self.next_id += 1
-            self.sessions[session.id] = session
-            self._journal(line, "create", None, session)
-            return "created", [], self._booked(session), v
-
-        # 5. one match: ownership, then cancel or update
+    def _cancel_or_update(
+        self,
+        line: int,
+        v: dict[str, str],
+        action: str,
+        found: Session,
+        given: _Given,
+        errors: list[str],
+    ) -> tuple[str, list[str], list[str], dict]:
         if not self.full_access and found.created_by_import != IMPORT_ID:
             errors.append(
                 f"Session {found.guid} was not created by this import and cannot be modified "
@@ -284,17 +367,22 @@ class Model:
             del self.sessions[found.id]
             self._journal(line, "delete", found, None)
             return "cancelled", [], [], v
+        return self._update(line, v, found, given)
+
+    def _update(
+        self, line: int, v: dict[str, str], found: Session, given: _Given
+    ) -> tuple[str, list[str], list[str], dict]:
         new = replace(found, title=v["sessionTitle"])
         for attr, value in (
-            ("status", status),
-            ("start_date", start),
-            ("end_date", end),
-            ("teacher_id", teacher),
-            ("group_id", group),
+            ("status", given.status),
+            ("start_date", given.start),
+            ("end_date", given.end),
+            ("teacher_id", given.teacher),
+            ("group_id", given.group),
         ):
             if value is not KEEP:
                 setattr(new, attr, value)
-        date_given = start is not KEEP or end is not KEEP
+        date_given = given.start is not KEEP or given.end is not KEEP
         if (
             date_given
             and new.start_date
@@ -304,14 +392,7 @@ class Model:
             shown_end = v["sessionEndDate"] or new.end_date
             shown_start = v["sessionStartDate"] or new.start_date
             return "rejected", [f"End date {shown_end} is before start date {shown_start}."], [], v
-        fields = {}
-        for attr in ("title", "status", "start_date", "end_date"):
-            if getattr(found, attr) != getattr(new, attr):
-                fields[attr] = [getattr(found, attr), getattr(new, attr)]
-        if found.teacher_id != new.teacher_id:
-            fields["teacher_login"] = [LOGINS.get(found.teacher_id), LOGINS.get(new.teacher_id)]
-        if found.group_id != new.group_id:
-            fields["group_name"] = [GROUP_NAMES.get(found.group_id), GROUP_NAMES.get(new.group_id)]
+        fields = _changed_fields(found, new)
         if not fields:
             return "unchanged", [], [], v
         new.updated_by_import = IMPORT_ID

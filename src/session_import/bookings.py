@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TypeGuard
 
 from session_import.index import RecordIndex, SessionView
-from session_import.model import KEEP, RecordLookups, SessionInput
+from session_import.model import KEEP, RecordLookups, SessionInput, SessionRecord
 
 
 class TeacherBookings:
@@ -18,7 +19,7 @@ class TeacherBookings:
         self.lookups = lookups
         # the longest timed session, in days: it bounds how far back an overlap can start
         self.longest = lookups.longest_session_days()
-        self.sessions = RecordIndex(("teacher_id",))
+        self.sessions: RecordIndex[SessionRecord] = RecordIndex(("teacher_id",))
         self._windows: set[tuple] = set()  # (teacher, start, end) whose bookings are loaded
         self._cancelled: set[int] = set()  # sessions the chunk cancelled: never reloaded
 
@@ -33,8 +34,9 @@ class TeacherBookings:
         self._cancelled = set()
         by_login = {u.login: u.id for u in view.users.by_id.values()}
         windows = set()
+        no_base: list[SessionRecord | None] = [None]
         for data in inputs:
-            for base in view.sessions.candidates(data.criteria) or [None]:
+            for base in view.sessions.candidates(data.criteria) or no_base:
                 booking = _booking_of(data, base, by_login)
                 if booking is None:
                     continue
@@ -47,7 +49,7 @@ class TeacherBookings:
     def cancelled(self, session_id: int) -> None:
         self._cancelled.add(session_id)
 
-    def first_overlap(self, session):
+    def first_overlap(self, session: SessionRecord) -> SessionRecord | None:
         """The first (lowest id) other session of the same teacher that overlaps this one,
         which is now booked as it is; None when there is none."""
         start, end = session.start_date, session.end_date
@@ -97,7 +99,9 @@ class TeacherBookings:
                 self.sessions.add(record)  # a record the chunk already holds keeps its newer state
 
 
-def _booking_of(data: SessionInput, base, by_login: dict[str, int]) -> tuple | None:
+def _booking_of(
+    data: SessionInput, base: SessionRecord | None, by_login: dict[str | None, int]
+) -> tuple | None:
     """(teacher, start, end) of the session the row leaves, if it updates ``base`` (or
     creates one when ``base`` is None); None when there is no booking to check."""
     login = data.teacher_login
@@ -128,5 +132,5 @@ def _seconds(iso: str) -> int:
     return int(iso[11:13]) * 3600 + int(iso[14:16]) * 60 + int(iso[17:19])
 
 
-def _timed(value) -> bool:
+def _timed(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) == 19

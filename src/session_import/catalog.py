@@ -190,6 +190,20 @@ CONSOLIDATORS: dict[str, tuple[str, ...]] = {
     "emailReport": ("targetEmail",),
     "deleteProcessedFilesConsolidator": (),
 }
+# Ours: the page of each data file (session_import.pages), written next to the error log:
+# its location, by default the timeStampedFileErrorLogger's.
+HTML_REPORT = "htmlReport"
+# Every consolidator a configuration may hold, in running order: the page is written right
+# after the error log, so that the e-mail can attach it.
+RUNNING_ORDER: dict[str, tuple[str, ...]] = {
+    "timeStampedFileErrorLogger": CONSOLIDATORS["timeStampedFileErrorLogger"],
+    HTML_REPORT: ("location",),
+    **{
+        name: options
+        for name, options in CONSOLIDATORS.items()
+        if name != "timeStampedFileErrorLogger"
+    },
+}
 
 # Options of CrossKnowledge's generic import that this tool does not implement. Their values
 # (an sFTP password among them) are never read, so no message can echo them.

@@ -1,4 +1,5 @@
-"""The command line: parse options, call one library function, render, exit with the report's code."""
+"""The command line: parse options, call one library function, render, exit with the report's
+code."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from session_import.config import describe, load_config
 from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.export import KINDS, write_export
 from session_import.history import (
+    journal_line,
     journal_view,
     render_journal,
     render_runs,
@@ -39,6 +41,7 @@ from session_import.outputs import (
     write_json_report,
     write_rejects,
 )
+from session_import.pages import write_history_page, write_run_page
 from session_import.pipeline import (
     RunMsg,
     RunOptions,
@@ -80,6 +83,7 @@ class CliMsg(StrEnum):
         "Could not keep the run's rejected rows and warnings in the temporary folder ({error}); "
         "set TMPDIR to a folder with room. A file whose import had not ended was rolled back."
     )
+    HTML_WITH_RUN = "--html writes the page of recent nights; give it without RUN."
     NOT_SECONDS = "{value} is not a number of seconds: give a finite number, 0 or more (e.g. 30)."
 
 
@@ -87,7 +91,7 @@ class CliMsg(StrEnum):
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _disk_full(exc: BaseException) -> bool:
+def _disk_full(exc: BaseException | None) -> bool:
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
             return True
@@ -177,7 +181,9 @@ def common(func):
         default=DEFAULT_DB,
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here).",
+        help=(
+            "The embedded SQLite store (default: $SESSION_IMPORT_DB, else session-import.db here)."
+        ),
     )(func)
     return func
 
@@ -259,8 +265,10 @@ class _StderrTap(io.TextIOBase):
         self.kept = io.StringIO()
         self._partial = ""
 
+    # typeshed declares TextIOBase.encoding a plain attribute; at run time it is a read-only
+    # descriptor, so a property is how a subclass gives it
     @property
-    def encoding(self):
+    def encoding(self):  # type: ignore[override]
         return getattr(self.target, "encoding", None) or "utf-8"
 
     def writable(self) -> bool:
@@ -346,7 +354,7 @@ class _Watch:
     def end(self, code: int) -> None:
         try:
             if self.metrics_file and self.imports:
-                self._write_metrics()
+                self._write_metrics(self.metrics_file)
             if self.heartbeat is not None:
                 summary = (
                     plain_text(self.report) if self.report is not None else self.tap.kept.getvalue()
@@ -374,13 +382,13 @@ class _Watch:
         finally:
             sys.stderr = self.real_stderr
 
-    def _write_metrics(self) -> None:
+    def _write_metrics(self, metrics_file: str) -> None:
         try:
             store = Store(self.db, create=False, writable=False)
         except StoreUnavailable:
             return  # said already; the store's history is what the file shows
         try:
-            write_metrics(store, self.imports, self.metrics_file)
+            write_metrics(store, self.imports, metrics_file)
         except MetricsError as exc:
             self.warn(str(exc))
         finally:
@@ -467,6 +475,15 @@ def _publish_timeout(func):
     )(func)
 
 
+def _html_option(func):
+    return click.option(
+        "--html",
+        "html_path",
+        type=click.Path(dir_okay=False),
+        help="Write the page of the run: one self-contained HTML file.",
+    )(func)
+
+
 def _not_the_store(option: str, path: str | None, db: str) -> None:
     """Refuse, before any work, an output path that is the store or one of its files."""
     if path:
@@ -520,6 +537,7 @@ def _limit(ctx, param, value):
     help="Seconds to wait for another import to finish.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
+@_html_option
 @_publish_timeout
 @_watch_options
 @common
@@ -535,6 +553,7 @@ def run(
     max_cancel,
     lock_timeout,
     no_progress,
+    html_path,
     publish_timeout,
     ping_url,
     metrics_file,
@@ -546,6 +565,7 @@ def run(
     """Run every import of CONFIG (DATA files, CSV or .xlsx, replace the provider's files)."""
     _not_the_store("--report", report_path, db)
     _not_the_store("--rejects", rejects_path, db)
+    page = _page(html_path, db, "run")
     with _watched("run", config, db, ping_url, metrics_file, log_format) as watch:
         _preflight(db)
         cfg = _runnable(config, quiet, "run")
@@ -580,7 +600,7 @@ def run(
                 lambda: run_import(cfg, store, [Path(p) for p in data], options, report),
             ),
         )
-        _finish(report, out, err, quiet, verbose, report_path, rejects_path, watch)
+        _finish(report, out, err, quiet, verbose, report_path, rejects_path, watch, page)
 
 
 def _runnable(config: str, quiet: bool, verb: str):
@@ -674,7 +694,22 @@ def _stopped(
     report.exit_override = code
 
 
-def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, watch=None) -> None:
+def _page(html_path: str | None, db: str, command: str):
+    """(path, writer) of ``--html``, the start taken now; None without the option."""
+    if not html_path:
+        return None
+    _not_the_store("--html", html_path, db)
+    started = _now()
+
+    def write(report: Report, path: Path) -> None:
+        write_run_page(report, path, started=started, command=command)
+
+    return html_path, write
+
+
+def _finish(
+    report, out, err, quiet, verbose, report_path, rejects_path=None, watch=None, page=None
+) -> None:
     if watch is not None:
         watch.report = report
     try:
@@ -692,7 +727,10 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, wa
     for line in report.stopped:
         click.echo(line, err=True)
     code = report.exit_code
-    for target, writer in ((report_path, write_json_report), (rejects_path, write_rejects)):
+    writers = [(report_path, write_json_report), (rejects_path, write_rejects)]
+    if page is not None:
+        writers.append(page)
+    for target, writer in writers:
         if target:
             try:
                 writer(report, Path(target))
@@ -723,6 +761,7 @@ def _finish(report, out, err, quiet, verbose, report_path, rejects_path=None, wa
     metavar="SECONDS",
     help="Seconds to wait for a running import to finish.",
 )
+@_html_option
 @_publish_timeout
 @_watch_options
 @common
@@ -730,6 +769,7 @@ def publish(
     config,
     report_path,
     lock_timeout,
+    html_path,
     publish_timeout,
     ping_url,
     metrics_file,
@@ -740,6 +780,7 @@ def publish(
 ):
     """Deliver to the remote LMSs of CONFIG the changes still waiting, reading no data file."""
     _not_the_store("--report", report_path, db)
+    page = _page(html_path, db, "publish")
     with _watched("publish", config, db, ping_url, metrics_file, log_format) as watch:
         _preflight(db)
         cfg = _runnable(config, quiet, "published")
@@ -768,7 +809,7 @@ def publish(
                 lambda: publish_pending(cfg, store, options, report),
             ),
         )
-        _finish(report, out, err, quiet, verbose, report_path, watch=watch)
+        _finish(report, out, err, quiet, verbose, report_path, watch=watch, page=page)
 
 
 @main.command()
@@ -851,14 +892,25 @@ def _duration(ctx, param, value):
     metavar="DURATION|DATE",
     help="Only the runs started since then: 7d, 26h, 2026-12-01, 2026-12-01T02:00.",
 )
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the page of recent nights: one self-contained HTML file.",
+)
 @common
-def history(run_id, fmt, since, db, quiet, verbose):
+def history(run_id, fmt, since, html_path, db, quiet, verbose):
     """The recorded runs, newest first; with RUN, that run's journal of changes."""
+    if html_path and run_id is not None:
+        raise click.UsageError(CliMsg.HTML_WITH_RUN)
+    _not_the_store("--html", html_path, db)
     store = _open_store(db)
     try:
         if run_id is None:
             since_iso = since.astimezone(UTC).isoformat(timespec="seconds") if since else None
             runs = [dict(r, outcome=run_outcome(r)) for r in store.runs(since=since_iso)]
+            if html_path:
+                _write_history_page(store, html_path, runs, since)
             if fmt == "json":
                 click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
             else:
@@ -875,6 +927,22 @@ def history(run_id, fmt, since, db, quiet, verbose):
             render_journal(run_id, views, _console(sys.stdout))
     finally:
         store.close()
+
+
+def _write_history_page(store: StoreInterface, html_path: str, runs: list[dict], since) -> None:
+    def journal(run_id: int):
+        return (journal_line(journal_view(e)) for e in store.journal_entries(run_id))
+
+    try:
+        write_history_page(
+            Path(html_path),
+            runs,
+            run_outcome,
+            journal,
+            since.isoformat(timespec="minutes") if since else None,
+        )
+    except OutputError as exc:
+        _fail(str(exc), ExitCode.FILE_FAILED)
 
 
 @main.command()

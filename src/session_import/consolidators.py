@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import csv
 import errno
 import heapq
-import html
 import io
 import itertools
 import os
@@ -36,15 +36,18 @@ from itertools import islice
 from pathlib import Path
 
 from session_import import paths
+from session_import.catalog import HTML_REPORT
 from session_import.config import ConsolidatorConfig, ImportConfig
 from session_import.formulas import neutralise_formula
 from session_import.outputs import rejects_csv
+from session_import.pages import email_html, run_page_for_file
 from session_import.report import (
     COUNT_NAMES,
     ConsolidatorFailure,
     FileReport,
     Report,
     rejected_lines,
+    worst,
 )
 
 SMTP_TIMEOUT = 30  # seconds, for the connection and for each SMTP command
@@ -69,13 +72,13 @@ class ConsolidatorMsg(StrEnum):
     BAD_PORT = "SMTP_PORT {value!r} is not a port number (1 to 65535)."
     BAD_YES_NO = "{name} {value!r} must be yes or no."
     BOTH_TLS = (
-        "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first byte "
-        "(port 465), SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."
+        "SMTP_STARTTLS and SMTP_TLS are both yes; set one: SMTP_TLS=yes for TLS from the first "
+        "byte (port 465), SMTP_STARTTLS=yes to upgrade a plain connection (port 25 or 587)."
     )
     INSECURE_LOGIN = (
         "SMTP_USER is set but the connection to {server} is not encrypted, so the password would "
-        "travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes (or SMTP_ALLOW_INSECURE_AUTH=yes to "
-        "accept that)."
+        "travel in clear; set SMTP_STARTTLS=yes or SMTP_TLS=yes "
+        "(or SMTP_ALLOW_INSECURE_AUTH=yes to accept that)."
     )
     LOGIN_REFUSED = "the SMTP server {server} refused the login of {user} ({code})."
     NOT_SENT = "the e-mail could not be sent through {server}: {reason}."
@@ -89,6 +92,8 @@ class ConsolidatorMsg(StrEnum):
     )
     EMAIL_ATTACHED = "the attached {attachment}"
     EMAIL_NOT_ATTACHED = "the error log or the --rejects file"
+    EMAIL_PAGE = "The page of this file's run is attached as {page}."
+    EMAIL_PAGE_TOO_LARGE = "The page of this file's run, {page}, is too large to be attached."
     EMAIL_TOO_LARGE = (
         "The rejects file is larger than {limit} and is not attached: write it with --rejects, or"
         " read the error log."
@@ -123,6 +128,7 @@ def run_consolidators(
     failed_as_a_whole = any(r.error is not None for r in reports)
     stamp = backup_stamp(when)
     # backup: None, "moved", "copied" (the source stayed) or "failed"
+    page: Path | None = None  # the file's page, for the e-mail
     for consolidator in imp.consolidators:
         if consolidator.disabled or (due is not None and consolidator.name not in due):
             continue
@@ -133,8 +139,10 @@ def run_consolidators(
                 backup = "failed"
                 move_to_backup(consolidator, path, stamp)
                 backup = "moved"
+            elif consolidator.name == HTML_REPORT:
+                page = write_html_report(consolidator, path, reports, stamp, when)
             elif consolidator.name == "emailReport":
-                send_email_report(consolidator, imp, path, reports, environ)
+                send_email_report(consolidator, imp, path, reports, environ, page)
             elif (
                 consolidator.name == "deleteProcessedFilesConsolidator"
                 and not failed_as_a_whole
@@ -262,6 +270,27 @@ def write_error_log(
         os.close(folder_fd)
 
 
+def write_html_report(
+    consolidator: ConsolidatorConfig,
+    path: Path,
+    reports: list[FileReport],
+    stamp: str,
+    when: datetime,
+) -> Path:
+    """``<htmlReport>``: the file's page, ``<stamp>_<file>.html`` beside its error log, for a
+    clean file too."""
+    folder = Path(consolidator.options["location"][0])
+    name = f"{stamp}_{path.name}.html"
+    folder_fd = open_folder(folder, ConsolidatorMsg.LOG_FOLDER.format(folder=folder))
+    try:
+        chunks = (piece.encode("utf-8") for piece in run_page_for_file(reports, when))
+        return folder / _write_new_file(folder_fd, name, chunks)
+    except OSError as exc:
+        raise _Failed(ConsolidatorMsg.LOG_WRITE.format(file=folder / name)) from exc
+    finally:
+        os.close(folder_fd)
+
+
 # ---- folders opened once, files given a name no file has ----
 
 # hard links refused: a file system without them, Linux' protected_hardlinks (another user's file)
@@ -350,14 +379,13 @@ def _give_name(
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass
 
 
 def _temporary(folder_fd: int, name: str, mode: int) -> tuple[str, int]:
-    """A new hidden ``.part`` file beside where ``name`` goes, created exclusively, open for writing."""
+    """A new hidden ``.part`` file beside where ``name`` goes, created exclusively, open for
+    writing."""
     while True:
         candidate = f".{name}.{secrets.token_hex(4)}.part"
         try:
@@ -453,10 +481,8 @@ def _copy_synced(source: Path, folder_fd: int, folder: Path, name: str) -> str:
 
 def _sync_folder(folder_fd: int) -> None:
     """Make a new name in the folder durable (best effort: some file systems refuse it)."""
-    try:
+    with contextlib.suppress(OSError):
         os.fsync(folder_fd)
-    except OSError:
-        pass
 
 
 # ---- deleteProcessedFilesConsolidator ----
@@ -506,8 +532,10 @@ def build_email(
     path: Path,
     reports: list[FileReport],
     sender: str,
+    page: Path | None = None,
 ) -> EmailMessage:
-    """The summary and the rejected rows as text and as HTML, the rejects file attached.
+    """The summary and the rejected rows as text and as HTML, the rejects file attached,
+    and the file's page when ``<htmlReport>`` wrote one (``page``).
 
     The attachment is what ``--rejects`` writes for this file, byte for byte.
     """
@@ -519,17 +547,10 @@ def build_email(
     message["Message-ID"] = make_msgid(
         "session-import", domain=sender.rpartition("@")[2] or "localhost"
     )
-    esc = html.escape
     text: list[str] = [f"Import {imp.id}, file {path}"]
-    page: list[str] = [f"<p>Import <b>{esc(imp.id)}</b>, file <code>{esc(str(path))}</code></p>"]
     run_id = next((r.run_id for r in reports if r.run_id is not None), None)
     if run_id is not None:
         text.append(f"Recorded as run {run_id}: session-import history {run_id} lists each change.")
-        page.append(
-            f"<p>Recorded as run {run_id}: <code>session-import history {run_id}</code> "
-            "lists each change.</p>"
-        )
-    head = "".join(f"<th>{n}</th>" for n in COUNT_NAMES)
     with_rejects = [r for r in reports if r.rejected]
     attachment = f"{_header_safe(path.stem)}.rejects.csv"
     csv_text = (
@@ -546,64 +567,58 @@ def build_email(
         counts = ", ".join(f"{r.counts[n]} {n}" for n in COUNT_NAMES[1:])
         text.append("")
         text.append(f"{r.action}: {r.counts['rows']} rows: {counts}")
-        cells = "".join(f"<td>{r.counts[n]}</td>" for n in COUNT_NAMES)
-        page.append(
-            f"<h3>{esc(r.action)}</h3><table border=1><tr>{head}</tr><tr>{cells}</tr></table>"
-        )
         if r.error is not None:
             text.append(f"The file failed as a whole, nothing of it was applied: {r.error}")
-            page.append(
-                f"<p>The file failed as a whole, nothing of it was applied: {esc(r.error)}</p>"
-            )
         if r.rejected:
             rows = iter(r.rejected)
             shown = list(islice(rows, EMAIL_ROWS))
             text.append("Rejected rows:")
             text.extend(f"  line {row.line}: {' '.join(row.messages)}" for row in shown)
-            items = "".join(
-                f"<tr><td>{row.line}</td><td>{esc(' '.join(row.messages))}</td></tr>"
-                for row in shown
-            )
-            page.append(f"<table border=1><tr><th>line</th><th>messages</th></tr>{items}</table>")
             if more := sum(1 for _ in rows):
-                said = ConsolidatorMsg.EMAIL_MORE_ROWS.format(count=more, where=where)
-                text.append(f"  {said}")
-                page.append(f"<p>{esc(said)}</p>")
+                text.append(f"  {ConsolidatorMsg.EMAIL_MORE_ROWS.format(count=more, where=where)}")
         if r.warnings:
             warnings = iter(r.warnings)
-            shown = list(islice(warnings, EMAIL_ROWS))
+            first_warnings = list(islice(warnings, EMAIL_ROWS))
             text.append("Warnings:")
-            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in shown)
-            items = "".join(
-                f"<tr><td>{line}</td><td>{esc(' '.join(msgs))}</td></tr>" for line, msgs in shown
-            )
-            page.append(
-                f"<p>Warnings:</p><table border=1><tr><th>line</th><th>messages</th></tr>"
-                f"{items}</table>"
-            )
+            text.extend(f"  line {line}: {' '.join(msgs)}" for line, msgs in first_warnings)
             if more := sum(1 for _ in warnings):
-                said = ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=more)
-                text.append(f"  {said}")
-                page.append(f"<p>{esc(said)}</p>")
+                text.append(f"  {ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=more)}")
+    notes: list[str] = []
     if with_rejects:
         if csv_text is not None:
-            note = f"The rejected rows are attached as {attachment}: correct them and import that file again."
+            notes.append(
+                f"The rejected rows are attached as {attachment}: correct them and import"
+                " that file again."
+            )
         else:
             limit = (
                 f"{MAX_ATTACHMENT // 2**20} MiB"
                 if MAX_ATTACHMENT % 2**20 == 0
                 else f"{MAX_ATTACHMENT:,} characters"
             )
-            note = ConsolidatorMsg.EMAIL_TOO_LARGE.format(limit=limit)
-        text.extend(["", note])
-        page.append(f"<p>{esc(note)}</p>")
+            notes.append(ConsolidatorMsg.EMAIL_TOO_LARGE.format(limit=limit))
+    page_bytes = _page_to_attach(page)
+    if page is not None:
+        notes.append(
+            ConsolidatorMsg.EMAIL_PAGE.format(page=page.name)
+            if page_bytes is not None
+            else ConsolidatorMsg.EMAIL_PAGE_TOO_LARGE.format(page=page)
+        )
+    text.extend([""] + notes if notes else [])
     message.set_content("\n".join(text) + "\n")
-    message.add_alternative(
-        '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
-        + "\n".join(page)
-        + "</body></html>\n",
-        subtype="html",
+    html_part = email_html(
+        imp.id,
+        path,
+        reports,
+        subject=message["Subject"],
+        run_id=run_id,
+        rows_limit=EMAIL_ROWS,
+        more_rows=lambda n: ConsolidatorMsg.EMAIL_MORE_ROWS.format(count=n, where=where),
+        more_warnings=lambda n: ConsolidatorMsg.EMAIL_MORE_WARNINGS.format(count=n),
+        notes=notes,
+        exit_code=int(worst(r.exit_code for r in reports)),
     )
+    message.add_alternative(html_part, subtype="html")
     if csv_text is not None:
         first = with_rejects[0]
         message.add_attachment(
@@ -613,7 +628,27 @@ def build_email(
             filename=attachment,
             params={"charset": _attachment_charset(first.encoding)},
         )
+    if page is not None and page_bytes is not None:
+        message.add_attachment(
+            page_bytes,
+            maintype="text",
+            subtype="html",
+            filename=_header_safe(page.name),
+            params={"charset": "utf-8"},
+        )
     return message
+
+
+def _page_to_attach(page: Path | None) -> bytes | None:
+    """The page's bytes, None when there is none, it is gone or too large for a mail server."""
+    if page is None:
+        return None
+    try:
+        if page.stat().st_size > MAX_ATTACHMENT:
+            return None
+        return page.read_bytes()
+    except OSError:
+        return None
 
 
 def send_email_report(
@@ -622,10 +657,12 @@ def send_email_report(
     path: Path,
     reports: list[FileReport],
     environ: Mapping[str, str],
+    page: Path | None = None,
 ) -> None:
     """Send the report; each FileReport gets ``email = {"sent", "error"}``, never the password."""
     try:
-        error = _send(consolidator, imp, path, reports, environ)  # set when some recipients refused
+        # set when some recipients refused
+        error = _send(consolidator, imp, path, reports, environ, page)
         sent = True
     except _Failed as exc:
         sent, error = False, str(exc)
@@ -697,6 +734,7 @@ def _send(
     path: Path,
     reports: list[FileReport],
     environ: Mapping[str, str],
+    page: Path | None = None,
 ) -> str | None:
     """Send the e-mail; the text of the recipients the server refused, if only some were."""
     settings = smtp_settings(environ)
@@ -705,7 +743,8 @@ def _send(
         sender = (
             environ.get("SMTP_FROM") or ""
         ).strip() or f"session-import@{socket.gethostname()}"
-        message = build_email(consolidator, imp, path, reports, sender)
+        message = build_email(consolidator, imp, path, reports, sender, page)
+        connection: smtplib.SMTP
         if settings.security == "tls":
             connection = smtplib.SMTP_SSL(
                 settings.host, settings.port, timeout=SMTP_TIMEOUT, context=_tls_context(environ)

@@ -25,7 +25,8 @@ def write_export(store: StoreInterface, kind: str, fmt: str, out: TextIO) -> int
         return count
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for count, row in enumerate(rows, start=1):
+    for row in rows:
+        count += 1
         writer.writerow(["" if v is None else neutralise_formula(_text(v)) for v in row.values()])
     return count
 

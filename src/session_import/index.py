@@ -7,45 +7,56 @@ what an earlier row created, changed or cancelled.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
-from session_import.model import RecordLookups, SessionInput
+from session_import.model import (
+    GroupRecord,
+    Record,
+    RecordLookups,
+    SessionInput,
+    SessionRecord,
+    TrainingRecord,
+    UserRecord,
+)
 from session_import.validate import SEARCH_ATTRS, id_of_cell
 
 _SEARCH_PRIORITY = tuple(SEARCH_ATTRS.values())
 
+R = TypeVar("R", bound=Record)
 
-class RecordIndex:
+
+class RecordIndex(Generic[R]):
     """Records of one table by id, with value -> ids indexes on chosen attributes."""
 
     def __init__(self, attrs: tuple[str, ...]):
         self.attrs = attrs
-        self.by_id: dict[int, object] = {}
+        self.by_id: dict[int, R] = {}
         self.values: dict[str, dict[object, set[int]]] = {a: {} for a in attrs}
 
-    def add(self, record) -> None:
+    def add(self, record: R) -> None:
         if record.id in self.by_id:
             return
         self.by_id[record.id] = record
         for attr in self.attrs:
             self.values[attr].setdefault(getattr(record, attr), set()).add(record.id)
 
-    def add_all(self, records: Iterable) -> None:
+    def add_all(self, records: Iterable[R]) -> None:
         for record in records:
             self.add(record)
 
-    def remove(self, record) -> None:
+    def remove(self, record: R) -> None:
         del self.by_id[record.id]
         for attr in self.attrs:
             ids = self.values[attr].get(getattr(record, attr))
             if ids is not None:
                 ids.discard(record.id)
 
-    def replace(self, old, new) -> None:
+    def replace(self, old: R, new: R) -> None:
         self.remove(old)
         self.add(new)
 
-    def find(self, criteria: dict[str, object]) -> list:
+    def find(self, criteria: Mapping[str, Any]) -> list[R]:
         """Records whose attributes equal every criterion (an empty criteria matches nothing)."""
         if not criteria:
             return []
@@ -65,7 +76,7 @@ class RecordIndex:
             key=lambda r: r.id,
         )
 
-    def candidates(self, criteria: dict[str, object]) -> list:
+    def candidates(self, criteria: Mapping[str, Any]) -> list[R]:
         """Records that the first criterion alone matches, in no particular order."""
         first = next(iter(criteria), None)
         if first is None:
@@ -81,10 +92,10 @@ class SessionView:
     trainings, teachers and groups, and those the rows name."""
 
     def __init__(self, session_attrs: tuple[str, ...]):
-        self.sessions = RecordIndex(session_attrs)
-        self.trainings = RecordIndex(("path_code", "title"))
-        self.users = RecordIndex(("login",))
-        self.groups = RecordIndex(("guid", "name"))
+        self.sessions: RecordIndex[SessionRecord] = RecordIndex(session_attrs)
+        self.trainings: RecordIndex[TrainingRecord] = RecordIndex(("path_code", "title"))
+        self.users: RecordIndex[UserRecord] = RecordIndex(("login",))
+        self.groups: RecordIndex[GroupRecord] = RecordIndex(("guid", "name"))
 
     def load_sessions(self, lookups: RecordLookups, inputs: list[SessionInput]) -> None:
         """The sessions each row's most selective search value finds."""
@@ -99,7 +110,7 @@ class SessionView:
 
     def load_trainings(self, lookups: RecordLookups, inputs: list[SessionInput]) -> None:
         """The trainings the rows name, and those of the loaded sessions."""
-        ids = {
+        ids: dict[str, set[object]] = {
             "path_code": {d.training.get("trainingPathCode") for d in inputs},
             "id": {id_of_cell(d.training.get("trainingId")) for d in inputs},
             "title": {d.training.get("trainingTitle") for d in inputs},
@@ -125,9 +136,9 @@ class SessionView:
             self.groups.add_all(lookups.groups_by(attr, values))
 
     def login(self, user_id: int | None) -> str | None:
-        user = self.users.by_id.get(user_id)
+        user = self.users.by_id.get(user_id) if user_id is not None else None
         return user.login if user else None
 
     def group_name(self, group_id: int | None) -> str | None:
-        group = self.groups.by_id.get(group_id)
+        group = self.groups.by_id.get(group_id) if group_id is not None else None
         return group.name if group else None

@@ -13,6 +13,7 @@ file with no other name (a hard link).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -92,7 +93,7 @@ class ImportLock:
         self._since = _now()
         self._what = what
         try:
-            self._describe(what)
+            self._describe(fd, what)
         except OSError as exc:  # a full disk: no import may start, and none half-starts
             self.release()
             raise LockBusy(
@@ -127,9 +128,9 @@ class ImportLock:
     def describe(self, what: str) -> None:
         """Say, in the lock file, what the holder is doing now (e.g. which run)."""
         if self._fd is not None:
-            self._describe(what)
+            self._describe(self._fd, what)
 
-    def _describe(self, what: str, **released) -> None:
+    def _describe(self, fd: int, what: str, **released) -> None:
         self._what = what
         data = json.dumps(
             {
@@ -140,8 +141,8 @@ class ImportLock:
                 **released,
             }
         ).encode()
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, data, 0)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
 
     @staticmethod
     def _holder(fd: int) -> str:
@@ -158,10 +159,9 @@ class ImportLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            try:
-                self._describe(self._what, released=_now())
-            except OSError:
-                pass  # a full disk must not keep the lock: the flock is what counts
+            # a full disk must not keep the lock: the flock is what counts
+            with contextlib.suppress(OSError):
+                self._describe(self._fd, self._what, released=_now())
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

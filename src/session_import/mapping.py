@@ -110,7 +110,7 @@ def build_column_map(
         source = "<fields>"
     if not named and provider.delimiter is not None and split_sample is not None:
         check_delimiter(wanted, len(names), provider.delimiter, header is not None, split_sample)
-    if named:
+    if named and header is not None:  # (named implies a header; mypy cannot see it)
         return _by_name(action, header, wanted, repeated_field)
     configured = set(action.field_names)
     columns = tuple(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import NamedTuple, Protocol
 
 from session_import.messages import Issue
@@ -62,6 +62,8 @@ class GroupRecord:
     updated_by_import: str | None
 
 
+Record = SessionRecord | TrainingRecord | UserRecord | GroupRecord
+
 # table -> the record type of its rows (the record's fields are the table's columns)
 RECORD_TYPES: dict[str, type] = {
     "sessions": SessionRecord,
@@ -78,8 +80,16 @@ class ChangeOp:
     line: int
     table: str  # "sessions", "trainings", "users", "groups"
     op: str  # "create", "update", "delete"
-    before: object | None  # a *Record, or None for a create
-    after: object | None  # a *Record, or None for a delete
+    before: Record | None  # None for a create
+    after: Record | None  # None for a delete
+
+    @property
+    def record(self) -> Record:
+        """The record the change leaves, or for a delete the one it removes."""
+        record = self.after or self.before
+        if record is None:
+            raise ValueError(f"a change to {self.table} at line {self.line} has no record")
+        return record
 
 
 def record_from(table: str, values: dict):
@@ -91,25 +101,29 @@ def record_from(table: str, values: dict):
 NULL = "NULL"  # the cell that resets a stored value, as the reference page's "Set NULL to reset it"
 
 
-class _Keep:
+class Keep(Enum):
+    """The type of KEEP: an enum of one member, so that ``x is KEEP`` narrows a type."""
+
+    KEEP = "KEEP"
+
     def __repr__(self) -> str:
         return "KEEP"
 
 
-KEEP = _Keep()  # an empty optional cell: the stored value stays as it is
+KEEP = Keep.KEEP  # an empty optional cell: the stored value stays as it is
 
 
 @dataclass(slots=True)
 class SessionInput:
     line: int
     action: str | None  # CREATE_UPDATE, CANCEL, or None when the code is invalid
-    title: object = KEEP
-    status: object = KEEP
-    start: object = KEEP  # ISO string, None (reset) or KEEP
-    end: object = KEEP
-    teacher_login: object = KEEP
-    group_name: object = KEEP
-    group_guid: object = KEEP
+    title: str | Keep = KEEP
+    status: str | Keep = KEEP
+    start: str | None | Keep = KEEP  # ISO string, None (reset) or KEEP
+    end: str | None | Keep = KEEP
+    teacher_login: str | None | Keep = KEEP
+    group_name: str | None | Keep = KEEP
+    group_guid: str | None | Keep = KEEP
     training: dict[str, str] = field(default_factory=dict)  # non-empty training fields
     search: dict[str, object] = field(default_factory=dict)  # search field -> typed value
     search_raw: dict[str, str] = field(default_factory=dict)
@@ -127,17 +141,17 @@ class TrainingInput:
     line: int
     action: str | None
     path_code: str
-    title: object = KEEP
-    locale: object = KEEP
-    modality: object = KEEP
-    description: object = KEEP
+    title: str | Keep = KEEP
+    locale: str | None | Keep = KEEP
+    modality: str | Keep = KEEP
+    description: str | None | Keep = KEEP
 
 
 @dataclass
 class LearnerInput:
     line: int
     search: dict[str, str]  # user column -> value, for the non-empty search fields
-    values: dict[str, object]  # user column -> value, None (reset) or KEEP
+    values: dict[str, str | None | Keep]  # user column -> value, None (reset) or KEEP
 
 
 class EntityInput(NamedTuple):

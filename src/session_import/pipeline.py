@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from session_import.catalog import ENTITY_ACTION, LEARNER_ACTION, SESSION_ACTION, TRAINING_ACTION
 from session_import.config import (
@@ -28,6 +29,7 @@ from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
 from session_import.model import ChangeOp, RowKind, RowOutcome
+from session_import.pages import StartDates
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
 from session_import.reference import EntityResolver, LearnerResolver, TrainingResolver
@@ -46,6 +48,8 @@ from session_import.watch.events import Event, EventName, Observer, file_ended
 CHUNK_ROWS = 5000
 BACKUP = "moveToBackupConsolidator"
 DELETE = "deleteProcessedFilesConsolidator"
+
+_T = TypeVar("_T")
 
 
 class UsageError(SessionImportError):
@@ -171,6 +175,8 @@ def run_import(
     for imp in config.imports:
         files, notice = data_files(imp, given)
         if notice:
+            # (only a provider's glob that matched nothing gives a notice)
+            assert imp.provider is not None and imp.provider.file_name is not None
             report.notices.append(notice)
             store.record_night(
                 imp.id,
@@ -241,6 +247,7 @@ def _consolidate(
     """The import's consolidators over one file; a committed file's list of those still due
     shrinks as each one runs."""
     run_id = reports[0].run_id
+    assert run_id is not None  # (the reports are those of a finished run)
 
     def done(name: str, backup: str | None) -> None:
         store.consolidator_done(run_id, name, backup)
@@ -443,7 +450,7 @@ class _PublishBudget:
     def __init__(self, seconds: float):
         self.left = seconds
 
-    def deliver(self, work):
+    def deliver(self, work: Callable[[float], _T]) -> _T:
         started = time.monotonic()
         try:
             return work(started + max(self.left, 0.0))
@@ -521,7 +528,9 @@ def _report_of_run(report: Report, store: StoreInterface, run_id: int) -> FileRe
     for file_report in report.files:
         if file_report.run_id == run_id and file_report.action == SESSION_ACTION:
             return file_report
-    import_id, _, file = store.run_file(run_id)
+    recorded = store.run_file(run_id)
+    assert recorded is not None  # (a queued change belongs to a recorded run)
+    import_id, _, file = recorded
     file_report = FileReport(file, import_id, SESSION_ACTION, run_id=run_id, earlier_run=True)
     report.files.append(file_report)
     return file_report
@@ -548,6 +557,56 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     return rejects, cancel
 
 
+def _skip_applied(
+    imp: ImportConfig,
+    path: Path,
+    sha256: str,
+    store: StoreInterface,
+    options: RunOptions,
+    report: Report,
+    due: dict[int, dict],
+) -> bool:
+    """Whether the file was already imported: then it is recorded as skipped, and the
+    consolidators its earlier run left due are completed (or named, on a dry run)."""
+    applied = store.applied_run(imp.id, sha256)
+    if not applied:
+        return False
+    run_id, when = applied
+    left = due.pop(run_id, None)
+    notice = RunMsg.ALREADY_IMPORTED.format(file=path, run=run_id, when=when)
+    if left is not None and options.dry_run:
+        notice = RunMsg.ALREADY_IMPORTED_DUE_LEFT.format(
+            file=path, run=run_id, when=when, names=", ".join(left["names"])
+        )
+    elif left is not None:
+        names = _complete_due(imp, store, report, left, options)
+        if names:  # (none when the configuration no longer has them)
+            notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
+                file=path, run=run_id, when=when, names=", ".join(names)
+            )
+    report.notices.append(notice)
+    skip = store.record_night(
+        imp.id,
+        "skip",
+        str(path),
+        options.clock().isoformat(timespec="seconds"),
+        options.dry_run,
+        action=",".join(a.name for a in imp.actions),
+        sha256=sha256,
+        applied_by=run_id,
+    )
+    options.emit(
+        Event(
+            EventName.FILE_SKIPPED,
+            import_id=imp.id,
+            file=str(path),
+            run_id=skip,
+            fields={"applied_by": run_id, "message": notice},
+        )
+    )
+    return True
+
+
 def import_file(
     imp: ImportConfig,
     provider: ProviderConfig,
@@ -569,43 +628,12 @@ def import_file(
     # a file the provider's glob listed must really be in its folder (a link may lead anywhere)
     refusal = _outside_provider_folder(provider, path) if listed else None
     sha256 = None if refusal else file_sha256(path)
-    if sha256 and not options.force:
-        applied = store.applied_run(imp.id, sha256)
-        if applied:
-            run_id, when = applied
-            left = due.pop(run_id, None)
-            notice = RunMsg.ALREADY_IMPORTED.format(file=path, run=run_id, when=when)
-            if left is not None and options.dry_run:
-                notice = RunMsg.ALREADY_IMPORTED_DUE_LEFT.format(
-                    file=path, run=run_id, when=when, names=", ".join(left["names"])
-                )
-            elif left is not None:
-                names = _complete_due(imp, store, report, left, options)
-                if names:  # (none when the configuration no longer has them)
-                    notice = RunMsg.ALREADY_IMPORTED_DUE_RAN.format(
-                        file=path, run=run_id, when=when, names=", ".join(names)
-                    )
-            report.notices.append(notice)
-            skip = store.record_night(
-                imp.id,
-                "skip",
-                str(path),
-                options.clock().isoformat(timespec="seconds"),
-                options.dry_run,
-                action=",".join(a.name for a in imp.actions),
-                sha256=sha256,
-                applied_by=run_id,
-            )
-            options.emit(
-                Event(
-                    EventName.FILE_SKIPPED,
-                    import_id=imp.id,
-                    file=str(path),
-                    run_id=skip,
-                    fields={"applied_by": run_id, "message": notice},
-                )
-            )
-            return []
+    if (
+        sha256
+        and not options.force
+        and _skip_applied(imp, path, sha256, store, options, report, due)
+    ):
+        return []
     reports = [
         FileReport(str(path), imp.id, a.name, keep_changes=options.diff) for a in imp.actions
     ]
@@ -632,7 +660,7 @@ def import_file(
             if refusal is not None:
                 failure = refusal
                 raise _FileFailed(failure)
-            for action, file_report in zip(imp.actions, reports):
+            for action, file_report in zip(imp.actions, reports, strict=True):
                 modifiable = store.modifiable_sessions(imp.id, action.full_access)
                 _run_action(action, imp, provider, path, store, file_report, options, run_id)
                 ran += 1
@@ -661,13 +689,8 @@ def import_file(
                 )
             # imported again (--force): this run's consolidators stand for the earlier one's
             store.drop_due_consolidators(superseded)
-    except _FileFailed:
-        for i, r in enumerate(reports):
-            if refused and i < ran:
-                r.refuse(failure)
-            else:
-                r.fail(failure)
-            r.flush()
+    except _FileFailed as failed:
+        _mark_failed(reports, str(failed), refused=ran if refused else 0)
     else:
         for run in superseded:
             due.pop(run, None)
@@ -687,6 +710,16 @@ def import_file(
     for r in reports:
         r.finish(run_id, time.perf_counter() - timer)
     return reports
+
+
+def _mark_failed(reports: list[FileReport], failure: str, refused: int) -> None:
+    """The first ``refused`` actions ran and a safety limit refused them; the others failed."""
+    for i, r in enumerate(reports):
+        if i < refused:
+            r.refuse(failure)
+        else:
+            r.fail(failure)
+        r.flush()
 
 
 def _outside_provider_folder(provider: ProviderConfig, path: Path) -> str | None:
@@ -764,6 +797,8 @@ def _run_action(
             for message in columns.warnings:
                 report.add_warning(1, [message])
             stage = _stage(action, imp, provider, store)
+            if action.name == SESSION_ACTION:
+                report.start_dates = StartDates()
             # only session changes are published; a dry run queues nothing
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
@@ -774,7 +809,7 @@ def _run_action(
                 changes = _run_chunk(stage, columns, chunk, report, rows)
                 store.apply(changes)
                 store.journal(run_id, changes)
-                if publishers:
+                if rows is not None:
                     store.enqueue(imp.id, publishers, run_id, changes, rows)
                     rows.clear()
                 if options.on_progress is not None:
@@ -797,6 +832,8 @@ def _run_chunk(
             continue
         typed, issues = stage.validate(mapped)
         prepared.append((mapped, typed, issues))
+        if report.start_dates is not None:
+            report.start_dates.add(typed.start)
         if rows is not None:
             rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
     stage.prepare([typed for _, typed, _ in prepared if typed is not None])
@@ -815,9 +852,17 @@ def _run_chunk(
 # ---- one stage per action: validate a mapped row, prepare a chunk, resolve a row ----
 
 
+class _ChunkResolver(Protocol):
+    def prepare(self, inputs: list[Any], /) -> None: ...
+
+    def resolve(self, typed: Any, issues: list[Issue], /) -> RowOutcome: ...
+
+    def flush(self) -> list[ChangeOp]: ...
+
+
 @dataclass
 class _Stage:
-    resolver: object
+    resolver: _ChunkResolver
     validate: Callable
 
     def prepare(self, inputs) -> None:

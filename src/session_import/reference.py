@@ -13,6 +13,7 @@ from session_import.model import (
     ChangeOp,
     EntityInput,
     GroupRecord,
+    Keep,
     LearnerInput,
     RowKind,
     RowOutcome,
@@ -29,7 +30,7 @@ class TrainingResolver(Resolver):
     table = "trainings"
 
     def prepare(self, inputs: list[TrainingInput]) -> None:
-        self.index = RecordIndex(("path_code",))
+        self.index: RecordIndex[TrainingRecord] = RecordIndex(("path_code",))
         self.index.add_all(self.lookups.trainings_by("path_code", {d.path_code for d in inputs}))
         self.session_counts = self.lookups.session_counts_by_training(self.index.by_id)
 
@@ -62,7 +63,7 @@ class TrainingResolver(Resolver):
             errors.append(
                 issue(line, None, Msg.TRAINING_HAS_SESSIONS, value=data.path_code, count=count)
             )
-        if errors:
+        if errors or current is None:  # (a missing one was reported above)
             return reject(line, errors)
         self.index.remove(current)
         self.changes.append(ChangeOp(line, "trainings", DELETE, current, None))
@@ -73,7 +74,8 @@ class TrainingResolver(Resolver):
         for name, value in (("trainingTitle", data.title), ("trainingModality", data.modality)):
             if not isinstance(value, str) and not any(i.field == name for i in errors):
                 errors.append(issue(line, name, Msg.FIELD_EMPTY, field=name))
-        if errors:
+        # (a title or modality that is not a string was reported above)
+        if errors or not isinstance(data.title, str) or not isinstance(data.modality, str):
             return reject(line, errors)
         record = TrainingRecord(
             self.next_id,
@@ -122,7 +124,7 @@ class TrainingResolver(Resolver):
         return RowOutcome(line, RowKind.UPDATED, diff=diff, guid=current.guid)
 
 
-def _value(value):
+def _value(value: str | None | Keep) -> str | None:
     return None if value is KEEP else value
 
 
@@ -130,9 +132,9 @@ class LearnerResolver(Resolver):
     table = "users"
 
     def prepare(self, inputs: list[LearnerInput]) -> None:
-        self.index = RecordIndex(("login", "ref_number", "email"))
+        self.index: RecordIndex[UserRecord] = RecordIndex(("login", "ref_number", "email"))
         for column in ("login", "ref_number", "email"):
-            values = {d.search.get(column) for d in inputs}
+            values: set[object] = {d.search.get(column) for d in inputs}
             if column == "login":
                 values |= {
                     d.values.get("login") for d in inputs if isinstance(d.values.get("login"), str)
@@ -207,7 +209,7 @@ class EntityResolver(Resolver):
     table = "groups"
 
     def prepare(self, inputs: list[EntityInput]) -> None:
-        self.index = RecordIndex(("parent_id", "name"))
+        self.index: RecordIndex[GroupRecord] = RecordIndex(("parent_id", "name"))
         names = {name for _, levels in inputs for name in levels}
         self.index.add_all(self.lookups.groups_by("name", names))
 

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -244,7 +245,8 @@ def _summary_table(report: Report, files: list[FileReport], out: Console) -> Non
 
 # ---- live lines ----
 
-_NO_FIGURES = {"percent": "", "rows": "", "rate": "", "left": ""}
+# a task's own fields, given to Progress.add_task and update as keyword arguments
+_NO_FIGURES: dict[str, Any] = {"percent": "", "rows": "", "rate": "", "left": ""}
 
 
 def progress_display(out: Console, quiet: bool, no_progress: bool) -> Progress | None:
@@ -273,7 +275,7 @@ def progress_callback(
     measured from there (they once were from the end of the first chunk: 2 billion rows/s)."""
     if progress is None:
         return None
-    tasks: dict[tuple[str, str], tuple[int, float]] = {}
+    tasks: dict[tuple[str, str], tuple[TaskID, float]] = {}
 
     def update(file: str, action: str, rows: int, done: int, size: int) -> None:
         key = (file, action)

@@ -14,10 +14,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from session_import.errors import ExitCode, worst
 from session_import.model import RowKind, RowOutcome
 from session_import.spool import SpooledList
+
+if TYPE_CHECKING:
+    from session_import.pages.startdates import StartDates
 
 COUNT_NAMES = ("rows", "created", "updated", "unchanged", "cancelled", "rejected", "warnings")
 
@@ -149,6 +153,9 @@ class FileReport:
     earlier_run: bool = False
     delivered_lines: set = field(default_factory=set)  # earlier run: lines counted already
     remote_rejected: set = field(default_factory=set)  # lines a remote LMS rejected (this command)
+    start_dates: StartDates | None = (
+        None  # a session file's rows by start day, for the page's chart
+    )
 
     @property
     def exit_code(self) -> ExitCode:
@@ -282,7 +289,7 @@ class FileReport:
             {"line": r.line, "values": r.values, "messages": r.messages} for r in self.rejected
         )
         warnings = ({"line": line, "messages": msgs} for line, msgs in self.warnings)
-        out = {
+        out: dict[str, object] = {
             "file": self.file,
             "import": self.import_id,
             "action": self.action,

@@ -303,9 +303,10 @@ class SessionResolver(Resolver):
         key = tuple(data.training.items())
         found = self._training_cache.get(key)
         if found is None:
-            crit = {_TRAINING_ATTRS[name]: value for name, value in key}
-            if "id" in crit:
-                crit["id"] = id_of_cell(crit["id"])
+            crit: dict[str, object] = {
+                _TRAINING_ATTRS[name]: id_of_cell(value) if name == "trainingId" else value
+                for name, value in key
+            }
             order = [a for a in ("id", "path_code", "title") if a in crit]
             found = self._training_cache[key] = self.view.trainings.find(
                 {a: crit[a] for a in order}

@@ -93,13 +93,15 @@ _line = itemgetter(0)
 class SpooledList:
     """An append-only sequence of tuples whose first item is a line number; see the module."""
 
+    _spool: _SpoolFile | None
+    _blocks: list[tuple[int, int, int]]  # (run, offset, length)
+    _tail: list[tuple]
+    _run: int
+    _last: int | None
+    _count: int
+
     def __init__(self, entries: Iterable[tuple] = ()) -> None:
-        self._spool: _SpoolFile | None = None
-        self._blocks: list[tuple[int, int, int]] = []  # (run, offset, length)
-        self._tail: list[tuple] = []
-        self._run = 0
-        self._last: int | None = None
-        self._count = 0
+        self.clear()
         for entry in entries:
             self.append(entry)
 
@@ -128,7 +130,12 @@ class SpooledList:
         self._write_tail()
 
     def clear(self) -> None:
-        self.__init__()
+        self._spool = None
+        self._blocks = []
+        self._tail = []
+        self._run = 0
+        self._last = None
+        self._count = 0
 
     def __len__(self) -> int:
         return self._count
@@ -151,5 +158,6 @@ class SpooledList:
     def _read(self, blocks: list[tuple[int, int]], tail: list[tuple]) -> Iterator[tuple]:
         spool = self._spool  # keeps the file open while this iteration lasts
         for offset, length in blocks:
+            assert spool is not None  # (the blocks were written to it)
             yield from pickle.loads(spool.read(offset, length))
         yield from tail

@@ -18,6 +18,7 @@ from session_import.model import (
     KEEP,
     NULL,
     EntityInput,
+    Keep,
     LearnerInput,
     SessionInput,
     TrainingInput,
@@ -108,7 +109,7 @@ def session_validator(
             if value == "" or value == NULL:
                 issues.append(issue(line, name, Msg.FIELD_EMPTY, field=name))
         meaning = _session_action(get("sessionAction", ""), line, action_codes, issues)
-        title = get("sessionTitle", "")
+        title: str | Keep = get("sessionTitle", "")
         if title == "" or title == NULL:
             title = KEEP  # a title cannot be reset; a mandatory one was reported empty
         status = _session_status(get("sessionStatus", ""), line, status_codes, issues)
@@ -125,9 +126,9 @@ def session_validator(
                 )
             )
         training = _training_cells(get, line, training_fields, issues)
-        guid = get("sessionGuid", "")
-        guid = guid.upper() if guid != "" and guid != NULL else None
-        id_raw = get("sessionId", "")
+        guid_cell = get("sessionGuid", "")
+        guid = guid_cell.upper() if guid_cell != "" and guid_cell != NULL else None
+        id_raw: str | None = get("sessionId", "")
         if id_raw == "" or id_raw == NULL:
             id_raw = None
         search, search_raw, search_ok = _session_search(get, search_fields, start, end)

@@ -314,6 +314,7 @@ def test_report_json_shape(seeded, sessions_config):
                                     "groupGuid",
                                 ],
                                 ["M", "TP-001", "A", "", "", "open", "", "", "nobody", "", ""],
+                                strict=True,
                             )
                         ),
                         "messages": ["Teacher with login nobody is not found."],

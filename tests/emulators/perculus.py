@@ -22,6 +22,7 @@ sessions are a plain dict, and fault switches make the next requests fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -318,10 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
         status, answer = emulator.handle(self.command, path, headers, body)
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if fault is not None and fault.kind == "slow":
             emulator._release.wait(fault.seconds)

@@ -235,7 +235,7 @@ def test_a_publish_report_counts_add_up_after_a_remote_rejection(
     config = perculus_config(ws, perculus_emulator)
     perculus_emulator.now = datetime(2027, 3, 2, tzinfo=UTC)  # the session is now in the past
     out = ws.root / "publish.json"
-    published = ws.run("publish", "--report", out, config)
+    ws.run("publish", "--report", out, config)
     file = json.loads(out.read_text())["files"][0]
     assert file["publishers"]["perculus"]["rejected"] == 1
     assert counts_add_up(file["counts"]), file["counts"]

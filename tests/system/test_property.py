@@ -214,7 +214,7 @@ def run_product(
             assert fr.error is None, fr.error
             journal = store.run_journal(fr.run_id)
             table = [
-                dict(zip([d[0] for d in cur.description], row))
+                dict(zip([d[0] for d in cur.description], row, strict=True))
                 for cur in [store.conn.execute("SELECT * FROM sessions ORDER BY id")]
                 for row in cur.fetchall()
             ]

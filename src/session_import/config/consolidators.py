@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from session_import import catalog
@@ -21,18 +22,35 @@ def read_consolidators(el, base: Path, problems: Problems) -> tuple[Consolidator
     found: dict[str, ConsolidatorConfig] = {}
     for child in children(el):
         name = child.tag
-        if name not in catalog.CONSOLIDATORS:
-            problems.unknown(child, "consolidators", tuple(catalog.CONSOLIDATORS), "consolidator")
+        if name not in catalog.RUNNING_ORDER:
+            problems.unknown(child, "consolidators", tuple(catalog.RUNNING_ORDER), "consolidator")
         elif name in found:
             problems.add(child, Msg.CONSOLIDATOR_TWICE.format(tag=name, first=found[name].line))
         else:
             found[name] = _consolidator(child, name, base, problems)
-    return tuple(found[n] for n in catalog.CONSOLIDATORS if n in found)
+    if catalog.HTML_REPORT in found:
+        found[catalog.HTML_REPORT] = _html_report_location(found, problems, el)
+    return tuple(found[n] for n in catalog.RUNNING_ORDER if n in found)
+
+
+def _html_report_location(
+    found: dict[str, ConsolidatorConfig], problems: Problems, el
+) -> ConsolidatorConfig:
+    """``<htmlReport>`` without ``<location>`` writes next to the error log."""
+    page = found[catalog.HTML_REPORT]
+    page_el = next(c for c in children(el) if c.tag == catalog.HTML_REPORT)
+    if any(c.tag == "location" for c in children(page_el)):
+        return page  # its own, or said missing already
+    log = found.get("timeStampedFileErrorLogger")
+    if log is None or "location" not in log.options:
+        problems.add(page_el, Msg.PARAMETER_MISSING.format(option="location"))
+        return page
+    return replace(page, options={**page.options, "location": log.options["location"]})
 
 
 def _consolidator(el, name: str, base: Path, problems: Problems) -> ConsolidatorConfig:
     check_container(el, problems)
-    allowed = catalog.CONSOLIDATORS[name] + ("disabled",)
+    allowed = catalog.RUNNING_ORDER[name] + ("disabled",)
     options: dict[str, list[str]] = {}
     disabled = False
     seen: dict[str, int] = {}

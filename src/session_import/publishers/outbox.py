@@ -84,10 +84,15 @@ def _load_pace(store: StoreInterface, client: Client, wall_clock: Callable[[], f
         return
     wall, mono, boot = wall_clock(), pacer.clock(), boot_clock()
     anchor = store.pace_anchor(client.name)
-    same_boot = boot is not None and anchor is not None and anchor[0] == boot[0]
+    # (seconds since boot, the anchor's wall-clock time of the boot) when both are this boot's
+    on_boot = (
+        (boot[1], anchor[1])
+        if boot is not None and anchor is not None and anchor[0] == boot[0]
+        else None
+    )
     earlier = []
     for at in store.recent_calls(client.name, -math.inf):
-        age = boot[1] - (at - anchor[1]) if same_boot else wall - at
+        age = on_boot[0] - (at - on_boot[1]) if on_boot is not None else wall - at
         age = max(age, 0.0)
         if age < pacer.span:
             earlier.append(mono - age)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
@@ -220,11 +221,11 @@ class PerculusClient:
         never = Retry(0, read=False, redirect=False)
         self._http.mount(base + BATCH_PATH, HTTPAdapter(max_retries=never))
 
-    def _send(self, method: str, path: str, **kwargs: object) -> requests.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.settings.base_url + path
         started = time.monotonic()
         try:
-            response = self._http.request(  # type: ignore[misc]
+            response = self._http.request(
                 method, url, timeout=self._timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
@@ -618,13 +619,17 @@ class _Run:
             self.client._claimed.add(guid.upper())
             results[item.change.id] = DeliveryOutcome(item.change.id, "published", remote_id=guid)
         for entry in _entries(answer.get("rejected")):
-            model = entry.get("model") if isinstance(entry.get("model"), dict) else {}
+            model = entry.get("model")
+            if not isinstance(model, dict):
+                model = {}
             item = _find(unmatched, model)
             if item is None:
                 log.warning("perculus: a rejected session matches nothing that was sent")
                 continue
             unmatched.remove(item)
-            state = entry.get("state") if isinstance(entry.get("state"), dict) else {}
+            state = entry.get("state")
+            if not isinstance(state, dict):
+                state = {}
             message = self.client._secrets.redact(_rejection(state))
             results[item.change.id] = DeliveryOutcome(item.change.id, "rejected", message=message)
         for item in items:  # in the order sent

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock_time
 from enum import StrEnum
+from typing import Any
 
 import requests
 
@@ -220,7 +221,7 @@ def _answer_json(response: requests.Response) -> dict:
     return answer if isinstance(answer, dict) else {}
 
 
-def _error_parts(answer: dict) -> tuple[object, object]:
+def _error_parts(answer: dict) -> tuple[object, str | None]:
     """(code, message) of an answer in any of Zoho's shapes."""
     candidates = [answer]
     for holder in (answer, answer.get("response")):
@@ -583,7 +584,7 @@ class ZohoPeopleClient:
                 )
                 continue  # the deadline and the token are checked again after a wait
             self.pacer.record()
-            kwargs: dict[str, object] = {}
+            kwargs: dict[str, Any] = {}  # requests' own keyword arguments
             if fields is not None:
                 kwargs = {"params": {"sessionData": json.dumps(fields)}, "json": fields}
             try:

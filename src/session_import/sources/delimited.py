@@ -61,10 +61,11 @@ _EVERYTHING = sys.maxsize
 
 # A frozen dataclass's __init__ goes through object.__setattr__ once per field; at a
 # million rows that is a fifth of the reading time, so the hot loop sets the slots
-# directly (same object, same invariants: nothing else ever writes them).
+# directly (same object, same invariants: nothing else ever writes them). mypy sees a
+# slot through the class as the field's value, not as the member descriptor it is.
 _new_record = object.__new__
-_set_record_line = Record.line.__set__  # type: ignore[attr-defined]
-_set_record_cells = Record.cells.__set__  # type: ignore[attr-defined]
+_set_record_line = Record.line.__set__  # type: ignore[attr-defined, misc]
+_set_record_cells = Record.cells.__set__  # type: ignore[attr-defined, misc]
 
 
 class DataFile(RecordFile):

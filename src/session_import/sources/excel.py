@@ -64,7 +64,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import unquote
@@ -179,7 +179,7 @@ class _Package:
 
     def elements(
         self, name: str, wanted: tuple[str, ...], root: str | None = None
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """The elements of part ``name`` with one of the local names ``wanted``, each once it
         is complete and dropped after it (so nothing accumulates), in document order.
         Raises _Unreadable for a DTD, or for another root element than ``root``."""
@@ -371,8 +371,11 @@ class ExcelFile(RecordFile):
             workbook = self._reading(0, lambda: _Workbook(package))
             sheet = self._sheet(workbook, sheet_name)
             strings = self._reading(0, lambda: _shared_strings(package, workbook.shared_strings))
-            styles = self._reading(0, lambda: _date_styles(package, workbook.styles))
-            cells = _CellReader(strings, *styles, workbook.date1904, _date_writer(date_format))
+            dates, durations = self._reading(0, lambda: _date_styles(package, workbook.styles))
+            cells = _CellReader(
+                strings, dates, durations, workbook.date1904, _date_writer(date_format)
+            )
+            assert sheet.part is not None  # (_sheet refuses a sheet whose part is missing)
             self._records = self._start(package, sheet.part, cells, has_header)
         except BaseException:
             self.close()

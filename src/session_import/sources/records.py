@@ -159,7 +159,7 @@ class DateCell(str):
     def __repr__(self) -> str:
         return f"DateCell({str(self)!r}, {self.value!r})"
 
-    def strip(self, chars: str | None = None) -> DateCell:  # type: ignore[override]
+    def strip(self, chars: str | None = None) -> DateCell:
         return self
 
     def __reduce__(self) -> tuple[type[DateCell], tuple[str, date]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from session_import.model import ChangeOp, RecordOp
+from session_import.model import ChangeOp, RecordOp, SessionRecord
 from session_import.publishers.payload import changed_fields, session_payload
 from session_import.store.connection import chunks
 from session_import.store.records import Records
@@ -33,7 +33,7 @@ class Outbox(Records):
         mine = [c for c in changes if c.table == "sessions"]
         if not publishers or not mine:
             return
-        records = [r for c in mine for r in (c.before, c.after) if r is not None]
+        records = [r for c in mine for r in (c.before, c.after) if isinstance(r, SessionRecord)]
         trainings = {t.id: t for t in self.trainings_by("id", {r.training_id for r in records})}
         teachers = {u.id: u for u in self.users_by("id", {r.teacher_id for r in records} - {None})}
 
@@ -45,7 +45,7 @@ class Outbox(Records):
         queued = []
         for change in mine:
             kind = RecordOp(change.op).outbox_kind
-            after = remote_view(change.after or change.before)
+            after = remote_view(change.record)
             changed = None
             if kind == "update":
                 changed = changed_fields(remote_view(change.before), after)
@@ -57,7 +57,7 @@ class Outbox(Records):
                         publisher,
                         run_id,
                         change.line,
-                        (change.after or change.before).id,
+                        change.record.id,
                         kind,
                         json.dumps(after, ensure_ascii=False),
                         changed,
@@ -101,7 +101,18 @@ class Outbox(Records):
                 "attempted": bool(attempted),
                 "remote_id": remote_id,
             }
-            for id_, run_id, line, session_id, kind, session, changed, row, attempted, remote_id in cursor
+            for (
+                id_,
+                run_id,
+                line,
+                session_id,
+                kind,
+                session,
+                changed,
+                row,
+                attempted,
+                remote_id,
+            ) in cursor
         ]
 
     def remote_owner(self, publisher: str, remote_id: str) -> int | None:

@@ -133,7 +133,7 @@ class Records(Connection):
             cols = COLUMNS[table]
             mine = [c for c in changes if c.table == table]
             creates = [c.after for c in mine if c.op == "create"]
-            updates = [c.after for c in mine if c.op == "update"]
+            updates = [c.record for c in mine if c.op == "update"]
             values = GETTERS[RECORD_TYPES[table]]
             if creates:
                 marks = ", ".join("?" * len(cols))
@@ -149,7 +149,7 @@ class Records(Connection):
                 )
         # deletes in reverse dependency order: sessions before trainings
         for table in ("sessions", "trainings", "users", "groups"):
-            ids = [(c.before.id,) for c in changes if c.table == table and c.op == "delete"]
+            ids = [(c.record.id,) for c in changes if c.table == table and c.op == "delete"]
             if ids and table == "trainings":  # each delete looks for the sessions of its training
                 self._index_sessions_by("training_id")
             if ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from functools import cache
 
@@ -85,7 +86,7 @@ class Runs(Connection):
                 "revert" if reverts_run is not None else "import",
             ),
         )
-        return cur.lastrowid
+        return _inserted_id(cur)
 
     def end_run(
         self, run_id: int, ended_at: str, counts: dict, exit_code: int, reason: str | None = None
@@ -130,7 +131,7 @@ class Runs(Connection):
                     applied_by,
                 ),
             )
-        return cur.lastrowid
+        return _inserted_id(cur)
 
     def committed(self, run_id: int) -> bool:
         found = self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -190,11 +191,13 @@ class Runs(Connection):
         with self.transaction():
             runs_after = self.conn.execute("SELECT ifnull(max(id), 0) FROM runs").fetchone()[0]
             for import_id in dict.fromkeys(import_ids):
-                ids[import_id] = self.conn.execute(
-                    "INSERT INTO commands (import_id, command, started_at, runs_after, pid)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (import_id, command, started_at, runs_after, os.getpid()),
-                ).lastrowid
+                ids[import_id] = _inserted_id(
+                    self.conn.execute(
+                        "INSERT INTO commands (import_id, command, started_at, runs_after, pid)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (import_id, command, started_at, runs_after, os.getpid()),
+                    )
+                )
         return ids
 
     def end_commands(self, ended: dict[int, tuple[str, int, dict]], seconds: float) -> None:
@@ -478,3 +481,10 @@ class DueConsolidators(Connection):
         self.conn.executemany(
             "DELETE FROM consolidators_due WHERE run_id = ?", ((r,) for r in run_ids)
         )
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id an INSERT gave its row (the cursor types it as optional)."""
+    if cursor.lastrowid is None:
+        raise sqlite3.InterfaceError("an INSERT gave no row id")
+    return cursor.lastrowid

@@ -66,19 +66,19 @@ def file_ended(reports: Iterable[FileReport]) -> Iterator[Event]:
     """The events of a file once its transaction ended: its rejected rows, its warnings,
     then one ``file_ended`` per action with the counts, the run id and the exit code."""
     for report in reports:
-        where = {"import_id": report.import_id, "file": report.file, "run_id": report.run_id}
+        where = (report.import_id, report.file, report.run_id)
         for row in report.rejected:
             yield Event(
                 EventName.REJECTED_ROW,
                 "error",
-                **where,
+                *where,
                 fields={"line": row.line, "messages": list(row.messages)},
             )
         for line, messages in report.warnings:
             yield Event(
                 EventName.WARNING,
                 "warning",
-                **where,
+                *where,
                 fields={"line": line, "messages": list(messages)},
             )
         fields = {
@@ -90,4 +90,4 @@ def file_ended(reports: Iterable[FileReport]) -> Iterator[Event]:
         if report.error is not None:
             fields["error"] = report.error
         level = "error" if report.error is not None or report.counts["rejected"] else "info"
-        yield Event(EventName.FILE_ENDED, level, **where, fields=fields)
+        yield Event(EventName.FILE_ENDED, level, *where, fields=fields)

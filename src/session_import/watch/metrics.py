@@ -33,8 +33,8 @@ class MetricsError(SessionImportError):
     pass
 
 
-def _timestamp(iso: str | None) -> float | None:
-    return datetime.fromisoformat(iso).timestamp() if iso else None
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def metrics_text(store: StoreInterface, imports: dict[str, list[str]]) -> bytes:
