@@ -68,8 +68,8 @@ class ColumnMap:
                 expected=self.width,
             )
         if self.repeated_field is None:
-            values = {name: cells[index].strip() for name, index in self.columns}
-            return MappedRow(line, cells, values, ())
+            cell_of = {name: cells[index].strip() for name, index in self.columns}
+            return MappedRow(line, cells, cell_of, ())
         values: dict[str, str] = {}
         repeated: list[str] = []
         for name, index in self.columns:
