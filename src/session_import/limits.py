@@ -8,6 +8,11 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+# the --max-cancel of a snapshot feed that gives none: a night that would cancel more than
+# a tenth of the sessions the import may modify is far more likely a truncated export than a
+# real change of schedule
+SNAPSHOT_MAX_CANCEL = "10%"
+
 _LIMIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
 
 

@@ -21,14 +21,21 @@ from session_import.config import (
     Config,
     ImportConfig,
     ProviderConfig,
+    SnapshotConfig,
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.errors import ExitCode, SessionImportError, worst
-from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.limits import (
+    SNAPSHOT_MAX_CANCEL,
+    Limit,
+    cancels_exceeded,
+    parse_limit,
+    rejects_exceeded,
+)
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
-from session_import.model import ChangeOp, RowKind, RowOutcome
+from session_import.model import ChangeOp, RecordOp, RowKind, RowOutcome
 from session_import.pages import StartDates
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
@@ -554,6 +561,8 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     cancel = options.max_cancel or (
         parse_limit(imp.safety.max_cancel) if imp.safety.max_cancel else None
     )
+    if cancel is None and any(a.snapshot is not None for a in imp.actions):
+        cancel = parse_limit(SNAPSHOT_MAX_CANCEL)
     return rejects, cancel
 
 
@@ -816,8 +825,49 @@ def _run_action(
                     options.on_progress(
                         str(path), action.name, report.counts["rows"], data.bytes_read, data.size
                     )
+            if action.snapshot is not None:
+                _cancel_missing(action.snapshot, imp, stage, store, report, options, run_id)
     except DataFileError as exc:
         report.fail(str(exc))
+
+
+def _cancel_missing(
+    snapshot: SnapshotConfig,
+    imp: ImportConfig,
+    stage: _Stage,
+    store: StoreInterface,
+    report: FileReport,
+    options: RunOptions,
+    run_id: int,
+) -> None:
+    """A snapshot feed, after its rows: the import's sessions within the scope that no row
+    matched are cancelled in the file's transaction, journaled and queued like any cancel.
+
+    An empty file, or one whose every row was rejected, says nothing of what exists: it
+    cancels nothing (nor does a file that failed as a whole, which never gets here).
+    """
+    rows = report.counts["rows"]
+    resolver = stage.resolver
+    assert isinstance(resolver, SessionResolver) and resolver.matched is not None
+    if rows == 0 or report.counts["rejected"] == rows:
+        report.cancelled_missing(0)
+        return
+    since = options.clock().date().isoformat() if snapshot.scope == "future" else None
+    trainings = resolver.trainings_named if snapshot.mentioned_trainings else None
+    matched = resolver.matched
+    missing = [
+        ChangeOp(0, "sessions", RecordOp.DELETE.value, found, None)
+        for found in store.sessions_of_import(imp.id, since, trainings)
+        if found.id not in matched
+    ]
+    publishers = [p.name for p in imp.publishers] if not options.dry_run else []
+    for start in range(0, len(missing), options.chunk_rows):
+        changes = missing[start : start + options.chunk_rows]
+        store.apply(changes)
+        store.journal(run_id, changes)
+        if publishers:
+            store.enqueue(imp.id, publishers, run_id, changes, {})
+    report.cancelled_missing(len(missing))
 
 
 def _run_chunk(

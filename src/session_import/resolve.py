@@ -104,6 +104,10 @@ class SessionResolver(Resolver):
         self.bookings = TeacherBookings(lookups)
         self.view = SessionView(self._session_attrs)
         self._training_cache: dict[tuple, list] = {}  # the chunk's training look-ups
+        # a snapshot feed's: the sessions a row's search found or created, and the
+        # trainings its rows named (what the missing sessions are told apart by)
+        self.matched: set[int] | None = set() if action.snapshot is not None else None
+        self.trainings_named: set[int] = set()
 
     def prepare(self, inputs: list[SessionInput]) -> None:
         lookups = self.lookups
@@ -158,6 +162,8 @@ class SessionResolver(Resolver):
         matches = self.view.sessions.find(crit) if data.search else []
         if not matches:
             return None
+        if self.matched is not None:
+            self.matched.update(m.id for m in matches)
         line = data.line
         if len(matches) > 1:
             described = ", ".join(f"{f} {v}" for f, v in data.search_raw.items())
@@ -206,6 +212,8 @@ class SessionResolver(Resolver):
             updated_by_import=self.import_id,
         )
         self.next_id += 1
+        if self.matched is not None:
+            self.matched.add(record.id)
         self.view.sessions.add(record)
         self.changes.append(ChangeOp(line, "sessions", CREATE, None, record))
         return RowOutcome(line, RowKind.CREATED, self._warnings(data, record), guid=record.guid)
@@ -309,6 +317,8 @@ class SessionResolver(Resolver):
                 {a: crit[a] for a in order}
             )
         if len(found) == 1:
+            if self.matched is not None:
+                self.trainings_named.add(found[0].id)
             return found[0]
         described = ", ".join(f"{TRAINING_LABELS[n]} {v}" for n, v in key)
         code = Msg.TRAINING_NOT_FOUND if not found else Msg.TRAINING_DUPLICATED

@@ -9,10 +9,11 @@ from session_import.store.export import Export
 from session_import.store.outbox import Outbox
 from session_import.store.runs import DueConsolidators, Journal, Runs
 from session_import.store.schema import open_current
+from session_import.store.snapshots import MissingSessions
 
 
 @raising_store_errors
-class Store(Runs, Journal, DueConsolidators, Outbox, Export):
+class Store(Runs, Journal, DueConsolidators, Outbox, Export, MissingSessions):
     """The store, in WAL mode: readers (export, history, status, backup) never wait for a
     run and never make its commit wait; they see the store as of the last commit.
 
