@@ -13,6 +13,10 @@ from enum import StrEnum
 # real change of schedule
 SNAPSHOT_MAX_CANCEL = "10%"
 
+# what a file past a limit becomes: failed (rolled back, exit 3), or held for approval
+# (rolled back and kept, exit 7, until `approve RUN` applies it or `discard RUN` drops it)
+ON_LIMIT = ("fail", "hold")
+
 _LIMIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
 
 

@@ -156,11 +156,14 @@ class FileReport:
     start_dates: StartDates | None = (
         None  # a session file's rows by start day, for the page's chart
     )
+    held: bool = False  # refused by a safety limit and held for approval (<onLimit>hold)
     # a snapshot feed's sessions that no row matched, cancelled (counted in "cancelled")
     missing_cancelled: int | None = None
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.held:
+            return ExitCode.HELD
         if self.error is not None:
             return ExitCode.FILE_FAILED
         rows, rejected = self.counts["rows"], self.counts["rejected"]
@@ -306,6 +309,8 @@ class FileReport:
         if self.error is not None:
             out["applied"] = False
             out["error"] = self.error
+        if self.held:
+            out["held"] = True
         if self.missing_cancelled is not None:
             out["missing_cancelled"] = self.missing_cancelled
         if self.email is not None:

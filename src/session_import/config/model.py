@@ -96,6 +96,7 @@ class ConsolidatorConfig:
 class SafetyConfig:
     max_rejects: str | None = None  # "N" or "P%", as written
     max_cancel: str | None = None
+    on_limit: str = "fail"  # "hold": a file past a limit is kept for approval (exit 7)
 
 
 @dataclass(frozen=True)

@@ -176,5 +176,30 @@ class StoreInterface(Protocol):
         anchor: tuple[str, float] | None = None,
     ) -> None: ...
 
+    # ---- runs held for approval ----
+    def touched_sessions(self, run_id: int) -> list[tuple[int, str, str, str, str]]:
+        """In the run's open transaction: each existing session its journal updates or
+        cancels, as first found (id, GUID, title, op, record as JSON)."""
+
+    def hold_run(
+        self,
+        run_id: int,
+        import_id: str,
+        config: str,
+        config_sha256: str | None,
+        file: str,
+        sha256: str | None,
+        reason: str,
+        counts: dict,
+        held_at: str,
+        sessions: Iterable[tuple[int, str, str, str, str]],
+    ) -> None: ...
+    def held_run(self, run_id: int) -> dict | None: ...
+    def held_runs(self, import_id: str | None = None) -> list[dict]: ...
+    def held_sessions(self, run_id: int) -> Iterator[dict]: ...
+    def decide_held(
+        self, run_id: int, state: str, decided_at: str, applied_by: int | None = None
+    ) -> None: ...
+
     # ---- export ----
     def export(self, kind: str) -> tuple[list[str], Iterator[dict]]: ...
