@@ -180,3 +180,10 @@ def test_the_page_and_the_email_subject_say_held(night, tmp_path):
     assert email_subject(imp, cancels, [held]) == (
         "session-import: nightly night2.csv: held for approval, nothing applied"
     )
+
+
+def test_check_says_a_file_past_a_limit_is_held(ws):
+    config = config_with(ws, "<safety><maxCancel>1</maxCancel><onLimit>hold</onLimit></safety>")
+    result = ws.run("check", config)
+    assert result.exit_code == 0, result.stderr
+    assert "  a file past a limit is held for approval (exit 7)" in result.stdout

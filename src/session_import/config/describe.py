@@ -55,6 +55,11 @@ def describe(config: Config) -> list[str]:
                 f"  safety: max rejects {imp.safety.max_rejects or '-'}, "
                 f"max cancel {imp.safety.max_cancel or '-'}"
             )
+        if imp.safety.on_limit == "hold":
+            lines.append(
+                "  a file past a limit is held for approval (exit 7): `session-import approve"
+                " RUN` applies it, `discard RUN` drops it"
+            )
         for p in imp.publishers:
             lines.append("  publishes every change to " + _describe_publisher(p))
     return lines
