@@ -132,6 +132,7 @@ class SessionResolver(Resolver):
             teacher_id = self._find_teacher(data, errors)
             group_id = self._find_group(data, errors)
         if data.action is None or training is False or not data.search_ok:
+            self._keep_searched(data)
             return self._reject(data, errors)
         found = self._match(data, training, errors)
         if found is False:
@@ -148,6 +149,12 @@ class SessionResolver(Resolver):
         if cancel:
             return self._cancel(data, found)
         return self._update(data, found, teacher_id, group_id)
+
+    def _keep_searched(self, data: SessionInput) -> None:
+        """A snapshot feed: a row rejected before its look-up (an unknown training, a bad
+        code) still keeps the sessions its search fields find, whatever their training."""
+        if self.matched is not None and data.search and data.search_ok:
+            self.matched.update(s.id for s in self.view.sessions.find(data.criteria))
 
     @staticmethod
     def _reject(data: SessionInput, errors: list[Issue]) -> RowOutcome:

@@ -176,3 +176,17 @@ def test_a_bad_snapshot_value_is_a_configuration_error(seeded):
     result = seeded.run("check", config)
     assert result.exit_code == 4
     assert '<missingScope> is "past"; write future or all (default future).' in result.stderr
+
+
+def test_a_row_rejected_before_its_look_up_still_keeps_the_sessions_it_names(seeded):
+    config = snapshot_config(seeded)
+    first_night(seeded, config, row("S1", FUTURE), row("S2", FUTURE), row("S3", FUTURE))
+    data = seeded.write(
+        "night2.csv",
+        rows(row("S1", FUTURE), row("S2", FUTURE, "TP-404"), row("S3", FUTURE, action="X")),
+    )
+    result, report = seeded.import_rows(config, data, "--max-cancel", "100%")
+    assert result.exit_code == 1
+    assert report["files"][0]["counts"]["rejected"] == 2
+    assert report["files"][0]["missing_cancelled"] == 0
+    assert titles(seeded) == ["S1", "S2", "S3"]
