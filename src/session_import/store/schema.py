@@ -10,7 +10,7 @@ from pathlib import Path
 from session_import.store.connection import StoreMsg, check_location, connect, opening
 from session_import.store.interface import StoreUnavailable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE trainings (
@@ -211,6 +211,38 @@ ON_DEMAND_INDEXES = {
         ("training_id", "sessions_training"),
     )
 }
+# runs held for approval (<onLimit>hold</onLimit>): a file that tripped a safety limit was
+# rolled back and its run recorded (exit 7); held_runs keeps what approving it needs (the
+# configuration, the file and their SHA-256) and what it would have done (its counts), and
+# held_sessions each existing session it would have updated or cancelled, as it found it,
+# so that an approval refuses when one of them changed since
+_SCHEMA_V6_HELD = """
+CREATE TABLE held_runs (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    import_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    config_sha256 TEXT,
+    file TEXT NOT NULL,
+    sha256 TEXT,
+    reason TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    held_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'approved', 'discarded')),
+    decided_at TEXT,
+    applied_by INTEGER REFERENCES runs(id)
+);
+CREATE INDEX held_runs_import ON held_runs(import_id, state);
+
+CREATE TABLE held_sessions (
+    run_id INTEGER NOT NULL REFERENCES held_runs(run_id),
+    session_id INTEGER NOT NULL,
+    guid TEXT NOT NULL,
+    title TEXT NOT NULL,
+    op TEXT NOT NULL,
+    before TEXT NOT NULL
+);
+CREATE INDEX held_sessions_run ON held_sessions(run_id)
+"""
 
 # version reached -> script that reaches it from the one before
 MIGRATIONS: dict[int, str] = {
@@ -219,6 +251,7 @@ MIGRATIONS: dict[int, str] = {
     3: _SCHEMA_V3,
     4: _SCHEMA_V4_DUE,
     5: _SCHEMA_V5,
+    6: _SCHEMA_V6_HELD,
 }
 
 
