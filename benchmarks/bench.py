@@ -3,7 +3,7 @@
     python benchmarks/bench.py                 # 100k and 1M rows, 3 runs each, medians
     python benchmarks/bench.py --rows 100000 --runs 5
     python benchmarks/bench.py --store-sessions 1000000   # also against a store of 1M sessions
-    python benchmarks/bench.py --rows 10000 --compare /work/base-15   # this code (A) and another (B)
+    python benchmarks/bench.py --rows 10000 --compare ../base-15   # this code (A) and another (B)
 
 Data is generated deterministically under benchmarks/data/ (reused when present).
 For each size it times, in separate child processes (wall and CPU seconds, peak RSS
@@ -96,7 +96,8 @@ trainings = dict(conn.execute("SELECT path_code, id FROM trainings"))
 teachers = dict(conn.execute("SELECT login, id FROM users"))
 conn.execute("BEGIN")
 first = conn.execute("SELECT ifnull(max(id), 0) FROM sessions").fetchone()[0]
-run = conn.execute("INSERT INTO runs (import_id, started_at, dry_run) VALUES ('load', '', 0)").lastrowid
+run = conn.execute(
+    "INSERT INTO runs (import_id, started_at, dry_run) VALUES ('load', '', 0)").lastrowid
 names = ("id", "guid", "title", "status", "start_date", "end_date", "training_id", "teacher_id",
          "group_id", "created_by_import", "updated_by_import")
 
@@ -106,7 +107,8 @@ def iso(d):
 sessions, journal = [], []
 def flush():
     conn.executemany("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", sessions)
-    conn.executemany("INSERT INTO journal VALUES (?, ?, ?, 'sessions', 'create', ?, ?, NULL, ?)", journal)
+    conn.executemany(
+        "INSERT INTO journal VALUES (?, ?, ?, 'sessions', 'create', ?, ?, NULL, ?)", journal)
     sessions.clear(); journal.clear()
 
 with open(sys.argv[1], newline="", encoding="utf-8") as f:
@@ -114,7 +116,8 @@ with open(sys.argv[1], newline="", encoding="utf-8") as f:
     next(reader)
     for n, (action, path, title, status, start, end, login) in enumerate(reader, start=1):
         h = os.urandom(16).hex().upper()
-        row = (first + n, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", title, status or "open",
+        guid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        row = (first + n, guid, title, status or "open",
                iso(start), iso(end), trainings[path], teachers[login], None, "load", "load")
         sessions.append(row)
         journal.append((run, n, n + 1, first + n, row[1], json.dumps(dict(zip(names, row)))))
@@ -128,9 +131,10 @@ conn.execute("COMMIT")
 # The floor: the fastest write found of the same sessions and journal rows into the
 # product's own schema (the store `init` made), one transaction, no checks. Python only
 # reads the file; SQLite builds each session (ids by join, ISO dates, an upper-case
-# version-4 GUID) from a TEMP table of a chunk of lines, and its journal row with
-# json_object over the sessions table's own columns. The product's pragmas (foreign keys,
-# 64 MiB page cache) and journal mode (WAL, synchronous FULL): the commit is durable.
+# time-ordered version-7 GUID, as the product's) from a TEMP table of a chunk of lines,
+# and its journal row with json_object over the sessions table's own columns. The
+# product's pragmas (foreign keys, 64 MiB page cache) and journal mode (WAL, synchronous
+# FULL): the commit is durable.
 FLOOR = r"""
 import csv, itertools, sqlite3, sys
 path, db, import_id = sys.argv[1:4]
@@ -145,9 +149,10 @@ def iso(c):
     return (f"substr({c}, 7, 4) || '-' || substr({c}, 4, 2) || '-' || substr({c}, 1, 2)"
             f" || 'T' || substr({c}, 12, 5) || ':00'")
 
-guid = ("(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'"
+guid = ("(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(h, 14, 3) || '-'"
         " || substr('89AB', 1 + (unicode(substr(h, 17, 1)) & 3), 1) || substr(h, 18, 3) || '-'"
-        " || substr(h, 21) FROM (SELECT hex(randomblob(16 + 0 * l.rowid)) AS h))")
+        " || substr(h, 21) FROM (SELECT printf('%012X', CAST((julianday('now') - 2440587.5)"
+        " * 86400000 AS INTEGER)) || hex(randomblob(10 + 0 * l.rowid)) AS h))")
 sessions = (
     "INSERT INTO sessions (id, guid, title, status, start_date, end_date, training_id,"
     " teacher_id, group_id, created_by_import, updated_by_import)"
@@ -164,7 +169,8 @@ journal = (
 conn.execute("BEGIN IMMEDIATE")
 start = conn.execute("SELECT ifnull(max(id), 0) FROM sessions").fetchone()[0]
 run = conn.execute("INSERT INTO runs (import_id, action, file, started_at, dry_run)"
-                   " VALUES (?, 'createOrUpdateSessionAction', ?, '', 0)", (import_id, path)).lastrowid
+                   " VALUES (?, 'createOrUpdateSessionAction', ?, '', 0)",
+                   (import_id, path)).lastrowid
 first = start
 with open(path, newline="", encoding="utf-8") as f:
     reader = csv.reader(f, delimiter=";")
@@ -182,7 +188,7 @@ conn.execute("COMMIT")
 PYTHON_LOAD = "python load"
 FLOOR_CASE = "floor (SQL from a TEMP table)"
 STORE_LOAD_CASE = "store load (default page cache)"
-GUID_V4 = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
+GUID_V7 = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-7[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
 SESSION_IMPORT_CASES = (
     "create",
     "rerun (unchanged)",
@@ -204,7 +210,8 @@ def session_row(i: int, variant: int = 0, first_year: int = 2027) -> str:
     end_h = start_h + 3 + (1 if variant else 0)
     status = "closed" if variant and i % 3 == 0 else "open"
     return (
-        f"M;TP-{i % TRAININGS};Session {i:07d};{status};{dom:02d}/{month:02d}/{year} {start_h:02d}:00;"
+        f"M;TP-{i % TRAININGS};Session {i:07d};{status};"
+        f"{dom:02d}/{month:02d}/{year} {start_h:02d}:00;"
         f"{dom:02d}/{month:02d}/{year} {end_h:02d}:00;t{teacher}\n"
     )
 
@@ -377,6 +384,63 @@ def _median(runs_of: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs_of)
 
 
+def _medians(results: dict[str, list[dict]], rows: int, label: str) -> list[dict]:
+    """Each case's medians, and its CPU seconds as a ratio to the plain load's and the floor's."""
+    python_load = _median(results[PYTHON_LOAD], "cpu_seconds") if PYTHON_LOAD in results else None
+    floor = _median(results[FLOOR_CASE], "cpu_seconds") if FLOOR_CASE in results else None
+    table = []
+    for name, runs_of in results.items():
+        seconds, cpu = _median(runs_of, "seconds"), _median(runs_of, "cpu_seconds")
+        table.append(
+            {
+                "size": label,
+                "rows": rows,
+                "case": name,
+                "runs": len(runs_of),
+                "median_seconds": round(seconds, 3),
+                "median_cpu_seconds": round(cpu, 3),
+                "rows_per_second": round(rows / seconds),
+                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs_of), 1),
+                "ratio_to_python_load": round(cpu / python_load, 2) if python_load else None,
+                "ratio_to_floor": round(cpu / floor, 2) if floor else None,
+            }
+        )
+    return table
+
+
+def _plain_loads(
+    wanted: Callable[[str], bool],
+    record: Callable[[object, dict], None],
+    create: Path,
+    work: Path,
+    base_store: Path,
+) -> None:
+    """The loads that session-import is measured against: sqlite3's, Python's, the floor
+    and the store load, each into its own file under ``work``."""
+    sqlite3_cli = shutil.which("sqlite3")
+    if sqlite3_cli and wanted("sqlite3 .import"):
+        record("sqlite3 .import", _sqlite3_import(sqlite3_cli, create, work / "sqlite.db"))
+    if wanted("python load"):
+        record(
+            PYTHON_LOAD,
+            timed([sys.executable, "-c", PLAIN_LOAD, str(create), str(work / "plain.db")]),
+        )
+    if wanted("floor"):
+        floor_db = work / "floor.db"
+        shutil.copy(base_store, floor_db)
+        record(
+            FLOOR_CASE,
+            timed([sys.executable, "-c", FLOOR, str(create), str(floor_db), "bench"]),
+        )
+    if wanted("store load"):
+        store_load_db = work / "store_load.db"
+        shutil.copy(base_store, store_load_db)
+        record(
+            STORE_LOAD_CASE,
+            timed([sys.executable, "-c", STORE_LOAD, str(create), str(store_load_db)]),
+        )
+
+
 def bench_size(
     rows: int,
     runs: int,
@@ -402,38 +466,17 @@ def bench_size(
     config = DATA / "bench.xml"
     results: dict[str, list[dict]] = {}
     record = _recorder(results)
-    sqlite3_cli = shutil.which("sqlite3")
     for run in range(runs):
         for f in work.iterdir():
             f.unlink()
-        if sqlite3_cli and wanted("sqlite3 .import"):
-            record("sqlite3 .import", _sqlite3_import(sqlite3_cli, create, work / "sqlite.db"))
-        if wanted("python load"):
-            record(
-                PYTHON_LOAD,
-                timed([sys.executable, "-c", PLAIN_LOAD, str(create), str(work / "plain.db")]),
-            )
-        if wanted("floor"):
-            floor_db = work / "floor.db"
-            shutil.copy(base_store, floor_db)
-            record(
-                FLOOR_CASE,
-                timed([sys.executable, "-c", FLOOR, str(create), str(floor_db), "bench"]),
-            )
-        if wanted("store load"):
-            store_load_db = work / "store_load.db"
-            shutil.copy(base_store, store_load_db)
-            record(
-                STORE_LOAD_CASE,
-                timed([sys.executable, "-c", STORE_LOAD, str(create), str(store_load_db)]),
-            )
+        _plain_loads(wanted, record, create, work, base_store)
         db = work / "store.db"
         shutil.copy(base_store, db)
         common = cli + ["run", "--quiet", "--no-progress", "--db", str(db)]
         if wanted("create"):
             record("create", timed(common + [str(config), str(create)]))
             if run == 0 and wanted("floor"):
-                check_floor(floor_db, db, rows)
+                check_floor(work / "floor.db", db, rows)
         if wanted(HISTORY_JSON):
             create_run = _last_run(db)
             record(
@@ -468,26 +511,7 @@ def bench_size(
                     ]
                 ),
             )
-    python_load = _median(results[PYTHON_LOAD], "cpu_seconds") if PYTHON_LOAD in results else None
-    floor = _median(results[FLOOR_CASE], "cpu_seconds") if FLOOR_CASE in results else None
-    table = []
-    for name, runs_of in results.items():
-        seconds, cpu = _median(runs_of, "seconds"), _median(runs_of, "cpu_seconds")
-        table.append(
-            {
-                "size": label,
-                "rows": rows,
-                "case": name,
-                "runs": len(runs_of),
-                "median_seconds": round(seconds, 3),
-                "median_cpu_seconds": round(cpu, 3),
-                "rows_per_second": round(rows / seconds),
-                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs_of), 1),
-                "ratio_to_python_load": round(cpu / python_load, 2) if python_load else None,
-                "ratio_to_floor": round(cpu / floor, 2) if floor else None,
-            }
-        )
-    return table
+    return _medians(results, rows, label)
 
 
 def check_floor(floor_db: Path, product_db: Path, rows: int) -> None:
@@ -527,7 +551,7 @@ def check_floor(floor_db: Path, product_db: Path, rows: int) -> None:
         for seq, line, table, op, record_id, guid, before, after in journal:
             session = sessions[record_id]
             after = json.loads(after)
-            if not (guid == session["guid"] == after["guid"] and GUID_V4.fullmatch(guid)):
+            if not (guid == session["guid"] == after["guid"] and GUID_V7.fullmatch(guid)):
                 raise SystemExit(
                     f"floor check: journal {seq} has GUID {guid!r}, its session {session}"
                 )
@@ -642,7 +666,8 @@ def print_table(table: list[dict]) -> None:
     widths = (36, 38, 8, 8, 10, 8, 8, 8)
     print(
         f"{'size':<{widths[0]}}{'case':<{widths[1]}}{'wall s':>{widths[2]}}{'CPU s':>{widths[3]}}"
-        f"{'rows/s':>{widths[4]}}{'RSS MB':>{widths[5]}}{'x load':>{widths[6]}}{'x floor':>{widths[7]}}"
+        f"{'rows/s':>{widths[4]}}{'RSS MB':>{widths[5]}}{'x load':>{widths[6]}}"
+        f"{'x floor':>{widths[7]}}"
     )
     for r in table:
         print(
@@ -658,7 +683,7 @@ def print_comparison(table: list[dict]) -> None:
     heads = ("A CPU", "B CPU", "A/B", "A wall", "B wall", "A/B", "A MB", "B MB")
     print(
         f"{'size':<{widths[0]}}{'case':<{widths[1]}}"
-        + "".join(f"{h:>{w}}" for h, w in zip(heads, widths[2:]))
+        + "".join(f"{h:>{w}}" for h, w in zip(heads, widths[2:], strict=True))
     )
     for r in table:
         cells = (
@@ -671,7 +696,7 @@ def print_comparison(table: list[dict]) -> None:
         )
         print(
             f"{r['size']:<{widths[0]}}{r['case']:<{widths[1]}}"
-            + "".join(f"{c:>{w}.2f}" for c, w in zip(cells, widths[2:]))
+            + "".join(f"{c:>{w}.2f}" for c, w in zip(cells, widths[2:8], strict=True))
             + f"{r['a_peak_rss_mb']:>{widths[8]}.0f}{r['b_peak_rss_mb']:>{widths[9]}.0f}"
         )
 

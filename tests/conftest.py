@@ -82,6 +82,8 @@ BOTH_STORES = {
     "test_cases",
     "test_property",
     "test_one_by_one_model",
+    "test_held",
+    "test_snapshot",
 }
 
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 
-def on_a_terminal(*argv: str) -> tuple[int, str]:
-    """Run the real command with a pseudo-terminal as its stdout and stderr."""
+def on_a_terminal(*argv: str, columns: int = 200) -> tuple[int, str]:
+    """Run the real command with a pseudo-terminal of ``columns`` as its stdout and stderr."""
     primary, secondary = pty.openpty()
-    env = dict(os.environ, COLUMNS="200", TERM="xterm")
+    env = dict(os.environ, COLUMNS=str(columns), TERM="xterm")
     proc = subprocess.Popen(
         [sys.executable, "-m", "session_import", *argv],
         stdout=secondary,

@@ -16,6 +16,7 @@ are values in the returned ``Report``.
 
 __version__ = "0.1.0"
 
+from session_import.approvals import ApprovalRefused, approve_held, discard_held
 from session_import.config import Config, ConfigError, load_config
 from session_import.errors import ExitCode, SessionImportError
 from session_import.history import RevertRefused, RevertResult, revert_run
@@ -24,6 +25,7 @@ from session_import.report import Report
 from session_import.store import Store, StoreInterface, init_store
 
 __all__ = [
+    "ApprovalRefused",
     "Config",
     "ConfigError",
     "ExitCode",
@@ -35,6 +37,8 @@ __all__ = [
     "Store",
     "StoreInterface",
     "__version__",
+    "approve_held",
+    "discard_held",
     "init_store",
     "load_config",
     "publish_pending",

@@ -22,6 +22,12 @@ CANCEL = "cancel"
 OPEN = "open"
 CLOSED = "closed"
 
+# a snapshot feed's options (the session action's): what becomes of a session of the import
+# that no row of the file matched
+MISSING_SESSIONS = "missingSessions"
+MISSING_SCOPE = "missingScope"
+MISSING_TRAININGS = "missingTrainings"
+
 
 @dataclass(frozen=True)
 class CodeList:
@@ -49,10 +55,13 @@ class ActionSchema:
     action_field: str | None = None
     # fields the action finds its records by: mandatory whatever <mandatory> says
     key_fields: tuple[str, ...] = ()
+    # options that make a file the complete set of the import's records (a snapshot feed):
+    # option -> the values it takes, its default first
+    snapshot_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def options(self) -> tuple[str, ...]:
-        names = ["fullAccess"]
+        names = ["fullAccess", *self.snapshot_options]
         if self.search_option:
             names.insert(0, self.search_option)
         return tuple(names)
@@ -92,6 +101,11 @@ SESSION = ActionSchema(
     search_option_mandatory=True,
     at_least_one=("trainingPathCode", "trainingId", "trainingTitle"),
     action_field="sessionAction",
+    snapshot_options={
+        MISSING_SESSIONS: ("keep", "cancel"),
+        MISSING_SCOPE: ("future", "all"),
+        MISSING_TRAININGS: ("all", "mentioned"),
+    },
 )
 
 TRAINING = ActionSchema(

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from session_import import __version__
+from session_import.approvals import apply_approval, check_approval, discard_held, held_config
 from session_import.config import describe, load_config
 from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.export import KINDS, write_export
@@ -32,7 +33,7 @@ from session_import.history import (
     revert_run,
     run_outcome,
 )
-from session_import.limits import parse_limit, store_file_clash
+from session_import.limits import ON_LIMIT, parse_limit, store_file_clash
 from session_import.lock import LockBusy
 from session_import.outputs import (
     OutputError,
@@ -235,6 +236,7 @@ Exit codes (the worst of the files of a run):
   4   the configuration is invalid; nothing was run
   5   the store is unavailable or failed, another import holds the lock, or a disk is full
   6   applied to the store; some changes still wait to be delivered to a remote LMS
+  7   held for approval: a file past a safety limit, with --on-limit hold (approve RUN)
   130, 143  interrupted by SIGINT or SIGTERM (the message says what was committed)
 """
 
@@ -536,6 +538,11 @@ def _limit(ctx, param, value):
     help="Apply nothing of a file that would cancel more sessions than this.",
 )
 @click.option(
+    "--on-limit",
+    type=click.Choice(ON_LIMIT),
+    help="What a file past a limit becomes: failed (exit 3), or held for approval (exit 7).",
+)
+@click.option(
     "--lock-timeout",
     type=SECONDS,
     default=0.0,
@@ -558,6 +565,7 @@ def run(
     force,
     max_rejects,
     max_cancel,
+    on_limit,
     lock_timeout,
     no_progress,
     html_path,
@@ -585,6 +593,7 @@ def run(
             force=force,
             max_rejects=max_rejects,
             max_cancel=max_cancel,
+            on_limit=on_limit,
             on_progress=progress_callback(progress),
             publish_timeout=publish_timeout,
             on_wait=_wait_callback(progress, err, watch),
@@ -993,6 +1002,75 @@ def revert(run_id, dry_run, lock_timeout, db, quiet, verbose):
         lock.release()
     if not quiet:
         click.echo(result.summary())
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), help="Write a JSON report."
+)
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import to finish.",
+)
+@_publish_timeout
+@common
+def approve(run_id, report_path, lock_timeout, publish_timeout, db, quiet, verbose):
+    """Apply held run RUN as a new run, when neither its file nor a session it would touch
+    changed since it was held."""
+    _not_the_store("--report", report_path, db)
+    _preflight(db)
+    store = _open_store(db)
+    try:
+        cfg = held_config(store, run_id)
+    finally:
+        store.close()
+    _check_credentials(cfg)
+    out, err = _consoles(quiet)
+    options = RunOptions(publish_timeout=publish_timeout, on_wait=_wait_callback(None, err))
+    report = Report()
+    imports = [imp.id for imp in cfg.imports]
+
+    def work(store: StoreInterface) -> None:
+        approval = check_approval(store, run_id)
+        _recorded(
+            store, imports, "run", options, lambda: apply_approval(store, approval, options, report)
+        )
+
+    _locked(db, lock_timeout, f"session-import approve {run_id}", None, report, cfg, work)
+    _finish(report, out, err, quiet, verbose, report_path)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option(
+    "--lock-timeout",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for a running import to finish.",
+)
+@common
+def discard(run_id, lock_timeout, db, quiet, verbose):
+    """Drop held run RUN: nothing of its file is applied (it stays on record)."""
+    _preflight(db)
+    lock = run_lock(db)
+    try:
+        lock.acquire(lock_timeout, what=f"session-import discard {run_id}", exclusive_store=True)
+        store = open_store(db, busy_timeout=lock_timeout, create=False)
+        try:
+            said = discard_held(store, run_id, RunOptions())
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    if not quiet:
+        click.echo(said)
 
 
 @main.command()

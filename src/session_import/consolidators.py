@@ -512,6 +512,8 @@ def _rejected_lines(reports: list[FileReport]) -> int:
 
 def email_subject(imp: ImportConfig, path: Path, reports: list[FileReport]) -> str:
     what = f"session-import: {imp.id} {path.name}"
+    if any(r.held for r in reports):
+        return _header_safe(f"{what}: held for approval, nothing applied")
     if any(r.error is not None for r in reports):
         return _header_safe(f"{what}: failed as a whole, nothing applied")
     rows = max((r.counts["rows"] for r in reports), default=0)

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     CONFIG_INVALID = 4  # the configuration is invalid; nothing was run
     STORE_UNAVAILABLE = 5  # the store cannot be opened, or another import holds the lock
     PUBLISH_PENDING = 6  # applied to the store, some changes not yet delivered to a remote LMS
+    HELD = 7  # a file tripped a safety limit and is held for approval (approve or discard it)
     SIGINT = 130
     SIGTERM = 143
 
@@ -26,6 +27,7 @@ _SEVERITY = [
     ExitCode.OK,
     ExitCode.PUBLISH_PENDING,
     ExitCode.PARTIAL,
+    ExitCode.HELD,
     ExitCode.FILE_FAILED,
     ExitCode.CONFIG_INVALID,
     ExitCode.STORE_UNAVAILABLE,

@@ -251,6 +251,8 @@ def run_outcome(run: dict) -> str:
         return run.get("reason") or "no file"
     if kind == "revert":
         return f"revert of run {run.get('reverts_run')}"
+    if run.get("reason") and run.get("exit_code") == ExitCode.HELD:
+        return f"held for approval: {run['reason']}"
     if run.get("reason"):
         return f"failed: {run['reason']}"
     counts = run.get("counts") or {}

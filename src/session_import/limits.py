@@ -8,6 +8,15 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+# the --max-cancel of a snapshot feed that gives none: a night that would cancel more than
+# a tenth of the sessions the import may modify is far more likely a truncated export than a
+# real change of schedule
+SNAPSHOT_MAX_CANCEL = "10%"
+
+# what a file past a limit becomes: failed (rolled back, exit 3), or held for approval
+# (rolled back and kept, exit 7, until `approve RUN` applies it or `discard RUN` drops it)
+ON_LIMIT = ("fail", "hold")
+
 _LIMIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
 
 

@@ -67,6 +67,9 @@ class ColumnMap:
                 columns=_columns_word(found),
                 expected=self.width,
             )
+        if self.repeated_field is None:
+            cell_of = {name: cells[index].strip() for name, index in self.columns}
+            return MappedRow(line, cells, cell_of, ())
         values: dict[str, str] = {}
         repeated: list[str] = []
         for name, index in self.columns:

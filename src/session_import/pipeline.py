@@ -21,14 +21,21 @@ from session_import.config import (
     Config,
     ImportConfig,
     ProviderConfig,
+    SnapshotConfig,
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
 from session_import.errors import ExitCode, SessionImportError, worst
-from session_import.limits import Limit, cancels_exceeded, parse_limit, rejects_exceeded
+from session_import.limits import (
+    SNAPSHOT_MAX_CANCEL,
+    Limit,
+    cancels_exceeded,
+    parse_limit,
+    rejects_exceeded,
+)
 from session_import.mapping import ColumnMap, FileLayoutError, build_column_map
 from session_import.messages import Issue
-from session_import.model import ChangeOp, RowKind, RowOutcome
+from session_import.model import ChangeOp, RecordOp, RowKind, RowOutcome
 from session_import.pages import StartDates
 from session_import.paths import RunPathMsg, leads_outside
 from session_import.publishers import deliver, make_clients
@@ -103,6 +110,11 @@ class RunMsg(StrEnum):
     )
     STILL_TO_PUBLISH = "{count} changes still to publish (the next run or publish delivers them)"
     STILL_DUE = "its consolidators {names} are still due (the next run completes them)"
+    HELD = (
+        "{file} is held for approval as run {run}: `session-import approve {run}` applies it"
+        " as it is, `session-import discard {run}` drops it."
+    )
+    WOULD_HOLD = "{file} would be held for approval (a dry run keeps nothing)."
     NO_FILE = "{cause}: no file was being applied."
     NO_FILE_PENDING = (
         "{cause}: no file was being applied; {count} changes still to publish (the next run or"
@@ -117,6 +129,9 @@ class RunOptions:
     force: bool = False
     max_rejects: Limit | None = None  # from the command line; else the import's <safety>
     max_cancel: Limit | None = None
+    on_limit: str | None = None  # "fail" or "hold", from the command line; else <safety>
+    # the configuration's file: a held run keeps it (and its SHA-256) for its approval
+    config_path: Path | None = None
     chunk_rows: int = CHUNK_ROWS
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC).astimezone())
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
@@ -170,6 +185,8 @@ def run_import(
             RunMsg.DATA_NEEDS_ONE.format(config=config.path, count=len(config.imports))
         )
     report = report if report is not None else Report(dry_run=options.dry_run, diff=options.diff)
+    if options.config_path is None:
+        options = dataclasses.replace(options, config_path=config.path)
     started = time.monotonic()
     budget = _PublishBudget(options.publish_timeout)
     for imp in config.imports:
@@ -554,6 +571,8 @@ def _limits(imp: ImportConfig, options: RunOptions) -> tuple[Limit | None, Limit
     cancel = options.max_cancel or (
         parse_limit(imp.safety.max_cancel) if imp.safety.max_cancel else None
     )
+    if cancel is None and any(a.snapshot is not None for a in imp.actions):
+        cancel = parse_limit(SNAPSHOT_MAX_CANCEL)
     return rejects, cancel
 
 
@@ -651,6 +670,7 @@ def import_file(
     report.applying = (str(path), None)
     ran = 0  # actions that ran: a safety limit refuses them, they keep what they would have given
     refused = False
+    holding = _Holding((options.on_limit or imp.safety.on_limit) == "hold", options.dry_run)
     try:
         with store.transaction(rollback=options.dry_run):
             run_id = store.begin_run(
@@ -668,6 +688,8 @@ def import_file(
                 if failure is None:
                     failure = _limit_failure(path, file_report, max_rejects, max_cancel, modifiable)
                     refused = failure is not None
+                    if refused:
+                        holding.capture(store, run_id)
                 if failure is not None:
                     raise _FileFailed(failure)
             for r in reports:
@@ -691,6 +713,7 @@ def import_file(
             store.drop_due_consolidators(superseded)
     except _FileFailed as failed:
         _mark_failed(reports, str(failed), refused=ran if refused else 0)
+        holding.mark(reports)
     else:
         for run in superseded:
             due.pop(run, None)
@@ -707,9 +730,64 @@ def import_file(
                 int(worst(r.exit_code for r in reports)),
                 failure,
             )
+            holding.record(imp, path, sha256, store, options, reports, run_id, failure)
+    holding.notice(report, path, run_id)
     for r in reports:
         r.finish(run_id, time.perf_counter() - timer)
     return reports
+
+
+@dataclass
+class _Holding:
+    """A file that a safety limit refuses under <onLimit>hold</onLimit>: rolled back, and
+    kept as a held run with what approving it needs and what it would have done."""
+
+    wanted: bool
+    dry_run: bool
+    held: bool = False
+    touched: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+
+    def capture(self, store: StoreInterface, run_id: int) -> None:
+        """A limit refused the file: in its transaction still, what it would change."""
+        self.held = self.wanted
+        if self.held and not self.dry_run:
+            self.touched = store.touched_sessions(run_id)
+
+    def mark(self, reports: list[FileReport]) -> None:
+        for r in reports:
+            r.held = self.held
+
+    def record(
+        self,
+        imp: ImportConfig,
+        path: Path,
+        sha256: str | None,
+        store: StoreInterface,
+        options: RunOptions,
+        reports: list[FileReport],
+        run_id: int,
+        failure: str | None,
+    ) -> None:
+        if not self.held or self.dry_run or failure is None:
+            return
+        config = options.config_path
+        store.hold_run(
+            run_id,
+            imp.id,
+            str(config.resolve()) if config is not None else "",
+            file_sha256(config) if config is not None else None,
+            str(path.resolve()),
+            sha256,
+            failure,
+            _total(reports),
+            options.clock().isoformat(timespec="seconds"),
+            self.touched,
+        )
+
+    def notice(self, report: Report, path: Path, run_id: int) -> None:
+        if self.held:
+            template = RunMsg.WOULD_HOLD if self.dry_run else RunMsg.HELD
+            report.notices.append(template.format(file=path, run=run_id))
 
 
 def _mark_failed(reports: list[FileReport], failure: str, refused: int) -> None:
@@ -816,8 +894,49 @@ def _run_action(
                     options.on_progress(
                         str(path), action.name, report.counts["rows"], data.bytes_read, data.size
                     )
+            if action.snapshot is not None:
+                _cancel_missing(action.snapshot, imp, stage, store, report, options, run_id)
     except DataFileError as exc:
         report.fail(str(exc))
+
+
+def _cancel_missing(
+    snapshot: SnapshotConfig,
+    imp: ImportConfig,
+    stage: _Stage,
+    store: StoreInterface,
+    report: FileReport,
+    options: RunOptions,
+    run_id: int,
+) -> None:
+    """A snapshot feed, after its rows: the import's sessions within the scope that no row
+    matched are cancelled in the file's transaction, journaled and queued like any cancel.
+
+    An empty file, or one whose every row was rejected, says nothing of what exists: it
+    cancels nothing (nor does a file that failed as a whole, which never gets here).
+    """
+    rows = report.counts["rows"]
+    resolver = stage.resolver
+    assert isinstance(resolver, SessionResolver) and resolver.matched is not None
+    if rows == 0 or report.counts["rejected"] == rows:
+        report.cancelled_missing(0)
+        return
+    since = options.clock().date().isoformat() if snapshot.scope == "future" else None
+    trainings = resolver.trainings_named if snapshot.mentioned_trainings else None
+    matched = resolver.matched
+    missing = [
+        ChangeOp(0, "sessions", RecordOp.DELETE.value, found, None)
+        for found in store.sessions_of_import(imp.id, since, trainings)
+        if found.id not in matched
+    ]
+    publishers = [p.name for p in imp.publishers] if not options.dry_run else []
+    for start in range(0, len(missing), options.chunk_rows):
+        changes = missing[start : start + options.chunk_rows]
+        store.apply(changes)
+        store.journal(run_id, changes)
+        if publishers:
+            store.enqueue(imp.id, publishers, run_id, changes, {})
+    report.cancelled_missing(len(missing))
 
 
 def _run_chunk(
@@ -844,7 +963,7 @@ def _run_chunk(
             values = {}
         else:
             outcome = stage.resolve(typed, issues)
-            values = dict(row.values)
+            values = row.values
         count(outcome, row.cells, values)
     return stage.flush()
 

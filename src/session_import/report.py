@@ -156,9 +156,14 @@ class FileReport:
     start_dates: StartDates | None = (
         None  # a session file's rows by start day, for the page's chart
     )
+    held: bool = False  # refused by a safety limit and held for approval (<onLimit>hold)
+    # a snapshot feed's sessions that no row matched, cancelled (counted in "cancelled")
+    missing_cancelled: int | None = None
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.held:
+            return ExitCode.HELD
         if self.error is not None:
             return ExitCode.FILE_FAILED
         rows, rejected = self.counts["rows"], self.counts["rejected"]
@@ -218,7 +223,8 @@ class FileReport:
         self.newline = newline
 
     def count(self, outcome: RowOutcome, cells: list[str], values: dict[str, str]) -> None:
-        """One row's outcome: its count, and its rejection, warnings and --diff change."""
+        """One row's outcome: its count, and its rejection, warnings and --diff change
+        (``values`` copied only for a rejected row: most rows keep nothing)."""
         counts = self.counts
         counts["rows"] += 1
         if not outcome.issues:
@@ -230,13 +236,18 @@ class FileReport:
         warnings = [i.text for i in outcome.issues if i.warning]
         if outcome.kind == RowKind.REJECTED:
             counts["rejected"] += 1
-            self.rejected.append(RejectedRow(outcome.line, values, errors, list(cells)))
+            self.rejected.append(RejectedRow(outcome.line, dict(values), errors, list(cells)))
         else:
             counts[outcome.kind] += 1
         if warnings:
             self.add_warning(outcome.line, warnings, list(cells))
         if outcome.kind == RowKind.UPDATED and outcome.diff and self.keep_changes:
             self.changes.append(_change(outcome))
+
+    def cancelled_missing(self, count: int) -> None:
+        """A snapshot feed cancelled ``count`` sessions that no row of the file matched."""
+        self.missing_cancelled = count
+        self.counts["cancelled"] += count
 
     def add_warning(self, line: int, messages: list[str], cells: list[str] | None = None) -> None:
         """A warning; ``cells`` are the raw cells of the row it is about (None: the file's own)."""
@@ -299,6 +310,10 @@ class FileReport:
         if self.error is not None:
             out["applied"] = False
             out["error"] = self.error
+        if self.held:
+            out["held"] = True
+        if self.missing_cancelled is not None:
+            out["missing_cancelled"] = self.missing_cancelled
         if self.email is not None:
             out["email"] = self.email
         if self.publishers:

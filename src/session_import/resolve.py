@@ -15,6 +15,7 @@ through ``RecordLookups``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import fields
 from operator import attrgetter
@@ -42,9 +43,11 @@ CREATE, UPDATE, DELETE = (op.value for op in RecordOp)
 
 
 def new_guid() -> str:
-    """A random (version 4) UUID in upper case; three times faster than str(uuid.uuid4())."""
-    h = os.urandom(16).hex().upper()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    """A time-ordered (version 7) UUID in upper case: the Unix time in milliseconds, then
+    random bits. New GUIDs land at the end of the store's guid index instead of on a random
+    page of it: half the cost of that index's inserts at a million sessions."""
+    h = f"{time.time_ns() // 1_000_000:012X}{os.urandom(10).hex().upper()}"
+    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 # the UUID variant bits (10xx) forced into the first hex digit of the fourth group
@@ -113,6 +116,10 @@ class SessionResolver(Resolver):
         self.bookings = TeacherBookings(lookups)
         self.view = SessionView(self._session_attrs)
         self._training_cache: dict[tuple, list] = {}  # the chunk's training look-ups
+        # a snapshot feed's: the sessions a row's search found or created, and the
+        # trainings its rows named (what the missing sessions are told apart by)
+        self.matched: set[int] | None = set() if action.snapshot is not None else None
+        self.trainings_named: set[int] = set()
 
     def prepare(self, inputs: list[SessionInput]) -> None:
         lookups = self.lookups
@@ -137,6 +144,7 @@ class SessionResolver(Resolver):
             teacher_id = self._find_teacher(data, errors)
             group_id = self._find_group(data, errors)
         if data.action is None or training is False or not data.search_ok:
+            self._keep_searched(data)
             return self._reject(data, errors)
         found = self._match(data, training, errors)
         if found is False:
@@ -154,6 +162,12 @@ class SessionResolver(Resolver):
             return self._cancel(data, found)
         return self._update(data, found, teacher_id, group_id)
 
+    def _keep_searched(self, data: SessionInput) -> None:
+        """A snapshot feed: a row rejected before its look-up (an unknown training, a bad
+        code) still keeps the sessions its search fields find, whatever their training."""
+        if self.matched is not None and data.search and data.search_ok:
+            self.matched.update(s.id for s in self.view.sessions.find(data.criteria))
+
     @staticmethod
     def _reject(data: SessionInput, errors: list[Issue]) -> RowOutcome:
         return RowOutcome(data.line, RowKind.REJECTED, errors + data.warnings)
@@ -167,6 +181,8 @@ class SessionResolver(Resolver):
         matches = self.view.sessions.find(crit) if data.search else []
         if not matches:
             return None
+        if self.matched is not None:
+            self.matched.update(m.id for m in matches)
         line = data.line
         if len(matches) > 1:
             described = ", ".join(f"{f} {v}" for f, v in data.search_raw.items())
@@ -214,6 +230,8 @@ class SessionResolver(Resolver):
             created_by_import=self.import_id,
             updated_by_import=self.import_id,
         )
+        if self.matched is not None:
+            self.matched.add(record.id)
         self.view.sessions.add(record)
         self.changes.append(ChangeOp(line, "sessions", CREATE, None, record))
         return RowOutcome(line, RowKind.CREATED, self._warnings(data, record), guid=record.guid)
@@ -317,6 +335,8 @@ class SessionResolver(Resolver):
                 {a: crit[a] for a in order}
             )
         if len(found) == 1:
+            if self.matched is not None:
+                self.trainings_named.add(found[0].id)
             return found[0]
         described = ", ".join(f"{TRAINING_LABELS[n]} {v}" for n, v in key)
         code = Msg.TRAINING_NOT_FOUND if not found else Msg.TRAINING_DUPLICATED

@@ -96,6 +96,8 @@ def session_validator(
     status_codes = (status_spec.codes or {}) if status_spec is not None else {}
     training_fields = tuple(f for f in action.field_names if f in TRAINING_FIELDS)
     search_fields = tuple(action.search_fields)
+    # (search field, session attribute), the most selective first
+    search_attrs = tuple((n, a) for n, a in SEARCH_ATTRS.items() if n in search_fields)
     date_of = _date_reader(fmt, zone)
 
     def validate(row: MappedRow) -> tuple[SessionInput, list[Issue]]:
@@ -130,7 +132,7 @@ def session_validator(
         if id_raw == "" or id_raw == NULL:
             id_raw = None
         search, search_raw, search_ok = _session_search(get, search_fields, start, end)
-        criteria = {attr: search[name] for name, attr in SEARCH_ATTRS.items() if name in search}
+        criteria = {attr: search[name] for name, attr in search_attrs if name in search}
         data = SessionInput(
             line,
             meaning,

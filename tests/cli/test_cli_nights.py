@@ -4,44 +4,16 @@ files named on the command line are the caller's, --quiet's dated lines, --log-f
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import rows
+from terminal import on_a_terminal
 from test_cli_store import DROP_CONFIG
 
 HEAD = "sessionAction;trainingPathCode;sessionTitle;teacherLogin\n"
-
-
-def on_a_terminal(*argv: str, columns: int) -> tuple[int, str]:
-    """The real command with a pseudo-terminal of ``columns`` as its stdout and stderr."""
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, COLUMNS=str(columns), TERM="xterm")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "session_import", *argv],
-        stdout=secondary,
-        stderr=secondary,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
-    return proc.wait(timeout=120), output.decode(errors="replace")
 
 
 @pytest.fixture

@@ -396,3 +396,20 @@ def test_a_network_timeout_is_reported_as_a_timeout(setup):
     message = "Perculus is unavailable (read timeout); the change waits for the next run."
     assert message in result.stderr
     assert report["publish_errors"] == [message]
+
+
+def test_a_snapshot_feeds_missing_session_is_deleted_on_perculus(setup):
+    ws, emulator, write_config = setup
+    config = write_config()
+    snapshot = "</sessionSearchField><missingSessions>cancel</missingSessions>"
+    config.write_text(config.read_text().replace("</sessionSearchField>", snapshot))
+    first = ws.write("night1.csv", data(*(session_row(n) for n in range(3))))
+    assert ws.run("run", config, first).exit_code == 0
+    guid_of = {s["title"]: s["remote"]["perculus"] for s in ws.export()}
+    second = ws.write("night2.csv", data(session_row(0), session_row(2)))
+    result, report = ws.import_rows(config, second, "--max-cancel", "1")
+    assert result.exit_code == 0, result.stderr
+    assert report["files"][0]["missing_cancelled"] == 1
+    [delete] = emulator.calls("/xapi/session/", "DELETE")
+    assert delete.path == f"/xapi/session/{guid_of['Session 001']}"
+    assert report["files"][0]["publishers"]["perculus"]["published"] == 1

@@ -5,7 +5,6 @@ in the middle of its transaction."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,35 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SESSION_CONFIG, Workspace, rows
-from test_faults import wait_for_lock_holder
+from conftest import Workspace
+from test_faults import ROWS, fresh, template, wait_for_lock_holder  # noqa: F401  (fixtures)
 
 from session_import.store import Store, StoreUnavailable
 
 pytestmark = pytest.mark.slow
 
-ROWS = 60_000
 CLI = [sys.executable, "-m", "session_import"]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Workspace:
-    ws = Workspace(tmp_path_factory.mktemp("template"))
-    ws.seed()
-    ws.write("sessions.xml", SESSION_CONFIG.format(full_access="no"))
-    lines = [
-        f"M;TP-00{1 + i % 3};Session {i};;;open;2026-12-01;2026-12-02;jdupont;;"
-        for i in range(ROWS)
-    ]
-    ws.write("big.csv", rows(*lines))
-    return ws
-
-
-@pytest.fixture
-def fresh(template, tmp_path) -> Workspace:
-    for name in ("store.db", "sessions.xml", "big.csv"):
-        shutil.copy(template.root / name, tmp_path / name)
-    return Workspace(tmp_path)
 
 
 def start_run(ws: Workspace, *args: str) -> subprocess.Popen:

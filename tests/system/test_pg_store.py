@@ -9,6 +9,7 @@ import pytest
 from session_import.model import ChangeOp as Change
 from session_import.model import SessionRecord
 from session_import.store import StoreUnavailable
+from session_import.store.postgres import schema
 from session_import.store.postgres.backend import PostgresStore, init_pg_store
 from session_import.store.postgres.url import masked
 
@@ -18,9 +19,12 @@ def _password(url: str) -> str:
 
 
 def test_init_creates_the_store_once(pg_url):
-    assert init_pg_store(pg_url) == f"Created the store {masked(pg_url)} (schema version 5)."
+    assert (
+        init_pg_store(pg_url)
+        == f"Created the store {masked(pg_url)} (schema version {schema.SCHEMA_VERSION})."
+    )
     assert init_pg_store(pg_url) == (
-        f"The store {masked(pg_url)} already exists (schema version 5); it was left as it is."
+        f"The store {masked(pg_url)} already exists (schema version {schema.SCHEMA_VERSION}); it was left as it is."
     )
     assert _password(pg_url) not in masked(pg_url)
 

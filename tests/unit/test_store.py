@@ -18,14 +18,29 @@ def test_new_store_has_the_current_schema(tmp_path):
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {
         "sessions_title",
-        "sessions_start",
-        "sessions_end",
         "sessions_teacher",
         "trainings_title",
         "users_ref_number",
         "users_email",
         "groups_name",
     } <= indexes
+    # made when a run needs them (a configuration that searches sessions by date, a training
+    # action, a revert): each one costs every session written
+    assert not {"sessions_start", "sessions_end", "sessions_training"} & indexes
+
+
+def test_the_indexes_made_on_demand_are_made_once_and_kept(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        store.sessions_by("start_date", ["2027-01-01"])
+        with store.transaction():
+            store.session_counts_by_training([1])
+            store.sessions_by("end_date", ["2027-01-01"])
+    with Store(tmp_path / "s.db") as store:  # the shape check ignores them
+        indexes = {
+            r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        store.sessions_by("start_date", ["2027-01-01"])
+    assert {"sessions_start", "sessions_end", "sessions_training"} <= indexes
 
 
 def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path):

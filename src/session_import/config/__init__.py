@@ -16,6 +16,7 @@ from session_import.config.model import (
     ProviderConfig,
     PublisherConfig,
     SafetyConfig,
+    SnapshotConfig,
 )
 from session_import.config.xml import MAX_CONFIG_BYTES, MAX_CONFIG_NODES
 
@@ -33,6 +34,7 @@ __all__ = [
     "ProviderConfig",
     "PublisherConfig",
     "SafetyConfig",
+    "SnapshotConfig",
     "describe",
     "load_config",
 ]

@@ -14,7 +14,7 @@ from session_import.config.elements import (
     yes_no,
 )
 from session_import.config.messages import Msg, Problems
-from session_import.config.model import ActionConfig, FieldSpec
+from session_import.config.model import ActionConfig, FieldSpec, SnapshotConfig
 
 
 def read_actions(el, problems: Problems, mapping_codes) -> tuple[ActionConfig, ...]:
@@ -52,18 +52,60 @@ def _action(el, action: catalog.ActionSchema, problems: Problems, mapping_codes)
         fields = read_fields(parts["fields"], action, problems, mapping_codes)
     else:
         problems.add(el, Msg.NO_FIELDS.format(action=action.name))
+    snapshot: dict[str, str] = {}
     search, full_access = read_options(
         parts.get("options"),
         action,
         problems,
         fields=fields if "fields" in parts else None,
         action_el=el,
+        snapshot=snapshot,
     )
-    return ActionConfig(action.name, fields, search, full_access, el.sourceline or 1)
+    return ActionConfig(
+        action.name,
+        fields,
+        search,
+        full_access,
+        el.sourceline or 1,
+        snapshot_config(snapshot, action),
+    )
 
 
-def read_options(el, action: catalog.ActionSchema, problems: Problems, *, fields, action_el):
-    """(search fields, fullAccess); ``fields`` None checks the options alone (a fragment)."""
+def snapshot_config(written: dict[str, str], action: catalog.ActionSchema) -> SnapshotConfig | None:
+    """A snapshot feed's settings, or None when missing sessions are kept (the default)."""
+    if written.get(catalog.MISSING_SESSIONS) != "cancel":
+        return None
+    return SnapshotConfig(
+        scope=written.get(catalog.MISSING_SCOPE, "future"),
+        mentioned_trainings=written.get(catalog.MISSING_TRAININGS) == "mentioned",
+    )
+
+
+def _snapshot_option(el, action: catalog.ActionSchema, problems: Problems) -> str | None:
+    allowed = action.snapshot_options[el.tag]
+    value = leaf(el, problems).strip()
+    if value.lower() in allowed:
+        return value.lower()
+    problems.add(
+        el,
+        Msg.SNAPSHOT_VALUE.format(
+            tag=el.tag, value=value, expected=" or ".join(allowed), default=allowed[0]
+        ),
+    )
+    return None
+
+
+def read_options(
+    el,
+    action: catalog.ActionSchema,
+    problems: Problems,
+    *,
+    fields,
+    action_el,
+    snapshot: dict[str, str] | None = None,
+):
+    """(search fields, fullAccess); ``fields`` None checks the options alone (a fragment).
+    ``snapshot`` receives the snapshot options written (option -> value)."""
     search: list[str] = []
     full_access = False
     seen: dict[str, int] = {}
@@ -76,6 +118,10 @@ def read_options(el, action: catalog.ActionSchema, problems: Problems, *, fields
                     continue
                 if child.tag == "fullAccess":
                     full_access = yes_no(child, problems)
+                elif child.tag in action.snapshot_options:
+                    value = _snapshot_option(child, action, problems)
+                    if value is not None and snapshot is not None:
+                        snapshot[child.tag] = value
                 else:
                     search = _search_fields(child, action, problems, fields)
             elif owner is not None:

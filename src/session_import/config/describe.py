@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from session_import.config.model import ActionConfig, Config, ProviderConfig, PublisherConfig
+from session_import.config.model import (
+    ActionConfig,
+    Config,
+    ProviderConfig,
+    PublisherConfig,
+    SnapshotConfig,
+)
+from session_import.limits import SNAPSHOT_MAX_CANCEL
 from session_import.publishers import settings as publisher_settings
 
 _FRAGMENT_HOMES = {
@@ -48,6 +55,11 @@ def describe(config: Config) -> list[str]:
                 f"  safety: max rejects {imp.safety.max_rejects or '-'}, "
                 f"max cancel {imp.safety.max_cancel or '-'}"
             )
+        if imp.safety.on_limit == "hold":
+            lines.append(
+                "  a file past a limit is held for approval (exit 7): `session-import approve"
+                " RUN` applies it, `discard RUN` drops it"
+            )
         for p in imp.publishers:
             lines.append("  publishes every change to " + _describe_publisher(p))
     return lines
@@ -75,6 +87,17 @@ def _describe_provider(provider: ProviderConfig | None, config_path: Path) -> li
     return [reads, f"format: {delimiter}, {p.encoding}, {header}, {dates}{sheet}", mapping]
 
 
+def _describe_snapshot(snapshot: SnapshotConfig, import_id: str) -> str:
+    scope = "starting on or after the run's date" if snapshot.scope == "future" else "of any date"
+    trainings = ", of the trainings the file names" if snapshot.mentioned_trainings else ""
+    return (
+        f"a snapshot feed: cancels the sessions import {import_id} created, {scope}{trainings},"
+        " that no row of the file matches (never for a file that failed or is empty; at most"
+        f" --max-cancel, or {SNAPSHOT_MAX_CANCEL} of the sessions it may modify when no limit is"
+        " given)"
+    )
+
+
 def _describe_action(action: ActionConfig, import_id: str) -> list[str]:
     names = ", ".join(f.name + ("*" if f.mandatory else "") for f in action.fields)
     lines = [f"{action.name} (line {action.line}): fields {names} (* mandatory)"]
@@ -84,6 +107,8 @@ def _describe_action(action: ActionConfig, import_id: str) -> list[str]:
         lines.append("  may change any record, whoever created it (fullAccess yes)")
     else:
         lines.append(f"  changes only what import {import_id} created (fullAccess no)")
+    if action.snapshot is not None:
+        lines.append("  " + _describe_snapshot(action.snapshot, import_id))
     for f in action.fields:
         if f.written_codes:
             codes = ", ".join(f"{code!r} = {meaning}" for code, meaning in f.written_codes.items())

@@ -19,7 +19,7 @@ from session_import.config.model import (
 from session_import.config.provider import read_columns, read_provider, read_providers
 from session_import.config.publishers import read_publishers
 from session_import.config.xml import parse_document
-from session_import.limits import parse_limit
+from session_import.limits import ON_LIMIT, parse_limit
 
 _ROOTS = ("import-config", "actions")
 
@@ -173,12 +173,18 @@ def _safety(el, problems: Problems) -> SafetyConfig:
     values: dict[str, str] = {}
     seen: dict[str, int] = {}
     for child in children(el):
-        if child.tag not in ("maxRejects", "maxCancel"):
-            problems.unknown(child, "safety", ("maxRejects", "maxCancel"), "option")
+        if child.tag not in ("maxRejects", "maxCancel", "onLimit"):
+            problems.unknown(child, "safety", ("maxRejects", "maxCancel", "onLimit"), "option")
             continue
         if not first_time(child, seen, problems, "safety"):
             continue
         text = leaf(child, problems)
+        if child.tag == "onLimit":
+            if text.strip().lower() in ON_LIMIT:
+                values["on_limit"] = text.strip().lower()
+            else:
+                problems.add(child, Msg.ON_LIMIT.format(value=text))
+            continue
         try:
             limit = parse_limit(text)
         except ValueError:

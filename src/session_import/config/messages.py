@@ -146,6 +146,8 @@ class Msg(StrEnum):
     HOLDS_A_VALUE = "<{tag}> holds a value, not elements; remove <{child}>."
     TAKES_NO_VALUE = "<{tag}> takes no value; write it empty: <{tag}/>."
     YES_NO = '<{tag}> is "{value}"; write yes or no.'
+    ON_LIMIT = '<onLimit> is "{value}"; write fail or hold (default fail).'
+    SNAPSHOT_VALUE = '<{tag}> is "{value}"; write {expected} (default {default}).'
     TWICE = "<{tag}> appears twice in <{parent}> (first on line {first}); keep one."
     EMPTY = "<{tag}> is empty; {what}."
     NO_IMPORT = "<import-config> holds no <import>; add one."

@@ -55,12 +55,22 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class SnapshotConfig:
+    """The file is the complete set of the import's sessions within a scope: the sessions
+    this import created, within it, that no row matched are cancelled."""
+
+    scope: str = "future"  # "future": starting on or after the run's date; "all"
+    mentioned_trainings: bool = False  # only the trainings the file's rows name
+
+
+@dataclass(frozen=True)
 class ActionConfig:
     name: str  # e.g. "createOrUpdateSessionAction"
     fields: tuple[FieldSpec, ...]  # in <fields> order
     search_fields: tuple[str, ...]  # sessionSearchField / traineeSearchField, canonical names
     full_access: bool
     line: int
+    snapshot: SnapshotConfig | None = None  # <missingSessions>cancel</missingSessions>
 
     def field(self, name: str) -> FieldSpec | None:
         for spec in self.fields:
@@ -86,6 +96,7 @@ class ConsolidatorConfig:
 class SafetyConfig:
     max_rejects: str | None = None  # "N" or "P%", as written
     max_cancel: str | None = None
+    on_limit: str = "fail"  # "hold": a file past a limit is kept for approval (exit 7)
 
 
 @dataclass(frozen=True)

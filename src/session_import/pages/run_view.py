@@ -32,6 +32,7 @@ EXIT_WORDS = {
     ExitCode.PUBLISH_PENDING: (
         "applied to the store; some changes still wait to be delivered to a remote LMS"
     ),
+    ExitCode.HELD: "held for approval: a file went past a safety limit; nothing was applied",
     ExitCode.SIGINT: "interrupted (SIGINT): the file being applied was rolled back",
     ExitCode.SIGTERM: "interrupted (SIGTERM): the file being applied was rolled back",
 }

@@ -78,6 +78,11 @@ class StoreInterface(Protocol):
     def modifiable_sessions(self, import_id: str, full_access: bool) -> int: ...
     def next_id(self, table: str) -> int: ...
     def apply(self, changes: list[ChangeOp]) -> None: ...
+    def sessions_of_import(
+        self, import_id: str, since: str | None, training_ids: Iterable[int] | None
+    ) -> Iterator[SessionRecord]:
+        """A snapshot feed's candidates: the sessions the import created, starting on or
+        after ``since`` when given, of ``training_ids`` when given, in id order."""
 
     # ---- runs, nights, commands ----
     def begin_run(
@@ -187,6 +192,31 @@ class StoreInterface(Protocol):
     def release_claims(self) -> None:
         """The queued changes this store's worker claimed and did not settle are free again
         (a no-op where one worker publishes at a time)."""
+
+    # ---- runs held for approval ----
+    def touched_sessions(self, run_id: int) -> list[tuple[int, str, str, str, str]]:
+        """In the run's open transaction: each existing session its journal updates or
+        cancels, as first found (id, GUID, title, op, record as JSON)."""
+
+    def hold_run(
+        self,
+        run_id: int,
+        import_id: str,
+        config: str,
+        config_sha256: str | None,
+        file: str,
+        sha256: str | None,
+        reason: str,
+        counts: dict,
+        held_at: str,
+        sessions: Iterable[tuple[int, str, str, str, str]],
+    ) -> None: ...
+    def held_run(self, run_id: int) -> dict | None: ...
+    def held_runs(self, import_id: str | None = None) -> list[dict]: ...
+    def held_sessions(self, run_id: int) -> Iterator[dict]: ...
+    def decide_held(
+        self, run_id: int, state: str, decided_at: str, applied_by: int | None = None
+    ) -> None: ...
 
     # ---- export ----
     def export(self, kind: str) -> tuple[list[str], Iterator[dict]]: ...

@@ -16,6 +16,7 @@ from session_import.model import (
     UserRecord,
 )
 from session_import.store.connection import Connection, chunks
+from session_import.store.schema import ON_DEMAND_INDEXES
 
 # table -> its columns, in the order of its record's fields; and the getter of their values
 COLUMNS = {table: [f.name for f in fields(cls)] for table, cls in RECORD_TYPES.items()}
@@ -34,9 +35,19 @@ class Records(Connection):
             out.extend(cls(*row) for row in self.conn.execute(sql, part))
         return out
 
+    def _index_sessions_by(self, column: str) -> None:
+        """Before the first statement that needs it: the index of the sessions by this
+        column (ON_DEMAND_INDEXES), made in the open transaction if the store lacks it (a
+        store of a million sessions takes a second or two, once; a dry run's is rolled
+        back with the rest)."""
+        self.conn.execute(ON_DEMAND_INDEXES[column][1])
+
     def sessions_by(self, column: str, values: Iterable) -> list[SessionRecord]:
         assert column in ("id", "guid", "title", "start_date", "end_date")
-        return self._select("sessions", column, values)
+        keys = [v for v in values if v is not None]
+        if keys and column in ON_DEMAND_INDEXES:
+            self._index_sessions_by(column)
+        return self._select("sessions", column, keys)
 
     def longest_session_days(self) -> float:
         """The longest duration of a timed session, in days (bounds the overlap search)."""
@@ -83,8 +94,11 @@ class Records(Connection):
         return self._select("groups", column, values)
 
     def session_counts_by_training(self, training_ids: Iterable[int]) -> dict[int, int]:
+        ids = list(set(training_ids))
+        if ids:
+            self._index_sessions_by("training_id")
         counts: dict[int, int] = {}
-        for part in chunks(list(set(training_ids))):
+        for part in chunks(ids):
             marks = ", ".join("?" * len(part))
             sql = (
                 f"SELECT training_id, count(*) FROM sessions WHERE training_id IN ({marks}) "
@@ -136,5 +150,7 @@ class Records(Connection):
         # deletes in reverse dependency order: sessions before trainings
         for table in ("sessions", "trainings", "users", "groups"):
             ids = [(c.record.id,) for c in changes if c.table == table and c.op == "delete"]
+            if ids and table == "trainings":  # each delete looks for the sessions of its training
+                self._index_sessions_by("training_id")
             if ids:
                 self.conn.executemany(f"DELETE FROM {table} WHERE id = ?", ids)

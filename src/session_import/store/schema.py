@@ -10,7 +10,7 @@ from pathlib import Path
 from session_import.store.connection import StoreMsg, check_location, connect, opening
 from session_import.store.interface import StoreUnavailable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE trainings (
@@ -64,9 +64,6 @@ CREATE TABLE sessions (
     updated_by_import TEXT
 );
 CREATE INDEX sessions_title ON sessions(title, training_id);
-CREATE INDEX sessions_start ON sessions(start_date);
-CREATE INDEX sessions_end ON sessions(end_date);
-CREATE INDEX sessions_training ON sessions(training_id);
 CREATE INDEX sessions_teacher ON sessions(teacher_id, start_date);
 """
 
@@ -201,6 +198,52 @@ INSERT INTO commands (import_id, command, started_at, ended_at, exit_code, count
     WHERE dry_run = 0 AND kind = 'import' ORDER BY id
 """
 
+# session column -> the index a store makes before the first statement that needs it (a
+# look-up of sessions by date, a count of sessions by training, a training's delete), not
+# with the schema: each index costs every session written, and most configurations
+# never look sessions up by their dates or count them by training. Stores made before
+# keep these indexes (schema version 1 had them).
+ON_DEMAND_INDEXES = {
+    column: (name, f"CREATE INDEX IF NOT EXISTS {name} ON sessions({column})")
+    for column, name in (
+        ("start_date", "sessions_start"),
+        ("end_date", "sessions_end"),
+        ("training_id", "sessions_training"),
+    )
+}
+# runs held for approval (<onLimit>hold</onLimit>): a file that tripped a safety limit was
+# rolled back and its run recorded (exit 7); held_runs keeps what approving it needs (the
+# configuration, the file and their SHA-256) and what it would have done (its counts), and
+# held_sessions each existing session it would have updated or cancelled, as it found it,
+# so that an approval refuses when one of them changed since
+_SCHEMA_V6_HELD = """
+CREATE TABLE held_runs (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    import_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    config_sha256 TEXT,
+    file TEXT NOT NULL,
+    sha256 TEXT,
+    reason TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    held_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'approved', 'discarded')),
+    decided_at TEXT,
+    applied_by INTEGER REFERENCES runs(id)
+);
+CREATE INDEX held_runs_import ON held_runs(import_id, state);
+
+CREATE TABLE held_sessions (
+    run_id INTEGER NOT NULL REFERENCES held_runs(run_id),
+    session_id INTEGER NOT NULL,
+    guid TEXT NOT NULL,
+    title TEXT NOT NULL,
+    op TEXT NOT NULL,
+    before TEXT NOT NULL
+);
+CREATE INDEX held_sessions_run ON held_sessions(run_id)
+"""
+
 # version reached -> script that reaches it from the one before
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
@@ -208,6 +251,7 @@ MIGRATIONS: dict[int, str] = {
     3: _SCHEMA_V3,
     4: _SCHEMA_V4_DUE,
     5: _SCHEMA_V5,
+    6: _SCHEMA_V6_HELD,
 }
 
 
@@ -228,12 +272,16 @@ def _objects_by_version() -> dict[int, frozenset[tuple[str, str]]]:
 
 
 def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
-    return set(
-        conn.execute(
+    """The tables and indexes of the schema a store holds (not those made on demand)."""
+    on_demand = {name for name, _ in ON_DEMAND_INDEXES.values()}
+    return {
+        (kind, name)
+        for kind, name in conn.execute(
             "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
             " AND name NOT LIKE 'sqlite_%'"
         )
-    )
+        if name not in on_demand
+    }
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -6,13 +6,15 @@ from pathlib import Path
 
 from session_import.store.connection import check_location, raising_store_errors
 from session_import.store.export import Export
+from session_import.store.held import HeldRuns
 from session_import.store.outbox import Outbox
 from session_import.store.runs import DueConsolidators, Journal, Runs
 from session_import.store.schema import open_current
+from session_import.store.snapshots import MissingSessions
 
 
 @raising_store_errors
-class Store(Runs, Journal, DueConsolidators, Outbox, Export):
+class Store(Runs, Journal, DueConsolidators, Outbox, Export, MissingSessions, HeldRuns):
     """The store, in WAL mode: readers (export, history, status, backup) never wait for a
     run and never make its commit wait; they see the store as of the last commit.
 

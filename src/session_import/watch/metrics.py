@@ -84,7 +84,15 @@ def metrics_text(store: StoreInterface, imports: dict[str, list[str]]) -> bytes:
         ["import", "publisher"],
         registry=registry,
     )
+    held = Gauge(
+        "session_import_held_runs",
+        "Runs of the import held for approval (a file past a safety limit), not yet approved"
+        " or discarded.",
+        labels,
+        registry=registry,
+    )
     for import_id, publishers in imports.items():
+        held.labels(import_id).set(len(store.held_runs(import_id)))
         commands = store.latest_commands(import_id, 1)
         success = store.last_success(import_id)
         if success is not None:

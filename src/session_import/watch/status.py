@@ -33,18 +33,23 @@ class StatusMsg(StrEnum):
     FAILED = "{import_id}: the last {command} (ended {ended}) exited {code}: {outcome}."
     STALE = "{import_id}: the last success was {when}, more than {max_age} ago."
     NO_SUCCESS = "{import_id}: no successful run on record."
+    HELD = (
+        "{import_id}: run {run} ({file}) is held for approval since {when}: {reason}"
+        " (`session-import approve {run}` or `discard {run}`)"
+    )
 
 
 @dataclass
 class ImportStatus:
     import_id: str
-    state: str  # ok, failed, stale, never ran, running
+    state: str  # ok, failed, stale, held, never ran, running
     last: dict | None = None  # the last command that ended (or never did)
     running: dict | None = None  # the command running now, if any
     files: list[dict] = field(default_factory=list)  # the runs of ``last``
     last_success: str | None = None
     pending: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    held: list[dict] = field(default_factory=list)  # runs held for approval
 
     @property
     def outcome(self) -> str:
@@ -88,6 +93,10 @@ class ImportStatus:
             else {k: self.running[k] for k in ("id", "command", "started_at", "pid")},
             "last_success": self.last_success,
             "pending": self.pending,
+            "held": [
+                {k: h[k] for k in ("run_id", "file", "reason", "counts", "held_at")}
+                for h in self.held
+            ],
             "problems": self.problems,
         }
 
@@ -154,6 +163,17 @@ def _import_status(
     ):
         status.running = latest.pop(0)  # judged on the command before it
     status.last = latest[0] if latest else None
+    status.held = store.held_runs(import_id)
+    for held in status.held:
+        status.problems.append(
+            StatusMsg.HELD.format(
+                import_id=import_id,
+                run=held["run_id"],
+                file=held["file"],
+                when=held["held_at"],
+                reason=held["reason"],
+            )
+        )
     success = store.last_success(import_id)
     status.last_success = success["ended_at"] if success else None
     last = status.last
@@ -195,6 +215,8 @@ def _import_status(
                 import_id=import_id, when=success["ended_at"], max_age=describe(max_age)
             )
         )
+    if status.held and status.state == "ok":
+        status.state = "held"
     return status
 
 
@@ -215,4 +237,7 @@ def status_line(status: ImportStatus) -> str:
     parts.append(f"last success {status.last_success or 'never'}")
     waiting = ", ".join(f"{publisher} {n}" for publisher, n in status.pending.items())
     parts.append(f"to publish: {waiting or 'nothing'}")
+    if status.held:
+        runs = ", ".join(f"run {h['run_id']}" for h in status.held)
+        parts.append(f"held for approval: {runs}")
     return "; ".join(parts)

@@ -116,6 +116,21 @@ TABLES = {
         "runs_after",
         "pid",
     ],
+    "held_runs": [
+        "run_id",
+        "import_id",
+        "config",
+        "config_sha256",
+        "file",
+        "sha256",
+        "reason",
+        "counts",
+        "held_at",
+        "state",
+        "decided_at",
+        "applied_by",
+    ],
+    "held_sessions": ["run_id", "session_id", "guid", "title", "op", "before"],
 }
 # the tables whose ids a store hands out itself, with a high-water mark to carry over
 COUNTED_IDS = ("trainings", "users", "groups", "sessions", "runs", "outbox", "commands")
@@ -124,6 +139,7 @@ _ORDER = {
     "remote_ids": "session_id, publisher",
     "remote_calls": "publisher, at",
     "consolidators_due": "run_id",
+    "held_runs": "run_id",
 }
 _BATCH = 5000
 
@@ -173,7 +189,7 @@ def _is_pg(conn) -> bool:
 def _order(conn, table: str) -> str:
     if table in _ORDER:
         return _ORDER[table]
-    if table == "consolidators_due_rows":
+    if table in ("consolidators_due_rows", "held_sessions"):
         return "id" if _is_pg(conn) else "rowid"
     return "id"
 
