@@ -13,6 +13,8 @@ from conftest import BACKENDS
 from session_import.store import PostgresStore, Store, StoreInterface
 
 _TABLES = (
+    "held_sessions",
+    "held_runs",
     "consolidators_due_rows",
     "consolidators_due",
     "journal",
