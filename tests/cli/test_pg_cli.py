@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from conftest import ROOT, SAMPLE_CONFIGS, Workspace
 
+from session_import.store.postgres.schema import SCHEMA_VERSION
 from session_import.store.postgres.url import masked
 
 
@@ -24,7 +25,7 @@ def test_the_password_comes_from_pgpassword_and_is_never_shown(tmp_path, pg_url,
     assert "password authentication failed" in refused.stderr and "wrong" not in refused.stderr
     monkeypatch.setenv("PGPASSWORD", password)
     created = ws.run("init")
-    assert created.stdout == f"Created the store {url} (schema version 5).\n"
+    assert created.stdout == f"Created the store {url} (schema version {SCHEMA_VERSION}).\n"
     ws.seed()
     assert [t["path_code"] for t in ws.export("trainings")] == ["TP-001", "TP-002", "TP-003"]
 
