@@ -71,3 +71,27 @@ def test_a_fatal_problem_is_one_error_type_with_its_exit_code(tmp_path):
         load_config(bad)
     assert invalid.value.exit_code == ExitCode.CONFIG_INVALID
     assert "nope" in invalid.value.explain()
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_a_run_leaves_the_callers_garbage_collector_as_it_found_it(tmp_path, collector_on):
+    """A run pauses the collector while it works out each chunk; the caller's setting
+    (on, or off for their own reasons) is what they have afterwards."""
+    import gc
+
+    db = tmp_path / "store.db"
+    init_store(db)
+    was = gc.isenabled()
+    (gc.enable if collector_on else gc.disable)()
+    try:
+        with Store(db, create=False) as store:
+            for step in STEPS:
+                run_import(
+                    load_config(ROOT / "sample_configs" / f"{step}.xml"),
+                    store,
+                    [ROOT / "sample_data" / f"{step}.csv"],
+                )
+            assert store.runs()[0]["counts"]["created"] > 0
+        assert gc.isenabled() is collector_on
+    finally:
+        (gc.enable if was else gc.disable)()
