@@ -24,26 +24,31 @@ _HELD_COLUMNS = (
 )
 
 
-class HeldRuns(Connection):
-    def touched_sessions(self, run_id: int) -> list[tuple[int, str, str, str, str]]:
-        """In the run's open transaction, before it is rolled back: each existing session
-        its journal updates or cancels, as it first found it (id, GUID, title, op, record as
-        JSON). A session the run created itself is none of them."""
-        first: dict[int, tuple[int, str, str, str, str] | None] = {}
-        cursor = self.conn.execute(
-            "SELECT record_id, guid, op, before FROM journal"
-            " WHERE run_id = ? AND table_name = 'sessions' ORDER BY seq",
-            (run_id,),
-        )
-        for record_id, guid, op, before in cursor:
-            if record_id in first:
-                continue
+def first_found(journal_rows: Iterable) -> list[tuple[int, str, str, str, str]]:
+    """(record id, GUID, op, before) journal rows in order -> each existing session as the
+    run first found it; a session the run created itself (no before) is none of them."""
+    first: dict[int, tuple[int, str, str, str, str] | None] = {}
+    for record_id, guid, op, before in journal_rows:
+        if record_id not in first:
             first[record_id] = (
                 None
                 if before is None
                 else (record_id, guid, json.loads(before)["title"], op, before)
             )
-        return [entry for entry in first.values() if entry is not None]
+    return [entry for entry in first.values() if entry is not None]
+
+
+class HeldRuns(Connection):
+    def touched_sessions(self, run_id: int) -> list[tuple[int, str, str, str, str]]:
+        """In the run's open transaction, before it is rolled back: each existing session
+        its journal updates or cancels, as it first found it (id, GUID, title, op, record as
+        JSON). A session the run created itself is none of them."""
+        cursor = self.conn.execute(
+            "SELECT record_id, guid, op, before FROM journal"
+            " WHERE run_id = ? AND table_name = 'sessions' ORDER BY seq",
+            (run_id,),
+        )
+        return first_found(cursor)
 
     def hold_run(
         self,

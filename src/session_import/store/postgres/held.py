@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from session_import.model import SessionRecord
+from session_import.store.held import first_found
 
 _HELD_COLUMNS = (
     "run_id",
@@ -46,21 +47,12 @@ class PgHeldRuns:
             yield SessionRecord(*row)
 
     def touched_sessions(self, run_id: int) -> list[tuple[int, str, str, str, str]]:
-        first: dict[int, tuple[int, str, str, str, str] | None] = {}
         cursor = self.conn.execute(
             "SELECT record_id, guid, op, before FROM journal"
             " WHERE run_id = %s AND table_name = 'sessions' ORDER BY seq",
             (run_id,),
         )
-        for record_id, guid, op, before in cursor:
-            if record_id in first:
-                continue
-            first[record_id] = (
-                None
-                if before is None
-                else (record_id, guid, json.loads(before)["title"], op, before)
-            )
-        return [entry for entry in first.values() if entry is not None]
+        return first_found(cursor)
 
     def hold_run(
         self,
