@@ -526,6 +526,11 @@ def _limit(ctx, param, value):
 @click.option("--diff", is_flag=True, help="Show the fields each update changes.")
 @click.option("--force", is_flag=True, help="Import a file again even if this import applied it.")
 @click.option(
+    "--resolve-all",
+    is_flag=True,
+    help="Validate and resolve every row: no row is counted unchanged by its digest.",
+)
+@click.option(
     "--max-rejects",
     callback=_limit,
     metavar="N|P%",
@@ -563,6 +568,7 @@ def run(
     rejects_path,
     diff,
     force,
+    resolve_all,
     max_rejects,
     max_cancel,
     on_limit,
@@ -591,6 +597,7 @@ def run(
             dry_run=dry_run,
             diff=diff,
             force=force,
+            resolve_all=resolve_all,
             max_rejects=max_rejects,
             max_cancel=max_cancel,
             on_limit=on_limit,

@@ -27,6 +27,7 @@ from session_import.config import (
 )
 from session_import.consolidators import run_consolidators
 from session_import.dates import compile_date_format
+from session_import.digests import DigestGate
 from session_import.errors import ExitCode, SessionImportError, worst
 from session_import.limits import (
     SNAPSHOT_MAX_CANCEL,
@@ -135,6 +136,9 @@ class RunOptions:
     # the configuration's file: a held run keeps it (and its SHA-256) for its approval
     config_path: Path | None = None
     chunk_rows: int = CHUNK_ROWS
+    # every row validated and resolved, the import's digests read by none (they are still
+    # written): --resolve-all
+    resolve_all: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC).astimezone())
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # SMTP settings
     # called when a file's action starts and after each chunk with (file, action, rows done so
@@ -673,6 +677,7 @@ def import_file(
     ran = 0  # actions that ran: a safety limit refuses them, they keep what they would have given
     refused = False
     holding = _Holding((options.on_limit or imp.safety.on_limit) == "hold", options.dry_run)
+    sessions_done = False  # a session action ran over the file (and wrote digests)
     try:
         with store.transaction(rollback=options.dry_run):
             run_id = store.begin_run(
@@ -686,6 +691,9 @@ def import_file(
                 modifiable = store.modifiable_sessions(imp.id, action.full_access)
                 _run_action(action, imp, provider, path, store, file_report, options, run_id)
                 ran += 1
+                sessions_done = _after_action(
+                    store, imp, run_id, action, file_report, sessions_done
+                )
                 failure = file_report.error
                 if failure is None:
                     failure = _limit_failure(path, file_report, max_rejects, max_cancel, modifiable)
@@ -824,6 +832,22 @@ def _limit_failure(
     return f"{path}: {problem}" if problem else None
 
 
+def _after_action(
+    store: StoreInterface,
+    imp: ImportConfig,
+    run_id: int,
+    action: ActionConfig,
+    report: FileReport,
+    sessions_done: bool,
+) -> bool:
+    """Whether a session action ran over the file so far. An action after it that changed
+    a record drops the digests it wrote: they were made before that change, in this run."""
+    counts = report.counts
+    if sessions_done and (counts["created"] or counts["updated"] or counts["cancelled"]):
+        store.drop_digests(imp.id, run_id)
+    return sessions_done or action.name == SESSION_ACTION
+
+
 def _total(reports: list[FileReport]) -> dict[str, int]:
     total = dict.fromkeys(reports[0].counts, 0)
     for r in reports:
@@ -883,13 +907,16 @@ def _run_action(
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
             rows: dict[int, dict] | None = {} if publishers else None
+            gate = _digest_gate(action, imp, provider, store, options, run_id)
             if options.on_progress is not None:
                 options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
                 with _collector_paused():
-                    changes = _run_chunk(stage, columns, chunk, report, rows)
+                    changes = _run_chunk(stage, columns, chunk, report, rows, gate)
                     store.apply(changes)
                     store.journal(run_id, changes)
+                    if gate is not None:
+                        gate.done()
                     if rows is not None:
                         store.enqueue(imp.id, publishers, run_id, changes, rows)
                         rows.clear()
@@ -897,10 +924,30 @@ def _run_action(
                     options.on_progress(
                         str(path), action.name, report.counts["rows"], data.bytes_read, data.size
                     )
+            if gate is not None:
+                report.by_digest = gate.count
             if action.snapshot is not None:
                 _cancel_missing(action.snapshot, imp, stage, store, report, options, run_id)
     except DataFileError as exc:
         report.fail(str(exc))
+
+
+def _digest_gate(
+    action: ActionConfig,
+    imp: ImportConfig,
+    provider: ProviderConfig,
+    store: StoreInterface,
+    options: RunOptions,
+    run_id: int,
+) -> DigestGate | None:
+    """A session action's digests: read unless --resolve-all, written by a run that
+    commits while no other command writes the store."""
+    if action.name != SESSION_ACTION or not action.search_fields:
+        return None
+    write = not options.dry_run and store.sole_writer()
+    return DigestGate(
+        action, provider, imp.id, store, run_id, read=not options.resolve_all, write=write
+    )
 
 
 def _cancel_missing(
@@ -964,30 +1011,58 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _run_chunk(
-    stage, columns: ColumnMap, records, report: FileReport, rows: dict[int, dict] | None = None
+    stage,
+    columns: ColumnMap,
+    records,
+    report: FileReport,
+    rows: dict[int, dict] | None = None,
+    gate: DigestGate | None = None,
 ) -> list[ChangeOp]:
-    """One chunk; ``rows`` (when publishing) receives each applied row's cells and values."""
-    prepared: list[tuple] = []  # (row, typed input, issues) or (row-ish, None, issues)
-    for record in records:
-        mapped = columns.map(record.line, record.cells)
+    """One chunk; ``rows`` (when publishing) receives each applied row's cells and values;
+    ``gate`` counts unchanged the rows its digests vouch for, before any validation."""
+    mapped_rows = [(record, columns.map(record.line, record.cells)) for record in records]
+    if gate is not None:
+        gate.load(m for _, m in mapped_rows if not isinstance(m, Issue))
+    # (row, typed input, issues), (row-ish, None, issues), or (row, Skipped, None)
+    prepared: list[tuple] = []
+    start_dates = report.start_dates
+    for record, mapped in mapped_rows:
         if isinstance(mapped, Issue):
             prepared.append((record, None, [mapped]))
             continue
+        if gate is not None:
+            skipped = gate.skip(mapped)
+            if skipped is not None:
+                prepared.append((mapped, skipped, None))
+                if start_dates is not None:
+                    start_dates.add(skipped.start)
+                continue
         typed, issues = stage.validate(mapped)
+        if gate is not None:
+            gate.full(typed)
         prepared.append((mapped, typed, issues))
-        if report.start_dates is not None:
-            report.start_dates.add(typed.start)
+        if start_dates is not None:
+            start_dates.add(typed.start)
         if rows is not None:
             rows[mapped.line] = {"cells": list(mapped.cells), "values": dict(mapped.values)}
-    stage.prepare([typed for _, typed, _ in prepared if typed is not None])
+    stage.prepare(
+        [typed for _, typed, issues in prepared if typed is not None and issues is not None]
+    )
     count = report.count
     for row, typed, issues in prepared:
-        if typed is None:
+        if issues is None:
+            outcome = typed.outcome(row.line)
+            stage.resolver.skipped(typed)
+            values: dict[str, str] = {}
+        elif typed is None:
             outcome = RowOutcome(row.line, RowKind.REJECTED, issues)
             values = {}
         else:
             outcome = stage.resolve(typed, issues)
             values = row.values
+            if gate is not None:
+                resolver = stage.resolver
+                gate.resolved(typed, outcome, resolver.last_record, resolver.last_criteria)
         count(outcome, row.cells, values)
     return stage.flush()
 

@@ -88,10 +88,11 @@ def _summary_line(f: FileReport) -> str:
         return ViewMsg.NOT_APPLIED_LINE.format(
             file=f.file, import_id=f.import_id, action=f.action, **c
         )
+    by_digest = f" ({f.by_digest} by digest)" if f.by_digest else ""
     return (
         f"{f.file} [{f.import_id}, {f.action}]: {c['rows']} rows: {c['created']} created, "
-        f"{c['updated']} updated, {c['unchanged']} unchanged, {c['cancelled']} cancelled, "
-        f"{c['rejected']} rejected, {c['warnings']} warnings"
+        f"{c['updated']} updated, {c['unchanged']} unchanged{by_digest}, {c['cancelled']}"
+        f" cancelled, {c['rejected']} rejected, {c['warnings']} warnings"
     )
 
 

@@ -159,6 +159,8 @@ class FileReport:
     held: bool = False  # refused by a safety limit and held for approval (<onLimit>hold)
     # a snapshot feed's sessions that no row matched, cancelled (counted in "cancelled")
     missing_cancelled: int | None = None
+    # of the unchanged rows, those counted by their digest without being resolved again
+    by_digest: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -259,6 +261,7 @@ class FileReport:
         was applied, and what its rows gave so far means nothing."""
         self.error = message
         self.counts = dict.fromkeys(COUNT_NAMES, 0)
+        self.by_digest = 0
         self.rejected.clear()
         self.changes.clear()
         # the rows' warnings no longer hold; the file's own (a header without an optional
@@ -314,6 +317,8 @@ class FileReport:
             out["held"] = True
         if self.missing_cancelled is not None:
             out["missing_cancelled"] = self.missing_cancelled
+        if self.by_digest:
+            out["unchanged_by_digest"] = self.by_digest
         if self.email is not None:
             out["email"] = self.email
         if self.publishers:

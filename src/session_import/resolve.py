@@ -120,6 +120,10 @@ class SessionResolver(Resolver):
         # trainings its rows named (what the missing sessions are told apart by)
         self.matched: set[int] | None = set() if action.snapshot is not None else None
         self.trainings_named: set[int] = set()
+        # the row just resolved: the session it came to, as it left it, and the criteria
+        # its search used (what a digest of it keeps)
+        self.last_record: SessionRecord | None = None
+        self.last_criteria: dict | None = None
 
     def prepare(self, inputs: list[SessionInput]) -> None:
         lookups = self.lookups
@@ -134,6 +138,7 @@ class SessionResolver(Resolver):
     # ---- one row ----
 
     def resolve(self, data: SessionInput, issues: list[Issue]) -> RowOutcome:
+        self.last_record = self.last_criteria = None
         data.warnings = [i for i in issues if i.warning]
         errors = [i for i in issues if not i.warning]
         training = self._find_training(data, errors)
@@ -162,6 +167,14 @@ class SessionResolver(Resolver):
             return self._cancel(data, found)
         return self._update(data, found, teacher_id, group_id)
 
+    def skipped(self, row) -> None:
+        """A row counted unchanged by its digest (session_import.digests): a snapshot
+        feed's session and training it names, as its full resolution would keep them."""
+        if self.matched is not None:
+            self.matched.add(row.session_id)
+            if row.training_id is not None:
+                self.trainings_named.add(row.training_id)
+
     def _keep_searched(self, data: SessionInput) -> None:
         """A snapshot feed: a row rejected before its look-up (an unknown training, a bad
         code) still keeps the sessions its search fields find, whatever their training."""
@@ -178,6 +191,7 @@ class SessionResolver(Resolver):
         crit = data.criteria
         if isinstance(training, TrainingRecord):
             crit = {**crit, "training_id": training.id}
+        self.last_criteria = crit
         matches = self.view.sessions.find(crit) if data.search else []
         if not matches:
             return None
@@ -233,6 +247,7 @@ class SessionResolver(Resolver):
         if self.matched is not None:
             self.matched.add(record.id)
         self.view.sessions.add(record)
+        self.last_record = record
         self.changes.append(ChangeOp(line, "sessions", CREATE, None, record))
         return RowOutcome(line, RowKind.CREATED, self._warnings(data, record), guid=record.guid)
 
@@ -261,8 +276,10 @@ class SessionResolver(Resolver):
             return self._reject(data, [self._end_before_start(data, new)])
         diff = self._diff(found, new)
         if not diff:
+            self.last_record = found
             return RowOutcome(data.line, RowKind.UNCHANGED, list(data.warnings), guid=found.guid)
         new.updated_by_import = self.import_id
+        self.last_record = new
         self.view.sessions.replace(found, new)
         self.changes.append(ChangeOp(data.line, "sessions", UPDATE, found, new))
         rebooked = (new.teacher_id, new.start_date, new.end_date) != (

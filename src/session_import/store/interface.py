@@ -6,7 +6,7 @@ driver's errors, its pragmas, temporary tables and schema bookkeeping stay insid
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -83,6 +83,15 @@ class StoreInterface(Protocol):
     ) -> Iterator[SessionRecord]:
         """A snapshot feed's candidates: the sessions the import created, starting on or
         after ``since`` when given, of ``training_ids`` when given, in id order."""
+
+    # ---- row digests (session_import.digests) ----
+    def has_digests(self, import_id: str) -> bool: ...
+    def digests_of(self, import_id: str, keys: Sequence[bytes]) -> dict[bytes, tuple]: ...
+    def save_digests(self, import_id: str, run_id: int, rows: Iterable[tuple]) -> None: ...
+    def drop_digests(self, import_id: str, run_id: int | None = None) -> None: ...
+    def reference_changes(self) -> dict[str, int]: ...
+    def duplicated_sessions(self, columns: Sequence[str]) -> set[tuple]: ...
+    def sole_writer(self) -> bool: ...
 
     # ---- runs, nights, commands ----
     def begin_run(

@@ -10,7 +10,7 @@ from pathlib import Path
 from session_import.store.connection import StoreMsg, check_location, connect, opening
 from session_import.store.interface import StoreUnavailable
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA_V1 = """
 CREATE TABLE trainings (
@@ -244,6 +244,24 @@ CREATE TABLE held_sessions (
 CREATE INDEX held_sessions_run ON held_sessions(run_id)
 """
 
+# each import's digests of the session rows it applied (session_import.digests): by the
+# key of a row's search and training cells, what the row held, the session it came to
+# and that session's record as it left it, the criteria its search used, and the run
+_SCHEMA_V7_DIGESTS = """
+CREATE TABLE import_digests (
+    import_id TEXT NOT NULL,
+    key BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    session_id INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    training_id INTEGER,
+    criteria TEXT NOT NULL,
+    start_date TEXT,
+    run_id INTEGER NOT NULL,
+    PRIMARY KEY (import_id, key)
+) WITHOUT ROWID
+"""
+
 # version reached -> script that reaches it from the one before
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
@@ -252,6 +270,7 @@ MIGRATIONS: dict[int, str] = {
     4: _SCHEMA_V4_DUE,
     5: _SCHEMA_V5,
     6: _SCHEMA_V6_HELD,
+    7: _SCHEMA_V7_DIGESTS,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from session_import.store.connection import check_location, raising_store_errors
+from session_import.store.digests import Digests
 from session_import.store.export import Export
 from session_import.store.held import HeldRuns
 from session_import.store.outbox import Outbox
@@ -14,7 +15,7 @@ from session_import.store.snapshots import MissingSessions
 
 
 @raising_store_errors
-class Store(Runs, Journal, DueConsolidators, Outbox, Export, MissingSessions, HeldRuns):
+class Store(Runs, Journal, DueConsolidators, Outbox, Export, MissingSessions, HeldRuns, Digests):
     """The store, in WAL mode: readers (export, history, status, backup) never wait for a
     run and never make its commit wait; they see the store as of the last commit.
 

@@ -30,6 +30,7 @@ from session_import.model import RECORD_TYPES, RecordOp
 from session_import.publishers.payload import changed_fields, session_payload
 from session_import.store.interface import BackupRefused, StoreError, StoreUnavailable
 from session_import.store.postgres import schema
+from session_import.store.postgres.digests import PgDigests
 from session_import.store.postgres.held import PgHeldRuns
 from session_import.store.postgres.lock import KEEPALIVE, SCHEMA_KEY, SERVER_KEEPALIVE, key
 from session_import.store.postgres.pace import SharedPacer
@@ -164,7 +165,7 @@ def _record_json(record) -> str | None:
 
 
 @raising_store_errors
-class PostgresStore(PgHeldRuns):
+class PostgresStore(PgHeldRuns, PgDigests):
     """``url`` is a libpq URL; ``path`` is what messages show of it (password masked)."""
 
     def __init__(

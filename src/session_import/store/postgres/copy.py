@@ -17,6 +17,7 @@ from enum import StrEnum
 import psycopg
 
 from session_import.errors import ExitCode, SessionImportError
+from session_import.store.digests import DIGEST_COLUMNS
 
 # in an order that every reference points backwards (groups refer to groups: deferred)
 TABLES = {
@@ -131,6 +132,7 @@ TABLES = {
         "applied_by",
     ],
     "held_sessions": ["run_id", "session_id", "guid", "title", "op", "before"],
+    "import_digests": ["import_id", *DIGEST_COLUMNS],
 }
 # the tables whose ids a store hands out itself, with a high-water mark to carry over
 COUNTED_IDS = ("trainings", "users", "groups", "sessions", "runs", "outbox", "commands")
@@ -140,6 +142,7 @@ _ORDER = {
     "remote_calls": "publisher, at",
     "consolidators_due": "run_id",
     "held_runs": "run_id",
+    "import_digests": "import_id, key",
 }
 _BATCH = 5000
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 ISO = 'TEXT COLLATE "C"'
 
@@ -265,7 +265,22 @@ CREATE TABLE held_sessions (
 CREATE INDEX held_sessions_run ON held_sessions(run_id);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+_V7 = """
+CREATE TABLE import_digests (
+    import_id TEXT NOT NULL,
+    key BYTEA NOT NULL,
+    digest BYTEA NOT NULL,
+    session_id BIGINT NOT NULL,
+    record BYTEA NOT NULL,
+    training_id BIGINT,
+    criteria TEXT NOT NULL,
+    start_date TEXT,
+    run_id BIGINT NOT NULL,
+    PRIMARY KEY (import_id, key)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 
 # the tables a session-import store holds: one of them without a schema_version means the
 # database's tables are someone else's, and nothing is created beside them
@@ -286,6 +301,7 @@ OWN_TABLES = (
     "id_marks",
     "held_runs",
     "held_sessions",
+    "import_digests",
     "schema_version",
 )
 

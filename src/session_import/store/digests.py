@@ -1,0 +1,93 @@
+"""Each import's row digests (session_import.digests says what they are for), written once
+for both stores: the SQL below takes ``?`` and the PostgreSQL store's class swaps in its
+own placeholder and key list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from session_import.store.connection import chunks
+
+DIGEST_COLUMNS = (
+    "key",
+    "digest",
+    "session_id",
+    "record",
+    "training_id",
+    "criteria",
+    "start_date",
+    "run_id",
+)
+# the tables a session row's look-ups read besides the sessions
+REFERENCE_TABLES = ("trainings", "users", "groups")
+
+
+class Digests:
+    conn: Any
+    _MARK = "?"
+
+    def _sql(self, text: str) -> str:
+        return text if self._MARK == "?" else text.replace("?", self._MARK)
+
+    def _keyed(self, head: str, params: list, keys: Sequence[bytes]) -> Iterator[tuple]:
+        for part in chunks(list(keys)):
+            marks = ", ".join("?" * len(part))
+            yield from self.conn.execute(f"{head} AND key IN ({marks})", [*params, *part])
+
+    def has_digests(self, import_id: str) -> bool:
+        row = self.conn.execute(
+            self._sql("SELECT 1 FROM import_digests WHERE import_id = ? LIMIT 1"), (import_id,)
+        ).fetchone()
+        return row is not None
+
+    def digests_of(self, import_id: str, keys: Sequence[bytes]) -> dict[bytes, tuple]:
+        """key -> (digest, session id, record, training id, criteria, start date, run id)."""
+        head = self._sql(
+            f"SELECT {', '.join(DIGEST_COLUMNS)} FROM import_digests WHERE import_id = ?"
+        )
+        return {bytes(row[0]): row[1:] for row in self._keyed(head, [import_id], keys)}
+
+    def save_digests(self, import_id: str, run_id: int, rows: Iterable[tuple]) -> None:
+        """``rows``: (key, digest, session id, record, training id, criteria, start date)."""
+        cols = ", ".join(DIGEST_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in DIGEST_COLUMNS[1:])
+        self.conn.cursor().executemany(
+            self._sql(
+                f"INSERT INTO import_digests (import_id, {cols}) VALUES (?, {', '.join('?' * 8)})"
+                f" ON CONFLICT (import_id, key) DO UPDATE SET {updates}"
+            ),
+            [(import_id, *row, run_id) for row in rows],
+        )
+
+    def drop_digests(self, import_id: str, run_id: int | None = None) -> None:
+        """The import's digests, or those the run wrote."""
+        if run_id is None:
+            self.conn.execute(
+                self._sql("DELETE FROM import_digests WHERE import_id = ?"), (import_id,)
+            )
+            return
+        self.conn.execute(
+            self._sql("DELETE FROM import_digests WHERE import_id = ? AND run_id = ?"),
+            (import_id, run_id),
+        )
+
+    def reference_changes(self) -> dict[str, int]:
+        """table -> the latest run whose journal changes a record of it."""
+        out = {}
+        for table in REFERENCE_TABLES:
+            row = self.conn.execute(
+                self._sql("SELECT max(run_id) FROM journal WHERE table_name = ?"), (table,)
+            ).fetchone()
+            out[table] = row[0] or 0
+        return out
+
+    def duplicated_sessions(self, columns: Sequence[str]) -> set[tuple]:
+        """The values of ``columns`` that more than one session holds."""
+        cols = ", ".join(columns)
+        sql = f"SELECT {cols} FROM sessions GROUP BY {cols} HAVING count(*) > 1"
+        return {tuple(row) for row in self.conn.execute(sql)}
+
+    def sole_writer(self) -> bool:
+        """Whether no other command can be writing to the store now (SQLite: one writer)."""
+        return True
