@@ -84,6 +84,8 @@ BOTH_STORES = {
     "test_one_by_one_model",
     "test_held",
     "test_snapshot",
+    "test_digests",
+    "test_cli_digests",
 }
 
 

@@ -13,6 +13,7 @@ from conftest import BACKENDS
 from session_import.store import PostgresStore, Store, StoreInterface
 
 _TABLES = (
+    "import_digests",
     "held_sessions",
     "held_runs",
     "consolidators_due_rows",
@@ -40,20 +41,21 @@ def _sqlite_template(folder: Path) -> Path:
 
 
 @cache
-def _pg_database() -> str:
+def _pg_database(name: str = "store") -> str:
     url = BACKENDS.server().new_database()
     PostgresStore(url).close()
     return url
 
 
-def empty_store(folder: Path) -> StoreInterface:
-    """An empty store at the current schema: a copy of a template file in ``folder``, or the
-    test session's PostgreSQL database emptied (ids start at 1 again)."""
+def empty_store(folder: Path, name: str = "store") -> StoreInterface:
+    """An empty store at the current schema: a copy of a template file in ``folder``, or a
+    database of the test session's PostgreSQL server emptied (ids start at 1 again); each
+    ``name`` is a store of its own."""
     if BACKENDS.current == "postgresql":
-        store = PostgresStore(_pg_database(), create=False)
+        store = PostgresStore(_pg_database(name), create=False)
         store.conn.execute(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY")
         return store
-    db = folder / "store.db"
+    db = folder / f"{name}.db"
     shutil.copyfile(_sqlite_template(folder.parent), db)
     return Store(db)
 

@@ -32,6 +32,7 @@ def _dump(conn, table):
         "consolidators_due_rows": "run_id, report, kind, entry",
         "held_runs": "run_id",
         "held_sessions": "run_id, session_id",
+        "import_digests": "import_id, key",
     }.get(table, "id")
     return [
         tuple(r)

@@ -104,23 +104,7 @@ def observed(store: StoreInterface):
     ]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    rows=st.lists(row_strategy, min_size=1, max_size=14),
-    existing=existing_strategy,
-    search=st.sampled_from([["sessionTitle"], ["sessionTitle", "sessionStartDate"]]),
-    full_access=st.booleans(),
-)
-def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
-    rows, existing, search, full_access
-):
-    seeds = [
-        oracle.Session(i, f"G{i}", title, "open", start, None, training, 1, None, owner, owner)
-        for i, (title, training, start, owner) in enumerate(existing, start=1)
-    ]
-    model = oracle.Model(tuple(search), full_access, False, seeds, FIELDS).run(
-        [[cells[f] for f in FIELDS] for cells in rows]
-    )
+def _expected(model: dict) -> tuple[dict, list]:
     expected = {line: (kind, []) for line, kind in model["outcomes"].items()}
     for r in model["rejected"]:
         expected[r["line"]] = ("rejected", [_owner_free(m) for m in r["messages"]])
@@ -138,17 +122,64 @@ def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
         )
         for s in model["sessions"]
     ]
+    return expected, expected_store
+
+
+def _write_data(path: Path, rows) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(FIELDS)
+        for cells in rows:
+            writer.writerow([cells[f] for f in FIELDS])
+    return path
+
+
+def _check_run(store: StoreInterface, file_report, model: dict, rows, chunk: int) -> None:
+    """The run's outcomes (from its journal and rejects), counts and store, as the model's."""
+    expected, expected_store = _expected(model)
+    journal = store.run_journal(file_report.run_id)
+    done = {"create": "created", "update": "updated", "delete": "cancelled"}
+    got = {line: ("unchanged", []) for line in expected}
+    for entry in journal:
+        got[entry["line"]] = (done[entry["op"]], [])
+    for r in file_report.rejected:
+        assert got[r.line] == ("unchanged", []), "a rejected row changed the store"
+        got[r.line] = ("rejected", [_owner_free(m) for m in r.messages])
+    assert got == expected, f"chunk {chunk}"
+    counts = file_report.counts
+    for kind in ("created", "updated", "unchanged", "cancelled", "rejected"):
+        assert counts[kind] == sum(1 for k, _ in expected.values() if k == kind), (chunk, kind)
+    assert counts["rows"] == len(rows)
+    assert observed(store) == expected_store, f"chunk {chunk}"
+
+
+def _config(tmp: Path, search, full_access):
+    config_path = tmp / f"{IMPORT}.xml"
+    config_path.write_text(config_text(search, full_access))
+    return load_config(config_path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(row_strategy, min_size=1, max_size=14),
+    existing=existing_strategy,
+    search=st.sampled_from([["sessionTitle"], ["sessionTitle", "sessionStartDate"]]),
+    full_access=st.booleans(),
+)
+def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
+    rows, existing, search, full_access
+):
+    seeds = [
+        oracle.Session(i, f"G{i}", title, "open", start, None, training, 1, None, owner, owner)
+        for i, (title, training, start, owner) in enumerate(existing, start=1)
+    ]
+    model = oracle.Model(tuple(search), full_access, False, seeds, FIELDS).run(
+        [[cells[f] for f in FIELDS] for cells in rows]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        config_path = tmp / f"{IMPORT}.xml"
-        config_path.write_text(config_text(search, full_access))
-        config = load_config(config_path)
-        data = tmp / "data.csv"
-        with open(data, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter=";")
-            writer.writerow(FIELDS)
-            for cells in rows:
-                writer.writerow([cells[f] for f in FIELDS])
+        config = _config(tmp, search, full_access)
+        data = _write_data(tmp / "data.csv", rows)
         for chunk in (1, 2, 3, 5000):
             folder = tmp / f"chunk{chunk}"
             folder.mkdir()
@@ -156,21 +187,77 @@ def test_pipeline_equals_the_one_by_one_model_whatever_the_chunk_size(
                 seed_store(store, existing)
                 report = run_import(config, store, [data], RunOptions(chunk_rows=chunk))
                 (file_report,) = report.files
-                journal = store.run_journal(file_report.run_id)
-                stored = observed(store)
-            done = {"create": "created", "update": "updated", "delete": "cancelled"}
-            got = {line: ("unchanged", []) for line in expected}
-            for entry in journal:
-                got[entry["line"]] = (done[entry["op"]], [])
-            for r in file_report.rejected:
-                assert got[r.line] == ("unchanged", []), "a rejected row changed the store"
-                got[r.line] = ("rejected", [_owner_free(m) for m in r.messages])
-            assert got == expected, f"chunk {chunk}"
-            counts = file_report.counts
-            for kind in ("created", "updated", "unchanged", "cancelled", "rejected"):
-                assert counts[kind] == sum(1 for k, _ in expected.values() if k == kind), (
-                    chunk,
-                    kind,
-                )
-            assert counts["rows"] == len(rows)
-            assert stored == expected_store, f"chunk {chunk}"
+                _check_run(store, file_report, model, rows, chunk)
+
+
+def _seeds_of(store: StoreInterface) -> list[oracle.Session]:
+    return [
+        oracle.Session(**r)
+        for r in rows_of(
+            store,
+            "SELECT id, guid, title, status, start_date, end_date, training_id, teacher_id,"
+            " group_id, created_by_import, updated_by_import FROM sessions ORDER BY id",
+        )
+    ]
+
+
+# a night's file is the night before's with some rows replaced, moved, dropped or added
+edits_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 13),
+        st.one_of(
+            st.none(),
+            st.just("move"),
+            row_strategy,
+            row_strategy.map(lambda r: ("insert", r)),
+        ),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(row_strategy, min_size=1, max_size=12),
+    edits=edits_strategy,
+    existing=existing_strategy,
+    search=st.sampled_from([["sessionTitle"], ["sessionTitle", "sessionStartDate"]]),
+    full_access=st.booleans(),
+)
+def test_the_next_night_counted_by_digest_equals_the_one_by_one_model(
+    rows, edits, existing, search, full_access
+):
+    """The second night reads the first night's digests: every row its digest vouches for is
+    counted unchanged without being resolved, and the outcome is still the model's."""
+    night2 = list(rows)
+    for index, edit in edits:
+        i = index % len(night2)
+        if edit is None and len(night2) > 1:
+            del night2[i]
+        elif edit == "move":
+            night2.append(night2.pop(i))
+        elif isinstance(edit, dict):
+            night2[i] = edit
+        elif isinstance(edit, tuple):  # a new row before another
+            night2.insert(i, edit[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        config = _config(tmp, search, full_access)
+        first = _write_data(tmp / "night1.csv", rows)
+        second = _write_data(tmp / "night2.csv", night2)
+        for chunk in (1, 2, 3, 5000):
+            folder = tmp / f"chunk{chunk}"
+            folder.mkdir()
+            with empty_store(folder) as store:
+                seed_store(store, existing)
+                run_import(config, store, [first], RunOptions(chunk_rows=chunk))
+                model = oracle.Model(tuple(search), full_access, False, _seeds_of(store), FIELDS)
+                model.next_id = store.next_id("sessions")
+                expected = model.run([[cells[f] for f in FIELDS] for cells in night2])
+                options = RunOptions(chunk_rows=chunk, force=True)
+                (file_report,) = run_import(config, store, [second], options).files
+                _check_run(store, file_report, expected, night2, chunk)
+                assert file_report.by_digest <= file_report.counts["unchanged"]
+                if night2 == rows and not existing and not file_report.rejected:
+                    # nothing but the first night's own rows: each one its digest vouches for
+                    assert file_report.by_digest == file_report.counts["unchanged"], chunk
