@@ -1,11 +1,12 @@
 """Unchanged rows skipped by digest: a nightly snapshot is mostly last night's file again.
 
-A committed run keeps, for each session row it applied without an issue (created,
-updated or unchanged), by the key of the row's search and training cells: a digest of
-every cell the row holds (and of the configuration and code that read it), the session
-the row came to and a digest of that session's record as the row left it, the criteria
-its search used, its training and start date, and the run (the store's
-``import_digests``).
+A committed run keeps, for each session row it resolved in full and found unchanged
+(without an issue), by the key of the row's search and training cells: one digest of
+every cell the row holds (with the configuration and code that read it) and of its
+session's record, that session, the criteria its search used (as bits) and the run (the
+store's ``import_digests``). Rows that create or update are not kept: a create night pays
+nothing for the digests (writing one costs as much as a fifth of the create's own work
+per row), and such a row is kept the next night it comes out unchanged.
 
 A later row with the same key and digest is counted unchanged, without validation or
 look-up, only when a full resolution could not give anything else:
@@ -34,30 +35,50 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
-from collections.abc import Iterable
-from dataclasses import astuple, replace
+from dataclasses import fields, replace
 from functools import cache
 from itertools import chain
+from operator import attrgetter
 
-from session_import.catalog import CANCEL
 from session_import.config import ActionConfig, ProviderConfig
-from session_import.mapping import MappedRow
+from session_import.mapping import ColumnMap, MappedRow
 from session_import.model import KEEP, RowKind, RowOutcome, SessionInput, SessionRecord
 from session_import.store import StoreInterface
 from session_import.validate import SEARCH_ATTRS, TRAINING_LABELS
 
 # the criteria that name one session at most, whatever else the store holds
 _UNIQUE = frozenset(("guid", "id"))
-_OUTCOMES = (RowKind.CREATED, RowKind.UPDATED, RowKind.UNCHANGED)
+# the criteria a row's search used, as the bits of a digest's ``criteria``: (bit, the
+# criterion, the session column that holds its value)
+_CRITERIA = (
+    (1, "guid", "guid"),
+    (2, "id", "id"),
+    (4, "title", "title"),
+    (8, "start_date", "start_date"),
+    (16, "end_date", "end_date"),
+)
+_UNIQUE_BITS = 1 | 2
+_START_GIVEN = 32  # the row gave a start date (the page's chart counts it by that date)
 
 
 def _hash(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def record_digest(record: SessionRecord) -> bytes:
-    return _hash(repr(astuple(record)))
+def _key(text: str) -> int:
+    """A signed 64-bit key: the digests' primary key stays small (and fits a BIGINT)."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_RECORD_VALUES = attrgetter(*(f.name for f in fields(SessionRecord)))
+
+
+def _hash_pair(cells: bytes, record: SessionRecord) -> bytes:
+    """One digest of a row's cells (the key of the hash) and of its session's record as the
+    row left it."""
+    text = repr(_RECORD_VALUES(record)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16, key=cells).digest()
 
 
 @cache
@@ -70,12 +91,16 @@ def _code_digest() -> str:
     return _hash("".join(inspect.getsource(m) for m in modules)).hex()
 
 
-def _fingerprint(action: ActionConfig, provider: ProviderConfig, import_id: str) -> str:
-    """What reads a row, as text: the code, and the action's configuration without what
-    does not change a row's outcome (the lines it is written on, the snapshot options)."""
+def _fingerprint(
+    action: ActionConfig, provider: ProviderConfig, import_id: str, columns: ColumnMap
+) -> str:
+    """What reads a row, as text: the code, the action's configuration without what does
+    not change a row's outcome (the lines it is written on, the snapshot options), and the
+    order of the fields in a mapped row."""
     fields = tuple(replace(spec, line=0) for spec in action.fields)
     read = replace(action, fields=fields, line=0, snapshot=None)
-    return repr((_code_digest(), import_id, read, provider.date_format, provider.timezone))
+    order = tuple(name for name, _ in columns.columns), columns.repeated_field
+    return repr((_code_digest(), import_id, read, provider.date_format, provider.timezone, order))
 
 
 def _value(data: SessionInput, attr: str):
@@ -91,11 +116,6 @@ def _value(data: SessionInput, attr: str):
     return data.criteria.get(attr, KEEP)
 
 
-def _cells(values: dict) -> list:
-    """A row's cells as the validator reads them (a workbook's date cell by its date)."""
-    return [(name, value, getattr(value, "value", None)) for name, value in sorted(values.items())]
-
-
 class _ChunkWatch:
     """The chunk's rows resolved in full so far, by what they can make sessions hold."""
 
@@ -104,6 +124,9 @@ class _ChunkWatch:
     def __init__(self) -> None:
         self.by_value: dict[tuple[str, object], list[SessionInput]] = {}
         self.keeping: dict[str, list[SessionInput]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.by_value or self.keeping)
 
     def add(self, data: SessionInput) -> None:
         for attr in self._ATTRS:
@@ -149,6 +172,7 @@ class DigestGate:
         import_id: str,
         store: StoreInterface,
         run_id: int,
+        columns: ColumnMap,
         *,
         read: bool,
         write: bool,
@@ -156,96 +180,115 @@ class DigestGate:
         self.import_id = import_id
         self.store = store
         self.run_id = run_id
-        self.fingerprint = _fingerprint(action, provider, import_id)
+        fingerprint = _fingerprint(action, provider, import_id, columns)
+        self._base = hashlib.blake2b(fingerprint.encode("utf-8", "surrogatepass"), digest_size=16)
         training_fields = tuple(f for f in action.field_names if f in TRAINING_LABELS)
+        self.trained = bool(training_fields)
         self.key_fields = tuple(action.search_fields) + training_fields
         # the attributes of the search that several sessions can share, and the training
         shared = sorted({SEARCH_ATTRS[f] for f in action.search_fields} - _UNIQUE)
         self.shared = frozenset(shared)
-        self.columns = tuple(shared) + (("training_id",) if training_fields else ())
         self.write = write
         self.read = read and store.has_digests(import_id)
         self.reference_run = 0
-        self.duplicated: set[tuple] = set()
+        self.duplicated: set[int] = set()
         if self.read:
             changed = store.reference_changes()
             used = [
                 table
-                for table, fields in (
+                for table, names in (
                     ("trainings", training_fields),
                     ("users", ("teacherLogin",)),
                     ("groups", ("groupName", "groupGuid")),
                 )
-                if any(f in action.field_names for f in fields)
+                if any(f in action.field_names for f in names)
             ]
             self.reference_run = max((changed[t] for t in used), default=0)
             if self.shared:
-                self.duplicated = store.duplicated_sessions(self.columns)
+                criteria = tuple(shared) + (("training_id",) if self.trained else ())
+                self.duplicated = store.duplicated_sessions(criteria)
         self.count = 0  # rows skipped
-        self._rows: dict[int, tuple[bytes, bytes]] = {}  # line -> (key, digest)
-        self._trusted: dict[int, tuple] = {}  # line -> the stored digest, record checked
+        self._rows: dict[int, MappedRow] = {}  # line -> the chunk's row (when writing)
+        self._keys: dict[int, tuple[MappedRow, int]] = {}  # line -> row, key (when reading)
+        self._trusted: dict[int, tuple[SessionRecord, int]] = {}  # line -> session, criteria
         self._watch = _ChunkWatch()
         self._new: list[tuple] = []
+        self._masks: dict[tuple, int] = {}  # criteria's attributes -> their bits
 
     # ---- a chunk ----
 
-    def load(self, rows: Iterable[MappedRow]) -> None:
-        """The chunk's keys and digests, the stored digests of those keys, and the records
-        of their sessions: three look-ups in bulk."""
+    def _key(self, row: MappedRow) -> int:
+        get = row.values.get
+        return _key(repr([get(f, "") for f in self.key_fields]))
+
+    def _cells(self, row: MappedRow) -> bytes:
+        """The digest of the row's cells, in the column map's order (in the fingerprint),
+        with the dates a workbook typed (a date cell's text says the date, not whether it
+        has a time)."""
+        values = row.values
+        text = repr(tuple(values.values()))
+        dates = (
+            getattr(values.get("sessionStartDate"), "value", None),
+            getattr(values.get("sessionEndDate"), "value", None),
+        )
+        if dates != (None, None) or row.repeated:
+            text += repr((dates, row.repeated))
+        hasher = self._base.copy()
+        hasher.update(text.encode("utf-8", "surrogatepass"))
+        return hasher.digest()
+
+    def load(self, rows: list[MappedRow]) -> None:
+        """The stored digests of the chunk's keys, and the records of their sessions: two
+        look-ups in bulk. (Nothing is worked out for a chunk of an import without digests:
+        a row's key and digest are made when it comes out unchanged.)"""
         self._watch = _ChunkWatch()
         self._trusted = {}
-        keyed = self._rows = {}
-        if not self.read and not self.write:
+        self._rows = {row.line: row for row in rows} if self.write else {}
+        self._keys = {}
+        if not self.read:
             return
-        fingerprint, key_fields = self.fingerprint, self.key_fields
-        for row in rows:
-            values = row.values
-            key = _hash(repr([values.get(f, "") for f in key_fields]))
-            keyed[row.line] = (
-                key,
-                _hash(fingerprint + repr((_cells(values), row.repeated))),
-            )
-        if not self.read or not keyed:
+        keyed = self._keys = {row.line: (row, self._key(row)) for row in rows}
+        stored = self.store.digests_of(self.import_id, [k for _, k in keyed.values()])
+        if not stored:
             return
-        stored = self.store.digests_of(self.import_id, [k for k, _ in keyed.values()])
-        matching = {
-            line: stored[key]
-            for line, (key, digest) in keyed.items()
-            if key in stored and bytes(stored[key][0]) == digest
-        }
-        if not matching:
-            return
-        ids = {found[1] for found in matching.values()}
-        records = {r.id: r for r in self.store.sessions_by("id", ids)}
-        for line, found in matching.items():
-            record = records.get(found[1])
+        records = {r.id: r for r in self.store.sessions_by("id", {f[1] for f in stored.values()})}
+        reference_run = self.reference_run
+        for line, (row, key) in keyed.items():
+            found = stored.get(key)
+            if found is None:
+                continue
+            digest, session_id, criteria, run_id = found
+            record = records.get(session_id)
             if (
                 record is not None
-                and bytes(found[2]) == record_digest(record)
-                and found[6] >= self.reference_run
+                and run_id >= reference_run
+                and bytes(digest) == _hash_pair(self._cells(row), record)
             ):
-                self._trusted[line] = (*found, record.guid)
+                self._trusted[line] = (record, criteria)
 
     def skip(self, row: MappedRow) -> Skipped | None:
         found = self._trusted.get(row.line)
         if found is None:
             return None
-        _, session_id, _, training_id, criteria_text, start, _, guid = found
-        pairs = json.loads(criteria_text)
-        criteria = {a: v for a, v in pairs if a != "training_id"}
-        if not (criteria.keys() & _UNIQUE):
-            values = dict(pairs)
-            shared = tuple(values.get(c) for c in self.columns)
-            if shared in self.duplicated:
-                return None
-        if self._watch.threatens(criteria):
+        record, mask = found
+        if not mask & _UNIQUE_BITS and record.id in self.duplicated:
+            return None
+        if self._watch and self._watch.threatens(
+            {attr: getattr(record, column) for bit, attr, column in _CRITERIA if mask & bit}
+        ):
             return None
         self.count += 1
-        return Skipped(session_id, guid, training_id, start)
+        return Skipped(
+            record.id,
+            record.guid,
+            record.training_id if self.trained else None,
+            record.start_date if mask & _START_GIVEN else None,
+        )
 
     def full(self, data: SessionInput) -> None:
         """A row of the chunk that is resolved in full (it was not skipped)."""
-        self._watch.add(data)
+        if self._trusted:
+            self._watch.add(data)
 
     def resolved(
         self,
@@ -258,29 +301,32 @@ class DigestGate:
         is one whose other matches this gate can tell."""
         if (
             not self.write
+            or outcome.issues
+            or outcome.kind is not RowKind.UNCHANGED
             or record is None
             or criteria is None
-            or outcome.issues
-            or outcome.kind not in _OUTCOMES
-            or data.action == CANCEL
         ):
             return
+        mask = self._masks.get(tuple(criteria))
+        if mask is None:
+            mask = self._masks[tuple(criteria)] = self._mask(criteria)
+        if not mask:
+            return
+        if data.start.__class__ is str:
+            mask |= _START_GIVEN
+        line = data.line
+        row = self._rows[line]
+        known = self._keys.get(line)
+        key = known[1] if known is not None else self._key(row)
+        self._new.append((key, _hash_pair(self._cells(row), record), record.id, mask))
+
+    def _mask(self, criteria: dict) -> int:
+        """The bits of a search's criteria; 0 for one whose other matches this gate cannot
+        tell (no criterion, or some of the shared search fields only)."""
         attrs = criteria.keys() - {"training_id"}
         if not attrs or not (attrs & _UNIQUE or attrs == self.shared):
-            return
-        key, digest = self._rows[data.line]
-        start = data.start if data.start.__class__ is str else None
-        self._new.append(
-            (
-                key,
-                digest,
-                record.id,
-                record_digest(record),
-                criteria.get("training_id"),
-                json.dumps(list(criteria.items())),
-                start,
-            )
-        )
+            return 0
+        return sum(bit for bit, attr, _ in _CRITERIA if attr in attrs)
 
     def done(self) -> None:
         """After the chunk's changes were applied: its digests, in the file's transaction."""

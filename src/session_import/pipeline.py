@@ -907,7 +907,7 @@ def _run_action(
             publishing = action.name == SESSION_ACTION and not options.dry_run
             publishers = [p.name for p in imp.publishers] if publishing else []
             rows: dict[int, dict] | None = {} if publishers else None
-            gate = _digest_gate(action, imp, provider, store, options, run_id)
+            gate = _digest_gate(action, imp, provider, store, options, run_id, columns)
             if options.on_progress is not None:
                 options.on_progress(str(path), action.name, 0, data.bytes_read, data.size)
             for chunk in _chunks(iter(data), options.chunk_rows):
@@ -939,15 +939,15 @@ def _digest_gate(
     store: StoreInterface,
     options: RunOptions,
     run_id: int,
+    columns: ColumnMap,
 ) -> DigestGate | None:
     """A session action's digests: read unless --resolve-all, written by a run that
     commits while no other command writes the store."""
     if action.name != SESSION_ACTION or not action.search_fields:
         return None
     write = not options.dry_run and store.sole_writer()
-    return DigestGate(
-        action, provider, imp.id, store, run_id, read=not options.resolve_all, write=write
-    )
+    read = not options.resolve_all
+    return DigestGate(action, provider, imp.id, store, run_id, columns, read=read, write=write)
 
 
 def _cancel_missing(
@@ -1022,7 +1022,7 @@ def _run_chunk(
     ``gate`` counts unchanged the rows its digests vouch for, before any validation."""
     mapped_rows = [(record, columns.map(record.line, record.cells)) for record in records]
     if gate is not None:
-        gate.load(m for _, m in mapped_rows if not isinstance(m, Issue))
+        gate.load([m for _, m in mapped_rows if not isinstance(m, Issue)])
     # (row, typed input, issues), (row-ish, None, issues), or (row, Skipped, None)
     prepared: list[tuple] = []
     start_dates = report.start_dates

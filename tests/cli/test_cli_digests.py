@@ -22,12 +22,28 @@ def config(ws, full_access: str = "no", name: str = "nightly.xml"):
 
 @pytest.fixture
 def night(ws):
-    """A store with the reference data and a first night of five sessions applied."""
+    """A store with the reference data and five sessions: a first night created them, a
+    second found them unchanged and kept their digests."""
     ws.seed()
     cfg = config(ws)
-    result = ws.run("run", cfg, ws.write("night1.csv", rows(*NIGHT)))
-    assert result.exit_code == 0, result.stderr
+    first = ws.write("night1.csv", rows(*NIGHT))
+    assert ws.run("run", cfg, first).exit_code == 0
+    result = ws.run("run", "--force", cfg, first)
+    assert "5 unchanged, 0 cancelled" in result.stdout, result.stdout
     return ws, cfg
+
+
+def test_a_create_keeps_no_digest_and_the_first_unchanged_night_does(ws):
+    ws.seed()
+    cfg = config(ws)
+    first = ws.write("night1.csv", rows(*NIGHT))
+    assert ws.run("run", cfg, first).exit_code == 0
+    assert ws.query("SELECT count(*) FROM import_digests") == [(0,)]
+    _, entry = again(ws, cfg, NIGHT)
+    assert entry["counts"]["unchanged"] == 5 and "unchanged_by_digest" not in entry
+    assert ws.query("SELECT count(*) FROM import_digests") == [(5,)]
+    _, entry = again(ws, cfg, NIGHT)
+    assert entry["unchanged_by_digest"] == 5
 
 
 def again(ws, cfg, lines, *extra: str, codes=(0, 1)):
@@ -167,12 +183,15 @@ def test_another_configuration_trusts_no_digest(night):
 
 def test_a_dry_run_reads_the_digests_and_writes_none(night):
     ws, cfg = night
+    lines = [*NIGHT, "M;TP-001;S9;;;open;2099-03-09;;jdupont;;"]
+    _, entry = again(ws, cfg, lines)  # S9 created: no digest yet
     before = ws.query("SELECT count(*), max(run_id) FROM import_digests")
-    result, entry = again(
-        ws, cfg, [*NIGHT, "M;TP-001;S9;;;open;2099-03-09;;jdupont;;"], "--dry-run"
-    )
-    assert entry["counts"]["created"] == 1 and entry["unchanged_by_digest"] == 5
+    assert before[0][0] == 5
+    _, entry = again(ws, cfg, lines, "--dry-run")  # S9 unchanged: a real run would keep it
+    assert entry["counts"]["unchanged"] == 6 and entry["unchanged_by_digest"] == 5
     assert ws.query("SELECT count(*), max(run_id) FROM import_digests") == before
+    _, entry = again(ws, cfg, lines)
+    assert ws.query("SELECT count(*) FROM import_digests") == [(6,)]
 
 
 def test_a_file_that_fails_keeps_the_digests_it_found(night):
@@ -191,12 +210,13 @@ def test_on_postgresql_no_digest_is_written_while_another_command_holds_the_stor
     from session_import.store.postgres.lock import STORE_KEY
 
     lines = [*NIGHT, "M;TP-001;S9;;;open;2099-03-09;;jdupont;;"]
+    again(ws, cfg, lines)  # S9 created: no digest yet
     with psycopg.connect(ws.db, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock_shared(%s)", (STORE_KEY,))
-        _, entry = again(ws, cfg, lines)
-    assert entry["counts"]["created"] == 1 and entry["unchanged_by_digest"] == 5
+        _, entry = again(ws, cfg, lines)  # S9 unchanged, but another command holds the store
+    assert entry["counts"]["unchanged"] == 6 and entry["unchanged_by_digest"] == 5
     assert ws.query("SELECT count(*) FROM import_digests") == [(5,)]
-    _, entry = again(ws, cfg, lines)  # alone again: S9 is resolved, and its digest written
+    _, entry = again(ws, cfg, lines)  # alone: S9's digest is kept
     assert entry["unchanged_by_digest"] == 5
     assert ws.query("SELECT count(*) FROM import_digests") == [(6,)]
     _, entry = again(ws, cfg, lines)

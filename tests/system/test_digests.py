@@ -178,7 +178,9 @@ def test_nights_counted_by_digest_equal_nights_resolved_in_full(
         tmp = Path(tmp)
         nightly = _config(tmp, "nightly", search, full_access, snapshot)
         other = _config(tmp, "other", ["sessionTitle"], True, False)
-        with empty_store(tmp, "digests") as fast, empty_store(tmp, "full") as full:
+        stores = tmp / "stores"  # (the template store is made in its parent: tmp)
+        stores.mkdir()
+        with empty_store(stores, "digests") as fast, empty_store(stores, "full") as full:
             for store in (fast, full):
                 _seed(store)
             rows = list(first)
@@ -228,5 +230,6 @@ def test_the_differential_test_sees_rows_counted_by_digest(tmp_path):
         _seed(store)
         data = _data(tmp_path / "night.csv", rows)
         run_import(nightly, store, [data], RunOptions())
+        run_import(nightly, store, [data], RunOptions(force=True))  # keeps the digests
         (again,) = run_import(nightly, store, [data], RunOptions(force=True)).files
     assert again.counts["unchanged"] == again.by_digest == 3

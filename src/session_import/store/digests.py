@@ -9,16 +9,7 @@ from typing import Any
 
 from session_import.store.connection import chunks
 
-DIGEST_COLUMNS = (
-    "key",
-    "digest",
-    "session_id",
-    "record",
-    "training_id",
-    "criteria",
-    "start_date",
-    "run_id",
-)
+DIGEST_COLUMNS = ("key", "digest", "session_id", "criteria", "run_id")
 # the tables a session row's look-ups read besides the sessions
 REFERENCE_TABLES = ("trainings", "users", "groups")
 
@@ -30,7 +21,7 @@ class Digests:
     def _sql(self, text: str) -> str:
         return text if self._MARK == "?" else text.replace("?", self._MARK)
 
-    def _keyed(self, head: str, params: list, keys: Sequence[bytes]) -> Iterator[tuple]:
+    def _keyed(self, head: str, params: list, keys: Sequence[int]) -> Iterator[tuple]:
         for part in chunks(list(keys)):
             marks = ", ".join("?" * len(part))
             yield from self.conn.execute(f"{head} AND key IN ({marks})", [*params, *part])
@@ -41,20 +32,21 @@ class Digests:
         ).fetchone()
         return row is not None
 
-    def digests_of(self, import_id: str, keys: Sequence[bytes]) -> dict[bytes, tuple]:
-        """key -> (digest, session id, record, training id, criteria, start date, run id)."""
+    def digests_of(self, import_id: str, keys: Sequence[int]) -> dict[int, tuple]:
+        """key -> (digest, session id, criteria, run id)."""
         head = self._sql(
             f"SELECT {', '.join(DIGEST_COLUMNS)} FROM import_digests WHERE import_id = ?"
         )
-        return {bytes(row[0]): row[1:] for row in self._keyed(head, [import_id], keys)}
+        return {row[0]: row[1:] for row in self._keyed(head, [import_id], keys)}
 
     def save_digests(self, import_id: str, run_id: int, rows: Iterable[tuple]) -> None:
-        """``rows``: (key, digest, session id, record, training id, criteria, start date)."""
+        """``rows``: (key, digest, session id, criteria)."""
         cols = ", ".join(DIGEST_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in DIGEST_COLUMNS[1:])
+        marks = ", ".join("?" * len(DIGEST_COLUMNS))
         self.conn.cursor().executemany(
             self._sql(
-                f"INSERT INTO import_digests (import_id, {cols}) VALUES (?, {', '.join('?' * 8)})"
+                f"INSERT INTO import_digests (import_id, {cols}) VALUES (?, {marks})"
                 f" ON CONFLICT (import_id, key) DO UPDATE SET {updates}"
             ),
             [(import_id, *row, run_id) for row in rows],
@@ -82,11 +74,15 @@ class Digests:
             out[table] = row[0] or 0
         return out
 
-    def duplicated_sessions(self, columns: Sequence[str]) -> set[tuple]:
-        """The values of ``columns`` that more than one session holds."""
+    def duplicated_sessions(self, columns: Sequence[str]) -> set[int]:
+        """The sessions that share their values of ``columns`` with another session."""
         cols = ", ".join(columns)
-        sql = f"SELECT {cols} FROM sessions GROUP BY {cols} HAVING count(*) > 1"
-        return {tuple(row) for row in self.conn.execute(sql)}
+        same = " AND ".join(f"s.{c} = d.{c}" for c in columns)
+        sql = (
+            f"SELECT s.id FROM sessions s JOIN (SELECT {cols} FROM sessions GROUP BY {cols}"
+            f" HAVING count(*) > 1) d ON {same}"
+        )
+        return {row[0] for row in self.conn.execute(sql)}
 
     def sole_writer(self) -> bool:
         """Whether no other command can be writing to the store now (SQLite: one writer)."""

@@ -245,18 +245,16 @@ CREATE INDEX held_sessions_run ON held_sessions(run_id)
 """
 
 # each import's digests of the session rows it applied (session_import.digests): by the
-# key of a row's search and training cells, what the row held, the session it came to
-# and that session's record as it left it, the criteria its search used, and the run
+# key of a row's search and training cells, one digest of the row's cells and of its
+# session's record as the row left it, that session, the criteria its search used (bits)
+# and the run
 _SCHEMA_V7_DIGESTS = """
 CREATE TABLE import_digests (
     import_id TEXT NOT NULL,
-    key BLOB NOT NULL,
+    key INTEGER NOT NULL,
     digest BLOB NOT NULL,
     session_id INTEGER NOT NULL,
-    record BLOB NOT NULL,
-    training_id INTEGER,
-    criteria TEXT NOT NULL,
-    start_date TEXT,
+    criteria INTEGER NOT NULL,
     run_id INTEGER NOT NULL,
     PRIMARY KEY (import_id, key)
 ) WITHOUT ROWID

@@ -12,7 +12,7 @@ from session_import.store.postgres.lock import STORE_KEY
 class PgDigests(Digests):
     _MARK = "%s"
 
-    def _keyed(self, head: str, params: list, keys: Sequence[bytes]) -> Iterator[tuple]:
+    def _keyed(self, head: str, params: list, keys: Sequence[int]) -> Iterator[tuple]:
         yield from self.conn.execute(f"{head} AND key = ANY(%s)", [*params, list(keys)])
 
     def sole_writer(self) -> bool:

@@ -268,13 +268,10 @@ CREATE INDEX held_sessions_run ON held_sessions(run_id);
 _V7 = """
 CREATE TABLE import_digests (
     import_id TEXT NOT NULL,
-    key BYTEA NOT NULL,
+    key BIGINT NOT NULL,
     digest BYTEA NOT NULL,
     session_id BIGINT NOT NULL,
-    record BYTEA NOT NULL,
-    training_id BIGINT,
-    criteria TEXT NOT NULL,
-    start_date TEXT,
+    criteria INTEGER NOT NULL,
     run_id BIGINT NOT NULL,
     PRIMARY KEY (import_id, key)
 );
