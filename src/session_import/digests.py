@@ -251,13 +251,13 @@ class DigestGate:
         stored = self.store.digests_of(self.import_id, [k for _, k in keyed.values()])
         if not stored:
             return
-        records = {r.id: r for r in self.store.sessions_by("id", {f[1] for f in stored.values()})}
+        records = {r.id: r for r in self.store.sessions_by("id", {f[2] for f in stored.values()})}
         reference_run = self.reference_run
         for line, (row, key) in keyed.items():
             found = stored.get(key)
             if found is None:
                 continue
-            digest, session_id, criteria, run_id = found
+            _, digest, session_id, criteria, run_id = found
             record = records.get(session_id)
             if (
                 record is not None

@@ -10,6 +10,8 @@ from typing import Any
 from session_import.store.connection import chunks
 
 DIGEST_COLUMNS = ("key", "digest", "session_id", "criteria", "run_id")
+# keys per IN (...) list: under the 999 variables an SQLite before 3.32 takes
+_KEYS_PER_QUERY = 990
 # the tables a session row's look-ups read besides the sessions
 REFERENCE_TABLES = ("trainings", "users", "groups")
 
@@ -22,7 +24,7 @@ class Digests:
         return text if self._MARK == "?" else text.replace("?", self._MARK)
 
     def _keyed(self, head: str, params: list, keys: Sequence[int]) -> Iterator[tuple]:
-        for part in chunks(list(keys)):
+        for part in chunks(list(keys), _KEYS_PER_QUERY):
             marks = ", ".join("?" * len(part))
             yield from self.conn.execute(f"{head} AND key IN ({marks})", [*params, *part])
 
@@ -33,11 +35,11 @@ class Digests:
         return row is not None
 
     def digests_of(self, import_id: str, keys: Sequence[int]) -> dict[int, tuple]:
-        """key -> (digest, session id, criteria, run id)."""
+        """key -> (key, digest, session id, criteria, run id)."""
         head = self._sql(
             f"SELECT {', '.join(DIGEST_COLUMNS)} FROM import_digests WHERE import_id = ?"
         )
-        return {row[0]: row[1:] for row in self._keyed(head, [import_id], keys)}
+        return {row[0]: row for row in self._keyed(head, [import_id], keys)}
 
     def save_digests(self, import_id: str, run_id: int, rows: Iterable[tuple]) -> None:
         """``rows``: (key, digest, session id, criteria)."""
