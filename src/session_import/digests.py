@@ -48,15 +48,12 @@ from session_import.validate import SEARCH_ATTRS, TRAINING_LABELS
 
 # the criteria that name one session at most, whatever else the store holds
 _UNIQUE = frozenset(("guid", "id"))
-# the criteria a row's search used, as the bits of a digest's ``criteria``: (bit, the
-# criterion, the session column that holds its value)
-_CRITERIA = (
-    (1, "guid", "guid"),
-    (2, "id", "id"),
-    (4, "title", "title"),
-    (8, "start_date", "start_date"),
-    (16, "end_date", "end_date"),
-)
+# the criteria a row's search used, as the bits of a digest's ``criteria`` (each criterion
+# is the session column of the same name)
+_CRITERIA = ((1, "guid"), (2, "id"), (4, "title"), (8, "start_date"), (16, "end_date"))
+_CRITERIA_BITS = 31
+# bits -> the criteria's attributes, in the order a row's search uses them
+_ATTRS_OF = {bits: tuple(a for bit, a in _CRITERIA if bits & bit) for bits in range(1, 32)}
 _UNIQUE_BITS = 1 | 2
 _START_GIVEN = 32  # the row gave a start date (the page's chart counts it by that date)
 
@@ -74,11 +71,8 @@ def _key(text: str) -> int:
 _RECORD_VALUES = attrgetter(*(f.name for f in fields(SessionRecord)))
 
 
-def _hash_pair(cells: bytes, record: SessionRecord) -> bytes:
-    """One digest of a row's cells (the key of the hash) and of its session's record as the
-    row left it."""
-    text = repr(_RECORD_VALUES(record)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=16, key=cells).digest()
+def _record_text(record: SessionRecord) -> bytes:
+    return repr(_RECORD_VALUES(record)).encode("utf-8", "surrogatepass")
 
 
 @cache
@@ -136,10 +130,17 @@ class _ChunkWatch:
             elif value is not None:
                 self.by_value.setdefault((attr, value), []).append(data)
 
-    def threatens(self, criteria: dict) -> bool:
-        """Whether an earlier row gives or keeps every one of these criteria's values."""
-        first, value = next(iter(criteria.items()))
-        for data in chain(self.by_value.get((first, value), ()), self.keeping.get(first, ())):
+    def threatens(self, record: SessionRecord, attrs: tuple[str, ...]) -> bool:
+        """Whether an earlier row gives or keeps every one of the values ``record`` holds
+        for the criteria ``attrs`` (the record is what the criteria found)."""
+        first = attrs[0]
+        value = getattr(record, first)
+        candidates = self.by_value.get((first, value))
+        keeping = self.keeping.get(first)
+        if not candidates and not keeping:
+            return False
+        criteria = {a: getattr(record, a) for a in attrs}
+        for data in chain(candidates or (), keeping or ()):
             if all((v := _value(data, a)) is KEEP or v == wanted for a, wanted in criteria.items()):
                 return True
         return False
@@ -155,9 +156,6 @@ class Skipped:
         self.guid = guid
         self.training_id = training_id
         self.start = start
-
-    def outcome(self, line: int) -> RowOutcome:
-        return RowOutcome(line, RowKind.UNCHANGED, [], guid=self.guid)
 
 
 class DigestGate:
@@ -207,7 +205,6 @@ class DigestGate:
             if self.shared:
                 criteria = tuple(shared) + (("training_id",) if self.trained else ())
                 self.duplicated = store.duplicated_sessions(criteria)
-        self.count = 0  # rows skipped
         self._rows: dict[int, MappedRow] = {}  # line -> the chunk's row (when writing)
         self._keys: dict[int, tuple[MappedRow, int]] = {}  # line -> row, key (when reading)
         self._trusted: dict[int, tuple[SessionRecord, int]] = {}  # line -> session, criteria
@@ -221,10 +218,10 @@ class DigestGate:
         get = row.values.get
         return _key(repr([get(f, "") for f in self.key_fields]))
 
-    def _cells(self, row: MappedRow) -> bytes:
-        """The digest of the row's cells, in the column map's order (in the fingerprint),
+    def _digest(self, row: MappedRow, record: SessionRecord) -> bytes:
+        """One digest of the row's cells, in the column map's order (in the fingerprint),
         with the dates a workbook typed (a date cell's text says the date, not whether it
-        has a time)."""
+        has a time), and of its session's record as the row left it."""
         values = row.values
         text = repr(tuple(values.values()))
         dates = (
@@ -235,12 +232,14 @@ class DigestGate:
             text += repr((dates, row.repeated))
         hasher = self._base.copy()
         hasher.update(text.encode("utf-8", "surrogatepass"))
+        hasher.update(b"\0")  # (a repr never holds a NUL)
+        hasher.update(_record_text(record))
         return hasher.digest()
 
     def load(self, rows: list[MappedRow]) -> None:
-        """The stored digests of the chunk's keys, and the records of their sessions: two
-        look-ups in bulk. (Nothing is worked out for a chunk of an import without digests:
-        a row's key and digest are made when it comes out unchanged.)"""
+        """The stored digests of the chunk's keys, with their sessions' records: one look-up
+        in bulk. (Nothing is worked out for a chunk of an import without digests: a row's
+        key and digest are made when it comes out unchanged.)"""
         self._watch = _ChunkWatch()
         self._trusted = {}
         self._rows = {row.line: row for row in rows} if self.write else {}
@@ -251,20 +250,14 @@ class DigestGate:
         stored = self.store.digests_of(self.import_id, [k for _, k in keyed.values()])
         if not stored:
             return
-        records = {r.id: r for r in self.store.sessions_by("id", {f[2] for f in stored.values()})}
         reference_run = self.reference_run
         for line, (row, key) in keyed.items():
             found = stored.get(key)
-            if found is None:
+            if found is None or found[3] < reference_run:
                 continue
-            _, digest, session_id, criteria, run_id = found
-            record = records.get(session_id)
-            if (
-                record is not None
-                and run_id >= reference_run
-                and bytes(digest) == _hash_pair(self._cells(row), record)
-            ):
-                self._trusted[line] = (record, criteria)
+            record = SessionRecord(*found[4:])
+            if bytes(found[1]) == self._digest(row, record):
+                self._trusted[line] = (record, found[2])
 
     def skip(self, row: MappedRow) -> Skipped | None:
         found = self._trusted.get(row.line)
@@ -273,11 +266,8 @@ class DigestGate:
         record, mask = found
         if not mask & _UNIQUE_BITS and record.id in self.duplicated:
             return None
-        if self._watch and self._watch.threatens(
-            {attr: getattr(record, column) for bit, attr, column in _CRITERIA if mask & bit}
-        ):
+        if self._watch and self._watch.threatens(record, _ATTRS_OF[mask & _CRITERIA_BITS]):
             return None
-        self.count += 1
         return Skipped(
             record.id,
             record.guid,
@@ -318,7 +308,7 @@ class DigestGate:
         row = self._rows[line]
         known = self._keys.get(line)
         key = known[1] if known is not None else self._key(row)
-        self._new.append((key, _hash_pair(self._cells(row), record), record.id, mask))
+        self._new.append((key, self._digest(row, record), record.id, mask))
 
     def _mask(self, criteria: dict) -> int:
         """The bits of a search's criteria; 0 for one whose other matches this gate cannot
@@ -326,7 +316,7 @@ class DigestGate:
         attrs = criteria.keys() - {"training_id"}
         if not attrs or not (attrs & _UNIQUE or attrs == self.shared):
             return 0
-        return sum(bit for bit, attr, _ in _CRITERIA if attr in attrs)
+        return sum(bit for bit, attr in _CRITERIA if attr in attrs)
 
     def done(self) -> None:
         """After the chunk's changes were applied: its digests, in the file's transaction."""

@@ -924,8 +924,6 @@ def _run_action(
                     options.on_progress(
                         str(path), action.name, report.counts["rows"], data.bytes_read, data.size
                     )
-            if gate is not None:
-                report.by_digest = gate.count
             if action.snapshot is not None:
                 _cancel_missing(action.snapshot, imp, stage, store, report, options, run_id)
     except DataFileError as exc:
@@ -1051,10 +1049,10 @@ def _run_chunk(
     count = report.count
     for row, typed, issues in prepared:
         if issues is None:
-            outcome = typed.outcome(row.line)
+            report.count_by_digest()
             stage.resolver.skipped(typed)
-            values: dict[str, str] = {}
-        elif typed is None:
+            continue
+        if typed is None:
             outcome = RowOutcome(row.line, RowKind.REJECTED, issues)
             values = {}
         else:

@@ -246,6 +246,13 @@ class FileReport:
         if outcome.kind == RowKind.UPDATED and outcome.diff and self.keep_changes:
             self.changes.append(_change(outcome))
 
+    def count_by_digest(self) -> None:
+        """A row counted unchanged by its digest (session_import.digests): no issue, no change."""
+        counts = self.counts
+        counts["rows"] += 1
+        counts["unchanged"] += 1
+        self.by_digest += 1
+
     def cancelled_missing(self, count: int) -> None:
         """A snapshot feed cancelled ``count`` sessions that no row of the file matched."""
         self.missing_cancelled = count

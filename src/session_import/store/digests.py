@@ -4,12 +4,15 @@ own placeholder and key list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from typing import Any
 
+from session_import.model import SessionRecord
 from session_import.store.connection import chunks
 
 DIGEST_COLUMNS = ("key", "digest", "session_id", "criteria", "run_id")
+SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
 # keys per IN (...) list: under the 999 variables an SQLite before 3.32 takes
 _KEYS_PER_QUERY = 990
 # the tables a session row's look-ups read besides the sessions
@@ -23,10 +26,12 @@ class Digests:
     def _sql(self, text: str) -> str:
         return text if self._MARK == "?" else text.replace("?", self._MARK)
 
-    def _keyed(self, head: str, params: list, keys: Sequence[int]) -> Iterator[tuple]:
+    def _keyed(self, head: str, params: list, keys: Sequence[int]) -> list[tuple]:
+        out: list[tuple] = []
         for part in chunks(list(keys), _KEYS_PER_QUERY):
             marks = ", ".join("?" * len(part))
-            yield from self.conn.execute(f"{head} AND key IN ({marks})", [*params, *part])
+            out += self.conn.execute(f"{head} AND d.key IN ({marks})", [*params, *part]).fetchall()
+        return out
 
     def has_digests(self, import_id: str) -> bool:
         row = self.conn.execute(
@@ -35,9 +40,12 @@ class Digests:
         return row is not None
 
     def digests_of(self, import_id: str, keys: Sequence[int]) -> dict[int, tuple]:
-        """key -> (key, digest, session id, criteria, run id)."""
+        """key -> (key, digest, criteria, run id, and the columns of its session), for the
+        keys whose session still exists."""
+        cols = ", ".join(f"s.{c}" for c in SESSION_COLUMNS)
         head = self._sql(
-            f"SELECT {', '.join(DIGEST_COLUMNS)} FROM import_digests WHERE import_id = ?"
+            f"SELECT d.key, d.digest, d.criteria, d.run_id, {cols} FROM import_digests d"
+            " JOIN sessions s ON s.id = d.session_id WHERE d.import_id = ?"
         )
         return {row[0]: row for row in self._keyed(head, [import_id], keys)}
 

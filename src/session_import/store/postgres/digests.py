@@ -3,7 +3,7 @@ key list, and a look at who else holds the store now."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from session_import.store.digests import Digests
 from session_import.store.postgres.lock import STORE_KEY
@@ -12,8 +12,8 @@ from session_import.store.postgres.lock import STORE_KEY
 class PgDigests(Digests):
     _MARK = "%s"
 
-    def _keyed(self, head: str, params: list, keys: Sequence[int]) -> Iterator[tuple]:
-        yield from self.conn.execute(f"{head} AND key = ANY(%s)", [*params, list(keys)])
+    def _keyed(self, head: str, params: list, keys: Sequence[int]) -> list[tuple]:
+        return self.conn.execute(f"{head} AND d.key = ANY(%s)", [*params, list(keys)]).fetchall()
 
     def sole_writer(self) -> bool:
         """Whether this command alone holds the store's key. Run ids follow the order runs
