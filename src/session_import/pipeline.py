@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -973,13 +974,17 @@ def _cancel_missing(
     trainings = resolver.trainings_named if snapshot.mentioned_trainings else None
     matched = resolver.matched
     missing = [
-        ChangeOp(0, "sessions", RecordOp.DELETE.value, found, None)
-        for found in store.sessions_of_import(imp.id, since, trainings)
-        if found.id not in matched
+        session_id
+        for session_id in store.session_ids_of_import(imp.id, since, trainings)
+        if session_id not in matched
     ]
     publishers = [p.name for p in imp.publishers] if not options.dry_run else []
     for start in range(0, len(missing), options.chunk_rows):
-        changes = missing[start : start + options.chunk_rows]
+        found = store.sessions_by("id", missing[start : start + options.chunk_rows])
+        changes = [
+            ChangeOp(0, "sessions", RecordOp.DELETE.value, record, None)
+            for record in sorted(found, key=attrgetter("id"))
+        ]
         store.apply(changes)
         store.journal(run_id, changes)
         if publishers:

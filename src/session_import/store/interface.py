@@ -78,11 +78,12 @@ class StoreInterface(Protocol):
     def modifiable_sessions(self, import_id: str, full_access: bool) -> int: ...
     def next_id(self, table: str) -> int: ...
     def apply(self, changes: list[ChangeOp]) -> None: ...
-    def sessions_of_import(
+    def session_ids_of_import(
         self, import_id: str, since: str | None, training_ids: Iterable[int] | None
-    ) -> Iterator[SessionRecord]:
-        """A snapshot feed's candidates: the sessions the import created, starting on or
-        after ``since`` when given, of ``training_ids`` when given, in id order."""
+    ) -> Iterator[int]:
+        """A snapshot feed's candidates: the ids of the sessions the import created,
+        starting on or after ``since`` when given, of ``training_ids`` when given, in id
+        order, read as they are used."""
 
     # ---- row digests (session_import.digests) ----
     def has_digests(self, import_id: str) -> bool: ...

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from session_import.model import SessionRecord
 from session_import.store.connection import Connection, chunks
-from session_import.store.records import COLUMNS
 
 
 class MissingSessions(Connection):
-    def sessions_of_import(
+    def session_ids_of_import(
         self, import_id: str, since: str | None, training_ids: Iterable[int] | None
-    ) -> Iterator[SessionRecord]:
-        """The sessions ``import_id`` created, in id order: those starting on or after
+    ) -> Iterator[int]:
+        """The ids of the sessions ``import_id`` created, in id order, read as they are
+        used (a million sessions are never all in memory): those starting on or after
         ``since`` (an ISO date) when it is given, of ``training_ids`` when they are given."""
-        cols = ", ".join(COLUMNS["sessions"])
+        cols = "id"
         where, params = "created_by_import = ?", [import_id]
         if since is not None:
             where += " AND start_date >= ?"
@@ -30,7 +29,7 @@ class MissingSessions(Connection):
                 cols, f"{where} AND training_id IN ({marks})", [*params, *part]
             )
 
-    def _sessions_where(self, cols: str, where: str, params: list) -> Iterator[SessionRecord]:
+    def _sessions_where(self, cols: str, where: str, params: list) -> Iterator[int]:
         sql = f"SELECT {cols} FROM sessions WHERE {where} ORDER BY id"
-        for row in self.conn.execute(sql, params).fetchall():
-            yield SessionRecord(*row)
+        for (session_id,) in self.conn.execute(sql, params):
+            yield session_id

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from session_import.model import SessionRecord
 from session_import.store.held import first_found
 
 _HELD_COLUMNS = (
@@ -29,11 +28,9 @@ _HELD_COLUMNS = (
 class PgHeldRuns:
     conn: Any
 
-    def sessions_of_import(
+    def session_ids_of_import(
         self, import_id: str, since: str | None, training_ids: Iterable[int] | None
-    ) -> Iterator[SessionRecord]:
-        from session_import.store.postgres.backend import COLUMNS
-
+    ) -> Iterator[int]:
         where = "created_by_import = %s"
         params: list[Any] = [import_id]
         if since is not None:
@@ -42,9 +39,10 @@ class PgHeldRuns:
         if training_ids is not None:
             where += " AND training_id = ANY(%s)"
             params.append(sorted(set(training_ids)))
-        sql = f"SELECT {', '.join(COLUMNS['sessions'])} FROM sessions WHERE {where} ORDER BY id"
-        for row in self.conn.execute(sql, params).fetchall():
-            yield SessionRecord(*row)
+        cursor = self.conn.execute(f"SELECT id FROM sessions WHERE {where} ORDER BY id", params)
+        while rows := cursor.fetchmany(5000):
+            for (session_id,) in rows:
+                yield session_id
 
     def touched_sessions(self, run_id: int) -> list[tuple[int, str, str, str, str]]:
         cursor = self.conn.execute(
