@@ -22,7 +22,13 @@ from wait4):
                    Python (ids looked up in dicts, dates sliced to ISO, a GUID) and
                    inserted with executemany, plus its journal row, one transaction
   create           session-import run on an empty (seeded) store
-  rerun            the same file again with --force: every row unchanged
+  rerun            the same file again with --force: every row unchanged, counted by
+                   its digest
+  rerun, full      the same with --resolve-all: every row validated and resolved
+  snapshot         a file of every session where 1% of rows change, under a snapshot
+                   configuration (<missingSessions>cancel</missingSessions>), on a copy
+                   of the store the create left: the unchanged rows counted by digest
+  snapshot, full   the same file on another copy, with --resolve-all
   update           a file where 10% of rows change and 1% cancel
   dry run          the update file with --dry-run
   all rejected     a file whose every row names an unknown teacher, with --report and
@@ -76,6 +82,11 @@ CONFIG = """<import-config><import id="bench">
   </createOrUpdateSessionAction></actions>
 </import></import-config>
 """
+
+# the same import, as a feed of every session (what a row of it finds is its digest's)
+SNAPSHOT_CONFIG = CONFIG.replace(
+    "</fullAccess>", "</fullAccess><missingSessions>cancel</missingSessions>"
+)
 
 PLAIN_LOAD = r"""
 import csv, sqlite3, sys
@@ -189,9 +200,15 @@ PYTHON_LOAD = "python load"
 FLOOR_CASE = "floor (SQL from a TEMP table)"
 STORE_LOAD_CASE = "store load (default page cache)"
 GUID_V7 = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-7[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
+RERUN_FULL = "rerun, full (--resolve-all)"
+SNAPSHOT = "snapshot (1% changed)"
+SNAPSHOT_FULL = "snapshot, full (--resolve-all)"
 SESSION_IMPORT_CASES = (
     "create",
     "rerun (unchanged)",
+    RERUN_FULL,
+    SNAPSHOT,
+    SNAPSHOT_FULL,
     "dry run (update file)",
     "update (10% changed, 1% cancelled)",
 )
@@ -232,6 +249,16 @@ def generate(rows: int) -> tuple[Path, Path]:
                 else:  # 10% changed (end one hour later, some closed)
                     f.write(session_row(i, variant=1 if i % 10 == 3 else 0))
     return create, update
+
+
+def generate_snapshot(rows: int) -> Path:
+    """Every session of the create file, 1% of them changed (end one hour later, some closed)."""
+    snapshot = DATA / f"snapshot_{rows}.csv"
+    if not snapshot.exists():
+        with open(snapshot, "w", encoding="utf-8") as f:
+            f.write(HEADER)
+            f.writelines(session_row(i, variant=1 if i % 100 == 7 else 0) for i in range(rows))
+    return snapshot
 
 
 def generate_rejected(rows: int) -> Path:
@@ -485,6 +512,17 @@ def bench_size(
             )
         if wanted("rerun"):
             record("rerun (unchanged)", timed(common + ["--force", str(config), str(create)]))
+            argv = common + ["--force", "--resolve-all", str(config), str(create)]
+            record(RERUN_FULL, timed(argv))
+        if wanted("snapshot"):  # each on a copy of the store as the create left it
+            snapshot = generate_snapshot(rows)
+            for name, extra in ((SNAPSHOT, []), (SNAPSHOT_FULL, ["--resolve-all"])):
+                copy = work / "snapshot.db"
+                shutil.copy(db, copy)
+                argv = cli + ["run", "--quiet", "--no-progress", "--db", str(copy), *extra]
+                record(name, timed(argv + [str(DATA / "snapshot.xml"), str(snapshot)]))
+                for f in work.glob("snapshot.db*"):
+                    f.unlink()
         if wanted("dry run"):
             record("dry run (update file)", timed(common + ["--dry-run", str(config), str(update)]))
         if wanted("update"):
@@ -728,6 +766,7 @@ def main() -> None:
     cli = [sys.executable, "-m", "session_import"]
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / "bench.xml").write_text(CONFIG)
+    (DATA / "snapshot.xml").write_text(SNAPSHOT_CONFIG)
     seed = seeded_store(cli)
     table = []
     if args.compare:

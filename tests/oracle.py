@@ -7,6 +7,7 @@ about what a row should do. A field missing from a file's header is an empty cel
 
 from __future__ import annotations
 
+import csv
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
@@ -25,6 +26,16 @@ FIELDS = (
     "groupName",
 )
 MANDATORY = ("sessionAction", "sessionTitle", "teacherLogin")
+
+
+def write_rows(path, fields, rows) -> None:
+    """A generated data file: ``fields`` as its header, then each row's cells in that order."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(fields)
+        for cells in rows:
+            writer.writerow([cells[f] for f in fields])
+
 
 TRAININGS = {"TP-1": 1, "TP-2": 2}  # path code -> id
 USERS = {"u1": 1, "u2": 2, "u3": 3}  # login -> id

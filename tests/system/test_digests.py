@@ -9,12 +9,12 @@ must be the same, GUIDs aside (each store draws its own).
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import tempfile
 from pathlib import Path
 
+import oracle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stores import empty_store, execute_many, rows_of
@@ -23,16 +23,7 @@ from session_import.config import load_config
 from session_import.pipeline import RunOptions, run_import
 from session_import.store import StoreInterface
 
-FIELDS = (
-    "sessionAction",
-    "trainingPathCode",
-    "sessionTitle",
-    "sessionStatus",
-    "sessionStartDate",
-    "sessionEndDate",
-    "teacherLogin",
-    "sessionId",
-)
+FIELDS = tuple(f for f in oracle.FIELDS if f != "groupName") + ("sessionId",)
 GUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
 
 cell = {
@@ -87,11 +78,7 @@ def _config(folder: Path, import_id: str, search: list[str], full_access: bool, 
 
 
 def _data(path: Path, rows) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter=";")
-        writer.writerow(FIELDS)
-        for cells in rows:
-            writer.writerow([cells[f] for f in FIELDS])
+    oracle.write_rows(path, FIELDS, rows)
     return path
 
 
