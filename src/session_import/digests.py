@@ -191,7 +191,6 @@ class DigestGate:
         self.reference_run = 0
         self.duplicated: set[int] = set()
         if self.read:
-            changed = store.reference_changes()
             used = [
                 table
                 for table, names in (
@@ -201,7 +200,7 @@ class DigestGate:
                 )
                 if any(f in action.field_names for f in names)
             ]
-            self.reference_run = max((changed[t] for t in used), default=0)
+            self.reference_run = store.reference_changes(used)
             if self.shared:
                 criteria = tuple(shared) + (("training_id",) if self.trained else ())
                 self.duplicated = store.duplicated_sessions(criteria)

@@ -62,27 +62,23 @@ class Digests:
             [(import_id, *row, run_id) for row in rows],
         )
 
-    def drop_digests(self, import_id: str, run_id: int | None = None) -> None:
-        """The import's digests, or those the run wrote."""
-        if run_id is None:
-            self.conn.execute(
-                self._sql("DELETE FROM import_digests WHERE import_id = ?"), (import_id,)
-            )
-            return
+    def drop_digests(self, import_id: str, run_id: int) -> None:
+        """The digests the run wrote for the import."""
         self.conn.execute(
             self._sql("DELETE FROM import_digests WHERE import_id = ? AND run_id = ?"),
             (import_id, run_id),
         )
 
-    def reference_changes(self) -> dict[str, int]:
-        """table -> the latest run whose journal changes a record of it."""
-        out = {}
-        for table in REFERENCE_TABLES:
+    def reference_changes(self, tables: Iterable[str]) -> int:
+        """The latest run whose journal changes a record of one of ``tables`` (0: none)."""
+        latest = 0
+        for table in tables:
+            assert table in REFERENCE_TABLES
             row = self.conn.execute(
                 self._sql("SELECT max(run_id) FROM journal WHERE table_name = ?"), (table,)
             ).fetchone()
-            out[table] = row[0] or 0
-        return out
+            latest = max(latest, row[0] or 0)
+        return latest
 
     def duplicated_sessions(self, columns: Sequence[str]) -> set[int]:
         """The sessions that share their values of ``columns`` with another session."""
